@@ -1,0 +1,83 @@
+#pragma once
+/// @file engine.h
+/// A loaded plan. Immutable after load and safe to share between threads; each thread creates
+/// its own ExecutionContext. Weights are packed for the backend once, at load.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mlprt/execution_context.h"
+#include "mlprt/optimization_profile.h"
+#include "mlprt/status.h"
+#include "mlprt/tensor.h"
+
+namespace mlprt {
+
+struct LayerInfo {
+  std::string name;
+  std::string type;       ///< "Dense", "Add", "Reshape", ...
+  std::string precision;  ///< the precision it runs in: "fp32", ...
+  std::string detail;     ///< e.g. "784x32 +bias relu"
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+};
+
+struct EngineInfo {
+  uint32_t format_version = 0;
+  std::string producer_version;  ///< mlprt version that built the plan
+  std::string backend;           ///< "cpu", ...
+  std::string hardware;          ///< what the plan was built for, e.g. "x86_64 avx512_core_bf16"
+  std::string precision;         ///< "fp32", ...
+  std::string model_name;
+  std::string plan_hash;         ///< hex checksum of the plan file
+  uint64_t plan_bytes = 0;
+  uint64_t weight_bytes = 0;
+  std::vector<LayerInfo> layers;  ///< after fusion, in execution order
+};
+
+namespace detail {
+struct EngineState;
+}
+
+class Engine {
+ public:
+  /// Loads a plan file. Checks magic, format version, size, checksum, backend and hardware, and
+  /// says exactly what mismatched and how to rebuild.
+  static Result<std::unique_ptr<Engine>> load_file(const std::filesystem::path& path);
+  static Result<std::unique_ptr<Engine>> load(std::span<const uint8_t> plan,
+                                              const std::string& source_name);
+
+  explicit Engine(std::shared_ptr<const detail::EngineState> state);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  [[nodiscard]] const EngineInfo& info() const;
+  /// Inputs first, then outputs, in the model's order.
+  [[nodiscard]] const std::vector<TensorDesc>& io_tensors() const;
+  /// nullptr if no I/O tensor has that name.
+  [[nodiscard]] const TensorDesc* find_io_tensor(const std::string& name) const;
+
+  [[nodiscard]] int num_profiles() const;
+  /// Range of input `name` in `profile`; static inputs have min = opt = max.
+  [[nodiscard]] Result<ShapeRange> profile_range(int profile, const std::string& name) const;
+  /// The first profile whose ranges hold all of `input_shapes`; the error lists every profile's
+  /// ranges.
+  [[nodiscard]] Result<int> find_profile(const std::map<std::string, Dims>& input_shapes) const;
+
+  /// Everything `mlprt inspect --json` prints.
+  [[nodiscard]] std::string to_json() const;
+
+  /// A new context; it keeps the engine's state alive.
+  [[nodiscard]] Result<std::unique_ptr<ExecutionContext>> create_execution_context() const;
+
+ private:
+  std::shared_ptr<const detail::EngineState> m_state;
+};
+
+}  // namespace mlprt

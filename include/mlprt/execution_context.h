@@ -1,0 +1,68 @@
+#pragma once
+/// @file execution_context.h
+/// One caller's state for running an engine: the selected profile, the input shapes, and the
+/// buffers sized for them. Not thread-safe: use one context per thread.
+///
+/// Order of calls: set_optimization_profile -> set_input_shape (may allocate) ->
+/// set_tensor_address -> enqueue (never allocates) -> read outputs.
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "mlprt/status.h"
+#include "mlprt/tensor.h"
+
+namespace mlprt {
+
+namespace detail {
+struct EngineState;
+class ContextState;
+}  // namespace detail
+
+/// A non-owning view of a tensor with its real shape.
+struct TensorView {
+  DataType dtype = DataType::kFloat32;
+  Dims dims;
+  const void* data = nullptr;
+  template <typename T>
+  [[nodiscard]] std::span<const T> as() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return {static_cast<const T*>(data), static_cast<size_t>(n)};
+  }
+};
+
+class ExecutionContext {
+ public:
+  explicit ExecutionContext(std::unique_ptr<detail::ContextState> state);
+  ~ExecutionContext();
+  ExecutionContext(const ExecutionContext&) = delete;
+  ExecutionContext& operator=(const ExecutionContext&) = delete;
+
+  /// Selects the profile whose ranges the next input shapes must fall in. Default: 0.
+  Status set_optimization_profile(int index);
+  [[nodiscard]] int optimization_profile() const;
+
+  /// Sets the concrete shape of an input; must be within the selected profile's range.
+  /// Buffers are (re)sized here, only when a shape grows.
+  Status set_input_shape(const std::string& name, const Dims& dims);
+  /// Concrete shape of any I/O tensor; outputs resolve once every input shape is set.
+  [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
+
+  /// Binds caller-owned memory (host memory for the cpu backend) to an I/O tensor. An unbound
+  /// output is written to a buffer the context owns, readable with output().
+  Status set_tensor_address(const std::string& name, void* address);
+
+  /// Runs the engine on `stream` (the cpu backend runs on the calling thread and returns when
+  /// done; nullptr is its default stream). Never allocates.
+  Status enqueue(void* stream = nullptr);
+
+  /// The output with its real shape, valid until the next set_input_shape or enqueue.
+  [[nodiscard]] Result<TensorView> output(const std::string& name) const;
+
+ private:
+  std::unique_ptr<detail::ContextState> m_state;
+};
+
+}  // namespace mlprt

@@ -1,0 +1,72 @@
+#pragma once
+// The interface every backend implements. The core (builder, runtime) talks to backends only
+// through this header and backends/registry.h; it never includes a backend's own headers.
+//
+// Lifecycle: Backend::compile at build time (choose kernels; result stored in the plan as an
+// opaque blob) -> Backend::load at engine load (pack weights once) -> Executable::create_context
+// per ExecutionContext -> BackendContext::prepare per input shape (may allocate) ->
+// BackendContext::execute per call (never allocates).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/shape_inference.h"
+#include "mlprt/builder_config.h"
+#include "mlprt/status.h"
+
+namespace mlprt::backend {
+
+/// Concrete addresses of the graph's inputs and outputs for one call (host memory on cpu,
+/// device memory on cuda).
+struct IoBindings {
+  std::map<std::string, const void*> inputs;
+  std::map<std::string, void*> outputs;
+};
+
+class BackendContext {
+ public:
+  virtual ~BackendContext() = default;
+  /// Called when input shapes change: `shapes` holds every tensor's concrete shape (from
+  /// ir::infer_shapes on the plan's graph). Sizes intermediate buffers and kernels.
+  virtual Status prepare(const ir::ShapeMap& shapes) = 0;
+  /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
+  virtual Status execute(const IoBindings& io, void* stream) = 0;
+};
+
+/// A loaded engine's backend part: immutable after load, shared by contexts on many threads.
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  virtual Result<std::unique_ptr<BackendContext>> create_context() const = 0;
+  /// Per layer (in graph node order): precision it runs in and the kernel chosen, for inspect.
+  virtual std::vector<std::string> layer_precisions() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  /// OK if this machine can run the backend; else why not ("no CUDA device found").
+  virtual Status check_available() const = 0;
+  /// What plans built here are tied to, e.g. "x86_64 avx512_core_bf16" or "NVIDIA H100 sm_90".
+  virtual std::string hardware_id() const = 0;
+  /// OK if a plan built for `plan_hardware` runs here; else a message saying what differs.
+  virtual Status check_hardware(const std::string& plan_hardware) const = 0;
+  /// Whether the backend implements `node` (a layer op) with its dtypes; else why not.
+  virtual Status supports(const ir::Graph& graph, const ir::Node& node) const = 0;
+  /// Build-time work (tactic choice, ...) on the optimized graph; the result goes into the plan.
+  /// `profiles` are the validated profiles with every input's min/opt/max.
+  virtual Result<std::vector<uint8_t>> compile(const ir::Graph& graph,
+                                               const std::vector<OptimizationProfile>& profiles,
+                                               const BuilderConfig& config) const = 0;
+  /// Engine-load-time work: pack weights, create kernels. `graph` holds the weights.
+  virtual Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
+                                                   std::span<const uint8_t> blob) const = 0;
+};
+
+}  // namespace mlprt::backend

@@ -1,0 +1,21 @@
+#pragma once
+// Concrete shape propagation over a graph, for build-time validation (at each profile's
+// min/opt/max) and for the runtime (at the shapes the caller sets).
+
+#include <map>
+#include <string>
+
+#include "ir/graph.h"
+#include "mlprt/status.h"
+#include "mlprt/tensor.h"
+
+namespace mlprt::ir {
+
+using ShapeMap = std::map<std::string, Dims>;
+
+/// Shapes of every tensor (inputs, constants, node outputs) given concrete input shapes.
+/// Errors name the node and the shapes that do not fit, e.g.
+/// "node 'fc1' (Dense): input 'x' has shape 8x700 but the weight expects 784 features".
+Result<ShapeMap> infer_shapes(const Graph& graph, const ShapeMap& input_shapes);
+
+}  // namespace mlprt::ir

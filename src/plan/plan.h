@@ -1,0 +1,40 @@
+#pragma once
+// The plan file: a serialized engine. Layout and compatibility rules: docs/plan-format.md.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "mlprt/optimization_profile.h"
+#include "mlprt/status.h"
+
+namespace mlprt::plan {
+
+inline constexpr char kMagic[8] = {'M', 'L', 'P', 'R', 'T', 'P', 'L', 'N'};
+/// Bumped on every incompatible layout change; readers refuse other versions.
+inline constexpr uint32_t kFormatVersion = 1;
+
+struct Plan {
+  uint32_t format_version = kFormatVersion;
+  std::string producer_version;   ///< mlprt version that wrote it
+  std::string backend;            ///< "cpu"
+  std::string hardware;           ///< Backend::hardware_id() at build time
+  std::string precision = "fp32";
+  std::string build_config_json;  ///< the BuilderConfig and build flags, for inspect
+  /// One per profile, each holding every graph input (static inputs as min = opt = max).
+  std::vector<OptimizationProfile> profiles;
+  ir::Graph graph;                    ///< optimized graph (layer ops) with its constants
+  std::vector<uint8_t> backend_blob;  ///< Backend::compile output, opaque here
+};
+
+/// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).
+Result<std::vector<uint8_t>> serialize_plan(const Plan& plan);
+/// Verifies magic, format version, size, checksum, then parses. Each failure has its own
+/// message naming `source_name`, what was found and what was expected.
+Result<Plan> deserialize_plan(std::span<const uint8_t> bytes, const std::string& source_name);
+/// Hex of the checksum stored in a plan (what inspect prints as the plan hash).
+std::string plan_hash_hex(std::span<const uint8_t> bytes);
+
+}  // namespace mlprt::plan
