@@ -1,0 +1,112 @@
+#include "mlprt/builder.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backends/registry.h"
+#include "builder/profile_validation.h"
+#include "common/check.h"
+#include "common/log.h"
+#include "ir/passes/passes.h"
+#include "mlprt/version.h"
+#include "plan/plan.h"
+
+namespace mlprt {
+namespace {
+
+nlohmann::json profiles_to_json(const std::vector<OptimizationProfile>& profiles) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const OptimizationProfile& profile : profiles) {
+    nlohmann::json ranges = nlohmann::json::object();
+    for (const auto& [name, range] : profile.ranges()) {
+      ranges[name] = {{"min", range.min}, {"opt", range.opt}, {"max", range.max}};
+    }
+    out.push_back(ranges);
+  }
+  return out;
+}
+
+std::string format_bytes(uint64_t bytes) {
+  std::ostringstream os;
+  os.precision(3);
+  if (bytes >= (1u << 20)) {
+    os << static_cast<double>(bytes) / (1 << 20) << " MiB";
+  } else if (bytes >= 1024) {
+    os << static_cast<double>(bytes) / 1024 << " KiB";
+  } else {
+    os << bytes << " B";
+  }
+  return os.str();
+}
+
+std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
+  uint64_t weight_bytes = 0;
+  for (const auto& [name, constant] : plan.graph.constants) weight_bytes += constant.data.size();
+  std::ostringstream os;
+  os << plan.backend << " engine (" << plan.hardware << ", " << plan.precision << "): "
+     << plan.graph.nodes.size() << " layers [";
+  for (size_t i = 0; i < plan.graph.nodes.size(); ++i) {
+    const ir::Node& node = plan.graph.nodes[i];
+    os << (i ? ", " : "") << node.op;
+    if (node.op == "Dense") {
+      const ir::Constant* w = plan.graph.find_constant(node.inputs[1]);
+      if (w && w->dims.size() == 2) os << ' ' << w->dims[0] << 'x' << w->dims[1];
+      const std::string act = node.get_string("activation", "none");
+      if (act != "none") os << '+' << act;
+    }
+  }
+  os << "], " << plan.profiles.size() << (plan.profiles.size() == 1 ? " profile" : " profiles")
+     << ", " << format_bytes(weight_bytes) << " weights, plan " << format_bytes(plan_bytes);
+  return os.str();
+}
+
+}  // namespace
+
+Result<SerializedEngine> build_serialized_engine(const Network& network,
+                                                 const BuilderConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string model = network.graph().source.empty() ? network.name()
+                                                           : network.graph().source;
+  auto in_model = [&](const Status& status) { return status.with_context(model); };
+
+  ir::Graph graph = network.graph();
+  MLPRT_RETURN_IF_ERROR(in_model(ir::optimize(graph)));
+  detail::log(Severity::kVerbose, "optimized graph: ", graph.nodes.size(), " layers");
+
+  MLPRT_ASSIGN_OR_RETURN(const backend::Backend* backend, backend::select_backend(config.backend));
+  MLPRT_RETURN_IF_ERROR(backend->check_available());
+  MLPRT_ASSIGN_OR_RETURN(std::vector<OptimizationProfile> profiles,
+                         builder::resolve_profiles(graph, config));
+  MLPRT_RETURN_IF_ERROR(in_model(builder::check_profile_shapes(graph, profiles)));
+  for (const ir::Node& node : graph.nodes) {
+    MLPRT_RETURN_IF_ERROR(in_model(backend->supports(graph, node)));
+  }
+  if (!config.timing_cache_path.empty()) {
+    detail::log(Severity::kWarning, "timing cache '", config.timing_cache_path,
+                "' not used: the ", backend->name(), " backend does not time tactics yet");
+  }
+
+  plan::Plan plan;
+  MLPRT_ASSIGN_OR_RETURN(plan.backend_blob, backend->compile(graph, profiles, config));
+  plan.producer_version = kVersionString;
+  plan.backend = backend->name();
+  plan.hardware = backend->hardware_id();
+  plan.precision = "fp32";
+  nlohmann::json build_config = {{"backend", config.backend},
+                                 {"profiles", profiles_to_json(config.profiles)},
+                                 {"timing_cache", config.timing_cache_path}};
+  plan.build_config_json = build_config.dump();
+  plan.profiles = std::move(profiles);
+  plan.graph = std::move(graph);
+
+  MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, plan::serialize_plan(plan));
+  SerializedEngine engine;
+  engine.summary = summarize(plan, bytes.size());
+  engine.bytes = std::move(bytes);
+  engine.build_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return engine;
+}
+
+}  // namespace mlprt

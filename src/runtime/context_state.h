@@ -1,0 +1,49 @@
+#pragma once
+// The state behind an ExecutionContext: selected profile, input shapes, every tensor's shape,
+// the caller's addresses and the output buffers the context owns.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "ir/shape_inference.h"
+#include "mlprt/execution_context.h"
+#include "runtime/engine_state.h"
+
+namespace mlprt::detail {
+
+class ContextState {
+ public:
+  ContextState(std::shared_ptr<const EngineState> engine,
+               std::unique_ptr<backend::BackendContext> backend_context);
+
+  Status set_optimization_profile(int index);
+  [[nodiscard]] int optimization_profile() const { return m_profile; }
+  Status set_input_shape(const std::string& name, const Dims& dims);
+  [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
+  Status set_tensor_address(const std::string& name, void* address);
+  Status enqueue(void* stream);
+  [[nodiscard]] Result<TensorView> output(const std::string& name) const;
+
+ private:
+  const TensorDesc* find(const std::string& name) const;
+  std::string profile_ranges() const;
+  Status check_in_profile(const std::string& name, const Dims& dims) const;
+  /// Infers every shape and prepares the backend once all inputs have shapes.
+  Status resolve_shapes();
+
+  std::shared_ptr<const EngineState> m_engine;
+  std::unique_ptr<backend::BackendContext> m_backend;
+  int m_profile = 0;
+  std::map<std::string, Dims> m_input_shapes;
+  ir::ShapeMap m_shapes;        ///< every tensor; valid when m_resolved
+  bool m_resolved = false;
+  std::map<std::string, void*> m_addresses;
+  /// Outputs without a caller address go here; sized when shapes resolve, grown only.
+  std::map<std::string, std::vector<std::byte>> m_owned_outputs;
+  backend::IoBindings m_bindings;
+};
+
+}  // namespace mlprt::detail

@@ -1,0 +1,195 @@
+#include "mlprt/execution_context.h"
+
+#include <sstream>
+
+#include "common/check.h"
+#include "runtime/context_state.h"
+
+namespace mlprt {
+namespace detail {
+
+ContextState::ContextState(std::shared_ptr<const EngineState> engine,
+                           std::unique_ptr<backend::BackendContext> backend_context)
+    : m_engine(std::move(engine)), m_backend(std::move(backend_context)) {
+  // The binding maps keep one entry per I/O tensor for the context's life, so that enqueue only
+  // updates values and never allocates.
+  for (const TensorDesc& t : m_engine->io_tensors) {
+    if (t.mode == TensorIOMode::kInput) {
+      m_bindings.inputs[t.name] = nullptr;
+    } else {
+      m_bindings.outputs[t.name] = nullptr;
+      m_owned_outputs[t.name];
+    }
+  }
+}
+
+const TensorDesc* ContextState::find(const std::string& name) const {
+  for (const TensorDesc& t : m_engine->io_tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::string ContextState::profile_ranges() const {
+  std::ostringstream os;
+  const auto& profiles = m_engine->plan.profiles;
+  for (size_t p = 0; p < profiles.size(); ++p) {
+    os << (p ? "; " : "") << "profile " << p << ":";
+    for (const auto& [name, range] : profiles[p].ranges()) os << " " << name << " " << to_string(range);
+  }
+  return os.str();
+}
+
+Status ContextState::set_optimization_profile(int index) {
+  const int count = static_cast<int>(m_engine->plan.profiles.size());
+  if (index < 0 || index >= count) {
+    return make_error(StatusCode::kOutOfRange, "profile ", index,
+                      " does not exist: the engine has ", count, " profile(s) (",
+                      profile_ranges(), ")");
+  }
+  if (index != m_profile) {
+    m_profile = index;
+    m_input_shapes.clear();
+    m_resolved = false;
+  }
+  return Status::ok();
+}
+
+Status ContextState::check_in_profile(const std::string& name, const Dims& dims) const {
+  const auto& profile = m_engine->plan.profiles[static_cast<size_t>(m_profile)];
+  auto range = profile.get_dimensions(name);
+  if (range && range->contains(dims)) return Status::ok();
+  return make_error(StatusCode::kOutOfRange, "input '", name, "' shape ", to_string(dims),
+                    " is outside the selected profile ", m_profile, " (",
+                    range ? to_string(*range) : std::string("no range"),
+                    "); the engine's profiles: ", profile_ranges());
+}
+
+Status ContextState::set_input_shape(const std::string& name, const Dims& dims) {
+  const TensorDesc* desc = find(name);
+  if (!desc || desc->mode != TensorIOMode::kInput) {
+    std::string inputs;
+    for (const TensorDesc& t : m_engine->io_tensors) {
+      if (t.mode == TensorIOMode::kInput) inputs += (inputs.empty() ? "" : ", ") + t.name;
+    }
+    return make_error(StatusCode::kNotFound, "'", name,
+                      "' is not an input of the engine; its inputs are: ", inputs);
+  }
+  MLPRT_RETURN_IF_ERROR(check_in_profile(name, dims));
+  auto it = m_input_shapes.find(name);
+  if (it != m_input_shapes.end() && it->second == dims && m_resolved) return Status::ok();
+  m_input_shapes[name] = dims;
+  m_resolved = false;
+  return resolve_shapes();
+}
+
+Status ContextState::resolve_shapes() {
+  for (const TensorDesc& t : m_engine->io_tensors) {
+    if (t.mode == TensorIOMode::kInput && !m_input_shapes.count(t.name)) return Status::ok();
+  }
+  MLPRT_ASSIGN_OR_RETURN(m_shapes, ir::infer_shapes(m_engine->plan.graph, m_input_shapes));
+  for (const TensorDesc& t : m_engine->io_tensors) {
+    if (t.mode != TensorIOMode::kOutput) continue;
+    MLPRT_ASSIGN_OR_RETURN(int64_t n, volume(m_shapes.at(t.name)));
+    auto& buffer = m_owned_outputs[t.name];
+    const size_t bytes = static_cast<size_t>(n) * element_size(t.dtype);
+    if (buffer.size() < bytes) buffer.resize(bytes);
+  }
+  MLPRT_RETURN_IF_ERROR(m_backend->prepare(m_shapes));
+  m_resolved = true;
+  return Status::ok();
+}
+
+Result<Dims> ContextState::tensor_shape(const std::string& name) const {
+  const TensorDesc* desc = find(name);
+  if (!desc) {
+    return make_error(StatusCode::kNotFound, "'", name, "' is not an input or output of the engine");
+  }
+  if (desc->mode == TensorIOMode::kInput) {
+    auto it = m_input_shapes.find(name);
+    if (it != m_input_shapes.end()) return it->second;
+    return desc->dims;
+  }
+  if (!m_resolved) {
+    return make_error(StatusCode::kInvalidArgument, "shape of output '", name,
+                      "' is not known yet: set the shape of every input first");
+  }
+  return m_shapes.at(name);
+}
+
+Status ContextState::set_tensor_address(const std::string& name, void* address) {
+  if (!find(name)) {
+    return make_error(StatusCode::kNotFound, "'", name, "' is not an input or output of the engine");
+  }
+  if (address) {
+    m_addresses[name] = address;
+  } else {
+    m_addresses.erase(name);
+  }
+  return Status::ok();
+}
+
+Status ContextState::enqueue(void* stream) {
+  for (const TensorDesc& t : m_engine->io_tensors) {
+    auto address = m_addresses.find(t.name);
+    if (t.mode == TensorIOMode::kInput) {
+      if (!m_input_shapes.count(t.name)) {
+        return make_error(StatusCode::kInvalidArgument, "enqueue: the shape of input '", t.name,
+                          "' is not set (call set_input_shape first)");
+      }
+      if (address == m_addresses.end()) {
+        return make_error(StatusCode::kInvalidArgument, "enqueue: input '", t.name,
+                          "' has no address (call set_tensor_address first)");
+      }
+      m_bindings.inputs.find(t.name)->second = address->second;
+    } else {
+      m_bindings.outputs.find(t.name)->second =
+          address != m_addresses.end() ? address->second
+                                       : static_cast<void*>(m_owned_outputs.at(t.name).data());
+    }
+  }
+  MLPRT_CHECK(m_resolved, "shapes resolved once every input shape is set");
+  return m_backend->execute(m_bindings, stream);
+}
+
+Result<TensorView> ContextState::output(const std::string& name) const {
+  const TensorDesc* desc = find(name);
+  if (!desc || desc->mode != TensorIOMode::kOutput) {
+    return make_error(StatusCode::kNotFound, "'", name, "' is not an output of the engine");
+  }
+  if (!m_resolved) {
+    return make_error(StatusCode::kInvalidArgument, "output '", name,
+                      "' is not available: set every input shape and enqueue first");
+  }
+  auto address = m_addresses.find(name);
+  const void* data = address != m_addresses.end()
+                         ? address->second
+                         : static_cast<const void*>(m_owned_outputs.at(name).data());
+  return TensorView{desc->dtype, m_shapes.at(name), data};
+}
+
+}  // namespace detail
+
+ExecutionContext::ExecutionContext(std::unique_ptr<detail::ContextState> state)
+    : m_state(std::move(state)) {}
+ExecutionContext::~ExecutionContext() = default;
+
+Status ExecutionContext::set_optimization_profile(int index) {
+  return m_state->set_optimization_profile(index);
+}
+int ExecutionContext::optimization_profile() const { return m_state->optimization_profile(); }
+Status ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
+  return m_state->set_input_shape(name, dims);
+}
+Result<Dims> ExecutionContext::tensor_shape(const std::string& name) const {
+  return m_state->tensor_shape(name);
+}
+Status ExecutionContext::set_tensor_address(const std::string& name, void* address) {
+  return m_state->set_tensor_address(name, address);
+}
+Status ExecutionContext::enqueue(void* stream) { return m_state->enqueue(stream); }
+Result<TensorView> ExecutionContext::output(const std::string& name) const {
+  return m_state->output(name);
+}
+
+}  // namespace mlprt
