@@ -1,5 +1,98 @@
-// STUB: replaced by the passes implementation.
 #include "ir/passes/passes.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+#include "ir/passes/pass_utils.h"
+
 namespace mlprt::ir {
-Status optimize(Graph&) { return Status(StatusCode::kUnsupported, "not implemented"); }
+namespace {
+
+using passes_detail::describe;
+
+std::string layer_ops_list() {
+  std::string out;
+  for (std::string_view op : kLayerOps) out += (out.empty() ? "" : ", ") + std::string(op);
+  return out;
 }
+
+Status check_dense(const Graph& graph, const Node& node) {
+  if (node.inputs.size() < 2 || node.inputs.size() > 3 || node.outputs.size() != 1) {
+    return make_error(StatusCode::kInternal, describe(graph, node), ": has ", node.inputs.size(),
+                      " inputs and ", node.outputs.size(), " outputs; Dense takes 2..3 and 1");
+  }
+  const Constant* w = graph.find_constant(node.inputs[1]);
+  if (!w || w->dims.size() != 2 || w->dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kInternal, describe(graph, node), ": weight '", node.inputs[1],
+                      "' must be a constant 2-D float32 tensor");
+  }
+  if (node.inputs.size() == 3) {
+    const Constant* b = graph.find_constant(node.inputs[2]);
+    if (!b || b->dims != Dims{w->dims[1]} || b->dtype != DataType::kFloat32) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": bias '", node.inputs[2],
+                        "' must be a constant float32 tensor of shape ", w->dims[1]);
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status constant_shapes_to_attributes(Graph& graph) {
+  for (Node& node : graph.nodes) {
+    if (node.op != "Reshape" || node.inputs.size() < 2) continue;
+    const Constant* shape = graph.find_constant(node.inputs[1]);
+    if (!shape) continue;  // check_layer_ops reports it
+    node.attributes["shape"] = shape->to_int64s();
+    node.inputs.resize(1);
+  }
+  return Status::ok();
+}
+
+Status check_layer_ops(const Graph& graph) {
+  for (const Node& node : graph.nodes) {
+    const bool is_layer = std::find(kLayerOps.begin(), kLayerOps.end(), node.op) != kLayerOps.end();
+    if ((node.op == "Gemm" || node.op == "MatMul") && node.inputs.size() > 1) {
+      const Constant* w = graph.find_constant(node.inputs[1]);
+      return make_error(StatusCode::kUnsupported, describe(graph, node), ": its second input '",
+                        node.inputs[1], "' is ",
+                        w ? "a constant of shape " + to_string(w->dims) : std::string("not a constant"),
+                        "; only matrix products with constant 2-D weights are supported");
+    }
+    if (!is_layer) {
+      return make_error(StatusCode::kUnsupported, describe(graph, node),
+                        ": op is not supported after optimization; layer ops: ",
+                        layer_ops_list());
+    }
+    if (node.op == "Dense") MLPRT_RETURN_IF_ERROR(check_dense(graph, node));
+    if (node.op == "Reshape" && (node.inputs.size() != 1 || !node.has_attribute("shape"))) {
+      return make_error(StatusCode::kUnsupported, describe(graph, node), ": target shape '",
+                        node.inputs.size() > 1 ? node.inputs[1] : std::string(),
+                        "' is not a constant; only constant target shapes are supported");
+    }
+    if ((node.op == "Relu" || node.op == "Flatten") && node.inputs.size() != 1) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": takes one input, has ",
+                        node.inputs.size());
+    }
+    if (node.op == "Add" && node.inputs.size() != 2) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": takes two inputs, has ",
+                        node.inputs.size());
+    }
+  }
+  return Status::ok();
+}
+
+Status optimize(Graph& graph) {
+  try {
+    MLPRT_RETURN_IF_ERROR(fold_constants(graph));
+    MLPRT_RETURN_IF_ERROR(remove_identities(graph));
+    MLPRT_RETURN_IF_ERROR(constant_shapes_to_attributes(graph));
+    MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
+    MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
+    return check_layer_ops(graph);
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, graph.source, ": out of memory while optimizing");
+  }
+}
+
+}  // namespace mlprt::ir

@@ -27,6 +27,8 @@ inline constexpr std::array<std::string_view, 5> kLayerOps = {"Dense", "Add", "R
 Status fold_constants(Graph& graph);
 /// Removes Identity and (inference-mode) Dropout, rewiring their consumers.
 Status remove_identities(Graph& graph);
+/// Reshape with a constant shape input -> Reshape with a "shape" attribute and one input.
+Status constant_shapes_to_attributes(Graph& graph);
 /// Gemm / MatMul with constant weights -> Dense; folds alpha, beta, transB into the weights,
 /// a following Add of a [N]-broadcastable constant into the bias, and a following Relu into
 /// the activation (only when the intermediate has no other reader and is no graph output).
