@@ -31,6 +31,7 @@ using Shape = std::vector<Dim>;
 Dims to_dims(const Shape& shape);
 Shape from_dims(const Dims& dims);
 std::string to_string(const Shape& shape);  // "batchx784"
+using mlprt::to_string;                     // Dims, DataType: not hidden by the above
 
 struct TensorInfo {
   std::string name;

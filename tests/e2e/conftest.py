@@ -41,6 +41,6 @@ def trained(tmp_path_factory):
     static, dynamic = work / "static.onnx", work / "dynamic.onnx"
     python_module("mlprt_py.export", "--pth", pth, "--static", static, "--dynamic", dynamic)
     images, labels = work / "test_images.npy", work / "test_labels.npy"
-    python_module("mlprt_py.data", "--export-npy", images, labels)
+    python_module("mlprt_py.data", "--export-npy", work, "--pth", pth, "--limit", 2000)
     return {"work": work, "pth": pth, "static": static, "dynamic": dynamic,
             "images": images, "labels": labels}

@@ -4,20 +4,16 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import mlprt, python_module, rel_l2
 from mlprt_py.reference import run_onnx_float64
 
 
 def torch_logits(pth, images):
-    from mlprt_py.model import build_mlp
-    checkpoint = torch.load(pth)
-    model = build_mlp(checkpoint["arch"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    with torch.no_grad():
-        return model(torch.from_numpy(images)).numpy()
+    from mlprt_py.model import load_model
+    from mlprt_py.predict import torch_logits as logits
+    model, _ = load_model(pth)
+    return logits(model, images)
 
 
 def test_static_engine_matches_float64(trained):

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The demo's last step: push the whole test set through the engines at several batch sizes
+with `mlprt run --batch=B`, and print accuracy beside PyTorch's, top-1 agreement on every image,
+and the latency per call. Exits 1 if any engine disagrees with PyTorch on any image's top-1.
+"""
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mlprt_py.model import load_model
+from mlprt_py.predict import accuracy, torch_logits
+
+LATENCY = re.compile(r"Latency: (\d+) calls .*?mean ([\d.]+) us, median ([\d.]+) us")
+
+
+def run_engine(mlprt, plan, images, batch, out):
+    proc = subprocess.run(
+        [mlprt, "run", f"--loadEngine={plan}", f"--loadInputs=input:{images}",
+         f"--batch={batch}", f"--exportOutput=output:{out}"],
+        capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"demo: mlprt run failed for batch {batch}:\n{proc.stderr}")
+    match = LATENCY.search(proc.stdout)
+    if not match:
+        sys.exit(f"demo: no latency line in mlprt run's output:\n{proc.stdout}")
+    return int(match.group(1)), float(match.group(2)), float(match.group(3))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mlprt", required=True)
+    parser.add_argument("--pth", required=True)
+    parser.add_argument("--images", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--static-plan", required=True)
+    parser.add_argument("--static-batch", type=int, required=True)
+    parser.add_argument("--dynamic-plan", required=True)
+    parser.add_argument("--batches", default="1,32,64,128,256")
+    parser.add_argument("--workdir", default="work")
+    args = parser.parse_args()
+
+    images = np.load(args.images)
+    labels = np.load(args.labels)
+    model, _ = load_model(args.pth)
+    reference = torch_logits(model, images)
+    torch_top1 = reference.argmax(1)
+    print(f"\nPyTorch (float32, eager): test accuracy {100 * accuracy(reference, labels):.2f}% "
+          f"on {len(labels)} images\n")
+
+    runs = [("static", args.static_plan, args.static_batch)]
+    runs += [("dynamic", args.dynamic_plan, int(b)) for b in args.batches.split(",")]
+    header = (f"{'engine':<8} {'batch':>5} {'calls':>6} {'accuracy':>9} {'PyTorch':>8} "
+              f"{'top-1 = PyTorch':>16} {'max |diff|':>11} {'mean us/call':>13} "
+              f"{'median us/call':>15} {'us/image':>9}")
+    print(header)
+    print("-" * len(header))
+    all_match = True
+    for name, plan, batch in runs:
+        count = len(images) - len(images) % batch
+        subset = images if count == len(images) else images[:count]
+        inputs = Path(args.images)
+        if count != len(images):
+            inputs = Path(args.workdir) / f"test_images_first{count}.npy"
+            np.save(inputs, subset)
+        out = Path(args.workdir) / f"logits_{name}_b{batch}.npy"
+        calls, mean_us, median_us = run_engine(args.mlprt, plan, inputs, batch, out)
+        logits = np.load(out)
+        same = int(np.sum(logits.argmax(1) == torch_top1[:count]))
+        all_match &= same == count
+        diff = float(np.max(np.abs(logits - reference[:count])))
+        print(f"{name:<8} {batch:>5} {calls:>6} {100 * accuracy(logits, labels[:count]):>8.2f}% "
+              f"{100 * accuracy(reference[:count], labels[:count]):>7.2f}% "
+              f"{same:>7}/{count:<8} {diff:>11.2e} {mean_us:>13.1f} {median_us:>15.1f} "
+              f"{median_us / batch:>9.3f}")
+    print()
+    if not all_match:
+        sys.exit("demo: the engine's top-1 differs from PyTorch's on some images")
+    print("demo: the engine's top-1 equals PyTorch's on every test image")
+
+
+if __name__ == "__main__":
+    main()
