@@ -1,6 +1,6 @@
 """Fashion-MNIST from Debian's dataset-fashion-mnist: idx .gz reader, preprocessing, .npy export.
 
-    python3 -m mlprt_py.data --export-npy work            # work/test_images.npy, work/test_labels.npy
+    python3 -m mlprt_py.data --export-npy work     # work/test_images.npy, work/test_labels.npy
     python3 -m mlprt_py.data --export-npy work --split train --limit 1000
 """
 

@@ -107,9 +107,12 @@ def export_checkpoint(pth, static_path, dynamic_path, batch=1, opset=13, data_di
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pth", required=True, help="checkpoint from mlprt_py.train, e.g. work/model.pth")
-    parser.add_argument("--static", default=None, help="static-batch ONNX to write, e.g. work/model_static.onnx")
-    parser.add_argument("--dynamic", default=None, help="dynamic-batch ONNX to write, e.g. work/model_dynamic.onnx")
+    parser.add_argument("--pth", required=True,
+                        help="checkpoint from mlprt_py.train, e.g. work/model.pth")
+    parser.add_argument("--static", default=None,
+                        help="static-batch ONNX to write, e.g. work/model_static.onnx")
+    parser.add_argument("--dynamic", default=None,
+                        help="dynamic-batch ONNX to write, e.g. work/model_dynamic.onnx")
     parser.add_argument("--batch", type=int, default=1, help="batch of the static file (default 1)")
     parser.add_argument("--opset", type=int, default=13, help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET}")
     parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST idx .gz files")
@@ -121,7 +124,8 @@ def main(argv=None):
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
         parser.error(f"--opset {args.opset}: allowed are {MIN_OPSET}..{MAX_OPSET}")
     try:
-        export_checkpoint(args.pth, args.static, args.dynamic, args.batch, args.opset, args.data_dir)
+        export_checkpoint(args.pth, args.static, args.dynamic, args.batch, args.opset,
+                          args.data_dir)
     except (CheckpointError, ExportError, OnnxReferenceError, data.DatasetError, OSError) as e:
         print(f"mlprt_py.export: error: {e}", file=sys.stderr)
         return 1

@@ -47,7 +47,8 @@ def _is_positive_int(value):
 def validate_arch(arch):
     """Raise ValueError naming the bad key, what was found and what is allowed."""
     if not isinstance(arch, dict):
-        raise ValueError(f"arch must be a dict with keys {list(ARCH_KEYS)}, found {type(arch).__name__}")
+        raise ValueError(f"arch must be a dict with keys {list(ARCH_KEYS)}, "
+                         f"found {type(arch).__name__}")
     missing = [k for k in ARCH_KEYS if k not in arch]
     if missing:
         raise ValueError(f"arch is missing {missing}; an arch needs {list(ARCH_KEYS)}")
@@ -103,9 +104,10 @@ def load_checkpoint(path):
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: file not found; train one with "
-                              f"python3 -m mlprt_py.train --out {path}")
+                              f"python3 -m mlprt_py.train --out {path}") from None
     except Exception as e:  # torch raises many types for damaged files
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})")
+        raise CheckpointError(f"{path}: not a readable torch checkpoint "
+                              f"({type(e).__name__}: {e})") from e
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an mlprt checkpoint (expected a dict with "
                               f"format='{CHECKPOINT_FORMAT}'); train one with mlprt_py.train")
@@ -139,7 +141,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.model", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth", default=None, help="print this checkpoint, e.g. work/model.pth")
-    parser.add_argument("--hidden", type=int, nargs="*", default=[32], help="hidden sizes, e.g. 128 64")
+    parser.add_argument("--hidden", type=int, nargs="*", default=[32],
+                        help="hidden sizes, e.g. 128 64")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     parser.add_argument("--no-bias", action="store_true")
     args = parser.parse_args(argv)

@@ -104,12 +104,14 @@ def main(argv=None):
         print(json.dumps(report))
     else:
         if labels is not None:
-            print(f"pytorch: accuracy {100 * report['pytorch']['accuracy']:.2f}% on {len(images)} images")
+            print(f"pytorch: accuracy {100 * report['pytorch']['accuracy']:.2f}% "
+                  f"on {len(images)} images")
         for path, r in report["compare"].items():
             acc = f"accuracy {100 * r['accuracy']:.2f}%, " if "accuracy" in r else ""
+            where = (f", first mismatches at {r['mismatch_indices']}"
+                     if r["mismatch_indices"] else "")
             print(f"{path}: {acc}top-1 agrees with PyTorch on {r['top1_agree']}/{r['count']} "
-                  f"images, max abs diff {r['max_abs_diff']:.3e}"
-                  + (f", first mismatches at {r['mismatch_indices']}" if r["mismatch_indices"] else ""))
+                  f"images, max abs diff {r['max_abs_diff']:.3e}{where}")
     if args.require_top1_match and any(r["top1_agree"] != r["count"]
                                        for r in report["compare"].values()):
         print("mlprt_py.predict: error: an engine output disagrees with PyTorch's top-1",

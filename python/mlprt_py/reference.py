@@ -197,9 +197,10 @@ def run_onnx_float64(path, inputs):
     try:
         model = onnx.load(path)
     except FileNotFoundError:
-        raise OnnxReferenceError(f"{path}: file not found")
+        raise OnnxReferenceError(f"{path}: file not found") from None
     except Exception as e:  # protobuf DecodeError and friends
-        raise OnnxReferenceError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})")
+        raise OnnxReferenceError(f"{path}: not a readable ONNX model "
+                                 f"({type(e).__name__}: {e})") from e
     return run_model_float64(model, inputs, model_name=str(path))
 
 
