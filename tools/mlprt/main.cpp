@@ -1,1 +1,80 @@
-int main() { return 1; }  // STUB: replaced by the CLI
+// mlprt: build, run and inspect engines from the command line, with trtexec's flag names.
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <new>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mlprt/logger.h"
+#include "mlprt/version.h"
+
+namespace {
+
+using namespace mlprt::cli;
+
+const char* severity_name(mlprt::Severity severity) {
+  switch (severity) {
+    case mlprt::Severity::kError: return "error";
+    case mlprt::Severity::kWarning: return "warning";
+    case mlprt::Severity::kInfo: return "info";
+    case mlprt::Severity::kVerbose: return "verbose";
+  }
+  return "log";
+}
+
+int run_cli(int argc, char** argv) {
+  CLI::App app("mlprt: build, run and inspect inference engines for multi-layer perceptrons",
+               "mlprt");
+  app.set_version_flag("--version", mlprt::cli::cat("mlprt ", mlprt::kVersionString,
+                                                    " (plan format ", kPlanFormatVersion, ")"),
+                       "print the version and the plan format, e.g. --version");
+  app.require_subcommand(1);
+  app.get_formatter()->column_width(36);
+
+  bool verbose = false;
+  BuildOptions build_options;
+  RunOptions run_options;
+  InspectOptions inspect_options;
+  CLI::App* build = add_build_command(app, build_options);
+  CLI::App* run = add_run_command(app, run_options);
+  CLI::App* inspect = add_inspect_command(app, inspect_options);
+  for (CLI::App* cmd : {build, run, inspect}) {
+    cmd->add_flag("--verbose", verbose, "log every step of the library, e.g. --verbose");
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what.empty()) what = e.get_name();
+    return report_usage_error(what);
+  }
+
+  mlprt::set_log_callback([](mlprt::Severity severity, std::string_view message) {
+    std::cerr << "mlprt: " << severity_name(severity) << ": " << message << '\n';
+  });
+  mlprt::set_log_severity(verbose ? mlprt::Severity::kVerbose : mlprt::Severity::kWarning);
+
+  if (build->parsed()) return run_build_command(build_options);
+  if (run->parsed()) return run_run_command(run_options);
+  if (inspect->parsed()) return run_inspect_command(inspect_options);
+  return report_usage_error("a subcommand is required: build, run or inspect");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The library never throws; this catches allocation failures and CLI11 surprises so that the
+  // user gets a message and exit 1 rather than an abort.
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return report_error("out of memory", kExitRuntimeError);
+  } catch (const std::exception& e) {
+    return report_error(e.what(), kExitRuntimeError);
+  }
+}

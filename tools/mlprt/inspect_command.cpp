@@ -1,0 +1,105 @@
+#include <CLI/CLI.hpp>
+
+#include <iomanip>
+#include <iostream>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mlprt/engine.h"
+
+namespace mlprt::cli {
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) out += ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  std::ostringstream os;
+  os << bytes << " bytes";
+  if (bytes >= 1024) {
+    const double kib = static_cast<double>(bytes) / 1024.0;
+    os << std::fixed << std::setprecision(1) << " ("
+       << (kib >= 1024.0 ? kib / 1024.0 : kib) << (kib >= 1024.0 ? " MiB)" : " KiB)");
+  }
+  return os.str();
+}
+
+Status print_engine(const Engine& engine, const std::string& path, std::ostream& out) {
+  const EngineInfo& info = engine.info();
+  out << "Plan:        " << path << '\n'
+      << "Format:      version " << info.format_version << ", built by mlprt "
+      << info.producer_version << '\n'
+      << "Model:       " << (info.model_name.empty() ? "(unnamed)" : info.model_name) << '\n'
+      << "Backend:     " << info.backend << '\n'
+      << "Hardware:    " << info.hardware << '\n'
+      << "Precision:   " << info.precision << '\n'
+      << "Plan hash:   " << info.plan_hash << '\n'
+      << "Plan size:   " << human_bytes(info.plan_bytes) << '\n'
+      << "Weights:     " << human_bytes(info.weight_bytes) << '\n';
+
+  out << "I/O tensors (" << engine.io_tensors().size() << "):\n";
+  std::vector<std::string> inputs;
+  for (const TensorDesc& desc : engine.io_tensors()) {
+    const bool is_input = desc.mode == TensorIOMode::kInput;
+    if (is_input) inputs.push_back(desc.name);
+    out << "  " << std::left << std::setw(7) << (is_input ? "input" : "output") << ' '
+        << std::setw(16) << desc.name << ' ' << std::setw(8) << to_string(desc.dtype) << ' '
+        << to_string(desc.dims) << std::right << '\n';
+  }
+
+  out << "Profiles (" << engine.num_profiles() << "):\n";
+  for (int p = 0; p < engine.num_profiles(); ++p) {
+    out << "  profile " << p << ":\n";
+    for (const std::string& name : inputs) {
+      Result<ShapeRange> range = engine.profile_range(p, name);
+      if (!range) return range.status();
+      out << "    " << std::left << std::setw(16) << name << std::right << " min "
+          << to_string(range->min) << "  opt " << to_string(range->opt) << "  max "
+          << to_string(range->max) << '\n';
+    }
+  }
+
+  out << "Layers after fusion (" << info.layers.size() << "):\n";
+  for (size_t i = 0; i < info.layers.size(); ++i) {
+    const LayerInfo& layer = info.layers[i];
+    out << "  " << std::setw(2) << i << "  " << std::left << std::setw(20) << layer.name << ' '
+        << std::setw(8) << layer.type << ' ' << std::setw(5) << layer.precision << ' '
+        << std::setw(22) << layer.detail << std::right << ' ' << join(layer.inputs) << " -> "
+        << join(layer.outputs) << '\n';
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options) {
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Show a plan: versions, backend, precision, I/O tensors, profiles, layers");
+  cmd->add_option("--loadEngine", options.load_engine, "plan to show, e.g. --loadEngine=mlp.plan")
+      ->required();
+  cmd->add_flag("--json", options.json, "print everything as JSON instead, e.g. --json");
+  return cmd;
+}
+
+int run_inspect_command(const InspectOptions& options) {
+  Result<std::unique_ptr<Engine>> engine = Engine::load_file(options.load_engine);
+  if (!engine) return report_runtime_error(engine.status());
+  if (options.json) {
+    std::cout << (*engine)->to_json() << std::endl;
+    return kExitOk;
+  }
+  // Formatted completely before printing, so an error never leaves half a report on stdout.
+  std::ostringstream text;
+  Status status = print_engine(**engine, options.load_engine, text);
+  if (!status) return report_runtime_error(status);
+  std::cout << text.str() << std::flush;
+  return kExitOk;
+}
+
+}  // namespace mlprt::cli
