@@ -1,1 +1,243 @@
-// STUB: replaced by the cpu backend.
+#include "backends/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <new>
+#include <set>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backends/cpu/cpu_dense.h"
+#include "backends/cpu/cpu_executable.h"
+#include "backends/cpu/cpu_isa.h"
+#include "common/check.h"
+#include "common/log.h"
+
+namespace mlprt::backend {
+namespace {
+
+using cpu::describe;
+
+constexpr std::string_view kBlobFormat = "mlprt.cpu";
+constexpr int kBlobVersion = 1;
+constexpr std::string_view kSupportedOps = "Dense, Add, Relu, Reshape, Flatten";
+
+// dtype of `tensor` when the graph declares it (input, output, constant); nullopt for
+// intermediates, whose dtype follows from their (already checked) producer.
+std::optional<DataType> declared_dtype(const ir::Graph& graph, const std::string& tensor) {
+  if (const ir::TensorInfo* input = graph.find_input(tensor)) return input->dtype;
+  if (const ir::Constant* constant = graph.find_constant(tensor)) return constant->dtype;
+  for (const ir::TensorInfo& output : graph.outputs) {
+    if (output.name == tensor) return output.dtype;
+  }
+  return std::nullopt;
+}
+
+// Concrete input shapes at a profile's opt point (static inputs need no range).
+Result<ir::ShapeMap> opt_shapes(const ir::Graph& graph, const OptimizationProfile& profile,
+                                size_t index) {
+  ir::ShapeMap shapes;
+  for (const ir::TensorInfo& input : graph.inputs) {
+    if (auto range = profile.get_dimensions(input.name)) {
+      shapes[input.name] = range->opt;
+      continue;
+    }
+    const Dims dims = ir::to_dims(input.shape);
+    if (std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; })) {
+      return make_error(StatusCode::kInvalidArgument, "cpu backend: profile ", index,
+                        " has no range for dynamic input '", input.name, "' of shape ",
+                        ir::to_string(input.shape));
+    }
+    shapes[input.name] = dims;
+  }
+  return shapes;
+}
+
+int64_t dense_rows(const cpu::DenseSpec& spec, const Dims& x) {
+  if (spec.transpose_x) return x.size() == 2 ? x[1] : 0;
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < x.size(); ++i) rows *= x[i];
+  return rows;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  Status check_available() const override { return Status::ok(); }
+
+  std::string hardware_id() const override { return cpu::cpu_hardware_id(); }
+
+  Status check_hardware(const std::string& plan_hardware) const override {
+    return cpu::check_cpu_hardware(plan_hardware, hardware_id());
+  }
+
+  Status supports(const ir::Graph& graph, const ir::Node& node) const override {
+    static const std::set<std::string, std::less<>> kOps = {"Dense", "Add", "Relu", "Reshape",
+                                                            "Flatten"};
+    if (!kOps.count(node.op)) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                        ": op is not supported; supported ops: ", kSupportedOps);
+    }
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::string& tensor = node.inputs[i];
+      if (tensor.empty()) continue;
+      // Reshape may still carry its target shape as an int64 constant input.
+      if (node.op == "Reshape" && i == 1 && graph.is_constant(tensor)) continue;
+      const std::optional<DataType> dtype = declared_dtype(graph, tensor);
+      if (dtype && *dtype != DataType::kFloat32) {
+        return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": input '",
+                          tensor, "' is ", to_string(*dtype), "; only float32 is supported");
+      }
+    }
+    for (const std::string& tensor : node.outputs) {
+      const std::optional<DataType> dtype = declared_dtype(graph, tensor);
+      if (dtype && *dtype != DataType::kFloat32) {
+        return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": output '",
+                          tensor, "' is ", to_string(*dtype), "; only float32 is supported");
+      }
+    }
+    if (node.op == "Dense") return cpu::dense_spec(graph, node).status();
+    if (node.op == "Reshape" && !node.has_attribute("shape") &&
+        !(node.inputs.size() > 1 && graph.is_constant(node.inputs[1]))) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                        ": needs a constant target shape (attribute 'shape')");
+    }
+    return Status::ok();
+  }
+
+  Result<std::vector<uint8_t>> compile(const ir::Graph& graph,
+                                       const std::vector<OptimizationProfile>& profiles,
+                                       const BuilderConfig& /*config*/) const override {
+    try {
+      return compile_impl(graph, profiles);
+    } catch (const dnnl::error& e) {
+      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+                        "': oneDNN error: ", e.what());
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+                        "': JSON error: ", e.what());
+    } catch (const std::bad_alloc&) {
+      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+                        "': out of memory");
+    }
+  }
+
+  Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
+                                           std::span<const uint8_t> blob) const override {
+    for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    std::map<std::string, std::vector<int64_t>> fixed_ms;
+    try {
+      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, fixed_ms));
+      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, fixed_ms));
+      return std::unique_ptr<Executable>(std::move(exe));
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
+                        graph.name, "' is not valid: ", e.what());
+    } catch (const dnnl::error& e) {
+      return make_error(StatusCode::kInternal, "cpu backend: loading '", graph.name,
+                        "': oneDNN error: ", e.what());
+    } catch (const std::bad_alloc&) {
+      return make_error(StatusCode::kInternal, "cpu backend: out of memory loading '",
+                        graph.name, "'");
+    }
+  }
+
+ private:
+  Result<std::vector<uint8_t>> compile_impl(const ir::Graph& graph,
+                                            const std::vector<OptimizationProfile>& profiles) const {
+    for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    std::vector<OptimizationProfile> points = profiles;
+    const bool all_static = std::all_of(
+        graph.inputs.begin(), graph.inputs.end(), [](const ir::TensorInfo& input) {
+          return std::all_of(input.shape.begin(), input.shape.end(),
+                             [](const ir::Dim& d) { return d.is_static(); });
+        });
+    // Without profiles a static graph has one implicit opt point; a dynamic one has none
+    // and runs on the runtime-M primitives only.
+    if (points.empty() && all_static) points.emplace_back();
+
+    nlohmann::json layers = nlohmann::json::array();
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+      MLPRT_ASSIGN_OR_RETURN(auto runtime_pd,
+                             cpu::make_dense_pd(engine, node, spec, DNNL_RUNTIME_DIM_VAL));
+      layers.push_back({{"node", node.name},
+                        {"runtime_impl", runtime_pd.impl_info_str()},
+                        {"opt", nlohmann::json::array()}});
+    }
+    for (size_t p = 0; p < points.size(); ++p) {
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_shapes(graph, points[p], p));
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
+      size_t dense_index = 0;
+      for (const ir::Node& node : graph.nodes) {
+        if (node.op != "Dense") continue;
+        MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+        const int64_t m = dense_rows(spec, shapes.at(node.inputs[0]));
+        nlohmann::json entry = {{"profile", p}, {"m", m}};
+        if (m > 0) {
+          MLPRT_ASSIGN_OR_RETURN(auto pd, cpu::make_dense_pd(engine, node, spec, m));
+          entry["impl"] = pd.impl_info_str();
+          detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " profile ", p,
+                      " opt M=", m, ": ", pd.impl_info_str());
+        }
+        layers[dense_index++]["opt"].push_back(entry);
+      }
+    }
+    const nlohmann::json blob = {{"format", kBlobFormat},
+                                 {"version", kBlobVersion},
+                                 {"hardware", hardware_id()},
+                                 {"onednn", onednn_version()},
+                                 {"layers", layers}};
+    const std::string text = blob.dump();
+    return std::vector<uint8_t>(text.begin(), text.end());
+  }
+
+  Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
+                    std::map<std::string, std::vector<int64_t>>& fixed_ms) const {
+    const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
+    if (!json.is_object() || json.value("format", "") != kBlobFormat) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's backend section for '",
+                        graph.name, "' is not a cpu backend blob (format '", kBlobFormat,
+                        "' expected)");
+    }
+    const int version = json.at("version").get<int>();
+    if (version != kBlobVersion) {
+      return make_error(StatusCode::kVersionMismatch, "cpu backend: blob version ", version,
+                        " in the plan for '", graph.name, "'; this build reads version ",
+                        kBlobVersion);
+    }
+    for (const nlohmann::json& layer : json.at("layers")) {
+      const std::string node_name = layer.at("node").get<std::string>();
+      const auto node = std::find_if(graph.nodes.begin(), graph.nodes.end(),
+                                     [&](const ir::Node& n) { return n.name == node_name; });
+      if (node == graph.nodes.end() || node->op != "Dense") {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section names "
+                          "Dense layer '", node_name, "' which the graph of '", graph.name,
+                          "' does not have");
+      }
+      for (const nlohmann::json& opt : layer.at("opt")) {
+        fixed_ms[node_name].push_back(opt.at("m").get<int64_t>());
+      }
+    }
+    return Status::ok();
+  }
+
+  static std::string onednn_version() {
+    const dnnl_version_t* v = dnnl_version();
+    return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+           std::to_string(v->patch);
+  }
+};
+
+}  // namespace
+
+const Backend& cpu_backend() {
+  static const CpuBackend backend;
+  return backend;
+}
+
+}  // namespace mlprt::backend

@@ -1,0 +1,353 @@
+// The cpu backend's per-caller state: buffers sized in prepare(), no allocation in execute().
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "backends/cpu/cpu_executable.h"
+#include "common/check.h"
+
+namespace mlprt::backend::cpu {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+// A 64-byte aligned float buffer that only grows.
+class AlignedBuffer {
+ public:
+  [[nodiscard]] bool reserve(size_t bytes) {
+    if (bytes <= m_capacity) return true;
+    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    void* p = std::aligned_alloc(kAlignment, rounded);
+    if (p == nullptr) return false;
+    m_data.reset(p);
+    m_capacity = rounded;
+    return true;
+  }
+  [[nodiscard]] float* data() const noexcept { return static_cast<float*>(m_data.get()); }
+
+ private:
+  struct Free {
+    void operator()(void* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<void, Free> m_data;
+  size_t m_capacity = 0;
+};
+
+// Y = A + B with numpy broadcasting, as loops over collapsed dims: an outer odometer over all
+// but the last dim and an inner loop whose strides (0 = broadcast, 1 = contiguous, other) pick
+// a vectorizable kernel.
+struct BroadcastPlan {
+  std::vector<int64_t> dims;      // collapsed output dims, outermost first
+  std::vector<int64_t> stride_a;  // element strides, 0 on broadcast dims
+  std::vector<int64_t> stride_b;
+  std::vector<int64_t> counter;   // odometer, sized here so execute does not allocate
+  int64_t total = 0;
+};
+
+BroadcastPlan plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
+  const size_t rank = out.size();
+  auto strides_of = [&](const Dims& in) {
+    std::vector<int64_t> s(rank, 0);
+    int64_t step = 1;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const size_t axis = in.size() - 1 - i;
+      const size_t out_axis = rank - 1 - i;
+      s[out_axis] = in[axis] == 1 ? 0 : step;
+      step *= in[axis];
+    }
+    return s;
+  };
+  const std::vector<int64_t> sa = strides_of(a);
+  const std::vector<int64_t> sb = strides_of(b);
+  BroadcastPlan plan;
+  plan.total = 1;
+  for (int64_t d : out) plan.total *= d;
+  for (size_t i = 0; i < rank; ++i) {
+    if (out[i] == 1) continue;
+    // Merge into the previous (outer) dim when both operands walk through the two as one.
+    if (!plan.dims.empty() && plan.stride_a.back() == sa[i] * out[i] &&
+        plan.stride_b.back() == sb[i] * out[i]) {
+      plan.dims.back() *= out[i];
+      plan.stride_a.back() = sa[i];
+      plan.stride_b.back() = sb[i];
+      continue;
+    }
+    plan.dims.push_back(out[i]);
+    plan.stride_a.push_back(sa[i]);
+    plan.stride_b.push_back(sb[i]);
+  }
+  if (plan.dims.empty()) {
+    plan.dims = {1};
+    plan.stride_a = {0};
+    plan.stride_b = {0};
+  }
+  plan.counter.assign(plan.dims.size(), 0);
+  return plan;
+}
+
+void add_inner(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+  } else if (sa == 1 && sb == 0) {
+    const float bv = *b;
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + bv;
+  } else if (sa == 0 && sb == 1) {
+    const float av = *a;
+    for (int64_t i = 0; i < n; ++i) y[i] = av + b[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i * sa] + b[i * sb];
+  }
+}
+
+void run_add(BroadcastPlan& plan, const float* a, const float* b, float* y) {
+  if (plan.total == 0) return;
+  const size_t inner_axis = plan.dims.size() - 1;
+  const int64_t inner = plan.dims[inner_axis];
+  std::fill(plan.counter.begin(), plan.counter.end(), 0);
+  int64_t offset_a = 0;
+  int64_t offset_b = 0;
+  for (int64_t done = 0; done < plan.total; done += inner) {
+    add_inner(a + offset_a, plan.stride_a[inner_axis], b + offset_b, plan.stride_b[inner_axis],
+              y + done, inner);
+    // Advance the odometer over the outer dims.
+    for (size_t axis = inner_axis; axis-- > 0;) {
+      offset_a += plan.stride_a[axis];
+      offset_b += plan.stride_b[axis];
+      if (++plan.counter[axis] < plan.dims[axis]) break;
+      offset_a -= plan.stride_a[axis] * plan.dims[axis];
+      offset_b -= plan.stride_b[axis] * plan.dims[axis];
+      plan.counter[axis] = 0;
+    }
+  }
+}
+
+void run_relu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+struct DenseState {
+  size_t variant = 0;
+  int64_t m = -1;
+  dnnl::memory src;
+  dnnl::memory dst;
+  dnnl::memory scratchpad;
+  std::array<dnnl_exec_arg_t, 5> args{};
+  int nargs = 0;
+};
+
+class CpuContext final : public BackendContext {
+ public:
+  CpuContext(const CpuExecutable& exe, dnnl::stream stream)
+      : m_exe(exe),
+        m_stream(std::move(stream)),
+        m_buffers(exe.tensors().size()),
+        m_elements(exe.tensors().size(), 0),
+        m_ptrs(exe.tensors().size(), nullptr),
+        m_caller_outputs(exe.output_ids().size(), nullptr),
+        m_dense(exe.layers().size()),
+        m_add(exe.layers().size()) {
+    for (size_t t = 0; t < exe.tensors().size(); ++t) {
+      if (exe.tensors()[t].role == TensorRole::kConstant) {
+        // Never written: constants are only read by Add and copied to graph outputs.
+        m_ptrs[t] = const_cast<float*>(exe.tensors()[t].constant);
+      }
+    }
+  }
+
+  Status init_scratchpad() {
+    if (!m_scratchpad.reserve(std::max<size_t>(m_exe.scratchpad_bytes(), kAlignment))) {
+      return make_error(StatusCode::kInternal, "cpu backend: out of memory for a ",
+                        m_exe.scratchpad_bytes(), "-byte oneDNN scratchpad");
+    }
+    return Status::ok();
+  }
+
+  Status prepare(const ir::ShapeMap& shapes) override {
+    m_prepared = false;
+    try {
+      return prepare_impl(shapes);
+    } catch (const std::bad_alloc&) {
+      return Status(StatusCode::kInternal, "cpu backend: out of memory in prepare");
+    }
+  }
+
+  Status prepare_impl(const ir::ShapeMap& shapes) {
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      auto it = shapes.find(tensors[t].name);
+      if (it == shapes.end()) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: prepare: no shape for tensor '",
+                          tensors[t].name, "'");
+      }
+      Result<int64_t> elements = volume(it->second);
+      if (!elements.is_ok()) return elements.status().with_context("tensor '" + tensors[t].name + "'");
+      m_elements[t] = *elements;
+      const bool needs_buffer = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view &&
+                                tensors[t].output_index < 0;
+      if (needs_buffer &&
+          !m_buffers[t].reserve(static_cast<size_t>(m_elements[t]) * sizeof(float))) {
+        return make_error(StatusCode::kInternal, "cpu backend: out of memory for tensor '",
+                          tensors[t].name, "' of shape ", to_string(it->second));
+      }
+    }
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const Layer& layer = m_exe.layers()[l];
+      const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
+      const Dims& out = shapes.at(tensors[layer.output].name);
+      if (layer.kind == LayerKind::kDense) {
+        MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
+      } else if (layer.kind == LayerKind::kAdd) {
+        m_add[l] = plan_broadcast(in, shapes.at(tensors[layer.inputs[1]].name), out);
+      } else {
+        MLPRT_CHECK(m_elements[layer.inputs[0]] == m_elements[layer.output],
+                    "layer '" << layer.name << "' changes the element count");
+      }
+    }
+    m_prepared = true;
+    return Status::ok();
+  }
+
+  Status execute(const IoBindings& io, void* /*stream: the cpu runs synchronously*/) override {
+    if (!m_prepared) {
+      return Status(StatusCode::kInvalidArgument,
+                    "cpu backend: execute called before a successful prepare");
+    }
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    for (size_t id : m_exe.input_ids()) {
+      auto it = io.inputs.find(tensors[id].name);
+      if (it == io.inputs.end() || (it->second == nullptr && m_elements[id] > 0)) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: no address for input '",
+                          tensors[id].name, "'");
+      }
+      // Inputs are only read; the pointer table is shared with written tensors.
+      m_ptrs[id] = const_cast<float*>(static_cast<const float*>(it->second));
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      const size_t id = m_exe.output_ids()[i];
+      const std::string& name = tensors[id].name;
+      auto it = io.outputs.find(name);
+      if (it == io.outputs.end() || (it->second == nullptr && m_elements[id] > 0)) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: no address for output '",
+                          name, "'");
+      }
+      m_caller_outputs[i] = static_cast<float*>(it->second);
+    }
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const Layer& layer = m_exe.layers()[l];
+      const TensorSlot& out = tensors[layer.output];
+      if (layer.kind == LayerKind::kView) {
+        m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
+        continue;
+      }
+      // A graph output is written straight into the caller's buffer.
+      float* y = out.output_index >= 0 ? m_caller_outputs[static_cast<size_t>(out.output_index)]
+                                       : m_buffers[layer.output].data();
+      m_ptrs[layer.output] = y;
+      const float* x = m_ptrs[layer.inputs[0]];
+      switch (layer.kind) {
+        case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(run_dense(layer, m_dense[l], x, y)); break;
+        case LayerKind::kAdd: run_add(m_add[l], x, m_ptrs[layer.inputs[1]], y); break;
+        case LayerKind::kRelu: run_relu(x, y, m_elements[layer.output]); break;
+        case LayerKind::kView: break;
+      }
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      const size_t id = m_exe.output_ids()[i];
+      if (m_ptrs[id] != m_caller_outputs[i] && m_elements[id] > 0) {
+        std::memcpy(m_caller_outputs[i], m_ptrs[id], static_cast<size_t>(m_elements[id]) * sizeof(float));
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  Status prepare_dense(const Layer& layer, DenseState& state, const Dims& x) {
+    const DenseSpec& spec = layer.dense.spec;
+    const int64_t k = spec.transpose_x ? (x.size() == 2 ? x[0] : -1) : (x.empty() ? -1 : x.back());
+    if (k != spec.k) {
+      return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name,
+                        "' (Dense): input of shape ", to_string(x), " does not have ", spec.k,
+                        " features", spec.transpose_x ? " in dimension 0" : " in its last dimension");
+    }
+    const int64_t m = spec.transpose_x ? x[1] : m_elements[layer.inputs[0]] / spec.k;
+    const size_t variant = layer.dense.variant_for(m);
+    if (state.m == m && state.variant == variant) return Status::ok();
+    state.m = m;
+    state.variant = variant;
+    state.nargs = 0;
+    if (m == 0) return Status::ok();
+    const DenseVariant& v = layer.dense.variants[variant];
+    try {
+      // Null handles: the addresses are set per call in execute().
+      state.src = dnnl::memory(dense_src_desc(spec, m), m_exe.engine(), nullptr);
+      state.dst = dnnl::memory(dense_dst_desc(spec, m), m_exe.engine(), nullptr);
+      state.scratchpad = dnnl::memory(v.scratchpad_desc, m_exe.engine(), m_scratchpad.data());
+    } catch (const dnnl::error& e) {
+      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
+                        "' (Dense): oneDNN failed to create memory for ", m, " rows: ", e.what());
+    } catch (const std::bad_alloc&) {
+      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
+                        "' (Dense): out of memory");
+    }
+    auto add_arg = [&](int arg, const dnnl::memory& mem) {
+      state.args[static_cast<size_t>(state.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
+    };
+    add_arg(DNNL_ARG_SRC, state.src);
+    add_arg(DNNL_ARG_WEIGHTS, v.weights);
+    if (spec.has_bias) add_arg(DNNL_ARG_BIAS, layer.dense.bias);
+    add_arg(DNNL_ARG_DST, state.dst);
+    add_arg(DNNL_ARG_SCRATCHPAD, state.scratchpad);
+    return Status::ok();
+  }
+
+  // Uses oneDNN's C API: the C++ execute() builds an argument map and vector on every call.
+  Status run_dense(const Layer& layer, DenseState& state, const float* x, float* y) {
+    if (state.m == 0) return Status::ok();
+    dnnl_status_t st = dnnl_memory_set_data_handle(state.src.get(), const_cast<float*>(x));
+    if (st == dnnl_success) st = dnnl_memory_set_data_handle(state.dst.get(), y);
+    if (st == dnnl_success) {
+      st = dnnl_primitive_execute(layer.dense.variants[state.variant].primitive.get(),
+                                  m_stream.get(), state.nargs, state.args.data());
+    }
+    if (st == dnnl_success) st = dnnl_stream_wait(m_stream.get());
+    if (st != dnnl_success) {
+      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
+                        "' (Dense): oneDNN matmul failed for ", state.m, " rows (dnnl status ",
+                        static_cast<int>(st), ")");
+    }
+    return Status::ok();
+  }
+
+  const CpuExecutable& m_exe;
+  dnnl::stream m_stream;
+  std::vector<AlignedBuffer> m_buffers;  // per tensor id; only non-view intermediates use one
+  std::vector<int64_t> m_elements;       // per tensor id, at the prepared shapes
+  std::vector<float*> m_ptrs;            // per tensor id, for the current call
+  std::vector<float*> m_caller_outputs;  // per graph output, for the current call
+  std::vector<DenseState> m_dense;       // per layer
+  std::vector<BroadcastPlan> m_add;      // per layer
+  AlignedBuffer m_scratchpad;
+  bool m_prepared = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BackendContext>> make_cpu_context(const CpuExecutable& executable) {
+  try {
+    auto context = std::make_unique<CpuContext>(executable, dnnl::stream(executable.engine()));
+    MLPRT_RETURN_IF_ERROR(context->init_scratchpad());
+    return std::unique_ptr<BackendContext>(std::move(context));
+  } catch (const dnnl::error& e) {
+    return make_error(StatusCode::kInternal, "cpu backend: cannot create a oneDNN stream: ",
+                      e.what());
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kInternal, "cpu backend: out of memory creating a context");
+  }
+}
+
+}  // namespace mlprt::backend::cpu

@@ -1,0 +1,72 @@
+#pragma once
+// The cpu backend's loaded engine (immutable, shared by threads) and its per-caller context.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_dense.h"
+
+namespace mlprt::backend::cpu {
+
+enum class LayerKind { kDense, kAdd, kRelu, kView };
+
+struct Layer {
+  std::string name;
+  std::string op;
+  LayerKind kind = LayerKind::kView;
+  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
+  size_t output = 0;           ///< tensor id
+  DenseLayer dense;            ///< kDense only
+};
+
+enum class TensorRole { kInput, kConstant, kComputed };
+
+struct TensorSlot {
+  std::string name;
+  TensorRole role = TensorRole::kComputed;
+  bool is_view = false;          ///< output of Reshape/Flatten: aliases its input's memory
+  int output_index = -1;         ///< index among the graph outputs, or -1
+  const float* constant = nullptr;  ///< kConstant: the Executable's copy
+};
+
+class CpuExecutable final : public Executable {
+ public:
+  /// `fixed_ms`: per Dense node name, the row counts that get a fixed-M primitive.
+  static Result<std::unique_ptr<CpuExecutable>> create(
+      const ir::Graph& graph, const std::map<std::string, std::vector<int64_t>>& fixed_ms);
+
+  Result<std::unique_ptr<BackendContext>> create_context() const override;
+  std::vector<std::string> layer_precisions() const override;
+
+  [[nodiscard]] const dnnl::engine& engine() const noexcept { return m_engine; }
+  [[nodiscard]] const std::vector<Layer>& layers() const noexcept { return m_layers; }
+  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
+  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
+  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  /// Largest oneDNN scratchpad of any primitive, in bytes.
+  [[nodiscard]] size_t scratchpad_bytes() const noexcept { return m_scratchpad_bytes; }
+
+ private:
+  CpuExecutable() = default;
+  Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
+
+  dnnl::engine m_engine;
+  std::vector<Layer> m_layers;
+  std::vector<TensorSlot> m_tensors;
+  std::map<std::string, size_t> m_ids;
+  std::vector<size_t> m_input_ids;
+  std::vector<size_t> m_output_ids;
+  std::map<std::string, std::vector<float>> m_constants;  ///< read by Add or graph outputs
+  size_t m_scratchpad_bytes = 0;
+};
+
+/// Makes a context for `executable` (which must outlive it).
+Result<std::unique_ptr<BackendContext>> make_cpu_context(const CpuExecutable& executable);
+
+}  // namespace mlprt::backend::cpu

@@ -1,0 +1,19 @@
+#pragma once
+// The CPU instruction set oneDNN dispatches to, as the hardware id a plan is tied to:
+// "x86_64 avx512_core". A plan runs on any machine whose ISA includes the plan's.
+
+#include <string>
+
+#include "mlprt/status.h"
+
+namespace mlprt::backend::cpu {
+
+/// "x86_64 avx2", "x86_64 avx512_core_amx", ... for this machine.
+std::string cpu_hardware_id();
+
+/// OK if a plan built for `plan_hardware` runs on a machine whose id is `machine_hardware`;
+/// kHardwareMismatch otherwise (also for an id that is not one of ours).
+Status check_cpu_hardware(const std::string& plan_hardware,
+                          const std::string& machine_hardware);
+
+}  // namespace mlprt::backend::cpu
