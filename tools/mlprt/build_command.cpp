@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <iomanip>
 #include <iostream>
 
 #include "cli_common.h"
@@ -60,10 +61,10 @@ int run_build_command(const BuildOptions& options) {
   if (!written) return report_runtime_error(written);
   const std::chrono::duration<double> total = std::chrono::steady_clock::now() - start;
 
-  std::cout << "Built '" << options.save_engine << "' from '" << options.onnx << "' in "
-            << engine->build_seconds * 1e3 << " ms (" << total.count() * 1e3
+  std::cout << std::fixed << std::setprecision(2) << "Built '" << options.save_engine
+            << "' from '" << options.onnx << "' in " << engine->build_seconds * 1e3 << " ms (" << total.count() * 1e3
             << " ms with import and write), " << engine->bytes.size() << " bytes\n"
-            << engine->summary << std::endl;
+            << std::defaultfloat << engine->summary << std::endl;
   return kExitOk;
 }
 

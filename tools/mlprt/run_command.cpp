@@ -85,10 +85,9 @@ struct LatencyStats {
 /// One pass over the whole input: chunks of `batch` rows along axis 0 (all rows if 0).
 class Runner {
  public:
-  Runner(const Engine& engine, ExecutionContext& context, std::vector<Input>& inputs,
-         std::vector<Output>& outputs, int forced_profile, int64_t batch)
+  Runner(const Engine& engine, std::vector<Input>& inputs, std::vector<Output>& outputs,
+         int forced_profile, int64_t batch)
       : m_engine(engine),
-        m_context(context),
         m_inputs(inputs),
         m_outputs(outputs),
         m_forced_profile(forced_profile),
@@ -120,19 +119,28 @@ class Runner {
         profile = *found;
       }
       const auto begin = Clock::now();
-      if (profile != m_context.optimization_profile() || !m_profile_set) {
-        Status status = m_context.set_optimization_profile(profile);
+      // The context resolves shapes as soon as every input has one, so with several inputs a
+      // new batch size would be checked against the other inputs' old sizes: start afresh.
+      if (!m_context || (m_inputs.size() > 1 && shapes != m_last_shapes)) {
+        Result<std::unique_ptr<ExecutionContext>> context = m_engine.create_execution_context();
+        if (!context) return context.status();
+        m_context = std::move(*context);
+        m_profile_set = false;
+      }
+      m_last_shapes = shapes;
+      if (profile != m_context->optimization_profile() || !m_profile_set) {
+        Status status = m_context->set_optimization_profile(profile);
         if (!status) return status;
         m_profile_set = true;
       }
       for (Input& input : m_inputs) {
-        Status status = m_context.set_input_shape(input.name, shapes[input.name]);
+        Status status = m_context->set_input_shape(input.name, shapes[input.name]);
         if (!status) return status;
         float* data = input.array.values.data() + (chunked ? start * input.row_size : 0);
-        status = m_context.set_tensor_address(input.name, data);
+        status = m_context->set_tensor_address(input.name, data);
         if (!status) return status;
       }
-      Status status = m_context.enqueue();
+      Status status = m_context->enqueue();
       if (!status) return status;
       const std::chrono::duration<double, std::micro> elapsed = Clock::now() - begin;
       if (call_us) call_us->push_back(elapsed.count());
@@ -147,7 +155,7 @@ class Runner {
  private:
   Status append_outputs(bool chunked) {
     for (Output& output : m_outputs) {
-      Result<TensorView> view = m_context.output(output.name);
+      Result<TensorView> view = m_context->output(output.name);
       if (!view) return view.status();
       if (view->dtype != DataType::kFloat32) {
         return {StatusCode::kUnsupported,
@@ -177,7 +185,8 @@ class Runner {
   }
 
   const Engine& m_engine;
-  ExecutionContext& m_context;
+  std::unique_ptr<ExecutionContext> m_context;
+  std::map<std::string, Dims> m_last_shapes;
   std::vector<Input>& m_inputs;
   std::vector<Output>& m_outputs;
   int m_forced_profile;
@@ -364,9 +373,7 @@ int run_run_command(const RunOptions& options) {
   auto exports = resolve_exports(engine, options, outputs);
   if (!exports) return report_runtime_error(exports.status());
 
-  Result<std::unique_ptr<ExecutionContext>> context = engine.create_execution_context();
-  if (!context) return report_runtime_error(context.status());
-  Runner runner(engine, **context, *inputs, outputs, options.profile, options.batch);
+  Runner runner(engine, *inputs, outputs, options.profile, options.batch);
 
   if (options.warm_up_ms > 0) {
     const auto until = Clock::now() + std::chrono::milliseconds(options.warm_up_ms);

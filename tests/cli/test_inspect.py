@@ -1,0 +1,46 @@
+"""mlprt inspect: the text report and --json."""
+import json
+
+import cli_helpers as h
+
+
+def test_inspect_text_dynamic_two_profiles(plans):
+    proc = h.ok("inspect", f"--loadEngine={plans['two_profiles']}")
+    out = proc.stdout
+    for label in ("Format:", "Backend:", "Hardware:", "Precision:", "Plan hash:", "Plan size:",
+                  "Weights:", "I/O tensors (2)", "Profiles (2)", "Layers after fusion"):
+        assert label in out, f"{label} missing:\n{out}"
+    assert "version 1" in out and "mlprt 0.1.0" in out
+    assert "cpu" in out and "fp32" in out
+    lines = out.splitlines()
+    io_lines = [l.split() for l in lines if l.strip().startswith(("input ", "output "))]
+    assert ["input", "input", "float32", "-1x6"] in io_lines
+    assert ["output", "output", "float32", "-1x4"] in io_lines
+    assert str(plans["two_profiles"].stat().st_size) in out
+
+
+def test_inspect_layers_are_fused(plans):
+    out = h.ok("inspect", f"--loadEngine={plans['static']}").stdout
+    layers = out.split("Layers after fusion (")[1]
+    count = int(layers.split(")")[0])
+    # Gemm+Relu fused and the second Gemm: at most 2 layers, each listing inputs -> outputs.
+    assert 1 <= count <= 2
+    body = [l for l in layers.splitlines()[1:] if "->" in l]
+    assert len(body) == count
+    assert "input" in body[0] and body[-1].rstrip().endswith("output")
+    assert "relu" in out.lower()
+
+
+def test_inspect_json_parses_and_agrees_with_the_text(plans):
+    info = json.loads(h.ok("inspect", f"--loadEngine={plans['two_profiles']}", "--json").stdout)
+    assert isinstance(info, dict)
+    text = json.dumps(info).lower()
+    assert "cpu" in text and "input" in text and "output" in text
+    human = h.ok("inspect", f"--loadEngine={plans['two_profiles']}").stdout
+    hashes = [l.split(":", 1)[1].strip() for l in human.splitlines() if l.startswith("Plan hash:")]
+    assert hashes and hashes[0] and hashes[0].lower() in text
+
+
+def test_inspect_missing_plan(tmp_path):
+    err = h.fails(1, "inspect", f"--loadEngine={tmp_path / 'absent.plan'}")
+    assert "absent.plan" in err
