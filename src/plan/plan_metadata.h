@@ -1,0 +1,43 @@
+#pragma once
+// The metadata section of a plan (JSON) and the weights it points into; plan.cpp frames them.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plan/plan.h"
+
+namespace mlprt::plan::detail {
+
+/// One constant's bytes and where they go in the weights section.
+struct WeightPlacement {
+  const std::vector<std::byte>* data = nullptr;
+  uint64_t offset = 0;
+};
+
+struct EncodedMetadata {
+  std::string json;  ///< compact, keys sorted: the same Plan always gives the same text
+  std::vector<WeightPlacement> weights;
+  uint64_t weights_size = 0;  ///< end of the last constant, 0 if none
+};
+
+/// Everything but format_version, producer_version (header fields) and the backend blob.
+/// Expects a Plan that passed find_inconsistency.
+Result<EncodedMetadata> encode_metadata(const Plan& plan);
+
+/// Parses `json_text` and copies constants out of `weights`, checking every type, size and
+/// bound before allocating. Errors are kCorruptData naming `source_name` and the JSON path.
+Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weights,
+                       const std::string& source_name, Plan& plan);
+
+/// The invariants every plan satisfies (shared by writer and reader): the first violation found,
+/// or "" if none. Tensor names unique, node inputs produced before use, constant sizes equal to
+/// their dims, profiles naming graph inputs with matching rank and min <= opt <= max.
+std::string find_inconsistency(const Plan& plan);
+
+/// Text of the "malformed" error, so plan.cpp and the metadata decoder word it the same.
+std::string malformed_message(const std::string& source_name, const std::string& detail);
+
+}  // namespace mlprt::plan::detail
