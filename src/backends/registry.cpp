@@ -4,6 +4,12 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "common/check.h"
+#ifdef MLPRT_WITH_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
+#ifdef MLPRT_WITH_TENSORRT
+#include "backends/tensorrt/tensorrt_backend.h"
+#endif
 
 namespace mlprt::backend {
 namespace {
