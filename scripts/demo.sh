@@ -14,7 +14,7 @@ mkdir -p "$work"
 
 step "build mlprt"
 cmake --preset release > /dev/null
-cmake --build --preset release -j "$(nproc)"
+cmake --build --preset release -j "$(nproc)" --target mlprt_cli
 mlprt=build/release/tools/mlprt/mlprt
 
 step "train the MLP 784 -> 32 -> ReLU -> 10 on Fashion-MNIST"

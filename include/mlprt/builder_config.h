@@ -17,6 +17,12 @@ struct BuilderConfig {
   std::vector<OptimizationProfile> profiles;
   /// Read before the build and updated after it when not empty.
   std::string timing_cache_path;
+  /// Lower precisions the builder may pick where the backend has a faster kernel in them, as
+  /// TensorRT's BuilderFlag::kFP16 / kBF16 / kTF32; fp32 is always allowed. `inspect` shows the
+  /// precision each layer runs in.
+  bool allow_fp16 = false;
+  bool allow_bf16 = false;
+  bool allow_tf32 = false;
 };
 
 }  // namespace mlprt

@@ -87,6 +87,15 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
                 "' not used: the ", backend->name(), " backend does not time tactics yet");
   }
 
+  for (const auto& [allowed, name] : {std::pair{config.allow_fp16, "fp16"},
+                                      std::pair{config.allow_bf16, "bf16"},
+                                      std::pair{config.allow_tf32, "tf32"}}) {
+    if (allowed) {
+      detail::log(Severity::kInfo, name, " permitted, but the ", backend->name(),
+                  " backend has no ", name, " kernels yet: every layer runs in fp32");
+    }
+  }
+
   plan::Plan plan;
   MLPRT_ASSIGN_OR_RETURN(plan.backend_blob, backend->compile(graph, profiles, config));
   plan.producer_version = kVersionString;
@@ -95,7 +104,10 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   plan.precision = "fp32";
   nlohmann::json build_config = {{"backend", config.backend},
                                  {"profiles", profiles_to_json(config.profiles)},
-                                 {"timing_cache", config.timing_cache_path}};
+                                 {"timing_cache", config.timing_cache_path},
+                                 {"fp16", config.allow_fp16},
+                                 {"bf16", config.allow_bf16},
+                                 {"tf32", config.allow_tf32}};
   plan.build_config_json = build_config.dump();
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);
