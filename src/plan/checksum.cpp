@@ -16,7 +16,8 @@ constexpr Tables make_tables() {
   Tables t{};
   for (uint64_t b = 0; b < 256; ++b) {
     uint64_t crc = b;
-    for (int bit = 0; bit < 8; ++bit) crc = (crc & 1) ? (crc >> 1) ^ kReflectedPolynomial : crc >> 1;
+    for (int bit = 0; bit < 8; ++bit)
+      crc = (crc & 1) ? (crc >> 1) ^ kReflectedPolynomial : crc >> 1;
     t[0][b] = crc;
   }
   for (size_t k = 1; k < 16; ++k) {
@@ -42,14 +43,12 @@ uint64_t crc64_extend(uint64_t crc, std::span<const uint8_t> data) noexcept {
   while (n >= 16) {
     const uint64_t lo = reg ^ load_le64(p);
     const uint64_t hi = load_le64(p + 8);
-    reg = kTables[15][lo & 0xff] ^ kTables[14][(lo >> 8) & 0xff] ^
-          kTables[13][(lo >> 16) & 0xff] ^ kTables[12][(lo >> 24) & 0xff] ^
-          kTables[11][(lo >> 32) & 0xff] ^ kTables[10][(lo >> 40) & 0xff] ^
-          kTables[9][(lo >> 48) & 0xff] ^ kTables[8][lo >> 56] ^
-          kTables[7][hi & 0xff] ^ kTables[6][(hi >> 8) & 0xff] ^
-          kTables[5][(hi >> 16) & 0xff] ^ kTables[4][(hi >> 24) & 0xff] ^
-          kTables[3][(hi >> 32) & 0xff] ^ kTables[2][(hi >> 40) & 0xff] ^
-          kTables[1][(hi >> 48) & 0xff] ^ kTables[0][hi >> 56];
+    reg = kTables[15][lo & 0xff] ^ kTables[14][(lo >> 8) & 0xff] ^ kTables[13][(lo >> 16) & 0xff] ^
+          kTables[12][(lo >> 24) & 0xff] ^ kTables[11][(lo >> 32) & 0xff] ^
+          kTables[10][(lo >> 40) & 0xff] ^ kTables[9][(lo >> 48) & 0xff] ^ kTables[8][lo >> 56] ^
+          kTables[7][hi & 0xff] ^ kTables[6][(hi >> 8) & 0xff] ^ kTables[5][(hi >> 16) & 0xff] ^
+          kTables[4][(hi >> 24) & 0xff] ^ kTables[3][(hi >> 32) & 0xff] ^
+          kTables[2][(hi >> 40) & 0xff] ^ kTables[1][(hi >> 48) & 0xff] ^ kTables[0][hi >> 56];
     p += 16;
     n -= 16;
   }

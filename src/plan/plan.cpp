@@ -65,15 +65,16 @@ Status check_header(std::span<const uint8_t> bytes, const std::string& source_na
   const std::string who = prefix(source_name);
   if (bytes.size() < sizeof(kMagic) ||
       std::memcmp(bytes.data() + kOffsetMagic, kMagic, sizeof(kMagic)) != 0) {
-    const std::string found = bytes.empty() ? "the file is empty"
-                                            : "it starts with bytes " + describe_start(bytes);
-    return make_error(StatusCode::kCorruptData, who, " is not an mlprt plan (bad magic bytes): ",
-                      found, ", a plan starts with \"MLPRTPLN\" (4d 4c 50 52 54 50 4c 4e). "
+    const std::string found =
+        bytes.empty() ? "the file is empty" : "it starts with bytes " + describe_start(bytes);
+    return make_error(StatusCode::kCorruptData, who,
+                      " is not an mlprt plan (bad magic bytes): ", found,
+                      ", a plan starts with \"MLPRTPLN\" (4d 4c 50 52 54 50 4c 4e). "
                       "Pass a file written by `mlprt build --saveEngine=...`");
   }
   if (bytes.size() < kOffsetFormatVersion + 4) {
-    return make_error(StatusCode::kCorruptData, who, " is truncated: the file has ",
-                      bytes.size(), " bytes, too few to hold its format version. Copy it again or ",
+    return make_error(StatusCode::kCorruptData, who, " is truncated: the file has ", bytes.size(),
+                      " bytes, too few to hold its format version. Copy it again or ",
                       kRebuildHint);
   }
   const uint32_t version = read_u32(bytes, kOffsetFormatVersion);
@@ -108,10 +109,11 @@ Status check_header(std::span<const uint8_t> bytes, const std::string& source_na
   const uint64_t stored = read_u64(bytes, body);
   const uint64_t computed = crc64(bytes.first(body));
   if (stored != computed) {
-    return make_error(StatusCode::kCorruptData, who,
-                      " is corrupted: checksum mismatch (stored ", hex64(stored), ", computed ",
-                      hex64(computed), "). The file was damaged after it was written: copy it "
-                      "again or ", kRebuildHint);
+    return make_error(StatusCode::kCorruptData, who, " is corrupted: checksum mismatch (stored ",
+                      hex64(stored), ", computed ", hex64(computed),
+                      "). The file was damaged after it was written: copy it "
+                      "again or ",
+                      kRebuildHint);
   }
   return Status::ok();
 }
@@ -127,12 +129,11 @@ Status check_sections(const Section (&sections)[3], uint64_t body_end,
     if (s.offset != expected || s.offset > body_end || s.size > body_end - s.offset) {
       return Status(StatusCode::kCorruptData,
                     detail::malformed_message(
-                        source_name, std::string("the ") + s.name + " section is at offset " +
-                                         std::to_string(s.offset) + " with " +
-                                         std::to_string(s.size) + " bytes; it should start at " +
-                                         std::to_string(expected) + " (after " + after +
-                                         ") and end by the checksum at " +
-                                         std::to_string(body_end)));
+                        source_name,
+                        std::string("the ") + s.name + " section is at offset " +
+                            std::to_string(s.offset) + " with " + std::to_string(s.size) +
+                            " bytes; it should start at " + std::to_string(expected) + " (after " +
+                            after + ") and end by the checksum at " + std::to_string(body_end)));
     }
     expected = align_up(s.offset + s.size);
     after = std::string("the ") + s.name + " section";
@@ -150,19 +151,19 @@ Status check_sections(const Section (&sections)[3], uint64_t body_end,
 
 Result<std::vector<uint8_t>> serialize_checked(const Plan& plan) {
   if (plan.format_version != kFormatVersion) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '",
-                      plan.graph.name, "' as format version ", plan.format_version,
+    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
+                      "' as format version ", plan.format_version,
                       ": this mlprt writes format version ", kFormatVersion, " only");
   }
   if (plan.producer_version.size() >= kProducerVersionBytes ||
       plan.producer_version.find('\0') != std::string::npos) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '",
-                      plan.graph.name, "': producer version '", plan.producer_version,
-                      "' must be shorter than ", kProducerVersionBytes, " bytes, without NUL");
+    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
+                      "': producer version '", plan.producer_version, "' must be shorter than ",
+                      kProducerVersionBytes, " bytes, without NUL");
   }
   if (std::string problem = detail::find_inconsistency(plan); !problem.empty()) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '",
-                      plan.graph.name, "': ", problem);
+    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
+                      "': ", problem);
   }
   MLPRT_ASSIGN_OR_RETURN(detail::EncodedMetadata meta, detail::encode_metadata(plan));
 
@@ -210,7 +211,8 @@ Result<Plan> deserialize_checked(std::span<const uint8_t> bytes, const std::stri
   const Section sections[3] = {
       {"metadata", read_u64(bytes, kOffsetMetadata), read_u64(bytes, kOffsetMetadata + 8)},
       {"weights", read_u64(bytes, kOffsetWeights), read_u64(bytes, kOffsetWeights + 8)},
-      {"backend blob", read_u64(bytes, kOffsetBackendBlob), read_u64(bytes, kOffsetBackendBlob + 8)},
+      {"backend blob", read_u64(bytes, kOffsetBackendBlob),
+       read_u64(bytes, kOffsetBackendBlob + 8)},
   };
   MLPRT_RETURN_IF_ERROR(check_sections(sections, bytes.size() - kTrailerSize, source_name));
 
@@ -218,9 +220,9 @@ Result<Plan> deserialize_checked(std::span<const uint8_t> bytes, const std::stri
   plan.format_version = kFormatVersion;
   plan.producer_version = read_producer(bytes);
   const auto* meta = reinterpret_cast<const char*>(bytes.data() + sections[0].offset);
-  MLPRT_RETURN_IF_ERROR(detail::decode_metadata(
-      std::string_view(meta, sections[0].size), bytes.subspan(sections[1].offset, sections[1].size),
-      source_name, plan));
+  MLPRT_RETURN_IF_ERROR(detail::decode_metadata(std::string_view(meta, sections[0].size),
+                                                bytes.subspan(sections[1].offset, sections[1].size),
+                                                source_name, plan));
   if (std::string problem = detail::find_inconsistency(plan); !problem.empty()) {
     return Status(StatusCode::kCorruptData, detail::malformed_message(source_name, problem));
   }
@@ -235,9 +237,8 @@ Result<std::vector<uint8_t>> serialize_plan(const Plan& plan) {
   try {
     return serialize_checked(plan);
   } catch (const nlohmann::json::exception& e) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '",
-                      plan.graph.name, "': ", e.what(),
-                      " (tensor, node and attribute names must be valid UTF-8)");
+    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
+                      "': ", e.what(), " (tensor, node and attribute names must be valid UTF-8)");
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, "out of memory writing plan of model '",
                       plan.graph.name, "'");

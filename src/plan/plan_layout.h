@@ -18,9 +18,9 @@ inline constexpr size_t kOffsetWeights = 40;          // u64 offset, u64 size
 inline constexpr size_t kOffsetBackendBlob = 56;      // u64 offset, u64 size
 inline constexpr size_t kOffsetProducerVersion = 72;  // 32 bytes UTF-8, zero padded
 inline constexpr size_t kProducerVersionBytes = 32;
-inline constexpr size_t kHeaderSize = 128;            // bytes 104..127 are reserved, zero
-inline constexpr size_t kTrailerSize = 8;             // u64 CRC-64/XZ of all bytes before it
-inline constexpr size_t kSectionAlignment = 64;       // weights, each constant, backend blob
+inline constexpr size_t kHeaderSize = 128;       // bytes 104..127 are reserved, zero
+inline constexpr size_t kTrailerSize = 8;        // u64 CRC-64/XZ of all bytes before it
+inline constexpr size_t kSectionAlignment = 64;  // weights, each constant, backend blob
 
 inline uint64_t read_u64(std::span<const uint8_t> bytes, size_t offset) {
   uint64_t v = 0;

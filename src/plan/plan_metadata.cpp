@@ -1,3 +1,5 @@
+#include "plan/plan_metadata.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -7,7 +9,6 @@
 
 #include "common/check.h"
 #include "plan/plan_layout.h"
-#include "plan/plan_metadata.h"
 
 namespace mlprt::plan::detail {
 namespace {
@@ -18,9 +19,9 @@ using Json = nlohmann::json;
 constexpr int kMaxJsonDepth = 32;
 
 constexpr DataType kAllDataTypes[] = {
-    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64,
-    DataType::kInt64,   DataType::kInt32,   DataType::kInt8,     DataType::kUInt8,
-    DataType::kBool,
+    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+    DataType::kFloat64, DataType::kInt64,   DataType::kInt32,
+    DataType::kInt8,    DataType::kUInt8,   DataType::kBool,
 };
 
 std::string known_dtype_names() {
@@ -59,8 +60,8 @@ Json encode_double(double v) {
 }
 
 Json encode_tensor_info(const ir::TensorInfo& info) {
-  return Json{{"name", info.name}, {"dtype", to_string(info.dtype)},
-              {"shape", encode_shape(info.shape)}};
+  return Json{
+      {"name", info.name}, {"dtype", to_string(info.dtype)}, {"shape", encode_shape(info.shape)}};
 }
 
 class Encoder {
@@ -124,9 +125,11 @@ class Encoder {
                            {"outputs", n.outputs},
                            {"attributes", std::move(attributes)}});
     }
-    return Json{{"name", g.name},          {"source", g.source},  {"opset", g.opset},
-                {"ir_version", g.ir_version}, {"producer", g.producer}, {"inputs", inputs},
-                {"outputs", outputs},      {"constants", constants}, {"nodes", nodes}};
+    return Json{{"name", g.name},         {"source", g.source},
+                {"opset", g.opset},       {"ir_version", g.ir_version},
+                {"producer", g.producer}, {"inputs", inputs},
+                {"outputs", outputs},     {"constants", constants},
+                {"nodes", nodes}};
   }
 
   EncodedMetadata finish(Json root) {
@@ -235,14 +238,12 @@ class Decoder {
   }
 
   Result<std::vector<std::string>> strings(const Json& v, const std::string& path) const {
-    return list<std::string>(v, path, [this](const Json& e, const std::string& p) {
-      return string(e, p);
-    });
+    return list<std::string>(v, path,
+                             [this](const Json& e, const std::string& p) { return string(e, p); });
   }
   Result<std::vector<int64_t>> int64s(const Json& v, const std::string& path) const {
-    return list<int64_t>(v, path, [this](const Json& e, const std::string& p) {
-      return int64(e, p);
-    });
+    return list<int64_t>(v, path,
+                         [this](const Json& e, const std::string& p) { return int64(e, p); });
   }
 
   Result<DataType> dtype(const Json& object, const std::string& path) const {
@@ -295,25 +296,26 @@ class Decoder {
     const uint64_t limit = m_weights.size();
     uint64_t expected = element_size(c.dtype);
     for (int64_t d : c.dims) {
-      if (d < 0) return malformed(join(path, "dims"), "has negative dimension " + std::to_string(d));
+      if (d < 0)
+        return malformed(join(path, "dims"), "has negative dimension " + std::to_string(d));
       const auto ud = static_cast<uint64_t>(d);
       // Any size past the weights section is an error anyway; saturating keeps the product exact
       // where it matters and free of overflow.
       expected = (ud != 0 && expected > limit / ud) ? limit + 1 : expected * ud;
     }
     if (size != expected) {
-      return malformed(join(path, "size"),
-                       "is " + std::to_string(size) + " bytes, but dims " + to_string(c.dims) +
-                           " of " + std::string(to_string(c.dtype)) + " need " +
-                           (expected > limit ? "more than the weights section's " +
-                                                   std::to_string(limit)
-                                             : std::to_string(expected)));
+      return malformed(
+          join(path, "size"),
+          "is " + std::to_string(size) + " bytes, but dims " + to_string(c.dims) + " of " +
+              std::string(to_string(c.dtype)) + " need " +
+              (expected > limit ? "more than the weights section's " + std::to_string(limit)
+                                : std::to_string(expected)));
     }
     if (offset > limit || size > limit - offset) {
-      return malformed(join(path, "offset"),
-                       "places " + std::to_string(size) + " bytes at offset " +
-                           std::to_string(offset) + ", past the end of the " +
-                           std::to_string(limit) + "-byte weights section");
+      return malformed(join(path, "offset"), "places " + std::to_string(size) +
+                                                 " bytes at offset " + std::to_string(offset) +
+                                                 ", past the end of the " + std::to_string(limit) +
+                                                 "-byte weights section");
     }
     if (offset % layout::kSectionAlignment != 0) {
       return malformed(join(path, "offset"), "is " + std::to_string(offset) +
@@ -350,11 +352,10 @@ class Decoder {
       return ir::AttributeValue(std::move(is));
     }
     if (type == "floats") {
-      MLPRT_ASSIGN_OR_RETURN(std::vector<double> ds,
-                             list<double>(*value, value_path,
-                                          [this](const Json& e, const std::string& p) {
-                                            return float64(e, p);
-                                          }));
+      MLPRT_ASSIGN_OR_RETURN(
+          std::vector<double> ds,
+          list<double>(*value, value_path,
+                       [this](const Json& e, const std::string& p) { return float64(e, p); }));
       return ir::AttributeValue(std::move(ds));
     }
     if (type == "strings") {
@@ -422,7 +423,8 @@ class Decoder {
     return r;
   }
 
-  Status profiles(const Json& v, const std::string& path, std::vector<OptimizationProfile>& out) const {
+  Status profiles(const Json& v, const std::string& path,
+                  std::vector<OptimizationProfile>& out) const {
     if (!v.is_array()) return wrong_type(path, "an array", v);
     for (size_t i = 0; i < v.size(); ++i) {
       const std::string p = index(path, i);
@@ -497,19 +499,19 @@ Result<EncodedMetadata> encode_metadata(const Plan& plan) {
 Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weights,
                        const std::string& source_name, Plan& plan) {
   if (const int depth = json_depth(json_text); depth > kMaxJsonDepth) {
-    return Status(StatusCode::kCorruptData,
-                  malformed_message(source_name, "metadata JSON is nested " +
-                                                     std::to_string(depth) +
-                                                     " levels deep; plans use at most " +
-                                                     std::to_string(kMaxJsonDepth)));
+    return Status(
+        StatusCode::kCorruptData,
+        malformed_message(source_name, "metadata JSON is nested " + std::to_string(depth) +
+                                           " levels deep; plans use at most " +
+                                           std::to_string(kMaxJsonDepth)));
   }
   Json root;
   try {
     root = Json::parse(json_text);
   } catch (const Json::exception& e) {
     return Status(StatusCode::kCorruptData,
-                  malformed_message(source_name, std::string("metadata is not valid JSON (") +
-                                                     e.what() + ")"));
+                  malformed_message(source_name,
+                                    std::string("metadata is not valid JSON (") + e.what() + ")"));
   }
   Decoder d(source_name, weights);
   MLPRT_ASSIGN_OR_RETURN(plan.backend, d.string(root, "", "backend"));

@@ -30,7 +30,8 @@ std::string check_constant(const std::string& what, const ir::Constant& c) {
 std::string check_shape(const std::string& what, const ir::Shape& shape) {
   for (const ir::Dim& d : shape) {
     if (d.value < -1) {
-      return what + " has dimension " + std::to_string(d.value) + " (a dim is >= 0, or -1 when dynamic)";
+      return what + " has dimension " + std::to_string(d.value) +
+             " (a dim is >= 0, or -1 when dynamic)";
     }
   }
   return "";
@@ -53,8 +54,8 @@ std::string check_profile(size_t index, const OptimizationProfile& profile,
       }
       const ir::Dim& d = input->shape[i];
       if (d.is_static() && (range.min[i] != d.value || range.max[i] != d.value)) {
-        return what + " has range " + to_string(range) + " but dimension " +
-               std::to_string(i) + " of the input is fixed at " + std::to_string(d.value);
+        return what + " has range " + to_string(range) + " but dimension " + std::to_string(i) +
+               " of the input is fixed at " + std::to_string(d.value);
       }
     }
   }

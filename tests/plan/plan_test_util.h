@@ -84,8 +84,8 @@ inline Plan make_rich_plan() {
   dense.attributes["undefined"] = std::numeric_limits<double>::quiet_NaN();
   dense.attributes["activation"] = std::string("relu");
   dense.attributes["perm"] = std::vector<int64_t>{1, 0, -1, std::numeric_limits<int64_t>::max()};
-  dense.attributes["scales"] = std::vector<double>{0.1, -2.5, 1e300,
-                                                   std::numeric_limits<double>::infinity()};
+  dense.attributes["scales"] =
+      std::vector<double>{0.1, -2.5, 1e300, std::numeric_limits<double>::infinity()};
   dense.attributes["names"] = std::vector<std::string>{"a", "", "\xc3\xbc \"q\" \\ \n"};
   dense.attributes["no_ints"] = std::vector<int64_t>{};
   dense.attributes["no_floats"] = std::vector<double>{};
@@ -143,8 +143,8 @@ inline void expect_attributes_equal(const ir::AttributeValue& a, const ir::Attri
                                     const std::string& what) {
   ASSERT_EQ(a.index(), b.index()) << what;
   if (const auto* d = std::get_if<double>(&a)) {
-    EXPECT_TRUE(same_double(*d, std::get<double>(b))) << what << ": " << *d << " vs "
-                                                      << std::get<double>(b);
+    EXPECT_TRUE(same_double(*d, std::get<double>(b)))
+        << what << ": " << *d << " vs " << std::get<double>(b);
   } else if (const auto* ds = std::get_if<std::vector<double>>(&a)) {
     const auto& other = std::get<std::vector<double>>(b);
     ASSERT_EQ(ds->size(), other.size()) << what;
@@ -160,8 +160,7 @@ inline void expect_attributes_equal(const ir::AttributeValue& a, const ir::Attri
   } else if (const auto* str = std::get_if<std::string>(&a)) {
     EXPECT_EQ(*str, std::get<std::string>(b)) << what;
   } else {
-    EXPECT_EQ(std::get<std::vector<std::string>>(a), std::get<std::vector<std::string>>(b))
-        << what;
+    EXPECT_EQ(std::get<std::vector<std::string>>(a), std::get<std::vector<std::string>>(b)) << what;
   }
 }
 

@@ -83,11 +83,12 @@ TEST(Checksum, ThroughputOn100MB) {
   for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     sum ^= crc64(data);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double mb_per_s = n / 1e6 / best;
-  std::printf("crc64 over %zu MB: %.1f ms, %.0f MB/s (checksum %016llx)\n", n / 1000000,
-              best * 1e3, mb_per_s, static_cast<unsigned long long>(sum));
+  std::printf("crc64 over %zu MB: %.1f ms, %.0f MB/s (checksum %016llx)\n", n / 1000000, best * 1e3,
+              mb_per_s, static_cast<unsigned long long>(sum));
 #if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
   EXPECT_GT(mb_per_s, 200.0);
 #endif

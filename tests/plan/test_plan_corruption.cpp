@@ -185,27 +185,28 @@ TEST(PlanHostile, ConstantSizesAndDims) {
   expect_malformed(
       refusal_of_metadata([](json& m) { constant_named(m, "fc0.bias")["dtype"] = "float8"; }),
       "'float8', not a known data type");
-  expect_malformed(
-      refusal_of_metadata([](json& m) { constant_named(m, "fc0.bias")["size"] = -4; }),
-      "should be a non-negative integer, found number");
+  expect_malformed(refusal_of_metadata([](json& m) { constant_named(m, "fc0.bias")["size"] = -4; }),
+                   "should be a non-negative integer, found number");
 }
 
 TEST(PlanHostile, GraphStructure) {
-  expect_malformed(refusal_of_metadata([](json& m) { m["graph"]["nodes"][1]["inputs"][0] = "ghost"; }),
-                   "reads tensor 'ghost'");
-  expect_malformed(refusal_of_metadata([](json& m) { m["graph"]["nodes"][1]["outputs"][0] = "input"; }),
-                   "writes tensor 'input', defined before");
-  expect_malformed(refusal_of_metadata([](json& m) { m["graph"]["outputs"][0]["name"] = "nothing"; }),
-                   "graph output 'nothing' is never produced");
+  expect_malformed(
+      refusal_of_metadata([](json& m) { m["graph"]["nodes"][1]["inputs"][0] = "ghost"; }),
+      "reads tensor 'ghost'");
+  expect_malformed(
+      refusal_of_metadata([](json& m) { m["graph"]["nodes"][1]["outputs"][0] = "input"; }),
+      "writes tensor 'input', defined before");
+  expect_malformed(
+      refusal_of_metadata([](json& m) { m["graph"]["outputs"][0]["name"] = "nothing"; }),
+      "graph output 'nothing' is never produced");
   expect_malformed(refusal_of_metadata([](json& m) { m["graph"]["inputs"][0]["shape"][1] = -7; }),
                    "graph.inputs[0].shape[1]");
   expect_malformed(refusal_of_metadata([](json& m) { m["graph"].erase("nodes"); }),
                    "'graph.nodes' is missing");
   expect_malformed(refusal_of_metadata([](json& m) { m["graph"]["opset"] = "17"; }),
                    "'graph.opset' should be an integer, found string");
-  expect_malformed(refusal_of_metadata([](json& m) {
-                     m["graph"]["opset"] = std::numeric_limits<uint64_t>::max();
-                   }),
+  expect_malformed(refusal_of_metadata(
+                       [](json& m) { m["graph"]["opset"] = std::numeric_limits<uint64_t>::max(); }),
                    "larger than a 64-bit signed integer");
   expect_malformed(refusal_of_metadata([](json& m) { m["graph"] = json::array(); }),
                    "should be an object, found array");
@@ -224,11 +225,16 @@ TEST(PlanHostile, GraphStructure) {
 }
 
 TEST(PlanHostile, Profiles) {
-  expect_malformed(refusal_of_metadata([](json& m) { m["profiles"][0]["ghost"] = m["profiles"][0]["input"]; }),
-                   "profile 0 input 'ghost' is not a graph input");
-  expect_malformed(refusal_of_metadata([](json& m) { m["profiles"][1]["input"]["min"] = {300, 4}; }),
+  expect_malformed(
+      refusal_of_metadata([](json& m) { m["profiles"][0]["ghost"] = m["profiles"][0]["input"]; }),
+      "profile 0 input 'ghost' is not a graph input");
+  expect_malformed(refusal_of_metadata([](json& m) {
+                     m["profiles"][1]["input"]["min"] = {300, 4};
+                   }),
                    "profiles[1].input");
-  expect_malformed(refusal_of_metadata([](json& m) { m["profiles"][0]["input"]["max"] = {64, 5}; }),
+  expect_malformed(refusal_of_metadata([](json& m) {
+                     m["profiles"][0]["input"]["max"] = {64, 5};
+                   }),
                    "fixed at 4");
 }
 

@@ -180,7 +180,8 @@ TEST(PlanRoundTrip, HundredMegabytesOfWeights) {
   ASSERT_TRUE(back.is_ok()) << back.status().message();
   EXPECT_TRUE(back->graph.constants.at("big").data == plan.graph.constants.at("big").data);
   std::printf("%.0f MB plan: serialize %.1f ms, deserialize %.1f ms\n",
-              static_cast<double>(bytes->size()) / 1e6, std::chrono::duration<double, std::milli>(t1 - t0).count(),
+              static_cast<double>(bytes->size()) / 1e6,
+              std::chrono::duration<double, std::milli>(t1 - t0).count(),
               std::chrono::duration<double, std::milli>(t2 - t1).count());
 }
 
