@@ -33,7 +33,7 @@ PY
 # Rows: [1,0,0,0] -> [1,-1,0.5] (class 0); [0,1,0,0] -> [0,1,0.5] (class 1);
 # [0,0,1,0] -> [0,-1,3.5] (class 2).
 printf '\x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x00' > "$tmp/x.f32"
-out=$(LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer/infer" "$tmp/model.plan" 3 "$tmp/x.f32")
+out=$("$tmp/consumer/infer" "$tmp/model.plan" 3 "$tmp/x.f32")
 echo "$out"
 [ "$(echo "$out" | sed -n 1p)" = "output 'output': 3x3" ] || { echo "unexpected shape line"; exit 1; }
 [ "$(echo "$out" | sed -n 2p)" = "0 1 2" ] || { echo "unexpected classes"; exit 1; }
