@@ -283,3 +283,18 @@ def test_missing_plan(tmp_path):
                   f"--exportOutput={out}")
     assert "none.plan" in err
     assert not out.exists()
+
+
+def test_output_npy_is_standard_v1_float32(plans, tmp_path):
+    x = h.inputs(3)
+    _, _ = run_plan(plans["static"], x, tmp_path)
+    data = (tmp_path / "y.npy").read_bytes()
+    assert data[:8] == b"\x93NUMPY\x01\x00"
+    header_len = int.from_bytes(data[8:10], "little")
+    assert (10 + header_len) % 64 == 0
+    header = data[10:10 + header_len].decode("latin1")
+    assert header.endswith("\n")
+    assert "'descr': '<f4'" in header and "'fortran_order': False" in header
+    assert "(3, 4)" in header
+    assert len(data) == 10 + header_len + 3 * 4 * 4
+    assert not list(tmp_path.glob("*.tmp*"))

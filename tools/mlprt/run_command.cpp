@@ -78,10 +78,6 @@ struct Output {
   std::vector<float> values;
 };
 
-struct LatencyStats {
-  std::vector<double> call_us;
-};
-
 /// One pass over the whole input: chunks of `batch` rows along axis 0 (all rows if 0).
 class Runner {
  public:
@@ -118,7 +114,6 @@ class Runner {
         if (!found) return found.status();
         profile = *found;
       }
-      const auto begin = Clock::now();
       // The context resolves shapes as soon as every input has one, so with several inputs a
       // new batch size would be checked against the other inputs' old sizes: start afresh.
       if (!m_context || (m_inputs.size() > 1 && shapes != m_last_shapes)) {
@@ -128,6 +123,7 @@ class Runner {
         m_profile_set = false;
       }
       m_last_shapes = shapes;
+      const auto begin = Clock::now();
       if (profile != m_context->optimization_profile() || !m_profile_set) {
         Status status = m_context->set_optimization_profile(profile);
         if (!status) return status;
