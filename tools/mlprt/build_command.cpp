@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -13,8 +12,7 @@ namespace mlprt::cli {
 
 CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
   CLI::App* cmd = app.add_subcommand("build", "Build an engine (plan file) from an ONNX model");
-  cmd->add_option("--onnx", options.onnx, "ONNX model to build, e.g. --onnx=mlp.onnx")
-      ->required();
+  cmd->add_option("--onnx", options.onnx, "ONNX model to build, e.g. --onnx=mlp.onnx")->required();
   cmd->add_option("--saveEngine", options.save_engine,
                   "where to write the plan, e.g. --saveEngine=mlp.plan")
       ->required();
@@ -61,9 +59,10 @@ int run_build_command(const BuildOptions& options) {
   if (!written) return report_runtime_error(written);
   const std::chrono::duration<double> total = std::chrono::steady_clock::now() - start;
 
-  std::cout << std::fixed << std::setprecision(2) << "Built '" << options.save_engine
-            << "' from '" << options.onnx << "' in " << engine->build_seconds * 1e3 << " ms (" << total.count() * 1e3
-            << " ms with import and write), " << engine->bytes.size() << " bytes\n"
+  std::cout << std::fixed << std::setprecision(2) << "Built '" << options.save_engine << "' from '"
+            << options.onnx << "' in " << engine->build_seconds * 1e3 << " ms ("
+            << total.count() * 1e3 << " ms with import and write), " << engine->bytes.size()
+            << " bytes\n"
             << std::defaultfloat << engine->summary << std::endl;
   return kExitOk;
 }

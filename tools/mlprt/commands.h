@@ -27,7 +27,7 @@ struct RunOptions {
   std::string load_engine;
   std::vector<std::string> load_inputs;
   std::vector<std::string> export_outputs;
-  int profile = -1;  ///< -1: the first profile that holds the input shapes
+  int profile = -1;     ///< -1: the first profile that holds the input shapes
   long long batch = 0;  ///< 0: the whole input in one call
   int iterations = 1;
   int warm_up_ms = 0;

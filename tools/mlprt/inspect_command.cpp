@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <iomanip>
 #include <iostream>
 
@@ -24,8 +23,8 @@ std::string human_bytes(uint64_t bytes) {
   os << bytes << " bytes";
   if (bytes >= 1024) {
     const double kib = static_cast<double>(bytes) / 1024.0;
-    os << std::fixed << std::setprecision(1) << " ("
-       << (kib >= 1024.0 ? kib / 1024.0 : kib) << (kib >= 1024.0 ? " MiB)" : " KiB)");
+    os << std::fixed << std::setprecision(1) << " (" << (kib >= 1024.0 ? kib / 1024.0 : kib)
+       << (kib >= 1024.0 ? " MiB)" : " KiB)");
   }
   return os.str();
 }

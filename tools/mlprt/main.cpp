@@ -1,7 +1,6 @@
 // mlprt: build, run and inspect engines from the command line, with trtexec's flag names.
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <new>
 
@@ -16,10 +15,14 @@ using namespace mlprt::cli;
 
 const char* severity_name(mlprt::Severity severity) {
   switch (severity) {
-    case mlprt::Severity::kError: return "error";
-    case mlprt::Severity::kWarning: return "warning";
-    case mlprt::Severity::kInfo: return "info";
-    case mlprt::Severity::kVerbose: return "verbose";
+    case mlprt::Severity::kError:
+      return "error";
+    case mlprt::Severity::kWarning:
+      return "warning";
+    case mlprt::Severity::kInfo:
+      return "info";
+    case mlprt::Severity::kVerbose:
+      return "verbose";
   }
   return "log";
 }
@@ -27,9 +30,10 @@ const char* severity_name(mlprt::Severity severity) {
 int run_cli(int argc, char** argv) {
   CLI::App app("mlprt: build, run and inspect inference engines for multi-layer perceptrons",
                "mlprt");
-  app.set_version_flag("--version", mlprt::cli::cat("mlprt ", mlprt::kVersionString,
-                                                    " (plan format ", kPlanFormatVersion, ")"),
-                       "print the version and the plan format, e.g. --version");
+  app.set_version_flag(
+      "--version",
+      mlprt::cli::cat("mlprt ", mlprt::kVersionString, " (plan format ", kPlanFormatVersion, ")"),
+      "print the version and the plan format, e.g. --version");
   app.require_subcommand(1);
   app.get_formatter()->column_width(36);
 

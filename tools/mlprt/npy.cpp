@@ -31,10 +31,10 @@ struct Header {
 
 std::string dtype_name(const std::string& descr) {
   static const std::map<std::string, std::string> kNames = {
-      {"f2", "float16"},  {"f4", "float32"},    {"f8", "float64"}, {"f16", "float128"},
-      {"i1", "int8"},     {"i2", "int16"},      {"i4", "int32"},   {"i8", "int64"},
-      {"u1", "uint8"},    {"u2", "uint16"},     {"u4", "uint32"},  {"u8", "uint64"},
-      {"b1", "bool"},     {"c8", "complex64"},  {"c16", "complex128"}, {"O", "object"}};
+      {"f2", "float16"}, {"f4", "float32"},   {"f8", "float64"},     {"f16", "float128"},
+      {"i1", "int8"},    {"i2", "int16"},     {"i4", "int32"},       {"i8", "int64"},
+      {"u1", "uint8"},   {"u2", "uint16"},    {"u4", "uint32"},      {"u8", "uint64"},
+      {"b1", "bool"},    {"c8", "complex64"}, {"c16", "complex128"}, {"O", "object"}};
   std::string key = descr;
   if (!key.empty() && (key[0] == '<' || key[0] == '>' || key[0] == '|' || key[0] == '=')) {
     key = key.substr(1);
@@ -51,8 +51,7 @@ std::string dtype_name(const std::string& descr) {
 // {'descr': '<f4', 'fortran_order': False, 'shape': (8, 784), }
 class HeaderParser {
  public:
-  HeaderParser(std::string_view text, const std::string& source)
-      : m_text(text), m_source(source) {}
+  HeaderParser(std::string_view text, const std::string& source) : m_text(text), m_source(source) {}
 
   Result<Header> parse() {
     Header header;
@@ -241,7 +240,8 @@ Result<NpyArray> parse_npy(std::span<const uint8_t> bytes, const std::string& so
 
   if (header.fortran_order) {
     return Status(StatusCode::kUnsupported,
-                  cat("'", src, "' is in Fortran order (fortran_order: True); save it in C "
+                  cat("'", src,
+                      "' is in Fortran order (fortran_order: True); save it in C "
                       "order, e.g. np.save(path, np.ascontiguousarray(a))"));
   }
   size_t item_size = 0;
@@ -250,11 +250,10 @@ Result<NpyArray> parse_npy(std::span<const uint8_t> bytes, const std::string& so
   const std::string kind = descr.empty() ? descr : descr.substr(1);
   if (little && (kind == "f4" || kind == "f8" || kind == "f2")) {
     item_size = kind == "f4" ? 4 : kind == "f8" ? 8 : 2;
-  } else if (!descr.empty() && descr[0] == '>' &&
-             (kind == "f4" || kind == "f8" || kind == "f2")) {
-    return Status(StatusCode::kUnsupported,
-                  cat("'", src, "' holds big-endian data ('", descr, "'); save it little-endian, "
-                      "e.g. a.astype('<f4')"));
+  } else if (!descr.empty() && descr[0] == '>' && (kind == "f4" || kind == "f8" || kind == "f2")) {
+    return Status(StatusCode::kUnsupported, cat("'", src, "' holds big-endian data ('", descr,
+                                                "'); save it little-endian, "
+                                                "e.g. a.astype('<f4')"));
   } else {
     return Status(StatusCode::kUnsupported,
                   cat("'", src, "' has dtype '", descr, "' (", dtype_name(descr),
@@ -262,15 +261,16 @@ Result<NpyArray> parse_npy(std::span<const uint8_t> bytes, const std::string& so
   }
 
   Result<int64_t> count = volume(header.dims);
-  if (!count) return Status(StatusCode::kCorruptData, cat("'", src, "': ", count.status().message()));
+  if (!count)
+    return Status(StatusCode::kCorruptData, cat("'", src, "': ", count.status().message()));
   const size_t data_start = header_start + header_size;
   const size_t available = bytes.size() - data_start;
   const auto n = static_cast<uint64_t>(*count);
   if (n > std::numeric_limits<uint64_t>::max() / item_size || n * item_size > available) {
-    return Status(StatusCode::kCorruptData,
-                  cat("'", src, "' is truncated: shape ", shape_text(header.dims), " of '", descr,
-                      "' needs ", n, " x ", item_size, " bytes of data, the file holds ",
-                      available));
+    return Status(
+        StatusCode::kCorruptData,
+        cat("'", src, "' is truncated: shape ", shape_text(header.dims), " of '", descr, "' needs ",
+            n, " x ", item_size, " bytes of data, the file holds ", available));
   }
   if (n * item_size != available) {
     return Status(StatusCode::kCorruptData,
@@ -310,8 +310,7 @@ Result<NpyArray> read_npy(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path, ec)) {
     return Status(StatusCode::kNotFound,
                   cat("cannot read '", path.string(), "': ",
-                      std::filesystem::exists(path, ec) ? "not a regular file"
-                                                         : "no such file"));
+                      std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

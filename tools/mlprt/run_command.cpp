@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -39,9 +38,9 @@ Status check_named_paths(std::string_view flag, const std::vector<std::string>& 
   for (const std::string& value : values) {
     for (const std::string& item : split_list(value)) {
       if (item.empty() || item.back() == ':') {
-        return {StatusCode::kInvalidArgument,
-                cat(flag, ": '", value, "' needs a file for each entry, e.g. ", flag,
-                    "=input:x.npy")};
+        return {
+            StatusCode::kInvalidArgument,
+            cat(flag, ": '", value, "' needs a file for each entry, e.g. ", flag, "=input:x.npy")};
       }
     }
   }
@@ -163,10 +162,9 @@ class Runner {
         output.dims = view->dims;
       } else {
         // Later chunks: same trailing dims, concatenated along axis 0.
-        const bool compatible = chunked && !view->dims.empty() &&
-                                view->dims.size() == output.dims.size() &&
-                                std::equal(view->dims.begin() + 1, view->dims.end(),
-                                           output.dims.begin() + 1);
+        const bool compatible =
+            chunked && !view->dims.empty() && view->dims.size() == output.dims.size() &&
+            std::equal(view->dims.begin() + 1, view->dims.end(), output.dims.begin() + 1);
         if (!compatible) {
           return {StatusCode::kInvalidArgument,
                   cat("output '", output.name, "' has shape ", to_string(view->dims),
@@ -201,8 +199,8 @@ Result<std::vector<Input>> load_inputs(const Engine& engine, const RunOptions& o
       if (named->name.empty()) {
         if (names.size() != 1) {
           return Status(StatusCode::kInvalidArgument,
-                        cat("--loadInputs=", item, ": the engine has ", names.size(),
-                            " inputs (", quoted_list(names), "), name each one, e.g. --loadInputs=",
+                        cat("--loadInputs=", item, ": the engine has ", names.size(), " inputs (",
+                            quoted_list(names), "), name each one, e.g. --loadInputs=",
                             names.empty() ? "input" : names.front(), ":x.npy"));
         }
         named->name = names.front();
@@ -228,17 +226,17 @@ Result<std::vector<Input>> load_inputs(const Engine& engine, const RunOptions& o
   }
   for (const std::string& name : names) {
     if (!given.count(name)) {
-      return Status(StatusCode::kInvalidArgument,
-                    cat("engine input '", name, "' has no data; give it with --loadInputs=", name,
-                        ":x.npy"));
+      return Status(
+          StatusCode::kInvalidArgument,
+          cat("engine input '", name, "' has no data; give it with --loadInputs=", name, ":x.npy"));
     }
   }
   if (options.batch > 0) {
     for (const Input& input : inputs) {
       if (input.array.dims.empty()) {
         return Status(StatusCode::kInvalidArgument,
-                      cat("--batch splits axis 0, but input '", input.name, "' from '",
-                          input.path, "' is a scalar"));
+                      cat("--batch splits axis 0, but input '", input.name, "' from '", input.path,
+                          "' is a scalar"));
       }
       if (input.array.dims[0] != inputs.front().array.dims[0]) {
         return Status(StatusCode::kInvalidArgument,
@@ -298,7 +296,8 @@ CLI::Validator at_least(long long minimum) {
   return CLI::Validator(
       [minimum](std::string& value) {
         long long number = 0;
-        if (!CLI::detail::lexical_cast(value, number)) return cat("'", value, "' is not an integer");
+        if (!CLI::detail::lexical_cast(value, number))
+          return cat("'", value, "' is not an integer");
         if (number < minimum) return cat("must be at least ", minimum, ", got ", value);
         return std::string();
       },
@@ -352,9 +351,9 @@ int run_run_command(const RunOptions& options) {
   const Engine& engine = **loaded;
   if (options.profile >= engine.num_profiles()) {
     return report_runtime_error(
-        Status(StatusCode::kOutOfRange, cat("--profile=", options.profile, ": '",
-                                            options.load_engine, "' has ", engine.num_profiles(),
-                                            " profile(s), numbered from 0")));
+        Status(StatusCode::kOutOfRange,
+               cat("--profile=", options.profile, ": '", options.load_engine, "' has ",
+                   engine.num_profiles(), " profile(s), numbered from 0")));
   }
 
   Result<std::vector<Input>> inputs = load_inputs(engine, options);

@@ -24,8 +24,8 @@ Result<std::pair<std::string, Dims>> parse_shape_item(std::string_view flag,
   } else {
     size_t colon = item.rfind(':');
     if (colon == std::string_view::npos) {
-      return usage(cat(flag, ": '", item, "' has no input name; expected name:dims, e.g. ",
-                       flag, "=input:8x784"));
+      return usage(cat(flag, ": '", item, "' has no input name; expected name:dims, e.g. ", flag,
+                       "=input:8x784"));
     }
     name = item.substr(0, colon);
     dims_text = item.substr(colon + 1);
@@ -39,8 +39,8 @@ Result<std::pair<std::string, Dims>> parse_shape_item(std::string_view flag,
   return std::pair<std::string, Dims>(std::string(name), std::move(*dims));
 }
 
-Result<std::map<std::string, Dims>> parse_occurrence(std::string_view flag,
-                                                     const std::string& text, size_t index) {
+Result<std::map<std::string, Dims>> parse_occurrence(std::string_view flag, const std::string& text,
+                                                     size_t index) {
   Result<ShapeList> list = parse_shape_list(flag, text);
   if (!list) return list.status();
   std::map<std::string, Dims> shapes;
@@ -74,8 +74,9 @@ Result<std::vector<OptimizationProfile>> profiles_from_flags(const ShapeFlags& f
   const bool has_trio =
       !flags.min_shapes.empty() || !flags.opt_shapes.empty() || !flags.max_shapes.empty();
   if (!flags.shapes.empty() && has_trio) {
-    return usage("--shapes sets min = opt = max of one profile and cannot be combined with "
-                 "--minShapes/--optShapes/--maxShapes");
+    return usage(
+        "--shapes sets min = opt = max of one profile and cannot be combined with "
+        "--minShapes/--optShapes/--maxShapes");
   }
   if (!flags.shapes.empty()) {
     OptimizationProfile profile;
@@ -103,11 +104,14 @@ Result<std::vector<OptimizationProfile>> profiles_from_flags(const ShapeFlags& f
                      flags.opt_shapes.size(), " and ", flags.max_shapes.size()));
   }
   for (size_t p = 0; p < flags.min_shapes.size(); ++p) {
-    Result<std::map<std::string, Dims>> mins = parse_occurrence("--minShapes", flags.min_shapes[p], p);
+    Result<std::map<std::string, Dims>> mins =
+        parse_occurrence("--minShapes", flags.min_shapes[p], p);
     if (!mins) return mins.status();
-    Result<std::map<std::string, Dims>> opts = parse_occurrence("--optShapes", flags.opt_shapes[p], p);
+    Result<std::map<std::string, Dims>> opts =
+        parse_occurrence("--optShapes", flags.opt_shapes[p], p);
     if (!opts) return opts.status();
-    Result<std::map<std::string, Dims>> maxs = parse_occurrence("--maxShapes", flags.max_shapes[p], p);
+    Result<std::map<std::string, Dims>> maxs =
+        parse_occurrence("--maxShapes", flags.max_shapes[p], p);
     if (!maxs) return maxs.status();
 
     std::map<std::string, int> names;
@@ -123,7 +127,8 @@ Result<std::vector<OptimizationProfile>> profiles_from_flags(const ShapeFlags& f
       if (!maxs->count(name)) missing.emplace_back("--maxShapes");
       if (!missing.empty()) {
         std::string flags_text;
-        for (const std::string& flag : missing) flags_text += (flags_text.empty() ? "" : ", ") + flag;
+        for (const std::string& flag : missing)
+          flags_text += (flags_text.empty() ? "" : ", ") + flag;
         return usage(cat("profile ", p, ": input '", name, "' is missing from occurrence #", p + 1,
                          " of ", flags_text, " (each profile needs min, opt and max for every ",
                          "input it names)"));
