@@ -9,12 +9,13 @@
 #include "ir/graph.h"
 #include "mlprt/optimization_profile.h"
 #include "mlprt/status.h"
+#include "mlprt/version.h"
 
 namespace mlprt::plan {
 
 inline constexpr char kMagic[8] = {'M', 'L', 'P', 'R', 'T', 'P', 'L', 'N'};
 /// Bumped on every incompatible layout change; readers refuse other versions.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = kPlanFormatVersion;
 
 struct Plan {
   uint32_t format_version = kFormatVersion;

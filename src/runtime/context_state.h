@@ -31,8 +31,10 @@ class ContextState {
   const TensorDesc* find(const std::string& name) const;
   std::string profile_ranges() const;
   Status check_in_profile(const std::string& name, const Dims& dims) const;
-  /// Infers every shape and prepares the backend once all inputs have shapes.
-  Status resolve_shapes();
+  /// Infers every shape and prepares the backend once all inputs have shapes. A failure is kept
+  /// in m_resolve_error: inputs set one by one may disagree until the last one is set.
+  void resolve_shapes();
+  Status require_resolved(const char* doing) const;
 
   std::shared_ptr<const EngineState> m_engine;
   std::unique_ptr<backend::BackendContext> m_backend;
@@ -40,6 +42,7 @@ class ContextState {
   std::map<std::string, Dims> m_input_shapes;
   ir::ShapeMap m_shapes;        ///< every tensor; valid when m_resolved
   bool m_resolved = false;
+  Status m_resolve_error;
   std::map<std::string, void*> m_addresses;
   /// Outputs without a caller address go here; sized when shapes resolve, grown only.
   std::map<std::string, std::vector<std::byte>> m_owned_outputs;

@@ -11,6 +11,7 @@ namespace detail {
 ContextState::ContextState(std::shared_ptr<const EngineState> engine,
                            std::unique_ptr<backend::BackendContext> backend_context)
     : m_engine(std::move(engine)), m_backend(std::move(backend_context)) {
+  m_resolve_error = make_error(StatusCode::kInvalidArgument, "no input shapes set yet");
   // The binding maps keep one entry per I/O tensor for the context's life, so that enqueue only
   // updates values and never allocates.
   for (const TensorDesc& t : m_engine->io_tensors) {
@@ -51,6 +52,8 @@ Status ContextState::set_optimization_profile(int index) {
     m_profile = index;
     m_input_shapes.clear();
     m_resolved = false;
+    m_resolve_error = make_error(StatusCode::kInvalidArgument,
+                                 "no input shapes set since profile ", index, " was selected");
   }
   return Status::ok();
 }
@@ -80,24 +83,43 @@ Status ContextState::set_input_shape(const std::string& name, const Dims& dims) 
   if (it != m_input_shapes.end() && it->second == dims && m_resolved) return Status::ok();
   m_input_shapes[name] = dims;
   m_resolved = false;
-  return resolve_shapes();
+  resolve_shapes();
+  return Status::ok();
 }
 
-Status ContextState::resolve_shapes() {
+void ContextState::resolve_shapes() {
+  m_resolve_error = Status::ok();
   for (const TensorDesc& t : m_engine->io_tensors) {
-    if (t.mode == TensorIOMode::kInput && !m_input_shapes.count(t.name)) return Status::ok();
+    if (t.mode == TensorIOMode::kInput && !m_input_shapes.count(t.name)) {
+      m_resolve_error = make_error(StatusCode::kInvalidArgument, "the shape of input '", t.name,
+                                   "' is not set (call set_input_shape first)");
+      return;
+    }
   }
-  MLPRT_ASSIGN_OR_RETURN(m_shapes, ir::infer_shapes(m_engine->plan.graph, m_input_shapes));
+  auto shapes = ir::infer_shapes(m_engine->plan.graph, m_input_shapes);
+  if (!shapes.is_ok()) {
+    m_resolve_error = shapes.status();
+    return;
+  }
+  m_shapes = std::move(shapes).value();
   for (const TensorDesc& t : m_engine->io_tensors) {
     if (t.mode != TensorIOMode::kOutput) continue;
-    MLPRT_ASSIGN_OR_RETURN(int64_t n, volume(m_shapes.at(t.name)));
+    auto n = volume(m_shapes.at(t.name));
+    if (!n.is_ok()) {
+      m_resolve_error = n.status();
+      return;
+    }
     auto& buffer = m_owned_outputs[t.name];
-    const size_t bytes = static_cast<size_t>(n) * element_size(t.dtype);
+    const size_t bytes = static_cast<size_t>(*n) * element_size(t.dtype);
     if (buffer.size() < bytes) buffer.resize(bytes);
   }
-  MLPRT_RETURN_IF_ERROR(m_backend->prepare(m_shapes));
-  m_resolved = true;
-  return Status::ok();
+  m_resolve_error = m_backend->prepare(m_shapes);
+  m_resolved = m_resolve_error.is_ok();
+}
+
+Status ContextState::require_resolved(const char* doing) const {
+  if (m_resolved) return Status::ok();
+  return m_resolve_error.with_context(doing);
 }
 
 Result<Dims> ContextState::tensor_shape(const std::string& name) const {
@@ -110,10 +132,7 @@ Result<Dims> ContextState::tensor_shape(const std::string& name) const {
     if (it != m_input_shapes.end()) return it->second;
     return desc->dims;
   }
-  if (!m_resolved) {
-    return make_error(StatusCode::kInvalidArgument, "shape of output '", name,
-                      "' is not known yet: set the shape of every input first");
-  }
+  MLPRT_RETURN_IF_ERROR(require_resolved("shape of output not known"));
   return m_shapes.at(name);
 }
 
@@ -148,7 +167,7 @@ Status ContextState::enqueue(void* stream) {
                                        : static_cast<void*>(m_owned_outputs.at(t.name).data());
     }
   }
-  MLPRT_CHECK(m_resolved, "shapes resolved once every input shape is set");
+  MLPRT_RETURN_IF_ERROR(require_resolved("enqueue"));
   return m_backend->execute(m_bindings, stream);
 }
 
@@ -157,10 +176,7 @@ Result<TensorView> ContextState::output(const std::string& name) const {
   if (!desc || desc->mode != TensorIOMode::kOutput) {
     return make_error(StatusCode::kNotFound, "'", name, "' is not an output of the engine");
   }
-  if (!m_resolved) {
-    return make_error(StatusCode::kInvalidArgument, "output '", name,
-                      "' is not available: set every input shape and enqueue first");
-  }
+  MLPRT_RETURN_IF_ERROR(require_resolved("output not available"));
   auto address = m_addresses.find(name);
   const void* data = address != m_addresses.end()
                          ? address->second

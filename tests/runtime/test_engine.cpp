@@ -167,6 +167,37 @@ TEST(Engine, RefusesPlanForOtherHardwareOrBackend) {
       << engine.status().message();
 }
 
+TEST(ExecutionContext, TwoInputsChangeBatchOneAtATime) {
+  // out = Gemm(a + b): both inputs share the batch dim, so after the first set_input_shape
+  // they disagree until the second one is set.
+  ir::Graph g = make_mlp_graph(-1, 4, 3, 2, 8);
+  g.inputs = {{"a", DataType::kFloat32, {ir::Dim{-1, "batch"}, ir::Dim{4, ""}}},
+              {"b", DataType::kFloat32, {ir::Dim{-1, "batch"}, ir::Dim{4, ""}}}};
+  g.nodes.insert(g.nodes.begin(), ir::Node{"sum", "Add", {"a", "b"}, {"input"}, {}});
+  BuilderConfig config;
+  OptimizationProfile p;
+  ASSERT_TRUE(p.set_dimensions("a", {{1, 4}, {2, 4}, {8, 4}}).is_ok());
+  ASSERT_TRUE(p.set_dimensions("b", {{1, 4}, {2, 4}, {8, 4}}).is_ok());
+  config.profiles = {p};
+  auto plan = build_serialized_engine(*make_network(g), config);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  auto engine = std::move(Engine::load(plan->bytes, "two_inputs.plan")).value();
+  auto context = std::move(engine->create_execution_context()).value();
+  for (int64_t batch : {2, 5, 3}) {
+    std::vector<float> a = test::random_input(batch * 4, 1), b = test::random_input(batch * 4, 2);
+    ASSERT_TRUE(context->set_input_shape("a", {batch, 4}).is_ok());
+    ASSERT_TRUE(context->set_input_shape("b", {batch, 4}).is_ok());
+    ASSERT_TRUE(context->set_tensor_address("a", a.data()).is_ok());
+    ASSERT_TRUE(context->set_tensor_address("b", b.data()).is_ok());
+    ASSERT_TRUE(context->enqueue().is_ok());
+    EXPECT_EQ(context->output("output")->dims, (Dims{batch, 2}));
+  }
+  ASSERT_TRUE(context->set_input_shape("a", {2, 4}).is_ok());  // b is still 3x4
+  Status s = context->enqueue();
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("cannot be broadcast"), std::string::npos) << s.message();
+}
+
 TEST(Engine, LoadFileReportsMissingFile) {
   auto engine = Engine::load_file("/nonexistent/model.plan");
   ASSERT_FALSE(engine.is_ok());

@@ -15,9 +15,6 @@ namespace mlprt::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;  ///< bad files, bad shapes, corrupt plans
 inline constexpr int kExitUsageError = 2;    ///< bad flags or flag values
-/// The plan format this build reads and writes (docs/plan-format.md); the public headers do not
-/// export it, and `mlprt --version` must name it.
-inline constexpr uint32_t kPlanFormatVersion = 1;
 
 template <typename... Parts>
 [[nodiscard]] std::string cat(Parts&&... parts) {

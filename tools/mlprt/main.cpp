@@ -32,7 +32,7 @@ int run_cli(int argc, char** argv) {
                "mlprt");
   app.set_version_flag(
       "--version",
-      mlprt::cli::cat("mlprt ", mlprt::kVersionString, " (plan format ", kPlanFormatVersion, ")"),
+      mlprt::cli::cat("mlprt ", mlprt::kVersionString, " (plan format ", mlprt::kPlanFormatVersion, ")"),
       "print the version and the plan format, e.g. --version");
   app.require_subcommand(1);
   app.get_formatter()->column_width(36);
