@@ -1,5 +1,7 @@
 #include "builder/profile_validation.h"
 
+#include <unistd.h>
+
 #include <sstream>
 
 #include "common/check.h"
@@ -42,6 +44,32 @@ Status check_range(const ir::TensorInfo& input, const ShapeRange& range, size_t 
                         d.value, " in the model (", ir::to_string(input.shape),
                         ") but the profile gives min ", to_string(range.min), " max ",
                         to_string(range.max));
+    }
+  }
+  return Status::ok();
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return UINT64_MAX;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+}
+
+// Every tensor of the graph at these shapes must fit in this machine's memory, with room to
+// spare: a profile whose max shape cannot run here is an error at build time, not at run time.
+Status check_memory(const ir::Graph& graph, const ir::ShapeMap& shapes) {
+  const uint64_t limit = physical_memory_bytes();
+  for (const auto& [name, dims] : shapes) {
+    if (graph.is_constant(name)) continue;
+    MLPRT_ASSIGN_OR_RETURN(int64_t n, volume(dims));
+    const long double bytes = static_cast<long double>(n) * 4.0L;
+    if (bytes > static_cast<long double>(limit) / 2) {
+      return make_error(StatusCode::kInvalidArgument, "tensor '", name, "' of shape ",
+                        to_string(dims), " needs ", static_cast<double>(bytes / (1ull << 30)), " GiB as float32",
+                        ", more than half of this machine's memory (",
+                        static_cast<double>(limit) / (1ull << 30),
+                        " GiB): lower the profile's max shape");
     }
   }
   return Status::ok();
@@ -100,11 +128,11 @@ Status check_profile_shapes(const ir::Graph& graph,
       for (const auto& [name, range] : profiles[p].ranges()) {
         shapes[name] = which == 0 ? range.min : which == 1 ? range.opt : range.max;
       }
+      const std::string where =
+          "profile " + std::to_string(p) + " at its " + names[which] + " shapes";
       auto inferred = ir::infer_shapes(graph, shapes);
-      if (!inferred.is_ok()) {
-        return inferred.status().with_context("profile " + std::to_string(p) + " at its " +
-                                              names[which] + " shapes");
-      }
+      if (!inferred.is_ok()) return inferred.status().with_context(where);
+      MLPRT_RETURN_IF_ERROR(check_memory(graph, *inferred).with_context(where));
     }
   }
   return Status::ok();

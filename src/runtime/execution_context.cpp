@@ -11,7 +11,6 @@ namespace detail {
 ContextState::ContextState(std::shared_ptr<const EngineState> engine,
                            std::unique_ptr<backend::BackendContext> backend_context)
     : m_engine(std::move(engine)), m_backend(std::move(backend_context)) {
-  m_resolve_error = make_error(StatusCode::kInvalidArgument, "no input shapes set yet");
   // The binding maps keep one entry per I/O tensor for the context's life, so that enqueue only
   // updates values and never allocates.
   for (const TensorDesc& t : m_engine->io_tensors) {
@@ -22,6 +21,7 @@ ContextState::ContextState(std::shared_ptr<const EngineState> engine,
       m_owned_outputs[t.name];
     }
   }
+  resolve_shapes();  // an engine without inputs has its shapes now
 }
 
 const TensorDesc* ContextState::find(const std::string& name) const {
@@ -52,8 +52,7 @@ Status ContextState::set_optimization_profile(int index) {
     m_profile = index;
     m_input_shapes.clear();
     m_resolved = false;
-    m_resolve_error = make_error(StatusCode::kInvalidArgument,
-                                 "no input shapes set since profile ", index, " was selected");
+    resolve_shapes();
   }
   return Status::ok();
 }
