@@ -147,6 +147,14 @@ class CaseRunner {
                                            " inputs, the model " +
                                            std::to_string(m_runtime_inputs.size())};
     }
+    for (const auto& in : m_model.graph().input()) {
+      if (!in.type().has_tensor_type()) {
+        return StepError{Outcome::kUnsupported,
+                         "graph input '" + in.name() +
+                             "' is not a tensor (sequence, optional or map); mlprt's inputs are "
+                             "tensors"};
+      }
+    }
     onnx::ModelProto model = m_model;
     std::map<std::string, ir::Constant> runtime;
     for (size_t i = 0; i < set.inputs.size(); ++i) {
@@ -189,6 +197,7 @@ class CaseRunner {
     std::map<std::string, std::vector<float>> buffers;
     for (const auto& [name, c] : runtime) {
       buffers[name] = to_floats(c);
+      if (buffers[name].empty()) buffers[name].resize(1);  // an empty tensor still needs an address
       Status s = (*context)->set_input_shape(name, c.dims);
       if (s) s = (*context)->set_tensor_address(name, buffers[name].data());
       if (!s) return from_status("set input '" + name + "'", s);
