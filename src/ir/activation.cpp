@@ -42,8 +42,10 @@ bool dense_fusable(ActivationKind kind) {
     case ActivationKind::kGeluErf:
     case ActivationKind::kGeluTanh:
     case ActivationKind::kClip:
-    case ActivationKind::kHardSwish: return true;
-    default: return false;
+    case ActivationKind::kHardSwish:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -56,15 +56,24 @@ std::optional<ActivationSpec> activation_of(const Node& node);
 template <typename T>
 inline T apply_activation(ActivationKind kind, T x, T alpha, T beta) {
   switch (kind) {
-    case ActivationKind::kNone: return x;
-    case ActivationKind::kRelu: return x > T(0) ? x : T(0);
-    case ActivationKind::kLeakyRelu: return x >= T(0) ? x : alpha * x;
-    case ActivationKind::kSigmoid: return T(1) / (T(1) + std::exp(-x));
-    case ActivationKind::kTanh: return std::tanh(x);
-    case ActivationKind::kElu: return x > T(0) ? x : alpha * (std::exp(x) - T(1));
-    case ActivationKind::kSelu: return beta * (x > T(0) ? x : alpha * (std::exp(x) - T(1)));
-    case ActivationKind::kHardSigmoid: return std::clamp(alpha * x + beta, T(0), T(1));
-    case ActivationKind::kHardSwish: return x * std::clamp(x / T(6) + T(0.5), T(0), T(1));
+    case ActivationKind::kNone:
+      return x;
+    case ActivationKind::kRelu:
+      return x > T(0) ? x : T(0);
+    case ActivationKind::kLeakyRelu:
+      return x >= T(0) ? x : alpha * x;
+    case ActivationKind::kSigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case ActivationKind::kTanh:
+      return std::tanh(x);
+    case ActivationKind::kElu:
+      return x > T(0) ? x : alpha * (std::exp(x) - T(1));
+    case ActivationKind::kSelu:
+      return beta * (x > T(0) ? x : alpha * (std::exp(x) - T(1)));
+    case ActivationKind::kHardSigmoid:
+      return std::clamp(alpha * x + beta, T(0), T(1));
+    case ActivationKind::kHardSwish:
+      return x * std::clamp(x / T(6) + T(0.5), T(0), T(1));
     case ActivationKind::kSoftplus:
       // log(1 + e^x) without overflow for large x.
       return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
@@ -73,7 +82,8 @@ inline T apply_activation(ActivationKind kind, T x, T alpha, T beta) {
     case ActivationKind::kGeluTanh:
       return T(0.5) * x *
              (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
-    case ActivationKind::kClip: return std::min(std::max(x, alpha), beta);
+    case ActivationKind::kClip:
+      return std::min(std::max(x, alpha), beta);
   }
   return x;
 }

@@ -161,8 +161,8 @@ Result<RefTensor> batch_norm(const Node& node, const std::vector<RefTensor>& in)
   const auto c = static_cast<size_t>(x.dims[1]);
   for (size_t i = 1; i < 5; ++i) {
     if (in[i].values.size() != c) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": input ", i,
-                        " has shape ", to_string(in[i].dims), "; expected ", c, " values");
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": input ", i, " has shape ",
+                        to_string(in[i].dims), "; expected ", c, " values");
     }
   }
   const double eps = node.get_float("epsilon", 1e-5);
@@ -214,8 +214,8 @@ Result<RefTensor> squeeze(const Node& node, const std::vector<RefTensor>& in) {
   for (int64_t a : axes) {
     MLPRT_ASSIGN_OR_RETURN(const int64_t axis, normalize_axis(node, a, d.size()));
     if (d[static_cast<size_t>(axis)] != 1) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": cannot squeeze axis ",
-                        a, " of shape ", to_string(d), " (size is not 1)");
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": cannot squeeze axis ", a,
+                        " of shape ", to_string(d), " (size is not 1)");
     }
     drop[static_cast<size_t>(axis)] = true;
   }
@@ -257,8 +257,10 @@ Result<RefTensor> transpose(const Node& node, const std::vector<RefTensor>& in) 
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (sorted.size() != rank || sorted[i] != static_cast<int64_t>(i)) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": perm is not a "
-                        "permutation of 0..", rank, " - 1 for shape ", to_string(d));
+      return make_error(StatusCode::kInvalidArgument, describe(node),
+                        ": perm is not a "
+                        "permutation of 0..",
+                        rank, " - 1 for shape ", to_string(d));
     }
   }
   Dims out(rank);
@@ -307,8 +309,8 @@ Result<RefTensor> gather(const Node& node, const std::vector<RefTensor>& in) {
       if (idx < 0) idx += n;
       if (idx < 0 || idx >= n) {
         return make_error(StatusCode::kInvalidArgument, describe(node), ": index ",
-                          static_cast<int64_t>(iv), " is out of range for axis ", axis,
-                          " of size ", n);
+                          static_cast<int64_t>(iv), " is out of range for axis ", axis, " of size ",
+                          n);
       }
       const double* src = data.values.data() + (o * n + idx) * inner;
       y.values.insert(y.values.end(), src, src + inner);
@@ -329,9 +331,8 @@ Result<RefTensor> concat(const Node& node, const std::vector<RefTensor>& in) {
     bool fits = t.dims.size() == first.size();
     for (size_t i = 0; fits && i < first.size(); ++i) fits = i == a || t.dims[i] == first[i];
     if (!fits) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": shapes ",
-                        to_string(first), " and ", to_string(t.dims),
-                        " differ outside axis ", axis);
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": shapes ", to_string(first),
+                        " and ", to_string(t.dims), " differ outside axis ", axis);
     }
     out[a] += t.dims[a];
   }
@@ -429,8 +430,8 @@ Result<RefTensor> reduce_mean(const Node& node, const std::vector<RefTensor>& in
   std::vector<double> sum(total, 0.0);
   const std::vector<size_t> off = broadcast_offsets(kept_dims, d);
   for (size_t i = 0; i < in[0].values.size(); ++i) sum[off[i]] += in[0].values[i];
-  const double n = total == 0 ? 1.0 : static_cast<double>(in[0].values.size()) /
-                                          static_cast<double>(total);
+  const double n =
+      total == 0 ? 1.0 : static_cast<double>(in[0].values.size()) / static_cast<double>(total);
   for (double& v : sum) v /= n;
   return RefTensor{out, sum};
 }
@@ -477,10 +478,18 @@ Result<RefTensor> cast(const Node& node, const std::vector<RefTensor>& in) {
   const int64_t to = node.get_int("to", 1);
   return unary(node, in, [to](double v) {
     switch (to) {
-      case 1: return static_cast<double>(static_cast<float>(v));
-      case 9: return v != 0.0 ? 1.0 : 0.0;
-      case 2: case 3: case 5: case 6: case 7: return std::trunc(v);
-      default: return v;
+      case 1:
+        return static_cast<double>(static_cast<float>(v));
+      case 9:
+        return v != 0.0 ? 1.0 : 0.0;
+      case 2:
+      case 3:
+      case 5:
+      case 6:
+      case 7:
+        return std::trunc(v);
+      default:
+        return v;
     }
   });
 }

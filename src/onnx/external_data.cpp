@@ -43,12 +43,11 @@ Result<onnx::TensorProto> load_external(const onnx::TensorProto& tensor, const s
     }
   }
   if (folder.empty()) {
-    return make_error(StatusCode::kUnsupported, what, ": data is in the external file '",
-                      location, "' but the model was read from memory; load it from its file");
+    return make_error(StatusCode::kUnsupported, what, ": data is in the external file '", location,
+                      "' but the model was read from memory; load it from its file");
   }
   if (location.empty()) {
-    return make_error(StatusCode::kCorruptData, what,
-                      ": external data without a 'location' entry");
+    return make_error(StatusCode::kCorruptData, what, ": external data without a 'location' entry");
   }
   const fs::path rel(location);
   if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory()) {
@@ -57,8 +56,7 @@ Result<onnx::TensorProto> load_external(const onnx::TensorProto& tensor, const s
   }
   for (const fs::path& part : rel) {
     if (part == "..") {
-      return make_error(StatusCode::kInvalidArgument, what, ": external data location '",
-                        location,
+      return make_error(StatusCode::kInvalidArgument, what, ": external data location '", location,
                         "' contains '..'; only files inside the model's folder are read");
     }
   }

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "backends/registry.h"
 #include "ir/evaluator.h"
@@ -29,8 +29,8 @@ double rel_l2(const std::vector<float>& a, const std::vector<double>& ref) {
 }
 
 size_t count_ops(const ir::Graph& g, const std::string& op) {
-  return static_cast<size_t>(std::count_if(g.nodes.begin(), g.nodes.end(),
-                                           [&](const ir::Node& n) { return n.op == op; }));
+  return static_cast<size_t>(
+      std::count_if(g.nodes.begin(), g.nodes.end(), [&](const ir::Node& n) { return n.op == op; }));
 }
 
 struct ModelRun {
@@ -41,7 +41,7 @@ struct ModelRun {
 // Imports, evaluates the imported graph in float64, optimizes, runs the cpu backend and checks
 // every graph output. `inputs` gives concrete shapes (and values).
 ModelRun check_model(const ModelBuilder& b, const std::map<std::string, ir::RefTensor>& inputs,
-                double tolerance = 1e-5) {
+                     double tolerance = 1e-5) {
   ModelRun run;
   const auto bytes = b.bytes();
   auto imported = onnx_import::import_onnx_bytes(bytes, "t.onnx");
@@ -181,8 +181,10 @@ ModelBuilder gelu_erf_model(int variant) {
   b.initializer("rsqrt2", {}, {0.70710677f});
   b.initializer("one", {}, {1.0f});
   b.initializer("half", {}, {0.5f});
-  if (variant == 2) b.node("Mul", {"h", "rsqrt2"}, {"u"});
-  else b.node("Div", {"h", "sqrt2"}, {"u"});
+  if (variant == 2)
+    b.node("Mul", {"h", "rsqrt2"}, {"u"});
+  else
+    b.node("Div", {"h", "sqrt2"}, {"u"});
   b.node("Erf", {"u"}, {"e"});
   b.node("Add", {"e", "one"}, {"p"});
   if (variant == 0) {
@@ -263,9 +265,9 @@ TEST(OnnxOps, BinaryOpsBroadcastEitherSideConstant) {
     for (float& v : c) v = v + 2.0f;  // no division by ~0
     b.initializer("c", {4}, c);
     b.initializer("k", {3, 1}, {1.5f, -2.0f, 3.0f});
-    b.node(op, {"c", "x"}, {"a"});        // constant on the left
-    b.node(op, {"a", "k"}, {"bk"});       // constant on the right, broadcast on the last dim
-    b.node("Add", {"bk", "z"}, {"y"});    // two runtime tensors with broadcasting
+    b.node(op, {"c", "x"}, {"a"});      // constant on the left
+    b.node(op, {"a", "k"}, {"bk"});     // constant on the right, broadcast on the last dim
+    b.node("Add", {"bk", "z"}, {"y"});  // two runtime tensors with broadcasting
     b.output("y", {-1, 3, 4});
     ir::RefTensor x = random_tensor({2, 3, 4}, 10);
     for (double& v : x.values) v = std::abs(v) + 0.5;
@@ -592,7 +594,8 @@ class ExternalData : public ::testing::Test {
     const auto path = m_dir / "model" / "m.onnx";
     std::ofstream f(path, std::ios::binary);
     const auto bytes = b.bytes();
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     return path;
   }
   std::string import_error(const std::filesystem::path& path) {

@@ -35,29 +35,63 @@ void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, in
   const auto beta = static_cast<float>(spec.beta);
   // One instantiation per kind: the switch is outside the loop so each loop vectorizes.
   switch (spec.kind) {
-    case K::kNone: std::copy(x, x + n, y); break;
-    case K::kRelu: activation_loop<K::kRelu>(x, y, n, alpha, beta); break;
-    case K::kLeakyRelu: activation_loop<K::kLeakyRelu>(x, y, n, alpha, beta); break;
-    case K::kSigmoid: activation_loop<K::kSigmoid>(x, y, n, alpha, beta); break;
-    case K::kTanh: activation_loop<K::kTanh>(x, y, n, alpha, beta); break;
-    case K::kElu: activation_loop<K::kElu>(x, y, n, alpha, beta); break;
-    case K::kSelu: activation_loop<K::kSelu>(x, y, n, alpha, beta); break;
-    case K::kHardSigmoid: activation_loop<K::kHardSigmoid>(x, y, n, alpha, beta); break;
-    case K::kHardSwish: activation_loop<K::kHardSwish>(x, y, n, alpha, beta); break;
-    case K::kSoftplus: activation_loop<K::kSoftplus>(x, y, n, alpha, beta); break;
-    case K::kGeluErf: activation_loop<K::kGeluErf>(x, y, n, alpha, beta); break;
-    case K::kGeluTanh: activation_loop<K::kGeluTanh>(x, y, n, alpha, beta); break;
-    case K::kClip: activation_loop<K::kClip>(x, y, n, alpha, beta); break;
+    case K::kNone:
+      std::copy(x, x + n, y);
+      break;
+    case K::kRelu:
+      activation_loop<K::kRelu>(x, y, n, alpha, beta);
+      break;
+    case K::kLeakyRelu:
+      activation_loop<K::kLeakyRelu>(x, y, n, alpha, beta);
+      break;
+    case K::kSigmoid:
+      activation_loop<K::kSigmoid>(x, y, n, alpha, beta);
+      break;
+    case K::kTanh:
+      activation_loop<K::kTanh>(x, y, n, alpha, beta);
+      break;
+    case K::kElu:
+      activation_loop<K::kElu>(x, y, n, alpha, beta);
+      break;
+    case K::kSelu:
+      activation_loop<K::kSelu>(x, y, n, alpha, beta);
+      break;
+    case K::kHardSigmoid:
+      activation_loop<K::kHardSigmoid>(x, y, n, alpha, beta);
+      break;
+    case K::kHardSwish:
+      activation_loop<K::kHardSwish>(x, y, n, alpha, beta);
+      break;
+    case K::kSoftplus:
+      activation_loop<K::kSoftplus>(x, y, n, alpha, beta);
+      break;
+    case K::kGeluErf:
+      activation_loop<K::kGeluErf>(x, y, n, alpha, beta);
+      break;
+    case K::kGeluTanh:
+      activation_loop<K::kGeluTanh>(x, y, n, alpha, beta);
+      break;
+    case K::kClip:
+      activation_loop<K::kClip>(x, y, n, alpha, beta);
+      break;
   }
 }
 
 void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b, int64_t sb,
                     float* y, int64_t n) {
   switch (kind) {
-    case BinaryKind::kAdd: binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u + v; }); break;
-    case BinaryKind::kSub: binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u - v; }); break;
-    case BinaryKind::kMul: binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u * v; }); break;
-    case BinaryKind::kDiv: binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u / v; }); break;
+    case BinaryKind::kAdd:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u + v; });
+      break;
+    case BinaryKind::kSub:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u - v; });
+      break;
+    case BinaryKind::kMul:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u * v; });
+      break;
+    case BinaryKind::kDiv:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u / v; });
+      break;
     case BinaryKind::kPow:
       binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return std::pow(u, v); });
       break;

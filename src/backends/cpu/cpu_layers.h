@@ -21,14 +21,14 @@ struct RowLoop {
 
 /// Layer parameters fixed at load.
 struct LayerParams {
-  ir::ActivationSpec activation;  ///< Activation
+  ir::ActivationSpec activation;         ///< Activation
   BinaryKind binary = BinaryKind::kAdd;  ///< Add, Binary
-  int64_t axis = 0;         ///< Softmax, LayerNorm, ScaleShift (may be negative)
-  bool log = false;         ///< Softmax
-  bool coerce_2d = false;   ///< Softmax
-  double epsilon = 1e-5;    ///< LayerNorm
-  std::vector<float> scale;  ///< LayerNorm (empty: 1), ScaleShift
-  std::vector<float> shift;  ///< LayerNorm bias (empty: 0), ScaleShift
+  int64_t axis = 0;                      ///< Softmax, LayerNorm, ScaleShift (may be negative)
+  bool log = false;                      ///< Softmax
+  bool coerce_2d = false;                ///< Softmax
+  double epsilon = 1e-5;                 ///< LayerNorm
+  std::vector<float> scale;              ///< LayerNorm (empty: 1), ScaleShift
+  std::vector<float> shift;              ///< LayerNorm bias (empty: 0), ScaleShift
 };
 
 void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, int64_t n);

@@ -27,7 +27,7 @@ namespace {
 using passes_detail::is_graph_output;
 
 struct SymValue {
-  Dims dims;              // rank 0 or 1
+  Dims dims;               // rank 0 or 1
   std::vector<Dim> items;  // one per element
 };
 
@@ -46,7 +46,8 @@ class ShapeFolder {
     for (const TensorInfo& in : m_graph.inputs) {
       Shape s = in.shape;
       for (size_t i = 0; i < s.size(); ++i) {
-        if (!s[i].is_static() && s[i].symbol.empty()) s[i].symbol = in.name + ":" + std::to_string(i);
+        if (!s[i].is_static() && s[i].symbol.empty())
+          s[i].symbol = in.name + ":" + std::to_string(i);
       }
       m_shapes[in.name] = s;
     }
@@ -119,10 +120,25 @@ class ShapeFolder {
   std::optional<Shape> infer_shape(const Node& node) const {
     const std::string& op = node.op;
     const Shape* s0 = shape(node, 0);
-    static const std::set<std::string, std::less<>> kSameShape = {
-        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "HardSwish",
-        "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Softmax", "LayerNormalization",
-        "BatchNormalization", "Cast", "Identity", "Dropout"};
+    static const std::set<std::string, std::less<>> kSameShape = {"Relu",
+                                                                  "LeakyRelu",
+                                                                  "Sigmoid",
+                                                                  "Tanh",
+                                                                  "Elu",
+                                                                  "Selu",
+                                                                  "HardSigmoid",
+                                                                  "HardSwish",
+                                                                  "Softplus",
+                                                                  "Gelu",
+                                                                  "Erf",
+                                                                  "Sqrt",
+                                                                  "Clip",
+                                                                  "Softmax",
+                                                                  "LayerNormalization",
+                                                                  "BatchNormalization",
+                                                                  "Cast",
+                                                                  "Identity",
+                                                                  "Dropout"};
     if (kSameShape.count(op)) return s0 ? std::optional<Shape>(*s0) : std::nullopt;
     if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
       const Shape* s1 = shape(node, 1);
@@ -344,10 +360,9 @@ class ShapeFolder {
     for (Node& node : m_graph.nodes) {
       const std::string out = node.outputs.empty() ? std::string() : node.outputs[0];
       auto it = m_values.find(out);
-      const bool all_known =
-          it != m_values.end() && !m_graph.is_constant(out) && !is_graph_output(m_graph, out) &&
-          node.outputs.size() == 1 &&
-          std::all_of(it->second.items.begin(), it->second.items.end(), known);
+      const bool all_known = it != m_values.end() && !m_graph.is_constant(out) &&
+                             !is_graph_output(m_graph, out) && node.outputs.size() == 1 &&
+                             std::all_of(it->second.items.begin(), it->second.items.end(), known);
       if (!all_known) {
         kept.push_back(std::move(node));
         continue;

@@ -31,9 +31,12 @@ class Matcher {
     for (size_t i = 0; i < m_graph.nodes.size();) {
       const std::string op = m_graph.nodes[i].op;
       bool done = false;
-      if (op == "Erf") done = fuse_gelu_erf(i);
-      else if (op == "Tanh") done = fuse_gelu_tanh(i);
-      else if (op == "Div") done = fuse_layer_norm(i);
+      if (op == "Erf")
+        done = fuse_gelu_erf(i);
+      else if (op == "Tanh")
+        done = fuse_gelu_tanh(i);
+      else if (op == "Div")
+        done = fuse_layer_norm(i);
       if (done) {
         ++fused;
         i = 0;  // indices moved; rescan (graphs are small)
@@ -231,9 +234,9 @@ class Matcher {
       return false;
     }
     const Node* sq = producer(var->inputs[0]);
-    const bool is_square = sq && ((sq->op == "Pow" && sq->inputs[0] == d &&
-                                   is_scalar(sq->inputs[1], 2.0)) ||
-                                  (sq->op == "Mul" && sq->inputs[0] == d && sq->inputs[1] == d));
+    const bool is_square =
+        sq && ((sq->op == "Pow" && sq->inputs[0] == d && is_scalar(sq->inputs[1], 2.0)) ||
+               (sq->op == "Mul" && sq->inputs[0] == d && sq->inputs[1] == d));
     if (!is_square || !single_reader(m_graph, var->inputs[0]) ||
         m_graph.use_count(d) != (sq->op == "Mul" ? 3u : 2u) ||
         passes_detail::is_graph_output(m_graph, d)) {

@@ -49,7 +49,8 @@ Status lower_batch_norm(Graph& graph, Node& node) {
     const Constant* c = graph.find_constant(node.inputs[i]);
     if (!c) {
       return make_error(StatusCode::kUnsupported, describe(graph, node), ": input '",
-                        node.inputs[i], "' is not a constant; only inference-mode "
+                        node.inputs[i],
+                        "' is not a constant; only inference-mode "
                         "BatchNormalization with constant scale, bias, mean and var is supported");
     }
     p.push_back(c->to_doubles());
