@@ -7,6 +7,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-numpy python3-torch python3-onnx python3-pytest
+  libonnx-testdata clang libclang-rt-14-dev
   dataset-fashion-mnist
 )
 

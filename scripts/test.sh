@@ -2,7 +2,8 @@
 # Runs all of mlprt's tests on a fresh machine:
 #   1. installs the dependencies,
 #   2. Release build with warnings as errors, every test (unit, CLI, Python, end-to-end, install),
-#   3. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests.
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests,
+#   4. the ONNX importer fuzzer for 60 s (MLPRT_FUZZ_SECONDS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -15,3 +16,6 @@ ctest --preset ci -j "$jobs"
 cmake --preset asan
 cmake --build --preset asan -j "$jobs"
 ctest --preset asan -j "$jobs"
+
+# libFuzzer (clang, ASan + UBSan) on the ONNX importer for a bounded time.
+fuzz/run.sh "${MLPRT_FUZZ_SECONDS:-60}"

@@ -40,6 +40,12 @@ struct EngineInfo {
   std::vector<LayerInfo> layers;  ///< after fusion, in execution order
 };
 
+/// A dense row-major float64 tensor, for reference_outputs().
+struct ReferenceTensor {
+  Dims dims;
+  std::vector<double> values;
+};
+
 namespace detail {
 struct EngineState;
 }
@@ -72,6 +78,12 @@ class Engine {
 
   /// Everything `mlprt inspect --json` prints.
   [[nodiscard]] std::string to_json() const;
+
+  /// Float64 reference for checking this engine's outputs (`mlprt run --check`): evaluates the
+  /// plan's optimized graph (the same layers and weights the backend runs) op by op in double
+  /// precision with plain loops. `inputs` by name, with concrete shapes. Slow: for checks only.
+  [[nodiscard]] Result<std::map<std::string, ReferenceTensor>> reference_outputs(
+      const std::map<std::string, ReferenceTensor>& inputs) const;
 
   /// A new context; it keeps the engine's state alive.
   [[nodiscard]] Result<std::unique_ptr<ExecutionContext>> create_execution_context() const;

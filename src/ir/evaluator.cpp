@@ -6,9 +6,11 @@
 #include <optional>
 
 #include "common/check.h"
+#include "ir/activation.h"
+#include "ir/evaluator_ops.h"
 
 namespace mlprt::ir {
-namespace {
+namespace evaluator_detail {
 
 std::string describe(const Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
 
@@ -77,6 +79,12 @@ Status need_inputs(const Node& node, const std::vector<RefTensor>& in, size_t n)
 bool present(const std::vector<RefTensor>& in, size_t i) {
   return i < in.size() && !(in[i].values.empty() && in[i].dims.empty());
 }
+
+}  // namespace evaluator_detail
+
+namespace {
+
+using namespace evaluator_detail;
 
 Result<RefTensor> eval_gemm(const Node& node, const std::vector<RefTensor>& in) {
   MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 2));
@@ -203,12 +211,14 @@ Result<RefTensor> eval_dense(const Node& node, const std::vector<RefTensor>& in)
     for (size_t i = 0; i < y.values.size(); ++i) y.values[i] += in[2].values[i % n];
   }
   const std::string activation = node.get_string("activation", "none");
-  if (activation == "relu") {
-    for (double& v : y.values) v = std::max(v, 0.0);
-  } else if (activation != "none") {
+  const std::optional<ActivationKind> kind = parse_activation(activation);
+  if (!kind) {
     return make_error(StatusCode::kUnsupported, describe(node), ": activation '", activation,
-                      "' is not supported; supported: none, relu");
+                      "' is not supported; supported: ", kActivationKinds);
   }
+  const double alpha = node.get_float("alpha", 0.0);
+  const double beta = node.get_float("beta", 0.0);
+  for (double& v : y.values) v = apply_activation(*kind, v, alpha, beta);
   return y;
 }
 
@@ -358,8 +368,7 @@ Result<std::vector<RefTensor>> evaluate_node(const Graph& /*graph*/, const Node&
   } else if (op == "Flatten") {
     MLPRT_ASSIGN_OR_RETURN(out[0], eval_flatten(node, inputs));
   } else {
-    return make_error(StatusCode::kUnsupported, describe(node),
-                      ": the reference evaluator does not implement this op");
+    return evaluate_more_ops(node, inputs);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "ir/shape_inference.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/check.h"
 
@@ -109,6 +110,36 @@ Result<Dims> flatten_shape(const Node& node, const Dims& in) {
   return Dims{outer, inner};
 }
 
+Result<Dims> squeeze_shape(const Node& node, const Dims& in) {
+  const std::vector<int64_t> axes = node.get_ints("axes");
+  const bool un = node.op == "Unsqueeze";
+  const size_t rank = un ? in.size() + axes.size() : in.size();
+  std::vector<bool> marked(rank, false);
+  for (int64_t a : axes) {
+    const auto r = static_cast<int64_t>(rank);
+    if (a < -r || a >= r || marked[static_cast<size_t>(a < 0 ? a + r : a)]) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": axis ", a,
+                        " is out of range or repeated for ", un ? "output" : "input",
+                        " rank ", rank);
+    }
+    marked[static_cast<size_t>(a < 0 ? a + r : a)] = true;
+  }
+  Dims out;
+  if (un) {
+    size_t next = 0;
+    for (size_t i = 0; i < rank; ++i) out.push_back(marked[i] ? 1 : in[next++]);
+    return out;
+  }
+  for (size_t i = 0; i < rank; ++i) {
+    if (marked[i] && in[i] != 1) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": cannot squeeze axis ",
+                        i, " of shape ", to_string(in), " (size is not 1)");
+    }
+    if (!(marked[i] || (axes.empty() && in[i] == 1))) out.push_back(in[i]);
+  }
+  return out;
+}
+
 Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<Dims>& in) {
   const std::string& op = node.op;
   auto need = [&](size_t n) -> Status {
@@ -118,11 +149,36 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
     }
     return Status::ok();
   };
-  if (op == "Relu" || op == "Identity" || op == "Dropout") {
+  static const std::set<std::string, std::less<>> kSameShape = {
+      "Relu", "Identity", "Dropout", "Activation", "LeakyRelu", "Sigmoid", "Tanh", "Elu",
+      "Selu", "HardSigmoid", "HardSwish", "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Cast",
+      "BatchNormalization"};
+  if (kSameShape.count(op)) {
     MLPRT_RETURN_IF_ERROR(need(1));
     return in[0];
   }
-  if (op == "Add") {
+  if (op == "Softmax" || op == "LayerNorm" || op == "LayerNormalization" || op == "ScaleShift") {
+    MLPRT_RETURN_IF_ERROR(need(1));
+    const auto rank = static_cast<int64_t>(in[0].size());
+    const int64_t axis = node.get_int("axis", op == "ScaleShift" ? 1 : -1);
+    if (axis < -rank || axis >= rank) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": axis ", axis,
+                        " is out of range for input of shape ", to_string(in[0]));
+    }
+    if (op == "ScaleShift" && in.size() > 1 && volume(in[1]).is_ok() &&
+        *volume(in[1]) != in[0][static_cast<size_t>(axis < 0 ? axis + rank : axis)]) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": input of shape ",
+                        to_string(in[0]), " has not ", *volume(in[1]), " channels at axis ",
+                        axis);
+    }
+    return in[0];
+  }
+  if (op == "Squeeze" || op == "Unsqueeze") {
+    MLPRT_RETURN_IF_ERROR(need(1));
+    return squeeze_shape(node, in[0]);
+  }
+  if (op == "Add" || op == "Binary" || op == "Sub" || op == "Mul" || op == "Div" ||
+      op == "Pow") {
     MLPRT_RETURN_IF_ERROR(need(2));
     return broadcast(node, in[0], in[1]);
   }

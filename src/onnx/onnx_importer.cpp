@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "ir/shape_inference.h"
 #include "onnx/onnx.pb.h"
+#include "onnx/external_data.h"
 #include "onnx/onnx_tensor.h"
 
 namespace mlprt::onnx_import {
@@ -23,17 +24,50 @@ struct OpArity {
   size_t min_inputs, max_inputs, min_outputs, max_outputs;
 };
 
+constexpr size_t kMany = 1 << 20;
+
 // Sorted by name: supported_ops_list() prints them in this order.
-constexpr std::array<OpArity, 9> kSupportedOps = {{
+constexpr std::array<OpArity, 40> kSupportedOps = {{
     {"Add", 2, 2, 1, 1},
+    {"BatchNormalization", 5, 5, 1, 1},
+    {"Cast", 1, 1, 1, 1},
+    {"Clip", 1, 3, 1, 1},
+    {"Concat", 1, kMany, 1, 1},
     {"Constant", 0, 0, 1, 1},
+    {"ConstantOfShape", 1, 1, 1, 1},
+    {"Div", 2, 2, 1, 1},
     {"Dropout", 1, 3, 1, 2},
+    {"Elu", 1, 1, 1, 1},
+    {"Erf", 1, 1, 1, 1},
     {"Flatten", 1, 1, 1, 1},
+    {"Gather", 2, 2, 1, 1},
+    {"Gelu", 1, 1, 1, 1},
     {"Gemm", 2, 3, 1, 1},
+    {"HardSigmoid", 1, 1, 1, 1},
+    {"HardSwish", 1, 1, 1, 1},
     {"Identity", 1, 1, 1, 1},
+    {"LayerNormalization", 2, 3, 1, 1},
+    {"LeakyRelu", 1, 1, 1, 1},
+    {"LogSoftmax", 1, 1, 1, 1},
     {"MatMul", 2, 2, 1, 1},
+    {"Mul", 2, 2, 1, 1},
+    {"Pow", 2, 2, 1, 1},
+    {"Range", 3, 3, 1, 1},
+    {"ReduceMean", 1, 2, 1, 1},
     {"Relu", 1, 1, 1, 1},
     {"Reshape", 1, 2, 1, 1},
+    {"Selu", 1, 1, 1, 1},
+    {"Shape", 1, 1, 1, 1},
+    {"Sigmoid", 1, 1, 1, 1},
+    {"Slice", 1, 5, 1, 1},
+    {"Softmax", 1, 1, 1, 1},
+    {"Softplus", 1, 1, 1, 1},
+    {"Sqrt", 1, 1, 1, 1},
+    {"Squeeze", 1, 2, 1, 1},
+    {"Sub", 2, 2, 1, 1},
+    {"Tanh", 1, 1, 1, 1},
+    {"Transpose", 1, 1, 1, 1},
+    {"Unsqueeze", 1, 2, 1, 1},
 }};
 
 const OpArity* find_op(const std::string& op) {
@@ -71,7 +105,9 @@ Result<ir::AttributeValue> convert_attribute(const onnx::AttributeProto& attr,
 
 class Importer {
  public:
-  explicit Importer(std::string source) : m_source(std::move(source)) {}
+  /// `folder`: where external data files are looked up; empty for models read from memory.
+  Importer(std::string source, std::filesystem::path folder)
+      : m_source(std::move(source)), m_folder(std::move(folder)) {}
 
   Result<ir::Graph> run(const onnx::ModelProto& model) {
     MLPRT_RETURN_IF_ERROR(read_header(model));
@@ -143,6 +179,12 @@ class Importer {
         return make_error(StatusCode::kCorruptData, m_source, ": an initializer has no name");
       }
       MLPRT_RETURN_IF_ERROR(add_producer(t.name(), "initializer '" + t.name() + "'"));
+      if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+        MLPRT_ASSIGN_OR_RETURN(onnx::TensorProto loaded, load_external(t, what, m_folder));
+        MLPRT_ASSIGN_OR_RETURN(ir::Constant c, convert_tensor(loaded, what));
+        m_graph.constants.emplace(t.name(), std::move(c));
+        continue;
+      }
       MLPRT_ASSIGN_OR_RETURN(ir::Constant c, convert_tensor(t, what));
       m_graph.constants.emplace(t.name(), std::move(c));
     }
@@ -259,6 +301,7 @@ class Importer {
                         "a 'shape' attribute)");
     }
     if (node.op == "Reshape" && m_graph.opset < 14) node.attributes.erase("allowzero");
+    if (node.op == "Softmax" || node.op == "LogSoftmax") normalize_softmax(node);
     if (node.inputs.size() < arity->min_inputs || node.inputs.size() > arity->max_inputs ||
         node.outputs.size() < arity->min_outputs || node.outputs.size() > arity->max_outputs) {
       return make_error(StatusCode::kInvalidArgument, where(node), ": has ", node.inputs.size(),
@@ -273,6 +316,17 @@ class Importer {
     if (node.op == "Constant") return read_constant_node(node);
     m_graph.nodes.push_back(std::move(node));
     return Status::ok();
+  }
+
+  // Softmax / LogSoftmax -> our Softmax with explicit semantics: before opset 13 the input is
+  // coerced to 2-D at `axis` (default 1) and normalized over all dims from it; from 13 on over
+  // the single `axis` (default -1).
+  void normalize_softmax(ir::Node& node) const {
+    const bool legacy = m_graph.opset < 13;
+    node.attributes["axis"] = node.get_int("axis", legacy ? 1 : -1);
+    node.attributes["coerce_2d"] = int64_t{legacy ? 1 : 0};
+    node.attributes["log"] = int64_t{node.op == "LogSoftmax" ? 1 : 0};
+    node.op = "Softmax";
   }
 
   Status read_constant_node(const ir::Node& node) {
@@ -401,6 +455,14 @@ class Importer {
                       " needs ", allowed);
   }
 
+  static bool is_rank_preserving(const std::string& op) {
+    static const std::set<std::string, std::less<>> kOps = {
+        "Relu", "Identity", "Dropout", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu",
+        "HardSigmoid", "HardSwish", "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Softmax",
+        "LayerNormalization", "BatchNormalization", "Cast"};
+    return kOps.count(op) != 0;
+  }
+
   // Rank-level checks (all that is known before the caller picks shapes).
   Status check_ranks() const {
     std::map<std::string, size_t> rank;
@@ -452,8 +514,10 @@ class Importer {
           if (c->dims.size() != 1) return rank_error(node, 1, c->dims.size(), "a 1-D shape");
           out = static_cast<size_t>(c->num_elements());
         }
-      } else {
-        out = r0;  // Relu, Identity, Dropout
+      } else if (node.op == "Sub" || node.op == "Mul" || node.op == "Div" || node.op == "Pow") {
+        if (r0 && r1) out = std::max(*r0, *r1);
+      } else if (is_rank_preserving(node.op)) {
+        out = r0;
       }
       if (out) {
         for (const std::string& o : node.outputs) rank[o] = *out;
@@ -489,6 +553,7 @@ class Importer {
   }
 
   std::string m_source;
+  std::filesystem::path m_folder;
   ir::Graph m_graph;
   std::map<std::string, std::string> m_producers;  // tensor -> who produces it, for messages
   std::set<std::string> m_node_names;
@@ -506,8 +571,10 @@ std::string supported_ops_list() {
   return out;
 }
 
-Result<ir::Graph> import_onnx_bytes(std::span<const uint8_t> bytes,
-                                    const std::string& source_name) {
+namespace {
+
+Result<ir::Graph> import_model(std::span<const uint8_t> bytes, const std::string& source_name,
+                               const std::filesystem::path& folder) {
   try {
     if (bytes.size() > static_cast<size_t>(INT_MAX)) {
       return make_error(StatusCode::kUnsupported, source_name, ": the model is ", bytes.size(),
@@ -518,12 +585,19 @@ Result<ir::Graph> import_onnx_bytes(std::span<const uint8_t> bytes,
       return make_error(StatusCode::kCorruptData, source_name,
                         ": not a valid ONNX model (protobuf parse failed)");
     }
-    return Importer(source_name).run(model);
+    return Importer(source_name, folder).run(model);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, source_name, ": out of memory while importing");
   } catch (const std::exception& e) {
     return make_error(StatusCode::kInternal, source_name, ": import failed: ", e.what());
   }
+}
+
+}  // namespace
+
+Result<ir::Graph> import_onnx_bytes(std::span<const uint8_t> bytes,
+                                    const std::string& source_name) {
+  return import_model(bytes, source_name, {});
 }
 
 Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
@@ -545,7 +619,8 @@ Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
     return make_error(StatusCode::kIoError, source, ": cannot read the file: ", e.what());
   }
   if (file.bad()) return make_error(StatusCode::kIoError, source, ": cannot read the file");
-  return import_onnx_bytes(bytes, source);
+  const std::filesystem::path folder = path.parent_path().empty() ? "." : path.parent_path();
+  return import_model(bytes, source, folder);
 }
 
 }  // namespace mlprt::onnx_import

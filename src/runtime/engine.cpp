@@ -7,6 +7,7 @@
 
 #include "backends/registry.h"
 #include "common/check.h"
+#include "ir/evaluator.h"
 #include "runtime/context_state.h"
 #include "runtime/engine_state.h"
 
@@ -154,6 +155,23 @@ Result<int> Engine::find_profile(const std::map<std::string, Dims>& input_shapes
   return make_error(StatusCode::kOutOfRange, "input shape ", given.str(),
                     " is outside every optimization profile of the engine:", ranges.str(),
                     "\nrebuild with a profile that covers it (--minShapes/--optShapes/--maxShapes)");
+}
+
+Result<std::map<std::string, ReferenceTensor>> Engine::reference_outputs(
+    const std::map<std::string, ReferenceTensor>& inputs) const {
+  std::map<std::string, ir::RefTensor> in;
+  for (const auto& [name, t] : inputs) in[name] = ir::RefTensor{t.dims, t.values};
+  try {
+    MLPRT_ASSIGN_OR_RETURN(auto tensors, ir::evaluate_graph(m_state->plan.graph, in));
+    std::map<std::string, ReferenceTensor> out;
+    for (const ir::TensorInfo& o : m_state->plan.graph.outputs) {
+      ir::RefTensor& t = tensors.at(o.name);
+      out[o.name] = ReferenceTensor{std::move(t.dims), std::move(t.values)};
+    }
+    return out;
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kInternal, "reference evaluation: out of memory");
+  }
 }
 
 std::string Engine::to_json() const {

@@ -31,6 +31,8 @@ struct RunOptions {
   long long batch = 0;  ///< 0: the whole input in one call
   int iterations = 1;
   int warm_up_ms = 0;
+  bool check = false;              ///< compare with the float64 reference evaluator
+  double check_tolerance = 1e-5;   ///< largest rel L2 error --check accepts
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_run_command(const RunOptions& options);

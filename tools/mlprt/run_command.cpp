@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
@@ -336,8 +337,57 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options) {
                   "run untimed for at least N milliseconds first, e.g. --warmUp=200")
       ->check(at_least(0))
       ->default_str("0");
+  cmd->add_flag("--check", options.check,
+                "after running, compare every output with the float64 reference evaluator on "
+                "the plan's graph; print rel L2 and max abs error; exit 1 above --checkTolerance");
+  cmd->add_option("--checkTolerance", options.check_tolerance,
+                  "largest rel L2 error --check accepts, e.g. --checkTolerance=1e-3")
+      ->check(CLI::PositiveNumber)
+      ->default_str("1e-5");
   return cmd;
 }
+
+namespace {
+
+// --check: float64 reference on the same inputs; true if every output is within tolerance.
+Result<bool> check_outputs(const Engine& engine, const std::vector<Input>& inputs,
+                           const std::vector<Output>& outputs, double tolerance) {
+  std::map<std::string, ReferenceTensor> ref_inputs;
+  for (const Input& input : inputs) {
+    ref_inputs[input.name] = ReferenceTensor{
+        input.array.dims, std::vector<double>(input.array.values.begin(), input.array.values.end())};
+  }
+  auto computed = engine.reference_outputs(ref_inputs);
+  if (!computed) return computed.status();
+  const std::map<std::string, ReferenceTensor>& reference = *computed;
+  bool ok = true;
+  for (const Output& output : outputs) {
+    const ReferenceTensor& ref = reference.at(output.name);
+    if (ref.dims != output.dims) {
+      std::cout << "Check '" << output.name << "': shape " << to_string(output.dims)
+                << " but the reference has " << to_string(ref.dims) << ": FAIL\n";
+      ok = false;
+      continue;
+    }
+    double num = 0.0, den = 0.0, max_abs = 0.0;
+    for (size_t i = 0; i < ref.values.size(); ++i) {
+      const double d = static_cast<double>(output.values[i]) - ref.values[i];
+      num += d * d;
+      den += ref.values[i] * ref.values[i];
+      max_abs = std::max(max_abs, std::abs(d));
+    }
+    // An all-zero reference: the absolute L2 error stands in for the relative one.
+    const double rel = den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+    const bool pass = rel <= tolerance && std::isfinite(rel);
+    ok = ok && pass;
+    std::cout << std::scientific << std::setprecision(3) << "Check '" << output.name
+              << "': rel L2 " << rel << ", max abs " << max_abs << " (tolerance " << tolerance
+              << "): " << (pass ? "PASS" : "FAIL") << '\n';
+  }
+  return ok;
+}
+
+}  // namespace
 
 int run_run_command(const RunOptions& options) {
   for (const auto& [flag, values] : {std::pair{"--loadInputs", &options.load_inputs},
@@ -404,6 +454,12 @@ int run_run_command(const RunOptions& options) {
       if (outputs[index].name == output.name) std::cout << " -> " << path;
     }
     std::cout << '\n';
+  }
+  if (options.check) {
+    Result<bool> ok = check_outputs(engine, *inputs, outputs, options.check_tolerance);
+    if (!ok) return report_runtime_error(ok.status());
+    std::cout.flush();
+    if (!*ok) return kExitRuntimeError;
   }
   std::cout.flush();
   return kExitOk;

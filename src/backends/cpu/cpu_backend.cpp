@@ -21,7 +21,9 @@ using cpu::describe;
 
 constexpr std::string_view kBlobFormat = "mlprt.cpu";
 constexpr int kBlobVersion = 1;
-constexpr std::string_view kSupportedOps = "Dense, Add, Relu, Reshape, Flatten";
+constexpr std::string_view kSupportedOps =
+    "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
+    "Squeeze, Unsqueeze";
 
 // dtype of `tensor` when the graph declares it (input, output, constant); nullopt for
 // intermediates, whose dtype follows from their (already checked) producer.
@@ -74,8 +76,9 @@ class CpuBackend final : public Backend {
   }
 
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
-    static const std::set<std::string, std::less<>> kOps = {"Dense", "Add", "Relu", "Reshape",
-                                                            "Flatten"};
+    static const std::set<std::string, std::less<>> kOps = {
+        "Dense",      "Add",     "Binary",  "Relu",    "Activation", "Softmax",
+        "LayerNorm",  "ScaleShift", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
     if (!kOps.count(node.op)) {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
                         ": op is not supported; supported ops: ", kSupportedOps);

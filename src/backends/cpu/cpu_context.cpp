@@ -90,21 +90,7 @@ BroadcastPlan plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
   return plan;
 }
 
-void add_inner(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
-  if (sa == 1 && sb == 1) {
-    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-  } else if (sa == 1 && sb == 0) {
-    const float bv = *b;
-    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + bv;
-  } else if (sa == 0 && sb == 1) {
-    const float av = *a;
-    for (int64_t i = 0; i < n; ++i) y[i] = av + b[i];
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] = a[i * sa] + b[i * sb];
-  }
-}
-
-void run_add(BroadcastPlan& plan, const float* a, const float* b, float* y) {
+void run_add(BinaryKind kind, BroadcastPlan& plan, const float* a, const float* b, float* y) {
   if (plan.total == 0) return;
   const size_t inner_axis = plan.dims.size() - 1;
   const int64_t inner = plan.dims[inner_axis];
@@ -112,8 +98,8 @@ void run_add(BroadcastPlan& plan, const float* a, const float* b, float* y) {
   int64_t offset_a = 0;
   int64_t offset_b = 0;
   for (int64_t done = 0; done < plan.total; done += inner) {
-    add_inner(a + offset_a, plan.stride_a[inner_axis], b + offset_b, plan.stride_b[inner_axis],
-              y + done, inner);
+    run_binary_row(kind, a + offset_a, plan.stride_a[inner_axis], b + offset_b,
+                   plan.stride_b[inner_axis], y + done, inner);
     // Advance the odometer over the outer dims.
     for (size_t axis = inner_axis; axis-- > 0;) {
       offset_a += plan.stride_a[axis];
@@ -128,6 +114,45 @@ void run_add(BroadcastPlan& plan, const float* a, const float* b, float* y) {
 
 void run_relu(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// Sizes of a softmax / layer norm / scale-shift at input shape `x`.
+Result<RowLoop> row_loop(const Layer& layer, const Dims& x) {
+  const auto rank = static_cast<int64_t>(x.size());
+  const LayerParams& p = layer.params;
+  if (p.axis < -rank || p.axis >= rank) {
+    return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name, "' (",
+                      layer.op, "): axis ", p.axis, " is out of range for input of shape ",
+                      to_string(x));
+  }
+  const auto axis = static_cast<size_t>(p.axis < 0 ? p.axis + rank : p.axis);
+  auto product = [&](size_t b, size_t e) {
+    int64_t v = 1;
+    for (size_t i = b; i < e; ++i) v *= x[i];
+    return v;
+  };
+  RowLoop loop;
+  loop.outer = product(0, axis);
+  const bool whole_tail = layer.kind == LayerKind::kLayerNorm ||
+                          (layer.kind == LayerKind::kSoftmax && p.coerce_2d);
+  loop.n = whole_tail ? product(axis, x.size()) : x[axis];
+  loop.inner = whole_tail ? 1 : product(axis + 1, x.size());
+  if (layer.kind == LayerKind::kScaleShift &&
+      static_cast<int64_t>(p.scale.size()) != loop.n) {
+    return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name,
+                      "' (ScaleShift): input of shape ", to_string(x), " has ", loop.n,
+                      " channels at axis ", p.axis, "; the layer has ", p.scale.size());
+  }
+  if (layer.kind == LayerKind::kLayerNorm) {
+    for (const std::vector<float>* v : {&p.scale, &p.shift}) {
+      if (!v->empty() && loop.n % static_cast<int64_t>(v->size()) != 0) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name,
+                          "' (LayerNorm): ", v->size(), " scale/bias values do not tile the ",
+                          loop.n, " normalized elements of shape ", to_string(x));
+      }
+    }
+  }
+  return loop;
 }
 
 struct DenseState {
@@ -150,7 +175,8 @@ class CpuContext final : public BackendContext {
         m_ptrs(exe.tensors().size(), nullptr),
         m_caller_outputs(exe.output_ids().size(), nullptr),
         m_dense(exe.layers().size()),
-        m_add(exe.layers().size()) {
+        m_add(exe.layers().size()),
+        m_loops(exe.layers().size()) {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
         // Never written: constants are only read by Add and copied to graph outputs.
@@ -203,6 +229,9 @@ class CpuContext final : public BackendContext {
         MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
       } else if (layer.kind == LayerKind::kAdd) {
         m_add[l] = plan_broadcast(in, shapes.at(tensors[layer.inputs[1]].name), out);
+      } else if (layer.kind == LayerKind::kSoftmax || layer.kind == LayerKind::kLayerNorm ||
+                 layer.kind == LayerKind::kScaleShift) {
+        MLPRT_ASSIGN_OR_RETURN(m_loops[l], row_loop(layer, in));
       } else {
         MLPRT_CHECK(m_elements[layer.inputs[0]] == m_elements[layer.output],
                     "layer '" << layer.name << "' changes the element count");
@@ -251,8 +280,16 @@ class CpuContext final : public BackendContext {
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
         case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(run_dense(layer, m_dense[l], x, y)); break;
-        case LayerKind::kAdd: run_add(m_add[l], x, m_ptrs[layer.inputs[1]], y); break;
+        case LayerKind::kAdd:
+          run_add(layer.params.binary, m_add[l], x, m_ptrs[layer.inputs[1]], y);
+          break;
         case LayerKind::kRelu: run_relu(x, y, m_elements[layer.output]); break;
+        case LayerKind::kActivation:
+          run_activation(layer.params.activation, x, y, m_elements[layer.output]);
+          break;
+        case LayerKind::kSoftmax: run_softmax(m_loops[l], layer.params.log, x, y); break;
+        case LayerKind::kLayerNorm: run_layer_norm(m_loops[l], layer.params, x, y); break;
+        case LayerKind::kScaleShift: run_scale_shift(m_loops[l], layer.params, x, y); break;
         case LayerKind::kView: break;
       }
     }
@@ -331,6 +368,7 @@ class CpuContext final : public BackendContext {
   std::vector<float*> m_caller_outputs;  // per graph output, for the current call
   std::vector<DenseState> m_dense;       // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
+  std::vector<RowLoop> m_loops;          // per layer: softmax, layer norm, scale-shift sizes
   AlignedBuffer m_scratchpad;
   bool m_prepared = false;
 };

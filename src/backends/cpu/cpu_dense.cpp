@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <tuple>
 
 #include "common/check.h"
 
@@ -62,11 +63,13 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
     spec.has_bias = true;
   }
   const std::string activation = node.get_string("activation", "none");
-  if (activation != "none" && activation != "relu") {
+  const auto kind = ir::parse_activation(activation);
+  if (!kind || !ir::dense_fusable(*kind)) {
     return make_error(StatusCode::kUnsupported, describe(node), ": activation '", activation,
-                      "'; allowed: none, relu");
+                      "'; allowed: none, relu, leaky_relu, sigmoid, tanh, elu, gelu_erf, "
+                      "gelu_tanh, clip, hard_swish");
   }
-  spec.relu = activation == "relu";
+  spec.activation = {*kind, node.get_float("alpha", 0.0), node.get_float("beta", 0.0)};
   const int64_t transpose_x = node.get_int("transpose_x", 0);
   if (transpose_x != 0 && transpose_x != 1) {
     return make_error(StatusCode::kUnsupported, describe(node), ": transpose_x = ", transpose_x,
@@ -87,6 +90,29 @@ memory::desc dense_dst_desc(const DenseSpec& spec, int64_t m) {
   return memory::desc({m, spec.n}, memory::data_type::f32, memory::dims{spec.n, 1});
 }
 
+namespace {
+
+std::tuple<dnnl::algorithm, float, float> eltwise_of(const ir::ActivationSpec& spec) {
+  using A = dnnl::algorithm;
+  using K = ir::ActivationKind;
+  const auto alpha = static_cast<float>(spec.alpha);
+  const auto beta = static_cast<float>(spec.beta);
+  switch (spec.kind) {
+    case K::kRelu: return {A::eltwise_relu, 0.0f, 0.0f};
+    case K::kLeakyRelu: return {A::eltwise_relu, alpha, 0.0f};  // alpha: negative slope
+    case K::kSigmoid: return {A::eltwise_logistic, 0.0f, 0.0f};
+    case K::kTanh: return {A::eltwise_tanh, 0.0f, 0.0f};
+    case K::kElu: return {A::eltwise_elu, alpha, 0.0f};
+    case K::kGeluErf: return {A::eltwise_gelu_erf, 0.0f, 0.0f};
+    case K::kGeluTanh: return {A::eltwise_gelu_tanh, 0.0f, 0.0f};
+    case K::kClip: return {A::eltwise_clip, alpha, beta};
+    case K::kHardSwish: return {A::eltwise_hardswish, 0.0f, 0.0f};
+    default: return {A::eltwise_linear, 1.0f, 0.0f};  // dense_spec admits no other kind
+  }
+}
+
+}  // namespace
+
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
                                                    const ir::Node& node, const DenseSpec& spec,
                                                    int64_t m) {
@@ -95,9 +121,10 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
     // A user scratchpad keeps execution free of oneDNN's own allocations and lets each
     // context (thread) own its scratch memory.
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (spec.relu) {
+    if (spec.activation.kind != ir::ActivationKind::kNone) {
       dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      const auto [algorithm, alpha, beta] = eltwise_of(spec.activation);
+      ops.append_eltwise(1.0f, algorithm, alpha, beta);
       attr.set_post_ops(ops);
     }
     const memory::desc weights({spec.k, spec.n}, memory::data_type::f32,

@@ -17,6 +17,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "ir/activation.h"
 #include "ir/graph.h"
 #include "mlprt/status.h"
 
@@ -31,7 +32,7 @@ struct DenseSpec {
   int64_t k = 0;
   int64_t n = 0;
   bool transpose_x = false;
-  bool relu = false;
+  ir::ActivationSpec activation;  ///< epilogue, one of ir::dense_fusable's kinds
   bool has_bias = false;
 };
 

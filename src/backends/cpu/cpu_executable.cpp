@@ -7,6 +7,67 @@
 #include "common/check.h"
 
 namespace mlprt::backend::cpu {
+namespace {
+
+std::vector<float> floats_of(const ir::Graph& graph, const ir::Node& node, size_t i) {
+  if (i >= node.inputs.size() || node.inputs[i].empty()) return {};
+  const ir::Constant* c = graph.find_constant(node.inputs[i]);
+  if (c == nullptr) return {};
+  const std::vector<double> v = c->to_doubles();
+  return std::vector<float>(v.begin(), v.end());
+}
+
+// Kind and load-time parameters of the non-Dense, non-view layers.
+Result<LayerKind> layer_params(const ir::Graph& graph, const ir::Node& node, LayerParams& p) {
+  if (node.op == "Add" || node.op == "Binary") {
+    const std::string kind = node.op == "Add" ? "add" : node.get_string("kind", "");
+    static const std::map<std::string, BinaryKind> kKinds = {{"add", BinaryKind::kAdd},
+                                                            {"sub", BinaryKind::kSub},
+                                                            {"mul", BinaryKind::kMul},
+                                                            {"div", BinaryKind::kDiv},
+                                                            {"pow", BinaryKind::kPow}};
+    auto it = kKinds.find(kind);
+    if (it == kKinds.end()) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                        ": binary kind '", kind, "'; supported: add, sub, mul, div, pow");
+    }
+    p.binary = it->second;
+    return LayerKind::kAdd;
+  }
+  if (node.op == "Activation") {
+    const auto spec = ir::activation_of(node);
+    if (!spec) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                        ": activation kind '", node.get_string("kind", ""), "'; supported: ",
+                        ir::kActivationKinds);
+    }
+    p.activation = *spec;
+    return LayerKind::kActivation;
+  }
+  if (node.op == "Softmax") {
+    p.axis = node.get_int("axis", -1);
+    p.log = node.get_int("log", 0) != 0;
+    p.coerce_2d = node.get_int("coerce_2d", 0) != 0;
+    return LayerKind::kSoftmax;
+  }
+  if (node.op == "LayerNorm" || node.op == "ScaleShift") {
+    const bool ln = node.op == "LayerNorm";
+    p.axis = node.get_int("axis", ln ? -1 : 1);
+    p.epsilon = node.get_float("epsilon", 1e-5);
+    p.scale = floats_of(graph, node, 1);
+    p.shift = floats_of(graph, node, 2);
+    if (!ln && (p.scale.empty() || p.scale.size() != p.shift.size())) {
+      return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
+                        ": scale and shift must be constants of the same size");
+    }
+    return ln ? LayerKind::kLayerNorm : LayerKind::kScaleShift;
+  }
+  return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                    ": op not implemented; supported: Dense, Add, Binary, Relu, Activation, "
+                    "Softmax, LayerNorm, ScaleShift, Reshape, Flatten, Squeeze, Unsqueeze");
+}
+
+}  // namespace
 
 Result<size_t> CpuExecutable::tensor_id(const ir::Graph& graph, const ir::Node& node,
                                         const std::string& name) {
@@ -63,15 +124,13 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());
       }
-    } else if (node.op == "Add") {
-      layer.kind = LayerKind::kAdd;
     } else if (node.op == "Relu") {
       layer.kind = LayerKind::kRelu;
-    } else if (node.op == "Reshape" || node.op == "Flatten") {
+    } else if (node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
+               node.op == "Unsqueeze") {
       layer.kind = LayerKind::kView;
     } else {
-      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
-                        ": op not implemented; supported: Dense, Add, Relu, Reshape, Flatten");
+      MLPRT_ASSIGN_OR_RETURN(layer.kind, layer_params(graph, node, layer.params));
     }
     const size_t data_inputs = layer.kind == LayerKind::kAdd ? 2 : 1;
     if (node.inputs.size() < data_inputs || node.outputs.size() != 1 || node.outputs[0].empty()) {
@@ -144,6 +203,12 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
       case LayerKind::kAdd: out.emplace_back("fp32 (loop:broadcast)"); break;
       case LayerKind::kRelu: out.emplace_back("fp32 (loop)"); break;
       case LayerKind::kView: out.emplace_back("fp32 (view)"); break;
+      case LayerKind::kActivation:
+        out.push_back("fp32 (loop:" + std::string(ir::activation_name(layer.params.activation.kind)) + ")");
+        break;
+      case LayerKind::kSoftmax: out.emplace_back("fp32 (loop:softmax)"); break;
+      case LayerKind::kLayerNorm: out.emplace_back("fp32 (loop:layer_norm)"); break;
+      case LayerKind::kScaleShift: out.emplace_back("fp32 (loop:scale_shift)"); break;
     }
   }
   return out;

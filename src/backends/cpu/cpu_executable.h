@@ -11,10 +11,11 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_dense.h"
+#include "backends/cpu/cpu_layers.h"
 
 namespace mlprt::backend::cpu {
 
-enum class LayerKind { kDense, kAdd, kRelu, kView };
+enum class LayerKind { kDense, kAdd, kRelu, kView, kActivation, kSoftmax, kLayerNorm, kScaleShift };
 
 struct Layer {
   std::string name;
@@ -23,6 +24,7 @@ struct Layer {
   std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
   size_t output = 0;           ///< tensor id
   DenseLayer dense;            ///< kDense only
+  LayerParams params;          ///< the other kinds (kAdd: params.binary)
 };
 
 enum class TensorRole { kInput, kConstant, kComputed };

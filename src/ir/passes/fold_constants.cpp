@@ -4,6 +4,37 @@
 #include "ir/passes/passes.h"
 
 namespace mlprt::ir {
+namespace {
+
+DataType onnx_to_dtype(int64_t onnx_type) {
+  switch (onnx_type) {
+    case 2: return DataType::kUInt8;
+    case 3: return DataType::kInt8;
+    case 6: return DataType::kInt32;
+    case 7: return DataType::kInt64;
+    case 9: return DataType::kBool;
+    case 10: return DataType::kFloat16;
+    case 11: return DataType::kFloat64;
+    case 16: return DataType::kBFloat16;
+    default: return DataType::kFloat32;
+  }
+}
+
+// Ops whose result type is not their first input's.
+DataType result_dtype(const Graph& graph, const Node& node) {
+  if (node.op == "Shape") return DataType::kInt64;
+  if (node.op == "Cast") return onnx_to_dtype(node.get_int("to", 1));
+  if (node.op == "ConstantOfShape") {
+    auto it = node.attributes.find("value");
+    if (it != node.attributes.end() && std::holds_alternative<Constant>(it->second)) {
+      return std::get<Constant>(it->second).dtype;
+    }
+    return DataType::kFloat32;
+  }
+  return graph.find_constant(node.inputs[0])->dtype;
+}
+
+}  // namespace
 
 Status fold_constants(Graph& graph) {
   using passes_detail::is_graph_output;
@@ -29,7 +60,7 @@ Status fold_constants(Graph& graph) {
     }
     // Results keep the data input's dtype (float32 weights stay float32, int64 shapes int64);
     // Dropout's mask is bool.
-    const DataType dtype = graph.find_constant(node.inputs[0])->dtype;
+    const DataType dtype = result_dtype(graph, node);
     for (size_t i = 0; i < node.outputs.size() && i < outputs->size(); ++i) {
       if (node.outputs[i].empty()) continue;
       const DataType out_dtype = node.op == "Dropout" && i == 1 ? DataType::kBool : dtype;

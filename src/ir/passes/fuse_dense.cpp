@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "ir/activation.h"
 #include "ir/passes/pass_utils.h"
 #include "ir/passes/passes.h"
 
@@ -118,6 +119,38 @@ Result<Rewrite> rewrite_matmul(Graph& graph, size_t index) {
   return Rewrite::kDense;
 }
 
+// A ScaleShift on the last axis of a 2-D Dense output (BatchNorm1d after Linear) folds into
+// the weights and bias: (x W + b) * s + t = x (W * s) + (b * s + t).
+void absorb_scale_shift(Graph& graph, size_t index, std::optional<size_t> y_rank) {
+  const auto reader = single_reader(graph, graph.nodes[index].outputs[0]);
+  if (!reader || graph.nodes[*reader].op != "ScaleShift" || y_rank != size_t{2} ||
+      graph.nodes[*reader].get_int("axis", 1) != 1 ||
+      graph.nodes[*reader].inputs[0] != graph.nodes[index].outputs[0]) {
+    return;
+  }
+  const Node& ss = graph.nodes[*reader];
+  Node& dense = graph.nodes[index];
+  const Constant& w = *graph.find_constant(dense.inputs[1]);
+  const int64_t k = w.dims[0], n = w.dims[1];
+  const std::vector<double> s = graph.find_constant(ss.inputs[1])->to_doubles();
+  const std::vector<double> t = graph.find_constant(ss.inputs[2])->to_doubles();
+  if (static_cast<int64_t>(s.size()) != n || static_cast<int64_t>(t.size()) != n) return;
+  const std::vector<double> wv = w.to_doubles();
+  std::vector<float> w2(wv.size());
+  for (size_t i = 0; i < wv.size(); ++i) {
+    w2[i] = static_cast<float>(wv[i] * s[i % static_cast<size_t>(n)]);
+  }
+  std::vector<double> b(static_cast<size_t>(n), 0.0);
+  if (dense.inputs.size() > 2) b = graph.find_constant(dense.inputs[2])->to_doubles();
+  std::vector<float> b2(b.size());
+  for (size_t j = 0; j < b.size(); ++j) b2[j] = static_cast<float>(b[j] * s[j] + t[j]);
+  dense.inputs.resize(2);
+  dense.inputs[1] = add_constant(graph, dense.name + ".weight", Constant::from_floats({k, n}, w2));
+  dense.inputs.push_back(add_constant(graph, dense.name + ".bias", Constant::from_floats({n}, b2)));
+  dense.outputs = ss.outputs;
+  graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(*reader));
+}
+
 // Folds a following Add of a per-feature constant into the bias, then a following Relu into
 // the activation. The intermediate tensors must have no other reader and be no graph output.
 void absorb_epilogue(Graph& graph, size_t index, const std::map<std::string, size_t>& ranks) {
@@ -141,12 +174,20 @@ void absorb_epilogue(Graph& graph, size_t index, const std::map<std::string, siz
       }
     }
   }
+  absorb_scale_shift(graph, index, y_rank);
   const auto reader = single_reader(graph, graph.nodes[index].outputs[0]);
-  if (reader && graph.nodes[*reader].op == "Relu") {
-    graph.nodes[index].attributes["activation"] = std::string("relu");
-    graph.nodes[index].outputs = graph.nodes[*reader].outputs;
-    graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(*reader));
-  }
+  if (!reader) return;
+  const Node& next = graph.nodes[*reader];
+  std::optional<ActivationSpec> act;
+  if (next.op == "Relu") act = ActivationSpec{ActivationKind::kRelu, 0.0, 0.0};
+  if (next.op == "Activation") act = activation_of(next);
+  if (!act || !dense_fusable(act->kind)) return;
+  Node& dense = graph.nodes[index];
+  dense.attributes["activation"] = std::string(activation_name(act->kind));
+  dense.attributes["alpha"] = act->alpha;
+  dense.attributes["beta"] = act->beta;
+  dense.outputs = next.outputs;
+  graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(*reader));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "ir/activation.h"
 #include "ir/passes/pass_utils.h"
 
 namespace mlprt::ir {
@@ -36,10 +37,62 @@ Status check_dense(const Graph& graph, const Node& node) {
   return Status::ok();
 }
 
+Status need_constant(const Graph& graph, const Node& node, size_t i, const char* what) {
+  if (i >= node.inputs.size() || node.inputs[i].empty()) return Status::ok();
+  const Constant* c = graph.find_constant(node.inputs[i]);
+  if (!c || c->dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kUnsupported, describe(graph, node), ": ", what, " '",
+                      node.inputs[i], "' must be a float32 constant");
+  }
+  return Status::ok();
+}
+
+Status check_new_layer_op(const Graph& graph, const Node& node) {
+  if (node.op == "Activation" && !activation_of(node)) {
+    return make_error(StatusCode::kUnsupported, describe(graph, node), ": activation kind '",
+                      node.get_string("kind", ""), "'; allowed: ", kActivationKinds);
+  }
+  if (node.op == "Dense" && !parse_activation(node.get_string("activation", "none"))) {
+    return make_error(StatusCode::kUnsupported, describe(graph, node), ": activation '",
+                      node.get_string("activation", ""), "'; allowed: ", kActivationKinds);
+  }
+  if (node.op == "LayerNorm") {
+    MLPRT_RETURN_IF_ERROR(need_constant(graph, node, 1, "scale"));
+    MLPRT_RETURN_IF_ERROR(need_constant(graph, node, 2, "bias"));
+  }
+  if (node.op == "ScaleShift") {
+    if (node.inputs.size() != 3) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": takes 3 inputs");
+    }
+    MLPRT_RETURN_IF_ERROR(need_constant(graph, node, 1, "scale"));
+    MLPRT_RETURN_IF_ERROR(need_constant(graph, node, 2, "shift"));
+  }
+  if ((node.op == "Squeeze" || node.op == "Unsqueeze") && node.inputs.size() != 1) {
+    return make_error(StatusCode::kUnsupported, describe(graph, node), ": axes '",
+                      node.inputs[1], "' are not a constant; only constant axes are supported");
+  }
+  if (node.op == "Unsqueeze" && !node.has_attribute("axes")) {
+    return make_error(StatusCode::kInvalidArgument, describe(graph, node), ": has no axes");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status constant_shapes_to_attributes(Graph& graph) {
   for (Node& node : graph.nodes) {
+    const bool axes_input = node.op == "Squeeze" || node.op == "Unsqueeze" ||
+                            node.op == "ReduceMean";
+    if (axes_input && node.inputs.size() > 1 && !node.has_attribute("axes")) {
+      const Constant* axes = graph.find_constant(node.inputs[1]);
+      if (axes) {
+        node.attributes["axes"] = axes->to_int64s();
+        node.inputs.resize(1);
+      } else if (node.inputs[1].empty()) {
+        node.inputs.resize(1);
+      }
+      continue;
+    }
     if (node.op != "Reshape" || node.inputs.size() < 2) continue;
     const Constant* shape = graph.find_constant(node.inputs[1]);
     if (!shape) continue;  // check_layer_ops reports it
@@ -70,11 +123,13 @@ Status check_layer_ops(const Graph& graph) {
                         node.inputs.size() > 1 ? node.inputs[1] : std::string(),
                         "' is not a constant; only constant target shapes are supported");
     }
-    if ((node.op == "Relu" || node.op == "Flatten") && node.inputs.size() != 1) {
+    if ((node.op == "Relu" || node.op == "Flatten" || node.op == "Activation" ||
+         node.op == "Softmax") && node.inputs.size() != 1) {
       return make_error(StatusCode::kInternal, describe(graph, node), ": takes one input, has ",
                         node.inputs.size());
     }
-    if (node.op == "Add" && node.inputs.size() != 2) {
+    MLPRT_RETURN_IF_ERROR(check_new_layer_op(graph, node));
+    if ((node.op == "Add" || node.op == "Binary") && node.inputs.size() != 2) {
       return make_error(StatusCode::kInternal, describe(graph, node), ": takes two inputs, has ",
                         node.inputs.size());
     }
@@ -85,8 +140,12 @@ Status check_layer_ops(const Graph& graph) {
 Status optimize(Graph& graph) {
   try {
     MLPRT_RETURN_IF_ERROR(fold_constants(graph));
+    MLPRT_RETURN_IF_ERROR(fold_shape_computations(graph));
+    MLPRT_RETURN_IF_ERROR(fold_constants(graph));
     MLPRT_RETURN_IF_ERROR(remove_identities(graph));
     MLPRT_RETURN_IF_ERROR(constant_shapes_to_attributes(graph));
+    MLPRT_RETURN_IF_ERROR(fuse_patterns(graph));
+    MLPRT_RETURN_IF_ERROR(lower_to_layer_ops(graph));
     MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
     return check_layer_ops(graph);

@@ -26,7 +26,9 @@ std::optional<size_t> rank_of(const Graph& graph, const std::string& tensor) {
 Status remove_identities(Graph& graph) {
   for (size_t i = 0; i < graph.nodes.size();) {
     Node& node = graph.nodes[i];
-    if (node.op != "Identity" && node.op != "Dropout") {
+    // Cast to float32: every runtime tensor is float32 (integer tensors are constants, folded).
+    const bool is_float_cast = node.op == "Cast" && node.get_int("to", 0) == 1;
+    if (node.op != "Identity" && node.op != "Dropout" && !is_float_cast) {
       ++i;
       continue;
     }

@@ -1,0 +1,163 @@
+#include "backends/cpu/cpu_layers.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mlprt::backend::cpu {
+namespace {
+
+template <typename Op>
+void binary_loop(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n,
+                 Op op) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = *b;
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = *a;
+    for (int64_t i = 0; i < n; ++i) y[i] = op(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = op(a[i * sa], b[i * sb]);
+  }
+}
+
+template <ir::ActivationKind K>
+void activation_loop(const float* x, float* y, int64_t n, float alpha, float beta) {
+  for (int64_t i = 0; i < n; ++i) y[i] = ir::apply_activation<float>(K, x[i], alpha, beta);
+}
+
+}  // namespace
+
+void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, int64_t n) {
+  using K = ir::ActivationKind;
+  const auto alpha = static_cast<float>(spec.alpha);
+  const auto beta = static_cast<float>(spec.beta);
+  // One instantiation per kind: the switch is outside the loop so each loop vectorizes.
+  switch (spec.kind) {
+    case K::kNone:
+      std::copy(x, x + n, y);
+      break;
+    case K::kRelu:
+      activation_loop<K::kRelu>(x, y, n, alpha, beta);
+      break;
+    case K::kLeakyRelu:
+      activation_loop<K::kLeakyRelu>(x, y, n, alpha, beta);
+      break;
+    case K::kSigmoid:
+      activation_loop<K::kSigmoid>(x, y, n, alpha, beta);
+      break;
+    case K::kTanh:
+      activation_loop<K::kTanh>(x, y, n, alpha, beta);
+      break;
+    case K::kElu:
+      activation_loop<K::kElu>(x, y, n, alpha, beta);
+      break;
+    case K::kSelu:
+      activation_loop<K::kSelu>(x, y, n, alpha, beta);
+      break;
+    case K::kHardSigmoid:
+      activation_loop<K::kHardSigmoid>(x, y, n, alpha, beta);
+      break;
+    case K::kHardSwish:
+      activation_loop<K::kHardSwish>(x, y, n, alpha, beta);
+      break;
+    case K::kSoftplus:
+      activation_loop<K::kSoftplus>(x, y, n, alpha, beta);
+      break;
+    case K::kGeluErf:
+      activation_loop<K::kGeluErf>(x, y, n, alpha, beta);
+      break;
+    case K::kGeluTanh:
+      activation_loop<K::kGeluTanh>(x, y, n, alpha, beta);
+      break;
+    case K::kClip:
+      activation_loop<K::kClip>(x, y, n, alpha, beta);
+      break;
+  }
+}
+
+void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b, int64_t sb,
+                    float* y, int64_t n) {
+  switch (kind) {
+    case BinaryKind::kAdd:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u + v; });
+      break;
+    case BinaryKind::kSub:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u - v; });
+      break;
+    case BinaryKind::kMul:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u * v; });
+      break;
+    case BinaryKind::kDiv:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return u / v; });
+      break;
+    case BinaryKind::kPow:
+      binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return std::pow(u, v); });
+      break;
+  }
+}
+
+void run_softmax(const RowLoop& loop, bool log, const float* x, float* y) {
+  for (int64_t o = 0; o < loop.outer; ++o) {
+    for (int64_t i = 0; i < loop.inner; ++i) {
+      const float* px = x + o * loop.n * loop.inner + i;
+      float* py = y + o * loop.n * loop.inner + i;
+      float mx = px[0];
+      for (int64_t j = 1; j < loop.n; ++j) mx = std::max(mx, px[j * loop.inner]);
+      // Accumulate in double: rows can be long, and the reference is float64.
+      double sum = 0.0;
+      for (int64_t j = 0; j < loop.n; ++j) {
+        const float e = std::exp(px[j * loop.inner] - mx);
+        if (!log) py[j * loop.inner] = e;
+        sum += e;
+      }
+      if (log) {
+        const auto ls = static_cast<float>(std::log(sum));
+        for (int64_t j = 0; j < loop.n; ++j) py[j * loop.inner] = px[j * loop.inner] - mx - ls;
+      } else {
+        const auto inv = static_cast<float>(1.0 / sum);
+        for (int64_t j = 0; j < loop.n; ++j) py[j * loop.inner] *= inv;
+      }
+    }
+  }
+}
+
+void run_layer_norm(const RowLoop& loop, const LayerParams& p, const float* x, float* y) {
+  const auto ns = static_cast<int64_t>(p.scale.size());
+  const auto nb = static_cast<int64_t>(p.shift.size());
+  for (int64_t o = 0; o < loop.outer; ++o) {
+    const float* px = x + o * loop.n;
+    float* py = y + o * loop.n;
+    double mean = 0.0;
+    for (int64_t j = 0; j < loop.n; ++j) mean += px[j];
+    mean /= static_cast<double>(loop.n);
+    double var = 0.0;
+    for (int64_t j = 0; j < loop.n; ++j) {
+      const double d = px[j] - mean;
+      var += d * d;
+    }
+    var /= static_cast<double>(loop.n);
+    const auto inv = static_cast<float>(1.0 / std::sqrt(var + p.epsilon));
+    const auto m = static_cast<float>(mean);
+    for (int64_t j = 0; j < loop.n; ++j) {
+      float v = (px[j] - m) * inv;
+      if (ns) v *= p.scale[static_cast<size_t>(j % ns)];
+      if (nb) v += p.shift[static_cast<size_t>(j % nb)];
+      py[j] = v;
+    }
+  }
+}
+
+void run_scale_shift(const RowLoop& loop, const LayerParams& p, const float* x, float* y) {
+  for (int64_t o = 0; o < loop.outer; ++o) {
+    for (int64_t c = 0; c < loop.n; ++c) {
+      const float s = p.scale[static_cast<size_t>(c)];
+      const float t = p.shift[static_cast<size_t>(c)];
+      const int64_t base = (o * loop.n + c) * loop.inner;
+      for (int64_t i = 0; i < loop.inner; ++i) y[base + i] = x[base + i] * s + t;
+    }
+  }
+}
+
+}  // namespace mlprt::backend::cpu

@@ -1,0 +1,307 @@
+// Runs the ONNX backend test suite (Debian's libonnx-testdata) through import -> cpu build ->
+// run, and compares with the stored outputs.
+//
+//   mlprt_conformance [--data DIR] [--suites node,pytorch-converted,pytorch-operator]
+//                     [--expected FILE] [--markdown FILE] [--json FILE] [--filter TEXT]
+//
+// Exit status 1 when a test of a claimed op (every op of its model is in the importer's
+// supported list) does not pass and is not listed in the expectations file, or when the
+// expectations file lists a test that now passes or does not exist (keeps the list honest).
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "conformance_case.h"
+#include "mlprt/logger.h"
+#include "onnx/onnx_importer.h"
+
+namespace mlprt::conformance {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  fs::path data = "/usr/share/libonnx-testdata/data";
+  std::vector<std::string> suites = {"node", "pytorch-converted", "pytorch-operator"};
+  fs::path expected;
+  fs::path markdown;
+  fs::path json;
+  std::string filter;
+};
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::kPass: return "pass";
+    case Outcome::kFail: return "fail";
+    case Outcome::kUnsupported: return "unsupported";
+  }
+  return "?";
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, sep);) {
+    item.erase(0, item.find_first_not_of(' '));
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// "suite/test_name  reason": every line needs a reason; '#' starts a comment.
+bool read_expectations(const fs::path& path, std::map<std::string, std::string>& out) {
+  std::ifstream f(path);
+  if (!f) {
+    std::cerr << "mlprt_conformance: error: cannot read " << path << "\n";
+    return false;
+  }
+  int line_no = 0;
+  for (std::string line; std::getline(f, line);) {
+    ++line_no;
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream ss(line);
+    std::string key;
+    if (!(ss >> key)) continue;
+    std::string reason;
+    std::getline(ss, reason);
+    reason.erase(0, reason.find_first_not_of(" \t"));
+    if (reason.empty() || key.find('/') == std::string::npos) {
+      std::cerr << "mlprt_conformance: error: " << path << ":" << line_no
+                << ": expected 'suite/test_name  reason', got '" << line << "'\n";
+      return false;
+    }
+    out[key] = reason;
+  }
+  return true;
+}
+
+bool parse_args(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (arg != flag || i + 1 >= argc) return nullptr;
+      return argv[++i];
+    };
+    if (const char* v = value("--data")) o.data = v;
+    else if (const char* v2 = value("--suites")) o.suites = split(v2, ',');
+    else if (const char* v3 = value("--expected")) o.expected = v3;
+    else if (const char* v4 = value("--markdown")) o.markdown = v4;
+    else if (const char* v5 = value("--json")) o.json = v5;
+    else if (const char* v6 = value("--filter")) o.filter = v6;
+    else {
+      std::cerr << "mlprt_conformance: error: unknown or incomplete argument '" << arg
+                << "'; see the usage at the top of tests/conformance/conformance_main.cpp\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+struct OpRow {
+  bool claimed = false;
+  int tests = 0, pass = 0, fail = 0, unsupported = 0, expected = 0;
+  double worst = 0.0;
+};
+
+std::string escape_md(std::string text) {
+  for (size_t p = 0; (p = text.find('|', p)) != std::string::npos; p += 2) text.replace(p, 1, "\\|");
+  for (char& c : text) c = c == '\n' ? ' ' : c;
+  return text;
+}
+
+void write_markdown(const fs::path& path, const std::vector<CaseResult>& results,
+                    const std::set<std::string>& supported,
+                    const std::map<std::string, std::string>& expected, const Options& o) {
+  std::map<std::string, OpRow> rows;  // single-op models by op
+  std::vector<const CaseResult*> multi;
+  for (const CaseResult& r : results) {
+    if (r.ops.size() != 1) {
+      multi.push_back(&r);
+      continue;
+    }
+    OpRow& row = rows[r.ops[0]];
+    row.claimed = supported.count(r.ops[0]) != 0;
+    ++row.tests;
+    row.pass += r.outcome == Outcome::kPass;
+    row.fail += r.outcome == Outcome::kFail;
+    row.unsupported += r.outcome == Outcome::kUnsupported;
+    row.expected += expected.count(r.suite + "/" + r.name) != 0;
+    if (r.outcome == Outcome::kPass) row.worst = std::max(row.worst, r.worst_rel_l2);
+  }
+  std::ofstream f(path);
+  f << "# libonnx-testdata conformance (cpu backend)\n\n"
+    << "Generated by `mlprt_conformance` (tests/conformance) from " << o.data.string()
+    << "; suites: ";
+  for (size_t i = 0; i < o.suites.size(); ++i) f << (i ? ", " : "") << o.suites[i];
+  f << ". A test passes when every output of every data set has ||got - want|| <= " << kRelL2
+    << " ||want|| + " << kAbsFloor << " sqrt(n). Claimed: the op is in the importer's supported "
+    << "list (" << onnx_import::supported_ops_list() << ").\n\n";
+  int totals[3] = {0, 0, 0};
+  for (const CaseResult& r : results) ++totals[static_cast<int>(r.outcome)];
+  f << "Totals: " << results.size() << " tests, " << totals[0] << " pass, " << totals[1]
+    << " fail, " << totals[2] << " unsupported.\n\n";
+  f << "## Single-op models, claimed ops\n\n"
+    << "| op | tests | pass | fail | unsupported | of which expected | worst rel L2 (passing) |\n"
+    << "|---|---|---|---|---|---|---|\n";
+  for (const auto& [op, row] : rows) {
+    if (!row.claimed) continue;
+    f << "| " << op << " | " << row.tests << " | " << row.pass << " | " << row.fail << " | "
+      << row.unsupported << " | " << row.expected << " | " << std::scientific
+      << std::setprecision(1) << row.worst << std::defaultfloat << " |\n";
+  }
+  f << "\n## Claimed-op tests that do not pass (each listed in expected_unsupported.txt, or a "
+       "failure of the run)\n\n| test | result | reason |\n|---|---|---|\n";
+  for (const CaseResult& r : results) {
+    bool claimed = true;
+    for (const std::string& op : r.ops) claimed = claimed && supported.count(op);
+    if (!claimed || r.outcome == Outcome::kPass) continue;
+    const std::string key = r.suite + "/" + r.name;
+    auto it = expected.find(key);
+    f << "| " << key << " | " << to_string(r.outcome) << " | "
+      << escape_md(it != expected.end() ? "expected: " + it->second + " (runner: " + r.reason + ")"
+                                        : r.reason)
+      << " |\n";
+  }
+  f << "\n## Single-op models, ops not claimed (refused at import, unsupported)\n\n"
+    << "| op | tests | pass | fail | unsupported |\n|---|---|---|---|---|\n";
+  for (const auto& [op, row] : rows) {
+    if (row.claimed) continue;
+    f << "| " << op << " | " << row.tests << " | " << row.pass << " | " << row.fail << " | "
+      << row.unsupported << " |\n";
+  }
+  f << "\n## Multi-op models\n\n| test | result | ops |\n|---|---|---|\n";
+  for (const CaseResult* r : multi) {
+    std::string ops;
+    for (const std::string& op : r->ops) ops += (ops.empty() ? "" : ", ") + op;
+    f << "| " << r->suite << "/" << r->name << " | " << to_string(r->outcome) << " | "
+      << escape_md(ops) << " |\n";
+  }
+}
+
+void write_json(const fs::path& path, const std::vector<CaseResult>& results) {
+  nlohmann::json cases = nlohmann::json::array();
+  for (const CaseResult& r : results) {
+    cases.push_back({{"suite", r.suite},
+                     {"name", r.name},
+                     {"ops", r.ops},
+                     {"result", to_string(r.outcome)},
+                     {"reason", r.reason},
+                     {"mode", r.mode},
+                     {"data_sets", r.data_sets},
+                     {"worst_rel_l2", r.worst_rel_l2}});
+  }
+  std::ofstream(path) << nlohmann::json{{"format", "mlprt-conformance"}, {"cases", cases}}.dump(1)
+                      << "\n";
+}
+
+int run(const Options& o) {
+  std::map<std::string, std::string> expected;
+  if (!o.expected.empty() && !read_expectations(o.expected, expected)) return 2;
+  std::set<std::string> supported;
+  for (const std::string& op : split(onnx_import::supported_ops_list(), ',')) supported.insert(op);
+
+  std::vector<CaseResult> results;
+  std::set<std::string> seen;
+  const auto start = std::chrono::steady_clock::now();
+  for (const std::string& suite : o.suites) {
+    const fs::path root = o.data / suite;
+    if (!fs::is_directory(root)) {
+      std::cerr << "mlprt_conformance: error: " << root
+                << " not found (install Debian's libonnx-testdata)\n";
+      return 2;
+    }
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_directory() && fs::exists(e.path() / "model.onnx") &&
+          name.find(o.filter) != std::string::npos) {
+        dirs.push_back(e.path());
+      }
+    }
+    std::sort(dirs.begin(), dirs.end());
+    for (const fs::path& dir : dirs) {
+      results.push_back(run_case(dir, suite));
+      seen.insert(suite + "/" + dir.filename().string());
+    }
+  }
+
+  int unexpected = 0;
+  for (const CaseResult& r : results) {
+    const std::string key = r.suite + "/" + r.name;
+    bool claimed = true;
+    for (const std::string& op : r.ops) claimed = claimed && supported.count(op);
+    const bool listed = expected.count(key) != 0;
+    if (r.outcome == Outcome::kPass) {
+      if (listed) {
+        std::cout << "STALE " << key << ": passes but is listed in the expectations file ("
+                  << expected.at(key) << "); remove it\n";
+        ++unexpected;
+      }
+      continue;
+    }
+    const char* tag = !claimed ? (r.outcome == Outcome::kUnsupported ? "unsupported" : "fail (unclaimed op)")
+                      : listed ? "expected"
+                               : "UNEXPECTED";
+    std::cout << tag << " " << key << ": " << to_string(r.outcome) << ": " << r.reason;
+    if (listed) std::cout << " [listed: " << expected.at(key) << "]";
+    std::cout << "\n";
+    if (claimed && !listed) ++unexpected;
+  }
+  if (o.filter.empty()) {
+    for (const auto& [key, reason] : expected) {
+      const std::string suite = key.substr(0, key.find('/'));
+      const bool suite_ran =
+          std::find(o.suites.begin(), o.suites.end(), suite) != o.suites.end();
+      if (suite_ran && !seen.count(key)) {
+        std::cout << "STALE " << key << ": listed in the expectations file but no such test\n";
+        ++unexpected;
+      }
+    }
+  }
+
+  std::map<std::string, std::array<int, 3>> per_op;
+  int totals[3] = {0, 0, 0};
+  for (const CaseResult& r : results) {
+    ++totals[static_cast<int>(r.outcome)];
+    bool claimed = true;
+    for (const std::string& op : r.ops) claimed = claimed && supported.count(op);
+    if (!claimed) continue;
+    std::string key;
+    for (const std::string& op : r.ops) key += (key.empty() ? "" : "+") + op;
+    ++per_op[key][static_cast<size_t>(r.outcome)];
+  }
+  std::cout << "\nclaimed ops (pass / fail / unsupported):\n";
+  for (const auto& [op, c] : per_op) {
+    std::cout << "  " << std::left << std::setw(28) << op << c[0] << " / " << c[1] << " / "
+              << c[2] << "\n";
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "total: " << results.size() << " tests, " << totals[0] << " pass, " << totals[1]
+            << " fail, " << totals[2] << " unsupported; " << unexpected
+            << " unexpected (claimed and not passing, or stale expectations); " << std::fixed
+            << std::setprecision(1) << seconds << " s\n";
+  if (!o.markdown.empty()) write_markdown(o.markdown, results, supported, expected, o);
+  if (!o.json.empty()) write_json(o.json, results);
+  return unexpected == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace mlprt::conformance
+
+int main(int argc, char** argv) {
+  mlprt::set_log_severity(mlprt::Severity::kError);
+  mlprt::conformance::Options options;
+  if (!mlprt::conformance::parse_args(argc, argv, options)) return 2;
+  return mlprt::conformance::run(options);
+}
