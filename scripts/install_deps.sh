@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  python3 python3-numpy python3-torch python3-onnx python3-pytest
+  python3 python3-numpy python3-torch python3-onnx python3-pytest python3-matplotlib
   libonnx-testdata clang libclang-rt-14-dev
   dataset-fashion-mnist
 )

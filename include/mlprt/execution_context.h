@@ -3,9 +3,10 @@
 /// One caller's state for running an engine: the selected profile, the input shapes, and the
 /// buffers sized for them. Not thread-safe: use one context per thread.
 ///
-/// Order of calls: set_optimization_profile -> set_input_shape (may allocate) ->
-/// set_tensor_address -> enqueue (never allocates) -> read outputs.
+/// Order of calls: set_optimization_profile -> [set_tensor_location] -> set_input_shape (may
+/// allocate) -> set_tensor_address -> enqueue (never allocates) -> read outputs.
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,6 +20,14 @@ namespace detail {
 struct EngineState;
 class ContextState;
 }  // namespace detail
+
+/// Where the memory given to set_tensor_address lives.
+///  * kHost (default): host memory. On a cuda engine the context copies inputs to the GPU and
+///    outputs back itself. From pinned memory (cudaMallocHost) the copies are asynchronous on
+///    the enqueue stream; pageable memory goes through the context's own pinned buffers and
+///    enqueue returns only when the outputs are in place.
+///  * kDevice: device memory on the engine's GPU, used as is (cuda engines only).
+enum class TensorLocation : uint8_t { kHost, kDevice };
 
 /// A non-owning view of a tensor with its real shape.
 struct TensorView {
@@ -44,18 +53,27 @@ class ExecutionContext {
   Status set_optimization_profile(int index);
   [[nodiscard]] int optimization_profile() const;
 
+  /// Where every I/O address lives from now on (see TensorLocation). Error on a backend that
+  /// only reads host memory. The context re-sizes its buffers for the current shapes.
+  Status set_tensor_location(TensorLocation location);
+  [[nodiscard]] TensorLocation tensor_location() const;
+
   /// Sets the concrete shape of an input; must be within the selected profile's range.
   /// Buffers are (re)sized here, only when a shape grows.
   Status set_input_shape(const std::string& name, const Dims& dims);
   /// Concrete shape of any I/O tensor; outputs resolve once every input shape is set.
   [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
 
-  /// Binds caller-owned memory (host memory for the cpu backend) to an I/O tensor. An unbound
-  /// output is written to a buffer the context owns, readable with output().
+  /// Binds caller-owned memory (see set_tensor_location) to an I/O tensor. With host memory an
+  /// unbound output is written to a buffer the context owns, readable with output(); with device
+  /// memory every output must be bound.
   Status set_tensor_address(const std::string& name, void* address);
 
-  /// Runs the engine on `stream` (the cpu backend runs on the calling thread and returns when
-  /// done; nullptr is its default stream). Never allocates.
+  /// Runs the engine on `stream`, a cudaStream_t for cuda engines: the work is queued there and
+  /// the call returns without waiting (except for pageable host memory, see TensorLocation).
+  /// nullptr: the context's own stream, and the call returns when the outputs are ready. The cpu
+  /// backend runs on the calling thread and returns when done. Never allocates; a cuda context
+  /// captures a CUDA graph the first time it runs a shape with given addresses and replays it.
   Status enqueue(void* stream = nullptr);
 
   /// The output with its real shape, valid until the next set_input_shape or enqueue.

@@ -26,6 +26,7 @@
 
 #include "mlprt/builder.h"
 #include "mlprt/builder_config.h"
+#include "mlprt/device.h"
 #include "mlprt/engine.h"
 #include "mlprt/execution_context.h"
 #include "mlprt/logger.h"

@@ -26,6 +26,8 @@ namespace mlprt::backend {
 struct IoBindings {
   std::map<std::string, const void*> inputs;
   std::map<std::string, void*> outputs;
+  /// True when the addresses are device memory (set with BackendContext::set_device_io).
+  bool device_addresses = false;
 };
 
 class BackendContext {
@@ -34,6 +36,14 @@ class BackendContext {
   /// Called when input shapes change: `shapes` holds every tensor's concrete shape (from
   /// ir::infer_shapes on the plan's graph). Sizes intermediate buffers and kernels.
   virtual Status prepare(const ir::ShapeMap& shapes) = 0;
+  /// Whether the I/O addresses of later calls are device memory (false: host memory). The
+  /// runtime calls prepare again after a change. Host-only backends refuse `true`.
+  virtual Status set_device_io(bool device) {
+    if (!device) return Status::ok();
+    return Status(StatusCode::kUnsupported,
+                  "this backend reads and writes host memory only; device addresses need the "
+                  "cuda backend");
+  }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;
 };

@@ -3,6 +3,7 @@
 #include "backends/registry.h"
 
 #include "backends/cpu/cpu_backend.h"
+#include "mlprt/device.h"
 #include "common/check.h"
 #ifdef MLPRT_WITH_CUDA
 #include "backends/cuda/cuda_backend.h"
@@ -69,3 +70,17 @@ Result<const Backend*> select_backend(const std::string& name_or_auto) {
 }
 
 }  // namespace mlprt::backend
+
+namespace mlprt {
+
+Status set_device(int index) {
+#ifdef MLPRT_WITH_CUDA
+  return backend::select_cuda_device(index);
+#else
+  if (index == 0) return Status::ok();
+  return make_error(StatusCode::kUnsupported, "device ", index,
+                    " requested, but this build of mlprt has no cuda backend (only device 0, the cpu)");
+#endif
+}
+
+}  // namespace mlprt

@@ -90,7 +90,7 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   for (const auto& [allowed, name] : {std::pair{config.allow_fp16, "fp16"},
                                       std::pair{config.allow_bf16, "bf16"},
                                       std::pair{config.allow_tf32, "tf32"}}) {
-    if (allowed) {
+    if (allowed && backend->name() == "cpu") {
       detail::log(Severity::kInfo, name, " permitted, but the ", backend->name(),
                   " backend has no ", name, " kernels yet: every layer runs in fp32");
     }
@@ -101,7 +101,12 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   plan.producer_version = kVersionString;
   plan.backend = backend->name();
   plan.hardware = backend->hardware_id();
-  plan.precision = "fp32";
+  // The cuda backend runs in the lowest precision allowed (see its layer_precisions()).
+  plan.precision = backend->name() != "cuda" ? "fp32"
+                   : config.allow_fp16             ? "fp16"
+                   : config.allow_bf16             ? "bf16"
+                   : config.allow_tf32             ? "tf32"
+                                                   : "fp32";
   nlohmann::json build_config = {{"backend", config.backend},
                                  {"profiles", profiles_to_json(config.profiles)},
                                  {"timing_cache", config.timing_cache_path},

@@ -21,6 +21,8 @@ class ContextState {
 
   Status set_optimization_profile(int index);
   [[nodiscard]] int optimization_profile() const { return m_profile; }
+  Status set_tensor_location(TensorLocation location);
+  [[nodiscard]] TensorLocation tensor_location() const { return m_location; }
   Status set_input_shape(const std::string& name, const Dims& dims);
   [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
   Status set_tensor_address(const std::string& name, void* address);
@@ -47,6 +49,7 @@ class ContextState {
   /// Outputs without a caller address go here; sized when shapes resolve, grown only.
   std::map<std::string, std::vector<std::byte>> m_owned_outputs;
   backend::IoBindings m_bindings;
+  TensorLocation m_location = TensorLocation::kHost;
 };
 
 }  // namespace mlprt::detail

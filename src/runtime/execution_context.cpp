@@ -57,6 +57,21 @@ Status ContextState::set_optimization_profile(int index) {
   return Status::ok();
 }
 
+Status ContextState::set_tensor_location(TensorLocation location) {
+  if (location == m_location) return Status::ok();
+  const bool device = location == TensorLocation::kDevice;
+  MLPRT_RETURN_IF_ERROR(m_backend->set_device_io(device).with_context(
+      "set_tensor_location(" + std::string(device ? "kDevice" : "kHost") + ") on a " +
+      m_engine->plan.backend + " engine"));
+  m_location = location;
+  m_bindings.device_addresses = device;
+  if (m_resolved) {
+    m_resolved = false;
+    return resolve_shapes();
+  }
+  return Status::ok();
+}
+
 Status ContextState::check_in_profile(const std::string& name, const Dims& dims) const {
   const auto& profile = m_engine->plan.profiles[static_cast<size_t>(m_profile)];
   auto range = profile.get_dimensions(name);
@@ -161,6 +176,11 @@ Status ContextState::enqueue(void* stream) {
       }
       m_bindings.inputs.find(t.name)->second = address->second;
     } else {
+      if (m_location == TensorLocation::kDevice && address == m_addresses.end()) {
+        return make_error(StatusCode::kInvalidArgument, "enqueue: output '", t.name,
+                          "' has no device address (with TensorLocation::kDevice every output "
+                          "must be bound with set_tensor_address)");
+      }
       m_bindings.outputs.find(t.name)->second =
           address != m_addresses.end() ? address->second
                                        : static_cast<void*>(m_owned_outputs.at(t.name).data());
@@ -193,6 +213,10 @@ Status ExecutionContext::set_optimization_profile(int index) {
   return m_state->set_optimization_profile(index);
 }
 int ExecutionContext::optimization_profile() const { return m_state->optimization_profile(); }
+Status ExecutionContext::set_tensor_location(TensorLocation location) {
+  return m_state->set_tensor_location(location);
+}
+TensorLocation ExecutionContext::tensor_location() const { return m_state->tensor_location(); }
 Status ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
   return m_state->set_input_shape(name, dims);
 }

@@ -1,0 +1,390 @@
+#include "backends/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <set>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/cuda/cuda_executable.h"
+#include "common/check.h"
+#include "common/log.h"
+
+namespace mlprt::backend {
+namespace {
+
+using namespace cuda;
+
+constexpr std::string_view kBlobFormat = "mlprt.cuda";
+constexpr int kBlobVersion = 1;
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+constexpr int kCandidates = 16;
+constexpr int64_t kFusedCandidateRows = 1024;
+
+struct HardwareParts {
+  std::string gpu, sm, cudart, cublaslt;
+};
+
+// "<gpu name> sm_<cc> cudart <v> cublasLt <v>"
+HardwareParts split_hardware(const std::string& id) {
+  HardwareParts parts;
+  const size_t sm = id.rfind(" sm_");
+  const size_t rt = id.rfind(" cudart ");
+  const size_t lt = id.rfind(" cublasLt ");
+  if (sm == std::string::npos || rt == std::string::npos || lt == std::string::npos || sm > rt ||
+      rt > lt) {
+    parts.gpu = id;
+    return parts;
+  }
+  parts.gpu = id.substr(0, sm);
+  parts.sm = id.substr(sm + 1, rt - sm - 1);
+  parts.cudart = id.substr(rt + 8, lt - rt - 8);
+  parts.cublaslt = id.substr(lt + 10);
+  return parts;
+}
+
+Result<ir::ShapeMap> opt_shapes(const ir::Graph& graph, const OptimizationProfile& profile) {
+  ir::ShapeMap shapes;
+  for (const ir::TensorInfo& input : graph.inputs) {
+    if (auto range = profile.get_dimensions(input.name)) {
+      shapes[input.name] = range->opt;
+      continue;
+    }
+    const Dims dims = ir::to_dims(input.shape);
+    if (std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; })) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: a profile has no range for "
+                        "dynamic input '", input.name, "' of shape ", ir::to_string(input.shape));
+    }
+    shapes[input.name] = dims;
+  }
+  return shapes;
+}
+
+// Median-free but robust enough: best of 3 averages of 10 runs, after warm-up.
+template <typename Fn>
+Result<double> time_us(cudaStream_t stream, Fn&& fn) {
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  MLPRT_CUDA_TRY(cudaEventCreate(&start), "cudaEventCreate");
+  MLPRT_CUDA_TRY(cudaEventCreate(&stop), "cudaEventCreate");
+  double best = 1e30;
+  Status status = Status::ok();
+  for (int i = 0; i < 3 && status.is_ok(); ++i) status = fn();
+  for (int rep = 0; rep < 3 && status.is_ok(); ++rep) {
+    cudaEventRecord(start, stream);
+    for (int i = 0; i < 10 && status.is_ok(); ++i) status = fn();
+    cudaEventRecord(stop, stream);
+    float ms = 0.0f;
+    const cudaError_t err = cudaEventSynchronize(stop);
+    if (err == cudaSuccess && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess) {
+      best = std::min(best, static_cast<double>(ms) * 100.0);
+    } else if (status.is_ok()) {
+      status = cuda_status(err, "timing a tactic");
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (!status.is_ok()) return status;
+  return best;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  std::string name() const override { return "cuda"; }
+
+  Status check_available() const override {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      return make_error(StatusCode::kUnsupported, "no CUDA device found (cudaGetDeviceCount: ",
+                        cudaGetErrorName(err), ": ", cudaGetErrorString(err), ")");
+    }
+    if (count == 0) return Status(StatusCode::kUnsupported, "no CUDA device found");
+    return Status::ok();
+  }
+
+  std::string hardware_id() const override {
+    int device = 0;
+    cudaDeviceProp prop{};
+    int runtime = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+      cudaGetLastError();
+      return "no CUDA device";
+    }
+    cudaRuntimeGetVersion(&runtime);
+    return std::string(prop.name) + " sm_" + std::to_string(prop.major) +
+           std::to_string(prop.minor) + " cudart " + std::to_string(runtime) + " cublasLt " +
+           std::to_string(cublasLtGetVersion());
+  }
+
+  Status check_hardware(const std::string& plan_hardware) const override {
+    const std::string here = hardware_id();
+    if (plan_hardware == here) return Status::ok();
+    const HardwareParts plan = split_hardware(plan_hardware);
+    const HardwareParts mine = split_hardware(here);
+    std::string differs;
+    auto note = [&](const char* what, const std::string& a, const std::string& b) {
+      if (a != b) differs += std::string(differs.empty() ? "" : ", ") + what + " " + a + " vs " + b;
+    };
+    note("GPU", plan.gpu, mine.gpu);
+    note("compute capability", plan.sm, mine.sm);
+    note("CUDA runtime", plan.cudart, mine.cudart);
+    note("cuBLASLt", plan.cublaslt, mine.cublaslt);
+    return make_error(StatusCode::kVersionMismatch, "the plan was built for '", plan_hardware,
+                      "' but this machine has '", here, "' (", differs,
+                      "); its tactics were timed there: rebuild the plan on this machine "
+                      "(mlprt build --backend=cuda)");
+  }
+
+  Status supports(const ir::Graph& graph, const ir::Node& node) const override {
+    static const std::set<std::string, std::less<>> kOps = {"Dense", "Add", "Relu", "Reshape",
+                                                            "Flatten"};
+    if (!kOps.count(node.op)) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": op is not supported; supported ops: Dense, Add, Relu, Reshape, Flatten");
+    }
+    for (const std::string& tensor : node.inputs) {
+      if (const ir::Constant* c = graph.find_constant(tensor)) {
+        if (c->dtype != DataType::kFloat32 && !(node.op == "Reshape")) {
+          return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                            ": constant '", tensor, "' is ", to_string(c->dtype),
+                            "; only float32 is supported");
+        }
+      }
+      if (const ir::TensorInfo* in = graph.find_input(tensor)) {
+        if (in->dtype != DataType::kFloat32) {
+          return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                            ": input '", tensor, "' is ", to_string(in->dtype),
+                            "; only float32 is supported");
+        }
+      }
+    }
+    if (node.op == "Dense") return dense_spec(graph, node).status();
+    if (node.op == "Reshape" && !node.has_attribute("shape")) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": needs a constant target shape (attribute 'shape')");
+    }
+    return Status::ok();
+  }
+
+  Result<std::vector<uint8_t>> compile(const ir::Graph& graph,
+                                       const std::vector<OptimizationProfile>& profiles,
+                                       const BuilderConfig& config) const override {
+    MLPRT_RETURN_IF_ERROR(check_available());
+    for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    Precision precision = Precision::kFp32;
+    if (config.allow_fp16) {
+      precision = Precision::kFp16;
+    } else if (config.allow_bf16) {
+      precision = Precision::kBf16;
+    } else if (config.allow_tf32) {
+      precision = Precision::kTf32;
+    }
+    std::vector<OptimizationProfile> points = profiles;
+    if (points.empty()) points.emplace_back();
+    cublasLtHandle_t handle = nullptr;
+    cudaStream_t stream = nullptr;
+    MLPRT_CUBLAS_TRY(cublasLtCreate(&handle), "cublasLtCreate");
+    if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
+      cublasLtDestroy(handle);
+      return Status(StatusCode::kInternal, "cuda backend: cudaStreamCreate failed");
+    }
+    Result<nlohmann::json> layers = tune(graph, points, precision, handle, stream);
+    cudaStreamDestroy(stream);
+    cublasLtDestroy(handle);
+    if (!layers.is_ok()) return layers.status();
+    const std::string text = layers->dump();
+    return std::vector<uint8_t>(text.begin(), text.end());
+  }
+
+  Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
+                                           std::span<const uint8_t> blob) const override {
+    for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    BlobInfo info;
+    try {
+      const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
+      if (!json.is_object() || json.value("format", "") != kBlobFormat) {
+        return make_error(StatusCode::kCorruptData, "cuda backend: the plan's backend section for '",
+                          graph.name, "' is not a cuda backend blob");
+      }
+      if (json.at("version").get<int>() != kBlobVersion) {
+        return make_error(StatusCode::kVersionMismatch, "cuda backend: blob version ",
+                          json.at("version").get<int>(), " in the plan for '", graph.name,
+                          "'; this build reads version ", kBlobVersion);
+      }
+      MLPRT_ASSIGN_OR_RETURN(info.precision, parse_precision(json.at("precision").get<std::string>()));
+      info.workspace_bytes = json.at("workspace_bytes").get<size_t>();
+      info.fused_max_rows = json.at("fused_max_rows").get<int64_t>();
+      for (const nlohmann::json& layer : json.at("layers")) {
+        auto& tuned = info.tuned[layer.at("node").get<std::string>()];
+        for (const nlohmann::json& t : layer.at("tactics")) {
+          TunedAlgo algo;
+          algo.m = t.at("m").get<int64_t>();
+          algo.us = t.at("us").get<double>();
+          algo.candidates = t.at("candidates").get<int>();
+          const auto words = t.at("algo").get<std::vector<uint64_t>>();
+          if (words.size() != std::size(algo.algo.data)) {
+            return make_error(StatusCode::kCorruptData, "cuda backend: tactic of layer '",
+                              layer.at("node").get<std::string>(), "' has ", words.size(),
+                              " words; expected ", std::size(algo.algo.data));
+          }
+          std::copy(words.begin(), words.end(), algo.algo.data);
+          tuned.push_back(algo);
+        }
+      }
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(StatusCode::kCorruptData, "cuda backend: the plan's cuda section for '",
+                        graph.name, "' is not valid: ", e.what());
+    }
+    MLPRT_ASSIGN_OR_RETURN(auto exe, CudaExecutable::create(graph, info));
+    return std::unique_ptr<Executable>(std::move(exe));
+  }
+
+ private:
+  Result<nlohmann::json> tune(const ir::Graph& graph, const std::vector<OptimizationProfile>& points,
+                              Precision precision, cublasLtHandle_t handle,
+                              cudaStream_t stream) const {
+    DeviceBuffer workspace;
+    MLPRT_RETURN_IF_ERROR(workspace.reserve(kWorkspaceBytes, "tactic timing workspace"));
+    const ElemType type = storage_type(precision);
+    std::map<std::string, nlohmann::json> tactics;
+    std::vector<const ir::Node*> chain;
+    const bool fusable = fusable_chain(graph, chain);
+    int64_t fused_max_rows = 0;
+    for (const OptimizationProfile& profile : points) {
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_shapes(graph, profile));
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
+      double cublas_total_us = 0.0;
+      int64_t first_rows = -1;
+      for (const ir::Node& node : graph.nodes) {
+        if (node.op != "Dense") continue;
+        MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+        const Dims& x = shapes.at(node.inputs[0]);
+        MLPRT_ASSIGN_OR_RETURN(int64_t elements, volume(x));
+        const int64_t m = spec.transpose_x ? x[1] : elements / spec.k;
+        if (first_rows < 0) first_rows = m;
+        nlohmann::json& list = tactics[node.name];
+        if (m <= 0) continue;
+        bool done = false;
+        for (const nlohmann::json& t : list) {
+          if (t.at("m").get<int64_t>() == m) {
+            cublas_total_us += t.at("us").get<double>();
+            done = true;
+          }
+        }
+        if (done) continue;
+        DeviceBuffer xb, wb, bb, yb;
+        const size_t es = storage_size(precision);
+        MLPRT_RETURN_IF_ERROR(xb.reserve(static_cast<size_t>(m * spec.k) * es, "tactic X"));
+        MLPRT_RETURN_IF_ERROR(wb.reserve(static_cast<size_t>(spec.k * spec.n) * es, "tactic W"));
+        MLPRT_RETURN_IF_ERROR(bb.reserve(static_cast<size_t>(spec.n) * es, "tactic bias"));
+        MLPRT_RETURN_IF_ERROR(yb.reserve(static_cast<size_t>(m * spec.n) * es, "tactic Y"));
+        MLPRT_CUDA_TRY(launch_fill_pattern(xb.get(), type, m * spec.k, 1, stream), "fill");
+        MLPRT_CUDA_TRY(launch_fill_pattern(wb.get(), type, spec.k * spec.n, 2, stream), "fill");
+        MLPRT_CUDA_TRY(launch_fill_pattern(bb.get(), type, spec.n, 3, stream), "fill");
+        MLPRT_ASSIGN_OR_RETURN(MatmulPlan plan, MatmulPlan::create(spec, precision, m, bb.get()));
+        MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(handle, kWorkspaceBytes, kCandidates));
+        double best_us = 1e30;
+        cublasLtMatmulAlgo_t best{};
+        for (const cublasLtMatmulAlgo_t& algo : candidates) {
+          if (!plan.check(handle, algo, kWorkspaceBytes).is_ok()) continue;
+          Result<double> us = time_us(stream, [&]() -> Status {
+            MLPRT_CUBLAS_TRY(plan.run(handle, algo, xb.get(), wb.get(), yb.get(), workspace.get(),
+                                      kWorkspaceBytes, stream),
+                             "cublasLtMatmul");
+            return Status::ok();
+          });
+          if (us.is_ok() && *us < best_us) {
+            best_us = *us;
+            best = algo;
+          }
+        }
+        if (best_us >= 1e30) {
+          return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                            ": no cuBLASLt candidate ran for M=", m, " in ", to_string(precision));
+        }
+        detail::log(Severity::kVerbose, "cuda backend: ", describe(node), " M=", m, " ",
+                    to_string(precision), ": ", describe_algo(best), " at ", best_us, " us (",
+                    candidates.size(), " candidates)");
+        cublas_total_us += best_us;
+        list.push_back({{"m", m},
+                        {"us", best_us},
+                        {"candidates", candidates.size()},
+                        {"algo", std::vector<uint64_t>(std::begin(best.data), std::end(best.data))}});
+      }
+      if (fusable && first_rows > 0 && first_rows <= kFusedCandidateRows) {
+        MLPRT_ASSIGN_OR_RETURN(double fused_us, time_fused(graph, chain, first_rows, stream));
+        detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
+                    fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
+        if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
+      }
+    }
+    nlohmann::json layers = nlohmann::json::array();
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      layers.push_back({{"node", node.name}, {"tactics", tactics[node.name]}});
+    }
+    return nlohmann::json{{"format", kBlobFormat},
+                          {"version", kBlobVersion},
+                          {"hardware", hardware_id()},
+                          {"precision", to_string(precision)},
+                          {"workspace_bytes", kWorkspaceBytes},
+                          {"fused_max_rows", fused_max_rows},
+                          {"layers", layers}};
+  }
+
+  Result<double> time_fused(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,
+                            int64_t rows, cudaStream_t stream) const {
+    std::vector<DeviceBuffer> buffers(chain.size() * 2);
+    FusedMlpParams params;
+    params.num_layers = static_cast<int>(chain.size());
+    for (size_t i = 0; i < chain.size(); ++i) {
+      MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, *chain[i]));
+      MLPRT_RETURN_IF_ERROR(buffers[2 * i].reserve(static_cast<size_t>(spec.k * spec.n) * 4, "W"));
+      MLPRT_RETURN_IF_ERROR(buffers[2 * i + 1].reserve(static_cast<size_t>(spec.n) * 4, "B"));
+      MLPRT_CUDA_TRY(launch_fill_pattern(buffers[2 * i].get(), ElemType::kF32, spec.k * spec.n,
+                                         static_cast<uint32_t>(i), stream),
+                     "fill");
+      MLPRT_CUDA_TRY(launch_fill_pattern(buffers[2 * i + 1].get(), ElemType::kF32, spec.n, 7, stream),
+                     "fill");
+      params.layers[i] = {static_cast<const float*>(buffers[2 * i].get()),
+                          static_cast<const float*>(buffers[2 * i + 1].get()),
+                          static_cast<int>(spec.k), static_cast<int>(spec.n),
+                          spec.activation == "relu" ? 1 : 0};
+    }
+    DeviceBuffer x, y;
+    MLPRT_RETURN_IF_ERROR(x.reserve(static_cast<size_t>(rows * params.layers[0].k) * 4, "X"));
+    MLPRT_RETURN_IF_ERROR(
+        y.reserve(static_cast<size_t>(rows * params.layers[chain.size() - 1].n) * 4, "Y"));
+    MLPRT_CUDA_TRY(launch_fill_pattern(x.get(), ElemType::kF32, rows * params.layers[0].k, 9, stream),
+                   "fill");
+    return time_us(stream, [&]() -> Status {
+      MLPRT_CUDA_TRY(launch_fused_mlp(params, static_cast<const float*>(x.get()),
+                                      static_cast<float*>(y.get()), rows, stream),
+                     "fused MLP kernel");
+      return Status::ok();
+    });
+  }
+};
+
+}  // namespace
+
+const Backend& cuda_backend() {
+  static const CudaBackend backend;
+  return backend;
+}
+
+Status select_cuda_device(int index) {
+  int count = 0;
+  MLPRT_CUDA_TRY(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  if (index < 0 || index >= count) {
+    return make_error(StatusCode::kOutOfRange, "device ", index, " does not exist: this machine has ",
+                      count, " CUDA device(s)");
+  }
+  MLPRT_CUDA_TRY(cudaSetDevice(index), "cudaSetDevice(" + std::to_string(index) + ")");
+  return Status::ok();
+}
+
+}  // namespace mlprt::backend

@@ -1,0 +1,14 @@
+#pragma once
+// The cuda backend: Dense layers on cuBLASLt with fused epilogues, our own kernels for the
+// other ops, tactics timed on the GPU at build time, CUDA graphs at run time.
+
+#include "backends/backend.h"
+
+namespace mlprt::backend {
+
+const Backend& cuda_backend();
+
+/// Makes GPU `index` current for engines loaded afterwards on the calling thread.
+Status select_cuda_device(int index);
+
+}  // namespace mlprt::backend

@@ -1,0 +1,402 @@
+// The cuda backend's per-caller state. prepare() sizes buffers and cuBLASLt descriptors;
+// execute() launches a CUDA graph of the whole network (captured on first use for the prepared
+// shapes and bound device addresses) and, for host addresses, the copies around it.
+
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cuda/cuda_executable.h"
+#include "common/check.h"
+#include "common/log.h"
+
+namespace mlprt::backend::cuda {
+namespace {
+
+BroadcastShape plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
+  BroadcastShape shape;
+  shape.rank = static_cast<int>(out.size());
+  auto strides_of = [&](const Dims& in, int64_t* strides) {
+    int64_t step = 1;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const size_t axis = in.size() - 1 - i;
+      const size_t out_axis = out.size() - 1 - i;
+      strides[out_axis] = in[axis] == 1 ? 0 : step;
+      step *= in[axis];
+    }
+  };
+  for (size_t i = 0; i < out.size(); ++i) shape.dims[i] = out[i];
+  strides_of(a, shape.stride_a);
+  strides_of(b, shape.stride_b);
+  return shape;
+}
+
+class CudaContext final : public BackendContext {
+ public:
+  explicit CudaContext(const CudaExecutable& exe)
+      : m_exe(exe),
+        m_buffers(exe.tensors().size()),
+        m_elements(exe.tensors().size(), 0),
+        m_ptrs(exe.tensors().size(), nullptr),
+        m_plans(exe.layers().size()),
+        m_algos(exe.layers().size()),
+        m_add(exe.layers().size()),
+        m_dev_in(exe.input_ids().size(), nullptr),
+        m_dev_out(exe.output_ids().size(), nullptr),
+        m_io_in(exe.input_ids().size()),
+        m_io_out(exe.output_ids().size()),
+        m_pinned_in(exe.input_ids().size()),
+        m_pinned_out(exe.output_ids().size()) {}
+
+  ~CudaContext() override {
+    if (use_device(m_exe.device()).is_ok()) {
+      if (m_stream) cudaStreamSynchronize(m_stream);
+      if (m_graph_exec) cudaGraphExecDestroy(m_graph_exec);
+      if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
+      if (m_stream) cudaStreamDestroy(m_stream);
+      if (m_handle) cublasLtDestroy(m_handle);
+    }
+  }
+
+  Status init() {
+    // cudaSetDevice, not use_device: it also makes the primary context current on a thread that
+    // has not used CUDA yet, which cublasLtCreate expects (compute-sanitizer flagged it).
+    MLPRT_CUDA_TRY(cudaSetDevice(m_exe.device()), "cudaSetDevice");
+    MLPRT_CUBLAS_TRY(cublasLtCreate(&m_handle), "cublasLtCreate");
+    MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&m_capture_stream, cudaStreamNonBlocking),
+                   "cudaStreamCreate");
+    return m_workspace.reserve(std::max<size_t>(m_exe.blob().workspace_bytes, 256),
+                               "cuBLASLt workspace");
+  }
+
+  Status set_device_io(bool device) override {
+    if (device != m_device_io) {
+      m_device_io = device;
+      m_prepared = false;
+    }
+    return Status::ok();
+  }
+
+  Status prepare(const ir::ShapeMap& shapes) override {
+    m_prepared = false;
+    drop_graph();
+    MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    const Precision prec = m_exe.blob().precision;
+    const bool cast_io = storage_type(prec) != ElemType::kF32;
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      auto it = shapes.find(tensors[t].name);
+      if (it == shapes.end()) {
+        return make_error(StatusCode::kInvalidArgument, "cuda backend: prepare: no shape for '",
+                          tensors[t].name, "'");
+      }
+      MLPRT_ASSIGN_OR_RETURN(m_elements[t], volume(it->second));
+      const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
+      const bool cast_input = tensors[t].role == TensorRole::kInput && cast_io;
+      // With fp32 activations a graph output is written straight into the caller's buffer.
+      const bool needs = cast_input || (computed && (cast_io || tensors[t].output_index < 0));
+      if (needs) {
+        MLPRT_RETURN_IF_ERROR(m_buffers[t].reserve(
+            std::max<size_t>(static_cast<size_t>(m_elements[t]) * storage_size(prec), 16),
+            "tensor '" + tensors[t].name + "' of shape " + to_string(it->second)));
+      }
+    }
+    m_fused = false;
+    const int64_t in_elements = m_elements[m_exe.input_ids().front()];
+    if (m_exe.fusable()) {
+      const int64_t rows = in_elements / m_exe.fused().layers[0].k;
+      m_fused = rows <= m_exe.blob().fused_max_rows;
+      m_fused_rows = rows;
+    }
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const Layer& layer = m_exe.layers()[l];
+      const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
+      if (layer.kind == LayerKind::kDense && !m_fused) {
+        MLPRT_RETURN_IF_ERROR(prepare_dense(layer, l, in));
+      } else if (layer.kind == LayerKind::kAdd) {
+        const Dims& b = shapes.at(tensors[layer.inputs[1]].name);
+        const Dims& out = shapes.at(tensors[layer.output].name);
+        if (out.size() > static_cast<size_t>(kMaxRank)) {
+          return make_error(StatusCode::kUnsupported, "cuda backend: layer '", layer.name,
+                            "' (Add): rank ", out.size(), " > ", kMaxRank);
+        }
+        m_add[l] = plan_broadcast(in, b, out);
+      }
+    }
+    for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
+      const size_t bytes = std::max<size_t>(static_cast<size_t>(m_elements[m_exe.input_ids()[i]]) * 4, 16);
+      if (!m_device_io) {
+        MLPRT_RETURN_IF_ERROR(m_io_in[i].reserve(bytes, "device copy of an input"));
+        MLPRT_RETURN_IF_ERROR(m_pinned_in[i].reserve(bytes, "pinned staging of an input"));
+      }
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      const size_t bytes = std::max<size_t>(static_cast<size_t>(m_elements[m_exe.output_ids()[i]]) * 4, 16);
+      if (!m_device_io) {
+        MLPRT_RETURN_IF_ERROR(m_io_out[i].reserve(bytes, "device copy of an output"));
+        MLPRT_RETURN_IF_ERROR(m_pinned_out[i].reserve(bytes, "pinned staging of an output"));
+      }
+    }
+    m_prepared = true;
+    return Status::ok();
+  }
+
+  Status execute(const IoBindings& io, void* stream_arg) override {
+    if (!m_prepared) {
+      return Status(StatusCode::kInvalidArgument,
+                    "cuda backend: execute called before a successful prepare (or after the I/O "
+                    "location changed)");
+    }
+    if (io.device_addresses != m_device_io) {
+      return Status(StatusCode::kInternal, "cuda backend: I/O location differs from prepare's");
+    }
+    MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
+    const bool own_stream = stream_arg == nullptr;
+    cudaStream_t stream = own_stream ? m_stream : static_cast<cudaStream_t>(stream_arg);
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    bool staged = false;
+    for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
+      const size_t id = m_exe.input_ids()[i];
+      auto it = io.inputs.find(tensors[id].name);
+      if (it == io.inputs.end() || it->second == nullptr) {
+        return make_error(StatusCode::kInvalidArgument, "cuda backend: no address for input '",
+                          tensors[id].name, "'");
+      }
+      if (m_device_io) {
+        m_dev_in[i] = it->second;
+        continue;
+      }
+      m_dev_in[i] = m_io_in[i].get();
+      const size_t bytes = static_cast<size_t>(m_elements[id]) * 4;
+      const void* src = it->second;
+      if (!is_pinned(src)) {
+        std::memcpy(m_pinned_in[i].get(), src, bytes);
+        src = m_pinned_in[i].get();
+        staged = true;
+      }
+      MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), src, bytes, cudaMemcpyHostToDevice, stream),
+                     "copy of input '" + tensors[id].name + "' to the device");
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      const size_t id = m_exe.output_ids()[i];
+      auto it = io.outputs.find(tensors[id].name);
+      if (it == io.outputs.end() || it->second == nullptr) {
+        return make_error(StatusCode::kInvalidArgument, "cuda backend: no address for output '",
+                          tensors[id].name, "'");
+      }
+      m_dev_out[i] = m_device_io ? it->second : m_io_out[i].get();
+    }
+    MLPRT_RETURN_IF_ERROR(launch_graph(stream));
+    bool copy_back = false;
+    if (!m_device_io) {
+      for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+        const size_t id = m_exe.output_ids()[i];
+        const size_t bytes = static_cast<size_t>(m_elements[id]) * 4;
+        void* dst = io.outputs.find(tensors[id].name)->second;
+        if (!is_pinned(dst)) {
+          dst = m_pinned_out[i].get();
+          staged = copy_back = true;
+        }
+        MLPRT_CUDA_TRY(cudaMemcpyAsync(dst, m_io_out[i].get(), bytes, cudaMemcpyDeviceToHost, stream),
+                       "copy of output '" + tensors[id].name + "' to the host");
+      }
+    }
+    // Pageable host memory goes through our pinned buffers, which the next call reuses: such a
+    // call, like one on the default (nullptr) stream, returns only when it is done.
+    if (staged || own_stream) {
+      MLPRT_CUDA_TRY(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    }
+    if (copy_back) {
+      for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+        const size_t id = m_exe.output_ids()[i];
+        void* dst = io.outputs.find(tensors[id].name)->second;
+        if (!is_pinned(dst)) {
+          std::memcpy(dst, m_pinned_out[i].get(), static_cast<size_t>(m_elements[id]) * 4);
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  static bool is_pinned(const void* p) {
+    cudaPointerAttributes attributes{};
+    if (cudaPointerGetAttributes(&attributes, p) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return attributes.type == cudaMemoryTypeHost;
+  }
+
+  void drop_graph() {
+    if (m_graph_exec) cudaGraphExecDestroy(m_graph_exec);
+    m_graph_exec = nullptr;
+    m_graph_key.clear();
+  }
+
+  Status prepare_dense(const Layer& layer, size_t index, const Dims& x) {
+    const DenseSpec& spec = layer.spec;
+    const int64_t k = spec.transpose_x ? (x.size() == 2 ? x[0] : -1) : (x.empty() ? -1 : x.back());
+    if (k != spec.k) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name,
+                        "' (Dense): input of shape ", to_string(x), " does not have ", spec.k,
+                        " features");
+    }
+    const int64_t m = spec.transpose_x ? x[1] : m_elements[layer.inputs[0]] / spec.k;
+    if (m_plans[index].m() == m && m > 0) return Status::ok();
+    if (m == 0) {
+      m_plans[index] = MatmulPlan();
+      return Status::ok();
+    }
+    MLPRT_ASSIGN_OR_RETURN(m_plans[index],
+                           MatmulPlan::create(spec, m_exe.blob().precision, m, layer.bias.get()));
+    const size_t ws = m_workspace.bytes();
+    auto tuned = std::find_if(layer.tuned.begin(), layer.tuned.end(),
+                              [&](const TunedAlgo& t) { return t.m == m; });
+    if (tuned != layer.tuned.end()) {
+      MLPRT_RETURN_IF_ERROR(m_plans[index].check(m_handle, tuned->algo, ws).with_context(
+          "layer '" + layer.name + "': the plan's tactic for M=" + std::to_string(m) +
+          " does not run here; rebuild the plan"));
+      m_algos[index] = tuned->algo;
+      return Status::ok();
+    }
+    MLPRT_ASSIGN_OR_RETURN(auto candidates, m_plans[index].candidates(m_handle, ws, 1));
+    m_algos[index] = candidates.front();
+    detail::log(Severity::kVerbose, "cuda backend: layer '", layer.name, "' M=", m,
+                " was not tuned at build time; cuBLASLt heuristic: ", describe_algo(candidates.front()));
+    return Status::ok();
+  }
+
+  // Resolves every tensor's device address for the bound I/O and launches the layers.
+  Status run_layers(cudaStream_t stream) {
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    const Precision prec = m_exe.blob().precision;
+    const ElemType act = storage_type(prec);
+    if (m_fused) {
+      MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), static_cast<const float*>(m_dev_in[0]),
+                                      static_cast<float*>(m_dev_out[0]), m_fused_rows, stream),
+                     "fused MLP kernel");
+      return Status::ok();
+    }
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = tensors[t].constant.get();
+    }
+    for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
+      const size_t id = m_exe.input_ids()[i];
+      if (act == ElemType::kF32) {
+        m_ptrs[id] = const_cast<void*>(m_dev_in[i]);
+      } else {
+        m_ptrs[id] = m_buffers[id].get();
+        MLPRT_CUDA_TRY(launch_cast(m_dev_in[i], ElemType::kF32, m_ptrs[id], act, m_elements[id], stream),
+                       "cast of input '" + tensors[id].name + "'");
+      }
+    }
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const Layer& layer = m_exe.layers()[l];
+      const TensorSlot& out = tensors[layer.output];
+      if (layer.kind == LayerKind::kView) {
+        m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
+        continue;
+      }
+      void* y = act == ElemType::kF32 && out.output_index >= 0
+                    ? m_dev_out[static_cast<size_t>(out.output_index)]
+                    : m_buffers[layer.output].get();
+      m_ptrs[layer.output] = y;
+      const void* x = m_ptrs[layer.inputs[0]];
+      const int64_t n = m_elements[layer.output];
+      switch (layer.kind) {
+        case LayerKind::kDense:
+          if (m_plans[l].m() > 0) {
+            MLPRT_CUBLAS_TRY(m_plans[l].run(m_handle, m_algos[l], x, layer.weights.get(), y,
+                                            m_workspace.get(), m_workspace.bytes(), stream),
+                             "cublasLtMatmul of layer '" + layer.name + "'");
+          }
+          break;
+        case LayerKind::kAdd:
+          MLPRT_CUDA_TRY(launch_add(x, m_ptrs[layer.inputs[1]], y, act, m_add[l], n, stream),
+                         "add kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kRelu:
+          MLPRT_CUDA_TRY(launch_relu(x, y, act, n, stream), "relu kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kView: break;
+      }
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      const size_t id = m_exe.output_ids()[i];
+      if (m_ptrs[id] == m_dev_out[i] || m_elements[id] == 0) continue;
+      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, m_dev_out[i], ElemType::kF32, m_elements[id], stream),
+                     "copy of output '" + tensors[id].name + "'");
+    }
+    return Status::ok();
+  }
+
+  // One graph per prepared shape set; re-captured (and updated in place) when the bound
+  // device addresses change.
+  Status launch_graph(cudaStream_t stream) {
+    m_key_scratch.assign(m_dev_in.begin(), m_dev_in.end());
+    m_key_scratch.insert(m_key_scratch.end(), m_dev_out.begin(), m_dev_out.end());
+    if (m_graph_exec == nullptr || m_key_scratch != m_graph_key) {
+      MLPRT_CUDA_TRY(cudaStreamBeginCapture(m_capture_stream, cudaStreamCaptureModeThreadLocal),
+                     "cudaStreamBeginCapture");
+      const Status run = run_layers(m_capture_stream);
+      cudaGraph_t graph = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(m_capture_stream, &graph);
+      if (!run.is_ok()) {
+        if (graph) cudaGraphDestroy(graph);
+        return run;
+      }
+      MLPRT_CUDA_TRY(end, "cudaStreamEndCapture");
+      cudaError_t err = cudaErrorUnknown;
+      if (m_graph_exec != nullptr) {
+        cudaGraphExecUpdateResultInfo info{};
+        err = cudaGraphExecUpdate(m_graph_exec, graph, &info);
+        if (err != cudaSuccess) {
+          cudaGetLastError();
+          drop_graph();
+        }
+      }
+      if (m_graph_exec == nullptr) err = cudaGraphInstantiate(&m_graph_exec, graph, 0);
+      cudaGraphDestroy(graph);
+      MLPRT_CUDA_TRY(err, "cudaGraphInstantiate");
+      m_graph_key = m_key_scratch;
+    }
+    MLPRT_CUDA_TRY(cudaGraphLaunch(m_graph_exec, stream), "cudaGraphLaunch");
+    return Status::ok();
+  }
+
+  const CudaExecutable& m_exe;
+  cublasLtHandle_t m_handle = nullptr;
+  cudaStream_t m_stream = nullptr;          // for callers that pass no stream
+  cudaStream_t m_capture_stream = nullptr;  // graphs are captured here, launched on the caller's
+  DeviceBuffer m_workspace;
+  std::vector<DeviceBuffer> m_buffers;  // per tensor id, in the plan's precision
+  std::vector<int64_t> m_elements;
+  std::vector<void*> m_ptrs;
+  std::vector<MatmulPlan> m_plans;  // per layer
+  std::vector<cublasLtMatmulAlgo_t> m_algos;
+  std::vector<BroadcastShape> m_add;
+  std::vector<const void*> m_dev_in;
+  std::vector<void*> m_dev_out;
+  std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, fp32
+  std::vector<DeviceBuffer> m_io_out;
+  std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging
+  std::vector<PinnedBuffer> m_pinned_out;
+  cudaGraphExec_t m_graph_exec = nullptr;
+  std::vector<const void*> m_graph_key;
+  std::vector<const void*> m_key_scratch;
+  bool m_device_io = false;
+  bool m_prepared = false;
+  bool m_fused = false;
+  int64_t m_fused_rows = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BackendContext>> make_cuda_context(const CudaExecutable& executable) {
+  auto context = std::make_unique<CudaContext>(executable);
+  MLPRT_RETURN_IF_ERROR(context->init());
+  return std::unique_ptr<BackendContext>(std::move(context));
+}
+
+}  // namespace mlprt::backend::cuda

@@ -1,0 +1,243 @@
+#include "backends/cuda/cuda_executable.h"
+
+#include <cstring>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "common/check.h"
+
+namespace mlprt::backend::cuda {
+namespace {
+
+std::vector<float> floats_of(const ir::Constant& constant) {
+  std::vector<float> values(constant.data.size() / sizeof(float));
+  if (!values.empty()) std::memcpy(values.data(), constant.data.data(), values.size() * sizeof(float));
+  return values;
+}
+
+}  // namespace
+
+Status upload(const std::vector<float>& values, Precision precision, DeviceBuffer& out,
+              const std::string& what) {
+  const size_t bytes = std::max<size_t>(values.size() * storage_size(precision), 16);
+  MLPRT_RETURN_IF_ERROR(out.reserve(bytes, what));
+  if (values.empty()) return Status::ok();
+  if (storage_type(precision) == ElemType::kF32) {
+    MLPRT_CUDA_TRY(cudaMemcpy(out.get(), values.data(), values.size() * sizeof(float),
+                              cudaMemcpyHostToDevice),
+                   "upload of " + what);
+    return Status::ok();
+  }
+  std::vector<uint16_t> converted(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (precision == Precision::kFp16) {
+      const __half h = __float2half_rn(values[i]);
+      std::memcpy(&converted[i], &h, 2);
+    } else {
+      const __nv_bfloat16 h = __float2bfloat16_rn(values[i]);
+      std::memcpy(&converted[i], &h, 2);
+    }
+  }
+  MLPRT_CUDA_TRY(cudaMemcpy(out.get(), converted.data(), converted.size() * 2,
+                            cudaMemcpyHostToDevice),
+                 "upload of " + what);
+  return Status::ok();
+}
+
+bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_nodes) {
+  dense_nodes.clear();
+  if (graph.inputs.size() != 1 || graph.outputs.size() != 1) return false;
+  std::string current = graph.inputs[0].name;
+  int64_t previous_n = -1;
+  for (const ir::Node& node : graph.nodes) {
+    if (node.inputs.empty() || node.inputs[0] != current || node.outputs.size() != 1) return false;
+    if (node.op == "Dense") {
+      Result<DenseSpec> spec = dense_spec(graph, node);
+      if (!spec.is_ok()) return false;
+      const DenseSpec& s = *spec;
+      if (s.transpose_x || s.activation == "gelu" || s.k > kFusedMaxWidth ||
+          s.n > kFusedMaxWidth || (previous_n >= 0 && previous_n != s.k)) {
+        return false;
+      }
+      previous_n = s.n;
+      dense_nodes.push_back(&node);
+    } else if (node.op != "Reshape" && node.op != "Flatten") {
+      return false;
+    }
+    current = node.outputs[0];
+  }
+  return current == graph.outputs[0].name && !dense_nodes.empty() &&
+         dense_nodes.size() <= static_cast<size_t>(kFusedMaxLayers) &&
+         graph.nodes.back().op == "Dense";
+}
+
+CudaExecutable::~CudaExecutable() = default;
+
+Result<size_t> CudaExecutable::tensor_id(const ir::Graph& graph, const ir::Node& node,
+                                         const std::string& name) {
+  auto it = m_ids.find(name);
+  if (it != m_ids.end()) return it->second;
+  const ir::Constant* constant = graph.find_constant(name);
+  if (constant == nullptr || constant->dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": input '",
+                      name, "' is neither produced by an earlier node nor a float32 constant");
+  }
+  TensorSlot slot;
+  slot.name = name;
+  slot.role = TensorRole::kConstant;
+  MLPRT_RETURN_IF_ERROR(upload(floats_of(*constant), m_blob.precision, slot.constant,
+                               "constant '" + name + "'"));
+  m_tensors.push_back(std::move(slot));
+  m_ids[name] = m_tensors.size() - 1;
+  return m_tensors.size() - 1;
+}
+
+Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
+  std::vector<const ir::Node*> nodes;
+  if (!fusable_chain(graph, nodes)) return Status::ok();
+  m_fused_buffers.resize(nodes.size() * 2);
+  m_fused.num_layers = static_cast<int>(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Result<DenseSpec> spec_or = dense_spec(graph, *nodes[i]);
+    if (!spec_or.is_ok()) return spec_or.status();
+    const DenseSpec& spec = *spec_or;
+    FusedMlpLayer& layer = m_fused.layers[i];
+    layer.k = static_cast<int>(spec.k);
+    layer.n = static_cast<int>(spec.n);
+    layer.relu = spec.activation == "relu" ? 1 : 0;
+    MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(nodes[i]->inputs[1])),
+                                 Precision::kFp32, m_fused_buffers[2 * i],
+                                 "fused weights of " + describe(*nodes[i])));
+    layer.weights = static_cast<const float*>(m_fused_buffers[2 * i].get());
+    if (spec.has_bias) {
+      MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(nodes[i]->inputs[2])),
+                                   Precision::kFp32, m_fused_buffers[2 * i + 1],
+                                   "fused bias of " + describe(*nodes[i])));
+      layer.bias = static_cast<const float*>(m_fused_buffers[2 * i + 1].get());
+    }
+  }
+  m_fusable = true;
+  return Status::ok();
+}
+
+Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& graph,
+                                                               const BlobInfo& blob) {
+  std::unique_ptr<CudaExecutable> exe(new CudaExecutable());
+  exe->m_blob = blob;
+  MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
+  for (const ir::TensorInfo& input : graph.inputs) {
+    if (input.dtype != DataType::kFloat32) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: graph input '", input.name,
+                        "' is ", to_string(input.dtype), "; only float32 I/O is supported");
+    }
+    TensorSlot slot;
+    slot.name = input.name;
+    slot.role = TensorRole::kInput;
+    exe->m_tensors.push_back(std::move(slot));
+    exe->m_ids[input.name] = exe->m_tensors.size() - 1;
+    exe->m_input_ids.push_back(exe->m_tensors.size() - 1);
+  }
+  for (const ir::Node& node : graph.nodes) {
+    Layer layer;
+    layer.name = node.name;
+    if (node.op == "Dense") {
+      layer.kind = LayerKind::kDense;
+      MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node));
+      MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[1])),
+                                   blob.precision, layer.weights, "weights of " + describe(node)));
+      if (layer.spec.has_bias) {
+        MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[2])),
+                                     blob.precision, layer.bias, "bias of " + describe(node)));
+      }
+      auto tuned = blob.tuned.find(node.name);
+      if (tuned != blob.tuned.end()) layer.tuned = tuned->second;
+    } else if (node.op == "Add") {
+      layer.kind = LayerKind::kAdd;
+    } else if (node.op == "Relu") {
+      layer.kind = LayerKind::kRelu;
+    } else if (node.op == "Reshape" || node.op == "Flatten") {
+      layer.kind = LayerKind::kView;
+    } else {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": op not implemented; supported: Dense, Add, Relu, Reshape, Flatten");
+    }
+    const size_t data_inputs = layer.kind == LayerKind::kAdd ? 2 : 1;
+    if (node.inputs.size() < data_inputs || node.outputs.size() != 1 || node.outputs[0].empty()) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node), ": needs ",
+                        data_inputs, " data input(s) and one output");
+    }
+    for (size_t i = 0; i < data_inputs; ++i) {
+      MLPRT_ASSIGN_OR_RETURN(size_t id, exe->tensor_id(graph, node, node.inputs[i]));
+      layer.inputs.push_back(id);
+    }
+    const std::string& out = node.outputs[0];
+    if (exe->m_ids.count(out)) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node),
+                        ": output '", out, "' is already produced elsewhere");
+    }
+    TensorSlot slot;
+    slot.name = out;
+    slot.is_view = layer.kind == LayerKind::kView;
+    exe->m_tensors.push_back(std::move(slot));
+    layer.output = exe->m_tensors.size() - 1;
+    exe->m_ids[out] = layer.output;
+    exe->m_layers.push_back(std::move(layer));
+  }
+  for (size_t i = 0; i < graph.outputs.size(); ++i) {
+    const std::string& name = graph.outputs[i].name;
+    if (graph.outputs[i].dtype != DataType::kFloat32) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: graph output '", name, "' is ",
+                        to_string(graph.outputs[i].dtype), "; only float32 I/O is supported");
+    }
+    auto it = exe->m_ids.find(name);
+    size_t id = 0;
+    if (it != exe->m_ids.end()) {
+      id = it->second;
+    } else {
+      ir::Node pseudo;
+      pseudo.name = name;
+      pseudo.op = "graph output";
+      MLPRT_ASSIGN_OR_RETURN(id, exe->tensor_id(graph, pseudo, name));
+    }
+    if (exe->m_tensors[id].output_index >= 0 || exe->m_tensors[id].role == TensorRole::kInput) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: graph output '", name,
+                        "' is listed twice or is a graph input");
+    }
+    exe->m_tensors[id].output_index = static_cast<int>(i);
+    exe->m_output_ids.push_back(id);
+  }
+  if (blob.fused_max_rows > 0) MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
+  return exe;
+}
+
+Result<std::unique_ptr<BackendContext>> CudaExecutable::create_context() const {
+  return make_cuda_context(*this);
+}
+
+std::vector<std::string> CudaExecutable::layer_precisions() const {
+  std::vector<std::string> out;
+  const std::string prec = to_string(m_blob.precision);
+  const std::string fused =
+      m_fusable ? "; M<=" + std::to_string(m_blob.fused_max_rows) + ": fp32 fused MLP kernel" : "";
+  for (const Layer& layer : m_layers) {
+    switch (layer.kind) {
+      case LayerKind::kDense: {
+        std::string text = prec + " (cublasLt epilogue " + layer.spec.activation +
+                           (layer.spec.has_bias ? "+bias" : "");
+        for (const TunedAlgo& t : layer.tuned) {
+          text += "; M=" + std::to_string(t.m) + ": " + describe_algo(t.algo) + ", fastest of " +
+                  std::to_string(t.candidates) + " at " + std::to_string(t.us) + " us";
+        }
+        out.push_back(text + fused + ")");
+        break;
+      }
+      case LayerKind::kAdd: out.push_back(prec + " (kernel:broadcast add)"); break;
+      case LayerKind::kRelu: out.push_back(prec + " (kernel:relu)"); break;
+      case LayerKind::kView: out.push_back(prec + " (view)"); break;
+    }
+  }
+  return out;
+}
+
+}  // namespace mlprt::backend::cuda

@@ -1,0 +1,101 @@
+#pragma once
+// The cuda backend's loaded engine: weights on the device (uploaded once at load, shared by all
+// contexts), the layer list and the tactics the plan chose.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cuda_dense.h"
+
+namespace mlprt::backend::cuda {
+
+/// A tactic chosen at build time for one Dense layer at one row count.
+struct TunedAlgo {
+  int64_t m = 0;
+  cublasLtMatmulAlgo_t algo{};
+  double us = 0.0;
+  int candidates = 0;
+};
+
+/// What the plan's backend blob holds.
+struct BlobInfo {
+  Precision precision = Precision::kFp32;
+  size_t workspace_bytes = 0;
+  /// Row counts up to which the fused whole-MLP kernel won at build time (0: never).
+  int64_t fused_max_rows = 0;
+  std::map<std::string, std::vector<TunedAlgo>> tuned;  ///< by Dense node name
+};
+
+enum class LayerKind { kDense, kAdd, kRelu, kView };
+enum class TensorRole { kInput, kConstant, kComputed };
+
+struct Layer {
+  std::string name;
+  LayerKind kind = LayerKind::kView;
+  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
+  size_t output = 0;
+  DenseSpec spec;              ///< kDense
+  DeviceBuffer weights;        ///< kDense: [K, N] in the plan's precision
+  DeviceBuffer bias;           ///< kDense with bias: [N] in the plan's precision
+  std::vector<TunedAlgo> tuned;
+};
+
+struct TensorSlot {
+  std::string name;
+  TensorRole role = TensorRole::kComputed;
+  bool is_view = false;
+  int output_index = -1;
+  DeviceBuffer constant;  ///< kConstant: in the plan's precision
+};
+
+class CudaExecutable final : public Executable {
+ public:
+  static Result<std::unique_ptr<CudaExecutable>> create(const ir::Graph& graph, const BlobInfo& blob);
+  ~CudaExecutable() override;
+
+  Result<std::unique_ptr<BackendContext>> create_context() const override;
+  std::vector<std::string> layer_precisions() const override;
+
+  [[nodiscard]] int device() const noexcept { return m_device; }
+  [[nodiscard]] const BlobInfo& blob() const noexcept { return m_blob; }
+  [[nodiscard]] const std::vector<Layer>& layers() const noexcept { return m_layers; }
+  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
+  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
+  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  /// The whole graph as one fused kernel, when it is a chain of small fp32-able Dense layers.
+  [[nodiscard]] bool fusable() const noexcept { return m_fusable; }
+  [[nodiscard]] const FusedMlpParams& fused() const noexcept { return m_fused; }
+
+ private:
+  CudaExecutable() = default;
+  Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
+  void find_fusable_chain(const ir::Graph& graph);
+  Status upload_fused_weights(const ir::Graph& graph);
+
+  int m_device = 0;
+  BlobInfo m_blob;
+  std::vector<Layer> m_layers;
+  std::vector<TensorSlot> m_tensors;
+  std::map<std::string, size_t> m_ids;
+  std::vector<size_t> m_input_ids;
+  std::vector<size_t> m_output_ids;
+  bool m_fusable = false;
+  FusedMlpParams m_fused;
+  std::vector<DeviceBuffer> m_fused_buffers;  ///< fp32 weights and biases of the fused kernel
+};
+
+/// Copies float32 `values` to the device converted to `precision`'s storage type.
+Status upload(const std::vector<float>& values, Precision precision, DeviceBuffer& out,
+              const std::string& what);
+
+/// Whether the graph (after the passes) can run as the fused kernel, and its layers if so.
+bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_nodes);
+
+Result<std::unique_ptr<BackendContext>> make_cuda_context(const CudaExecutable& executable);
+
+}  // namespace mlprt::backend::cuda
