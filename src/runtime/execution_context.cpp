@@ -67,7 +67,8 @@ Status ContextState::set_tensor_location(TensorLocation location) {
   m_bindings.device_addresses = device;
   if (m_resolved) {
     m_resolved = false;
-    return resolve_shapes();
+    resolve_shapes();
+    return m_resolve_error;
   }
   return Status::ok();
 }
