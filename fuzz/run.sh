@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)"
+cmake --build --preset fuzz -j "$(nproc)" --target mlprt_onnx_import_fuzzer
 corpus=build/fuzz/corpus
 mkdir -p "$corpus" fuzz/crashes
 cp tests/fixtures/torch1/*.onnx tests/fixtures/torch2/*.onnx "$corpus"/ 2>/dev/null || true

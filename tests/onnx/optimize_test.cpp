@@ -185,6 +185,9 @@ struct GemmCase {
   size_t expected_nodes;
 };
 
+// Keeps test names readable in ctest (gtest would otherwise print the struct's bytes).
+void PrintTo(const GemmCase& c, std::ostream* os) { *os << c.label; }
+
 class GemmVariants : public ::testing::TestWithParam<GemmCase> {};
 
 TEST_P(GemmVariants, MatchesHandWrittenReference) {
