@@ -20,21 +20,6 @@ size_t count_of(const Dims& dims) {
   return n;
 }
 
-Result<Dims> broadcast_dims(const Node& node, const Dims& a, const Dims& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  Dims out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": shapes ", to_string(a),
-                        " and ", to_string(b), " cannot be broadcast together");
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 // For every element of `out` (row-major), the flat index of the element of `in` that numpy
 // broadcasting reads. `in` must broadcast to `out`.
 std::vector<size_t> broadcast_offsets(const Dims& in, const Dims& out) {

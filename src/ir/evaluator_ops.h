@@ -4,13 +4,14 @@
 #include <vector>
 
 #include "ir/evaluator.h"
+#include "ir/shape_inference.h"
 
 namespace mlprt::ir {
 namespace evaluator_detail {
 
 std::string describe(const Node& node);
 size_t count_of(const Dims& dims);
-Result<Dims> broadcast_dims(const Node& node, const Dims& a, const Dims& b);
+using ir::broadcast_dims;  // from shape_inference.h
 /// For every element of `out` (row-major), the flat index of the element of `in` it reads.
 std::vector<size_t> broadcast_offsets(const Dims& in, const Dims& out);
 Status need_inputs(const Node& node, const std::vector<RefTensor>& in, size_t n);

@@ -10,21 +10,6 @@ namespace {
 
 std::string describe(const Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
 
-Result<Dims> broadcast(const Node& node, const Dims& a, const Dims& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  Dims out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1) {
-      return make_error(StatusCode::kInvalidArgument, describe(node), ": shapes ", to_string(a),
-                        " and ", to_string(b), " cannot be broadcast together");
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 // Rows x features of a matrix product; X is [..., K] (or [K, M] with transpose_x), W is [K, N].
 Result<Dims> matmul_shape(const Node& node, const Dims& x, const Dims& w, bool transpose_x) {
   if (w.size() != 2) {
@@ -180,7 +165,7 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
   if (op == "Add" || op == "Binary" || op == "Sub" || op == "Mul" || op == "Div" ||
       op == "Pow") {
     MLPRT_RETURN_IF_ERROR(need(2));
-    return broadcast(node, in[0], in[1]);
+    return broadcast_dims(node, in[0], in[1]);
   }
   if (op == "Dense") {
     MLPRT_RETURN_IF_ERROR(need(2));
@@ -200,7 +185,7 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
     if (node.get_int("transB", 0)) std::swap(w[0], w[1]);
     MLPRT_ASSIGN_OR_RETURN(Dims y, matmul_shape(node, in[0], w, node.get_int("transA", 0) != 0));
     if (in.size() > 2 && !node.inputs[2].empty()) {
-      MLPRT_ASSIGN_OR_RETURN(Dims c, broadcast(node, y, in[2]));
+      MLPRT_ASSIGN_OR_RETURN(Dims c, broadcast_dims(node, y, in[2]));
       if (c != y) {
         return make_error(StatusCode::kInvalidArgument, describe(node), ": C of shape ",
                           to_string(in[2]), " does not broadcast to the output ", to_string(y));
@@ -230,6 +215,21 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
 }
 
 }  // namespace
+
+Result<Dims> broadcast_dims(const Node& node, const Dims& a, const Dims& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  Dims out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": shapes ", to_string(a),
+                        " and ", to_string(b), " cannot be broadcast together");
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
 
 Result<ShapeMap> infer_shapes(const Graph& graph, const ShapeMap& input_shapes) {
   ShapeMap shapes;

@@ -13,6 +13,9 @@ namespace mlprt::ir {
 
 using ShapeMap = std::map<std::string, Dims>;
 
+/// Numpy broadcasting of two shapes; the error names `node`.
+Result<Dims> broadcast_dims(const Node& node, const Dims& a, const Dims& b);
+
 /// Shapes of every tensor (inputs, constants, node outputs) given concrete input shapes.
 /// Errors name the node and the shapes that do not fit, e.g.
 /// "node 'fc1' (Dense): input 'x' has shape 8x700 but the weight expects 784 features".
