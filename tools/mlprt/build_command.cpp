@@ -19,7 +19,14 @@ CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
       ->required();
   cmd->add_option("--backend", options.backend,
                   "backend to build for: auto (best available), cpu or cuda, e.g. --backend=cpu")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      // A validator without a type text: {auto,cpu,cuda} would push the help text off its line.
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return value == "auto" || value == "cpu" || value == "cuda"
+                       ? std::string()
+                       : "backend '" + value + "' is not one of auto, cpu, cuda";
+          },
+          ""))
       ->default_str("auto");
   cmd->add_option("--shapes", options.shape_flags.shapes,
                   "fixed input shapes (min = opt = max, one profile), e.g. "
