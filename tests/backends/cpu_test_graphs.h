@@ -65,6 +65,13 @@ class GraphMaker {
     node.attributes["axis"] = axis;
     return push(std::move(node));
   }
+  /// Any node with one output; `attributes` as the layer op takes them.
+  std::string node(const std::string& op, std::vector<std::string> inputs,
+                   std::map<std::string, ir::AttributeValue> attributes = {}) {
+    ir::Node n = make_node(op, std::move(inputs));
+    for (auto& [key, value] : attributes) n.attributes[key] = std::move(value);
+    return push(std::move(n));
+  }
   void output(const std::string& name) {
     m_graph.outputs.push_back({name, DataType::kFloat32, {}});
   }

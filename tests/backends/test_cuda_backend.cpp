@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "backends/registry.h"
+#include "ir/evaluator.h"
 #include "cpu_test_graphs.h"
 #include "mlprt/mlprt.h"
 
@@ -149,6 +150,135 @@ TEST(CudaBackend, AddReluFlattenTransposeAndWideLayers) {
     const auto ref = reference(graph, inputs);
     EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs), ref.begin()->second), c.tolerance)
         << c.name;
+  }
+}
+
+// float64 evaluator (ir::evaluate_graph) on the graph's single output.
+std::vector<double> evaluator_reference(const ir::Graph& graph, const TensorMap& inputs) {
+  std::map<std::string, ir::RefTensor> refs;
+  for (const auto& [name, t] : inputs) {
+    refs[name] = ir::RefTensor{t.dims, std::vector<double>(t.data.begin(), t.data.end())};
+  }
+  auto all = ir::evaluate_graph(graph, refs);
+  EXPECT_TRUE(all.is_ok()) << all.status().message();
+  if (!all.is_ok()) return {};
+  return all->at(graph.outputs[0].name).values;
+}
+
+struct ActCase {
+  const char* kind;
+  double alpha, beta;
+};
+const ActCase kActivations[] = {
+    {"relu", 0, 0},         {"leaky_relu", 0.1, 0},   {"sigmoid", 0, 0},  {"tanh", 0, 0},
+    {"elu", 0.7, 0},        {"selu", 1.6732632, 1.0507010}, {"hard_sigmoid", 0.2, 0.5},
+    {"hard_swish", 0, 0},   {"softplus", 0, 0},       {"gelu_erf", 0, 0}, {"gelu_tanh", 0, 0},
+    {"clip", -0.5, 0.8},    {"none", 0, 0}};
+
+// Every activation kind as the Dense epilogue (cuBLASLt's for relu / gelu_tanh, our kernel for
+// the rest) and as an Activation layer, then the Binary kinds with broadcasting.
+TEST(CudaBackend, EveryActivationAndBinaryKindEveryPrecision) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : kCases) {
+    for (const ActCase& a : kActivations) {
+      GraphMaker maker(21);
+      const std::string x = maker.input("x", {-1, 48});
+      const std::map<std::string, ir::AttributeValue> act = {
+          {"alpha", a.alpha}, {"beta", a.beta}};
+      std::string h = maker.dense(x, 48, 64);
+      maker.graph().nodes.back().attributes["activation"] = std::string(a.kind);
+      maker.graph().nodes.back().attributes["alpha"] = a.alpha;
+      maker.graph().nodes.back().attributes["beta"] = a.beta;
+      if (std::string(a.kind) != "none") {
+        auto attrs = act;
+        attrs["kind"] = std::string(a.kind);
+        h = maker.node("Activation", {h}, attrs);
+      }
+      // Divisor and base kept in [0.2, 1] by a hard sigmoid of a bounded input.
+      const std::string pos = maker.node(
+          "Activation", {maker.node("Activation", {h}, {{"kind", std::string("tanh")}})},
+          {{"kind", std::string("hard_sigmoid")}, {"alpha", 0.4}, {"beta", 0.6}});
+      std::string y = maker.node("Binary", {h, maker.constant({64})}, {{"kind", std::string("sub")}});
+      y = maker.node("Binary", {maker.constant({1, 64}), y}, {{"kind", std::string("mul")}});
+      y = maker.node("Binary", {y, pos}, {{"kind", std::string("div")}});
+      y = maker.add(y, maker.node("Binary", {pos, maker.constant({64})},
+                                  {{"kind", std::string("pow")}}));
+      y = maker.add(y, h);
+      maker.output(maker.dense(y, 64, 8));
+      const ir::Graph& graph = maker.graph();
+      auto exe = build(*cuda, graph, {batch_profile("x", 48, 32)}, c);
+      ASSERT_NE(exe, nullptr) << a.kind;
+      for (int64_t batch : {1, 32, 100}) {
+        TensorMap inputs{{"x", random_tensor({batch, 48}, static_cast<unsigned>(batch + 3))}};
+        const auto ref = evaluator_reference(graph, inputs);
+        EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs), ref), c.tolerance)
+            << c.name << " " << a.kind << " batch " << batch << ": " << exe->layer_precisions()[0];
+      }
+    }
+  }
+}
+
+// ScaleShift, Softmax (inner axis, last axis, coerce_2d log), LayerNorm (tiled scale/bias),
+// Squeeze / Unsqueeze views and a gelu_erf Dense.
+TEST(CudaBackend, NormalizationsSoftmaxAndViewsEveryPrecision) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : kCases) {
+    GraphMaker maker(31);
+    const std::string x = maker.input("x", {-1, 4, 16});
+    std::string h = maker.node("ScaleShift", {x, maker.constant({4}), maker.constant({4})},
+                               {{"axis", int64_t{1}}});
+    h = maker.node("Softmax", {h}, {{"axis", int64_t{1}}});
+    // Normalizes 4x16 per row; the [16] scale tiles it (numpy broadcasting over [4, 16]).
+    h = maker.node("LayerNorm", {h, maker.constant({16}), maker.constant({4, 16})},
+                   {{"axis", int64_t{1}}, {"epsilon", 1e-5}});
+    h = maker.node("Unsqueeze", {h}, {{"axes", std::vector<int64_t>{1}}});
+    h = maker.node("Softmax", {h}, {{"axis", int64_t{2}}, {"coerce_2d", int64_t{1}},
+                                    {"log", int64_t{1}}});
+    h = maker.node("Squeeze", {h}, {{"axes", std::vector<int64_t>{1}}});
+    h = maker.flatten(h, 1);
+    h = maker.dense(h, 64, 96);
+    maker.graph().nodes.back().attributes["activation"] = std::string("gelu_erf");
+    h = maker.node("LayerNorm", {h, maker.constant({96})},
+                   {{"axis", int64_t{1}}, {"epsilon", 1e-3}});
+    h = maker.node("Softmax", {maker.dense(h, 96, 10)}, {{"axis", int64_t{-1}}});
+    maker.output(h);
+    const ir::Graph& graph = maker.graph();
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{1, 4, 16}, {13, 4, 16}, {256, 4, 16}}).is_ok());
+    auto exe = build(*cuda, graph, {profile}, c);
+    ASSERT_NE(exe, nullptr);
+    for (int64_t batch : {1, 13, 200}) {
+      TensorMap inputs{{"x", random_tensor({batch, 4, 16}, static_cast<unsigned>(batch))}};
+      for (float& v : inputs["x"].data) v *= 3.0f;
+      const auto ref = evaluator_reference(graph, inputs);
+      EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs), ref), c.tolerance)
+          << c.name << " batch " << batch;
+    }
+  }
+}
+
+// peers.py's 'wide' shape scaled down (GELU between wide layers), exact and tanh GELU.
+TEST(CudaBackend, GeluMlpEveryPrecision) {
+  SKIP_WITHOUT_GPU();
+  for (const char* gelu : {"gelu_erf", "gelu_tanh"}) {
+    for (const Case& c : kCases) {
+      GraphMaker maker(41);
+      const std::string x = maker.input("x", {-1, 256});
+      std::string h = maker.dense(x, 256, 1024);
+      maker.graph().nodes.back().attributes["activation"] = std::string(gelu);
+      h = maker.dense(h, 1024, 1024);
+      maker.graph().nodes.back().attributes["activation"] = std::string(gelu);
+      maker.output(maker.dense(h, 1024, 256));
+      const ir::Graph& graph = maker.graph();
+      auto exe = build(*cuda, graph, {batch_profile("x", 256, 64)}, c);
+      ASSERT_NE(exe, nullptr);
+      for (int64_t batch : {1, 64, 300}) {
+        TensorMap inputs{{"x", random_tensor({batch, 256}, static_cast<unsigned>(batch + 7))}};
+        const auto ref = evaluator_reference(graph, inputs);
+        EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs), ref), c.tolerance)
+            << gelu << " " << c.name << " batch " << batch << ": " << exe->layer_precisions()[0];
+      }
+    }
   }
 }
 

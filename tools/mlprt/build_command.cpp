@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
+#include "mlprt/device.h"
 #include "mlprt/network.h"
 
 namespace mlprt::cli {
@@ -17,8 +18,15 @@ CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
                   "where to write the plan, e.g. --saveEngine=mlp.plan")
       ->required();
   cmd->add_option("--backend", options.backend,
-                  "backend to build for: auto (best available) or cpu, e.g. --backend=cpu")
-      ->check(CLI::IsMember({"auto", "cpu"}))
+                  "backend to build for: auto (best available), cpu or cuda, e.g. --backend=cpu")
+      // A validator without a type text: {auto,cpu,cuda} would push the help text off its line.
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return value == "auto" || value == "cpu" || value == "cuda"
+                       ? std::string()
+                       : "backend '" + value + "' is not one of auto, cpu, cuda";
+          },
+          ""))
       ->default_str("auto");
   cmd->add_option("--shapes", options.shape_flags.shapes,
                   "fixed input shapes (min = opt = max, one profile), e.g. "
@@ -37,10 +45,16 @@ CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
   cmd->add_option("--timingCacheFile", options.timing_cache_file,
                   "timing cache read before and updated after the build, e.g. "
                   "--timingCacheFile=timing.cache");
+  cmd->add_option("--device", options.device,
+                  "GPU to build for (the cuda backend times its tactics there), e.g. --device=1")
+      ->check(CLI::NonNegativeNumber);
   return cmd;
 }
 
 int run_build_command(const BuildOptions& options) {
+  if (options.device >= 0) {
+    if (Status s = set_device(options.device); !s) return report_runtime_error(s);
+  }
   Result<std::vector<OptimizationProfile>> profiles = profiles_from_flags(options.shape_flags);
   if (!profiles) return report_usage_error(profiles.status().message());
 

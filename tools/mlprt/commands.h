@@ -19,6 +19,7 @@ struct BuildOptions {
   std::string backend = "auto";
   ShapeFlags shape_flags;
   std::string timing_cache_file;
+  int device = -1;  ///< -1: not given (the current GPU)
 };
 CLI::App* add_build_command(CLI::App& app, BuildOptions& options);
 int run_build_command(const BuildOptions& options);
@@ -33,6 +34,7 @@ struct RunOptions {
   int warm_up_ms = 0;
   bool check = false;              ///< compare with the float64 reference evaluator
   double check_tolerance = 1e-5;   ///< largest rel L2 error --check accepts
+  int device = -1;                 ///< -1: not given (the current GPU)
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_run_command(const RunOptions& options);

@@ -11,6 +11,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
+#include "mlprt/device.h"
 #include "mlprt/engine.h"
 #include "npy.h"
 
@@ -344,6 +345,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options) {
                   "largest rel L2 error --check accepts, e.g. --checkTolerance=1e-3")
       ->check(CLI::PositiveNumber)
       ->default_str("1e-5");
+  cmd->add_option("--device", options.device, "GPU to run a cuda plan on, e.g. --device=1")
+      ->check(CLI::NonNegativeNumber);
   return cmd;
 }
 
@@ -396,6 +399,9 @@ int run_run_command(const RunOptions& options) {
     if (!syntax) return report_usage_error(syntax.message());
   }
 
+  if (options.device >= 0) {
+    if (Status s = set_device(options.device); !s) return report_runtime_error(s);
+  }
   Result<std::unique_ptr<Engine>> loaded = Engine::load_file(options.load_engine);
   if (!loaded) return report_runtime_error(loaded.status());
   const Engine& engine = **loaded;

@@ -139,15 +139,17 @@ class CudaBackend final : public Backend {
   }
 
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
-    static const std::set<std::string, std::less<>> kOps = {"Dense", "Add", "Relu", "Reshape",
-                                                            "Flatten"};
+    static const std::set<std::string, std::less<>> kOps = {
+        "Dense",     "Add",        "Binary",  "Relu",    "Activation", "Softmax",
+        "LayerNorm", "ScaleShift", "Reshape", "Flatten", "Squeeze",    "Unsqueeze"};
     if (!kOps.count(node.op)) {
       return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
-                        ": op is not supported; supported ops: Dense, Add, Relu, Reshape, Flatten");
+                        ": op is not supported; supported ops: ", kCudaOps);
     }
     for (const std::string& tensor : node.inputs) {
       if (const ir::Constant* c = graph.find_constant(tensor)) {
-        if (c->dtype != DataType::kFloat32 && !(node.op == "Reshape")) {
+        if (c->dtype != DataType::kFloat32 && node.op != "Reshape" && node.op != "Squeeze" &&
+            node.op != "Unsqueeze") {
           return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
                             ": constant '", tensor, "' is ", to_string(c->dtype),
                             "; only float32 is supported");
@@ -352,7 +354,7 @@ class CudaBackend final : public Backend {
       params.layers[i] = {static_cast<const float*>(buffers[2 * i].get()),
                           static_cast<const float*>(buffers[2 * i + 1].get()),
                           static_cast<int>(spec.k), static_cast<int>(spec.n),
-                          spec.activation == "relu" ? 1 : 0};
+                          spec.act.kind == ActKind::kRelu ? 1 : 0};
     }
     DeviceBuffer x, y;
     MLPRT_RETURN_IF_ERROR(x.reserve(static_cast<size_t>(rows * params.layers[0].k) * 4, "X"));

@@ -30,6 +30,42 @@ BroadcastShape plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
   return shape;
 }
 
+Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
+  const auto rank = static_cast<int64_t>(x.size());
+  if (layer.axis < -rank || layer.axis >= rank) {
+    return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name, "' (",
+                      layer.op, "): axis ", layer.axis, " is out of range for input of shape ",
+                      to_string(x));
+  }
+  const auto axis = static_cast<size_t>(layer.axis < 0 ? layer.axis + rank : layer.axis);
+  auto product = [&](size_t b, size_t e) {
+    int64_t v = 1;
+    for (size_t i = b; i < e; ++i) v *= x[i];
+    return v;
+  };
+  RowShape rows;
+  rows.outer = product(0, axis);
+  const bool whole_tail =
+      layer.kind == LayerKind::kLayerNorm || (layer.kind == LayerKind::kSoftmax && layer.coerce_2d);
+  rows.n = whole_tail ? product(axis, x.size()) : x[axis];
+  rows.inner = whole_tail ? 1 : product(axis + 1, x.size());
+  if (layer.kind == LayerKind::kScaleShift && layer.scale_count != rows.n) {
+    return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name,
+                      "' (ScaleShift): input of shape ", to_string(x), " has ", rows.n,
+                      " channels at axis ", layer.axis, "; the layer has ", layer.scale_count);
+  }
+  if (layer.kind == LayerKind::kLayerNorm) {
+    for (int64_t count : {layer.scale_count, layer.shift_count}) {
+      if (count != 0 && rows.n % count != 0) {
+        return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name,
+                          "' (LayerNorm): ", count, " scale/bias values do not tile the ", rows.n,
+                          " normalized elements of shape ", to_string(x));
+      }
+    }
+  }
+  return rows;
+}
+
 class CudaContext final : public BackendContext {
  public:
   explicit CudaContext(const CudaExecutable& exe)
@@ -40,6 +76,7 @@ class CudaContext final : public BackendContext {
         m_plans(exe.layers().size()),
         m_algos(exe.layers().size()),
         m_add(exe.layers().size()),
+        m_rows(exe.layers().size()),
         m_dev_in(exe.input_ids().size(), nullptr),
         m_dev_out(exe.output_ids().size(), nullptr),
         m_io_in(exe.input_ids().size()),
@@ -113,14 +150,17 @@ class CudaContext final : public BackendContext {
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
       if (layer.kind == LayerKind::kDense && !m_fused) {
         MLPRT_RETURN_IF_ERROR(prepare_dense(layer, l, in));
-      } else if (layer.kind == LayerKind::kAdd) {
+      } else if (layer.kind == LayerKind::kBinary) {
         const Dims& b = shapes.at(tensors[layer.inputs[1]].name);
         const Dims& out = shapes.at(tensors[layer.output].name);
         if (out.size() > static_cast<size_t>(kMaxRank)) {
-          return make_error(StatusCode::kUnsupported, "cuda backend: layer '", layer.name,
-                            "' (Add): rank ", out.size(), " > ", kMaxRank);
+          return make_error(StatusCode::kUnsupported, "cuda backend: layer '", layer.name, "' (",
+                            layer.op, "): rank ", out.size(), " > ", kMaxRank);
         }
         m_add[l] = plan_broadcast(in, b, out);
+      } else if (layer.kind == LayerKind::kSoftmax || layer.kind == LayerKind::kLayerNorm ||
+                 layer.kind == LayerKind::kScaleShift) {
+        MLPRT_ASSIGN_OR_RETURN(m_rows[l], row_shape(layer, in));
       }
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
@@ -310,14 +350,38 @@ class CudaContext final : public BackendContext {
             MLPRT_CUBLAS_TRY(m_plans[l].run(m_handle, m_algos[l], x, layer.weights.get(), y,
                                             m_workspace.get(), m_workspace.bytes(), stream),
                              "cublasLtMatmul of layer '" + layer.name + "'");
+            if (!layer.spec.lt_activation) {
+              MLPRT_CUDA_TRY(launch_activation(y, y, act, layer.spec.act, n, stream),
+                             "epilogue kernel of layer '" + layer.name + "'");
+            }
           }
           break;
-        case LayerKind::kAdd:
-          MLPRT_CUDA_TRY(launch_add(x, m_ptrs[layer.inputs[1]], y, act, m_add[l], n, stream),
-                         "add kernel of layer '" + layer.name + "'");
+        case LayerKind::kBinary:
+          MLPRT_CUDA_TRY(launch_binary(x, m_ptrs[layer.inputs[1]], y, act, layer.binary, m_add[l],
+                                       n, stream),
+                         "binary kernel of layer '" + layer.name + "'");
           break;
-        case LayerKind::kRelu:
-          MLPRT_CUDA_TRY(launch_relu(x, y, act, n, stream), "relu kernel of layer '" + layer.name + "'");
+        case LayerKind::kActivation:
+          MLPRT_CUDA_TRY(launch_activation(x, y, act, layer.act, n, stream),
+                         "activation kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kSoftmax:
+          MLPRT_CUDA_TRY(launch_softmax(x, y, act, m_rows[l], layer.log, stream),
+                         "softmax kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kLayerNorm:
+          MLPRT_CUDA_TRY(launch_layer_norm(x, y, act, m_rows[l], layer.epsilon,
+                                           static_cast<const float*>(layer.scale.get()),
+                                           layer.scale_count,
+                                           static_cast<const float*>(layer.shift.get()),
+                                           layer.shift_count, stream),
+                         "layer norm kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kScaleShift:
+          MLPRT_CUDA_TRY(launch_scale_shift(x, y, act, m_rows[l],
+                                            static_cast<const float*>(layer.scale.get()),
+                                            static_cast<const float*>(layer.shift.get()), stream),
+                         "scale-shift kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kView: break;
       }
@@ -375,7 +439,8 @@ class CudaContext final : public BackendContext {
   std::vector<void*> m_ptrs;
   std::vector<MatmulPlan> m_plans;  // per layer
   std::vector<cublasLtMatmulAlgo_t> m_algos;
-  std::vector<BroadcastShape> m_add;
+  std::vector<BroadcastShape> m_add;  // per kBinary layer
+  std::vector<RowShape> m_rows;       // per kSoftmax / kLayerNorm / kScaleShift layer
   std::vector<const void*> m_dev_in;
   std::vector<void*> m_dev_out;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, fp32

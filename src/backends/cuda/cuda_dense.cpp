@@ -1,5 +1,7 @@
 #include "backends/cuda/cuda_dense.h"
 
+#include <optional>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cuda {
@@ -18,12 +20,29 @@ cublasComputeType_t compute_type(Precision precision) {
 }
 
 cublasLtEpilogue_t epilogue(const DenseSpec& spec) {
-  if (spec.activation == "relu") return spec.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-  if (spec.activation == "gelu") return spec.has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  if (spec.lt_activation && spec.act.kind == ActKind::kRelu) {
+    return spec.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  }
+  if (spec.lt_activation && spec.act.kind == ActKind::kGeluTanh) {
+    return spec.has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  }
   return spec.has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 }
 
 }  // namespace
+
+static_assert(static_cast<int>(ActKind::kClip) == static_cast<int>(ir::ActivationKind::kClip) &&
+                  static_cast<int>(ActKind::kGeluErf) ==
+                      static_cast<int>(ir::ActivationKind::kGeluErf),
+              "ActKind must number the kinds as ir::ActivationKind does");
+
+ActParams act_params(const ir::ActivationSpec& spec) {
+  ActParams p;
+  p.kind = static_cast<ActKind>(static_cast<int>(spec.kind));
+  p.alpha = static_cast<float>(spec.alpha);
+  p.beta = static_cast<float>(spec.beta);
+  return p;
+}
 
 std::string describe(const ir::Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
 
@@ -56,10 +75,18 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
     spec.has_bias = true;
   }
   spec.activation = node.get_string("activation", "none");
-  if (spec.activation != "none" && spec.activation != "relu" && spec.activation != "gelu") {
+  const std::optional<ir::ActivationKind> kind = ir::parse_activation(spec.activation);
+  if (!kind) {
     return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": activation '",
-                      spec.activation, "'; allowed: none, relu, gelu");
+                      spec.activation, "'; allowed: ", ir::kActivationKinds);
   }
+  ir::ActivationSpec act;
+  act.kind = *kind;
+  act.alpha = node.get_float("alpha", 0.0);
+  act.beta = node.get_float("beta", 0.0);
+  spec.act = act_params(act);
+  spec.lt_activation = *kind == ir::ActivationKind::kNone || *kind == ir::ActivationKind::kRelu ||
+                       *kind == ir::ActivationKind::kGeluTanh;
   const int64_t transpose_x = node.get_int("transpose_x", 0);
   if (transpose_x != 0 && transpose_x != 1) {
     return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_common.h"
+#include "ir/activation.h"
 #include "ir/graph.h"
 
 namespace mlprt::backend::cuda {
@@ -22,8 +23,15 @@ struct DenseSpec {
   int64_t n = 0;
   bool transpose_x = false;
   bool has_bias = false;
-  std::string activation = "none";  ///< none | relu | gelu
+  std::string activation = "none";  ///< any ir::ActivationKind name
+  ActParams act;                     ///< the same, for the kernels
+  /// cuBLASLt's epilogue computes the activation (relu; gelu_tanh, its GELU); otherwise our
+  /// activation kernel runs on Y after the matmul (with the bias still in the epilogue).
+  bool lt_activation = true;
 };
+
+/// ir activation spec -> kernel parameters.
+ActParams act_params(const ir::ActivationSpec& spec);
 
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
 

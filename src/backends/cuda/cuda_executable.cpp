@@ -5,6 +5,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <map>
+#include <optional>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cuda {
@@ -14,6 +17,76 @@ std::vector<float> floats_of(const ir::Constant& constant) {
   std::vector<float> values(constant.data.size() / sizeof(float));
   if (!values.empty()) std::memcpy(values.data(), constant.data.data(), values.size() * sizeof(float));
   return values;
+}
+
+Status upload_floats(const ir::Graph& graph, const ir::Node& node, size_t input, DeviceBuffer& out,
+                     int64_t& count) {
+  count = 0;
+  if (input >= node.inputs.size() || node.inputs[input].empty()) return Status::ok();
+  const ir::Constant* c = graph.find_constant(node.inputs[input]);
+  if (c == nullptr || c->dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": input '",
+                      node.inputs[input], "' must be a float32 constant");
+  }
+  const std::vector<float> values = floats_of(*c);
+  count = static_cast<int64_t>(values.size());
+  return upload(values, Precision::kFp32, out, "'" + node.inputs[input] + "' of " + describe(node));
+}
+
+// Kind and load-time parameters of the layers other than Dense.
+Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) {
+  if (node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
+      node.op == "Unsqueeze") {
+    layer.kind = LayerKind::kView;
+    return Status::ok();
+  }
+  if (node.op == "Add" || node.op == "Binary") {
+    static const std::map<std::string, BinaryOp, std::less<>> kKinds = {
+        {"add", BinaryOp::kAdd}, {"sub", BinaryOp::kSub}, {"mul", BinaryOp::kMul},
+        {"div", BinaryOp::kDiv}, {"pow", BinaryOp::kPow}};
+    const std::string kind = node.op == "Add" ? "add" : node.get_string("kind", "");
+    auto it = kKinds.find(kind);
+    if (it == kKinds.end()) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": binary kind '", kind, "'; supported: add, sub, mul, div, pow");
+    }
+    layer.kind = LayerKind::kBinary;
+    layer.binary = it->second;
+    return Status::ok();
+  }
+  if (node.op == "Relu" || node.op == "Activation") {
+    const std::optional<ir::ActivationSpec> spec = ir::activation_of(node);
+    if (!spec) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": activation kind '", node.get_string("kind", ""), "'; supported: ",
+                        ir::kActivationKinds);
+    }
+    layer.kind = LayerKind::kActivation;
+    layer.act = act_params(*spec);
+    return Status::ok();
+  }
+  if (node.op == "Softmax") {
+    layer.kind = LayerKind::kSoftmax;
+    layer.axis = node.get_int("axis", -1);
+    layer.log = node.get_int("log", 0) != 0;
+    layer.coerce_2d = node.get_int("coerce_2d", 0) != 0;
+    return Status::ok();
+  }
+  if (node.op == "LayerNorm" || node.op == "ScaleShift") {
+    const bool ln = node.op == "LayerNorm";
+    layer.kind = ln ? LayerKind::kLayerNorm : LayerKind::kScaleShift;
+    layer.axis = node.get_int("axis", ln ? -1 : 1);
+    layer.epsilon = static_cast<float>(node.get_float("epsilon", 1e-5));
+    MLPRT_RETURN_IF_ERROR(upload_floats(graph, node, 1, layer.scale, layer.scale_count));
+    MLPRT_RETURN_IF_ERROR(upload_floats(graph, node, 2, layer.shift, layer.shift_count));
+    if (!ln && (layer.scale_count == 0 || layer.scale_count != layer.shift_count)) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node),
+                        ": scale and shift must be constants of the same size");
+    }
+    return Status::ok();
+  }
+  return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                    ": op not implemented; supported: ", kCudaOps);
 }
 
 }  // namespace
@@ -56,13 +129,14 @@ bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_n
       Result<DenseSpec> spec = dense_spec(graph, node);
       if (!spec.is_ok()) return false;
       const DenseSpec& s = *spec;
-      if (s.transpose_x || s.activation == "gelu" || s.k > kFusedMaxWidth ||
+      if (s.transpose_x || (s.act.kind != ActKind::kNone && s.act.kind != ActKind::kRelu) || s.k > kFusedMaxWidth ||
           s.n > kFusedMaxWidth || (previous_n >= 0 && previous_n != s.k)) {
         return false;
       }
       previous_n = s.n;
       dense_nodes.push_back(&node);
-    } else if (node.op != "Reshape" && node.op != "Flatten") {
+    } else if (node.op != "Reshape" && node.op != "Flatten" && node.op != "Squeeze" &&
+               node.op != "Unsqueeze") {
       return false;
     }
     current = node.outputs[0];
@@ -105,7 +179,7 @@ Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
     FusedMlpLayer& layer = m_fused.layers[i];
     layer.k = static_cast<int>(spec.k);
     layer.n = static_cast<int>(spec.n);
-    layer.relu = spec.activation == "relu" ? 1 : 0;
+    layer.relu = spec.act.kind == ActKind::kRelu ? 1 : 0;
     MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(nodes[i]->inputs[1])),
                                  Precision::kFp32, m_fused_buffers[2 * i],
                                  "fused weights of " + describe(*nodes[i])));
@@ -141,6 +215,7 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   for (const ir::Node& node : graph.nodes) {
     Layer layer;
     layer.name = node.name;
+    layer.op = node.op;
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
       MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node));
@@ -152,17 +227,10 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
       }
       auto tuned = blob.tuned.find(node.name);
       if (tuned != blob.tuned.end()) layer.tuned = tuned->second;
-    } else if (node.op == "Add") {
-      layer.kind = LayerKind::kAdd;
-    } else if (node.op == "Relu") {
-      layer.kind = LayerKind::kRelu;
-    } else if (node.op == "Reshape" || node.op == "Flatten") {
-      layer.kind = LayerKind::kView;
     } else {
-      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
-                        ": op not implemented; supported: Dense, Add, Relu, Reshape, Flatten");
+      MLPRT_RETURN_IF_ERROR(layer_params(graph, node, layer));
     }
-    const size_t data_inputs = layer.kind == LayerKind::kAdd ? 2 : 1;
+    const size_t data_inputs = layer.kind == LayerKind::kBinary ? 2 : 1;
     if (node.inputs.size() < data_inputs || node.outputs.size() != 1 || node.outputs[0].empty()) {
       return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node), ": needs ",
                         data_inputs, " data input(s) and one output");
@@ -223,8 +291,11 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
   for (const Layer& layer : m_layers) {
     switch (layer.kind) {
       case LayerKind::kDense: {
-        std::string text = prec + " (cublasLt epilogue " + layer.spec.activation +
-                           (layer.spec.has_bias ? "+bias" : "");
+        std::string text =
+            prec + " (cublasLt epilogue " +
+            (layer.spec.lt_activation ? layer.spec.activation + (layer.spec.has_bias ? "+bias" : "")
+                                      : std::string(layer.spec.has_bias ? "bias" : "none") +
+                                            ", kernel:" + layer.spec.activation);
         for (const TunedAlgo& t : layer.tuned) {
           text += "; M=" + std::to_string(t.m) + ": " + describe_algo(t.algo) + ", fastest of " +
                   std::to_string(t.candidates) + " at " + std::to_string(t.us) + " us";
@@ -232,8 +303,11 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         out.push_back(text + fused + ")");
         break;
       }
-      case LayerKind::kAdd: out.push_back(prec + " (kernel:broadcast add)"); break;
-      case LayerKind::kRelu: out.push_back(prec + " (kernel:relu)"); break;
+      case LayerKind::kBinary: out.push_back(prec + " (kernel:broadcast " + layer.op + ")"); break;
+      case LayerKind::kActivation: out.push_back(prec + " (kernel:activation)"); break;
+      case LayerKind::kSoftmax: out.push_back(prec + " (kernel:softmax, fp32 math)"); break;
+      case LayerKind::kLayerNorm: out.push_back(prec + " (kernel:layer_norm, fp32 math)"); break;
+      case LayerKind::kScaleShift: out.push_back(prec + " (kernel:scale_shift)"); break;
       case LayerKind::kView: out.push_back(prec + " (view)"); break;
     }
   }

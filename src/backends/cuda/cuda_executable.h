@@ -14,6 +14,10 @@
 
 namespace mlprt::backend::cuda {
 
+inline constexpr const char* kCudaOps =
+    "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
+    "Squeeze, Unsqueeze";
+
 /// A tactic chosen at build time for one Dense layer at one row count.
 struct TunedAlgo {
   int64_t m = 0;
@@ -31,17 +35,28 @@ struct BlobInfo {
   std::map<std::string, std::vector<TunedAlgo>> tuned;  ///< by Dense node name
 };
 
-enum class LayerKind { kDense, kAdd, kRelu, kView };
+enum class LayerKind { kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView };
 enum class TensorRole { kInput, kConstant, kComputed };
 
 struct Layer {
   std::string name;
+  std::string op;
   LayerKind kind = LayerKind::kView;
   std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
   size_t output = 0;
   DenseSpec spec;              ///< kDense
   DeviceBuffer weights;        ///< kDense: [K, N] in the plan's precision
   DeviceBuffer bias;           ///< kDense with bias: [N] in the plan's precision
+  BinaryOp binary = BinaryOp::kAdd;  ///< kBinary
+  ActParams act;                     ///< kActivation
+  int64_t axis = 0;                  ///< kSoftmax, kLayerNorm, kScaleShift (may be negative)
+  bool log = false;                  ///< kSoftmax
+  bool coerce_2d = false;            ///< kSoftmax
+  float epsilon = 1e-5f;             ///< kLayerNorm
+  DeviceBuffer scale;                ///< kLayerNorm, kScaleShift: fp32
+  DeviceBuffer shift;                ///< kLayerNorm (bias), kScaleShift: fp32
+  int64_t scale_count = 0;
+  int64_t shift_count = 0;
   std::vector<TunedAlgo> tuned;
 };
 

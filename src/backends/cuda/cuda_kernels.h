@@ -22,9 +22,42 @@ struct BroadcastShape {
 
 cudaError_t launch_cast(const void* in, ElemType in_type, void* out, ElemType out_type, int64_t n,
                         cudaStream_t stream);
-cudaError_t launch_relu(const void* in, void* out, ElemType type, int64_t n, cudaStream_t stream);
-cudaError_t launch_add(const void* a, const void* b, void* y, ElemType type,
-                       const BroadcastShape& shape, int64_t n, cudaStream_t stream);
+/// Element-wise activation kinds, numbered as ir::ActivationKind (the caller converts).
+enum class ActKind : uint8_t {
+  kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kElu, kSelu, kHardSigmoid, kHardSwish, kSoftplus,
+  kGeluErf, kGeluTanh, kClip
+};
+struct ActParams {
+  ActKind kind = ActKind::kNone;
+  float alpha = 0.0f;
+  float beta = 0.0f;
+};
+enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv, kPow };
+
+/// The sizes a row-wise layer loops over: `outer` rows of `n` elements `inner` apart.
+struct RowShape {
+  int64_t outer = 0;
+  int64_t n = 0;
+  int64_t inner = 1;
+};
+
+/// y = act(x), in place allowed (the Dense epilogue that cuBLASLt has no fused form of).
+cudaError_t launch_activation(const void* in, void* out, ElemType type, const ActParams& act,
+                              int64_t n, cudaStream_t stream);
+/// y = a op b with numpy broadcasting.
+cudaError_t launch_binary(const void* a, const void* b, void* y, ElemType type, BinaryOp op,
+                          const BroadcastShape& shape, int64_t n, cudaStream_t stream);
+/// (Log)softmax over `rows.n` elements `rows.inner` apart; float accumulation, max-subtracted.
+cudaError_t launch_softmax(const void* x, void* y, ElemType type, const RowShape& rows, bool log,
+                           cudaStream_t stream);
+/// Normalizes rows of `rows.n` contiguous elements (inner = 1); fp32 scale/shift indexed
+/// j % count (count 0: none).
+cudaError_t launch_layer_norm(const void* x, void* y, ElemType type, const RowShape& rows,
+                              float epsilon, const float* scale, int64_t scale_count,
+                              const float* shift, int64_t shift_count, cudaStream_t stream);
+/// y = x * scale[c] + shift[c], c the index along `rows.n` (fp32 scale/shift).
+cudaError_t launch_scale_shift(const void* x, void* y, ElemType type, const RowShape& rows,
+                               const float* scale, const float* shift, cudaStream_t stream);
 /// Deterministic values in [-1, 1) (tactic timing must not run on zeros).
 cudaError_t launch_fill_pattern(void* out, ElemType type, int64_t n, uint32_t seed,
                                 cudaStream_t stream);

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Every zoo fixture (tests/fixtures/torch1, torch2) through `mlprt build --backend=B` and
+`mlprt run`, compared with its float64 reference (rel L2 <= 1e-5): the GPU counterpart of
+tests/fixtures/test_zoo_fixtures.py, without pytest (the GPU machine may not have it).
+
+    python3 bench/run_fixtures.py MLPRT_BIN FIXTURES_DIR [--backend=cuda]
+
+Fixtures listed in FIXTURES_DIR/expected_failures.txt must fail; any other result is an error.
+Exit 0 when every fixture behaves as expected.
+"""
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+MAX_REL_L2 = 1e-5
+
+
+def profile_flags(model_path, entry):
+    import onnx
+    model = onnx.load(str(model_path))
+    declared = {i.name: i for i in model.graph.input}
+    flags = {"--minShapes": [], "--optShapes": [], "--maxShapes": []}
+    dynamic = False
+    for inp in entry["inputs"]:
+        dims = declared[inp["name"]].type.tensor_type.shape.dim
+        lo, hi = [], []
+        for d, size in zip(dims, inp["shape"]):
+            is_dyn = not d.HasField("dim_value")
+            dynamic |= is_dyn
+            lo.append(1 if is_dyn else size)
+            hi.append(2 * size if is_dyn else size)
+        for flag, shape in (("--minShapes", lo), ("--optShapes", inp["shape"]), ("--maxShapes", hi)):
+            flags[flag].append(f"{inp['name']}:{'x'.join(map(str, shape))}")
+    return [f"{k}={','.join(v)}" for k, v in flags.items()] if dynamic else []
+
+
+def run_one(mlprt, folder, entry, backend, tmp):
+    plan = tmp / "m.plan"
+    model = folder / entry["onnx"]
+    proc = subprocess.run([mlprt, "build", f"--onnx={model}", f"--saveEngine={plan}",
+                           f"--backend={backend}", *profile_flags(model, entry)],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode:
+        return None, "build: " + (proc.stderr or proc.stdout).strip().splitlines()[-1]
+    loads = ",".join(f"{i['name']}:{folder / i['file']}" for i in entry["inputs"])
+    exports = [f"--exportOutput={o['name']}:{tmp / (o['name'] + '.npy')}" for o in entry["outputs"]]
+    proc = subprocess.run([mlprt, "run", f"--loadEngine={plan}", f"--loadInputs={loads}", *exports],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode:
+        return None, "run: " + (proc.stderr or proc.stdout).strip().splitlines()[-1]
+    worst = 0.0
+    for out in entry["outputs"]:
+        got = np.load(tmp / (out["name"] + ".npy")).astype(np.float64)
+        ref = np.load(folder / out["reference"])
+        if got.shape != ref.shape:
+            return None, f"{out['name']}: shape {got.shape}, reference {ref.shape}"
+        worst = max(worst, float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30)))
+    return worst, ""
+
+
+def main():
+    mlprt, fixtures = sys.argv[1], Path(sys.argv[2])
+    backend = next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith("--backend=")), "cuda")
+    expected = {}
+    for line in (fixtures / "expected_failures.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            expected[line.split()[0]] = line
+    bad = 0
+    count = 0
+    for suite in ("torch1", "torch2"):
+        folder = fixtures / suite
+        for entry in json.loads((folder / "index.json").read_text())["models"]:
+            key = f"{suite}/{entry['name']}"
+            with tempfile.TemporaryDirectory() as tmp:
+                error, why = run_one(mlprt, folder, entry, backend, Path(tmp))
+            ok = error is not None and error <= MAX_REL_L2
+            as_expected = ok != (key in expected)
+            bad += not as_expected
+            count += 1
+            status = "ok" if ok else ("xfail" if key in expected else "FAIL")
+            if not as_expected and ok:
+                status = "XPASS"
+            detail = f"rel L2 {error:.2e}" if error is not None else why
+            print(f"{status:5} {key:40} {detail}", flush=True)
+    print(f"{count} fixtures on {backend}: {count - bad} as expected, {bad} not")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
