@@ -34,6 +34,12 @@ class BackendContext {
   /// Called when input shapes change: `shapes` holds every tensor's concrete shape (from
   /// ir::infer_shapes on the plan's graph). Sizes intermediate buffers and kernels.
   virtual Status prepare(const ir::ShapeMap& shapes) = 0;
+  /// Host threads the backend may use for this context's calls (0: its default). Backends
+  /// without host-side parallelism refuse it.
+  virtual Status set_num_threads(int threads) {
+    (void)threads;
+    return Status(StatusCode::kUnsupported, "this backend has no thread count setting");
+  }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;
 };

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backends/cpu/cpu_executable.h"
@@ -133,6 +134,11 @@ void run_relu(const float* x, float* y, int64_t n) {
 struct DenseState {
   size_t variant = 0;
   int64_t m = -1;
+  bool bf16 = false;        ///< src converted to bf16 into `src_low` before the matmul
+  dnnl::reorder convert;    ///< bf16 only: src (f32, caller's layout) -> src_low
+  dnnl::memory src_low;
+  AlignedBuffer src_low_buffer;
+  std::array<dnnl_exec_arg_t, 2> convert_args{};
   dnnl::memory src;
   dnnl::memory dst;
   dnnl::memory scratchpad;
@@ -164,6 +170,15 @@ class CpuContext final : public BackendContext {
       return make_error(StatusCode::kInternal, "cpu backend: out of memory for a ",
                         m_exe.scratchpad_bytes(), "-byte oneDNN scratchpad");
     }
+    return Status::ok();
+  }
+
+  Status set_num_threads(int threads) override {
+    if (threads < 0) {
+      return make_error(StatusCode::kInvalidArgument, "cpu backend: thread count ", threads,
+                        " is negative; allowed: 0 (oneDNN's default) or more");
+    }
+    m_threads = threads;
     return Status::ok();
   }
 
@@ -217,6 +232,15 @@ class CpuContext final : public BackendContext {
       return Status(StatusCode::kInvalidArgument,
                     "cpu backend: execute called before a successful prepare");
     }
+    // OpenMP's thread count is per calling thread: set it for this call and put it back.
+    const int caller_threads = m_threads > 0 ? omp_get_max_threads() : 0;
+    if (m_threads > 0) omp_set_num_threads(m_threads);
+    Status status = execute_impl(io);
+    if (m_threads > 0) omp_set_num_threads(caller_threads);
+    return status;
+  }
+
+  Status execute_impl(const IoBindings& io) {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     for (size_t id : m_exe.input_ids()) {
       auto it = io.inputs.find(tensors[id].name);
@@ -282,9 +306,19 @@ class CpuContext final : public BackendContext {
     state.nargs = 0;
     if (m == 0) return Status::ok();
     const DenseVariant& v = layer.dense.variants[variant];
+    state.bf16 = v.tactic.precision == DensePrecision::kBf16;
     try {
       // Null handles: the addresses are set per call in execute().
       state.src = dnnl::memory(dense_src_desc(spec, m), m_exe.engine(), nullptr);
+      if (state.bf16) {
+        const dnnl::memory::desc low({m, spec.k}, dnnl::memory::data_type::bf16,
+                                     dnnl::memory::dims{spec.k, 1});
+        if (!state.src_low_buffer.reserve(low.get_size())) throw std::bad_alloc();
+        state.src_low = dnnl::memory(low, m_exe.engine(), state.src_low_buffer.data());
+        state.convert = dnnl::reorder(state.src, state.src_low);
+        state.convert_args = {dnnl_exec_arg_t{DNNL_ARG_FROM, state.src.get()},
+                              dnnl_exec_arg_t{DNNL_ARG_TO, state.src_low.get()}};
+      }
       state.dst = dnnl::memory(dense_dst_desc(spec, m), m_exe.engine(), nullptr);
       state.scratchpad = dnnl::memory(v.scratchpad_desc, m_exe.engine(), m_scratchpad.data());
     } catch (const dnnl::error& e) {
@@ -297,7 +331,7 @@ class CpuContext final : public BackendContext {
     auto add_arg = [&](int arg, const dnnl::memory& mem) {
       state.args[static_cast<size_t>(state.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
     };
-    add_arg(DNNL_ARG_SRC, state.src);
+    add_arg(DNNL_ARG_SRC, state.bf16 ? state.src_low : state.src);
     add_arg(DNNL_ARG_WEIGHTS, v.weights);
     if (spec.has_bias) add_arg(DNNL_ARG_BIAS, layer.dense.bias);
     add_arg(DNNL_ARG_DST, state.dst);
@@ -310,6 +344,10 @@ class CpuContext final : public BackendContext {
     if (state.m == 0) return Status::ok();
     dnnl_status_t st = dnnl_memory_set_data_handle(state.src.get(), const_cast<float*>(x));
     if (st == dnnl_success) st = dnnl_memory_set_data_handle(state.dst.get(), y);
+    if (st == dnnl_success && state.bf16) {
+      st = dnnl_primitive_execute(state.convert.get(), m_stream.get(), 2,
+                                  state.convert_args.data());
+    }
     if (st == dnnl_success) {
       st = dnnl_primitive_execute(layer.dense.variants[state.variant].primitive.get(),
                                   m_stream.get(), state.nargs, state.args.data());
@@ -332,6 +370,7 @@ class CpuContext final : public BackendContext {
   std::vector<DenseState> m_dense;       // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
   AlignedBuffer m_scratchpad;
+  int m_threads = 0;  // 0: leave OpenMP's setting alone
   bool m_prepared = false;
 };
 

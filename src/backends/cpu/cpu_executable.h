@@ -37,9 +37,10 @@ struct TensorSlot {
 
 class CpuExecutable final : public Executable {
  public:
-  /// `fixed_ms`: per Dense node name, the row counts that get a fixed-M primitive.
+  /// `tactics`: per Dense node name, its runtime-M tactic then its fixed-M ones; a Dense node
+  /// missing there runs on an fp32 runtime-M primitive.
   static Result<std::unique_ptr<CpuExecutable>> create(
-      const ir::Graph& graph, const std::map<std::string, std::vector<int64_t>>& fixed_ms);
+      const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
