@@ -286,7 +286,7 @@ int run_bench_command(const BenchOptions& options) {
   for (const auto& [p, us] : s.percentiles) {
     out << ", percentile(" << percentile_name(p) << "%) = " << us << " us";
   }
-  out << "\nTotal host walltime: " << s.walltime_s << " s, iterations: " << latency_us.size()
+  out << std::setprecision(6) << "\nTotal host walltime: " << s.walltime_s << " s, iterations: " << latency_us.size()
       << '\n';
 
   if (!options.export_times.empty()) {
