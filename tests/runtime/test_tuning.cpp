@@ -114,18 +114,19 @@ TEST(TimingCache, WarmCacheSkipsTimingAndGivesIdenticalPlan) {
 
   const SerializedEngine cold = build_ok(graph, config);
   const TacticCounts cold_counts = log.counts();
-  // 2 Dense layers x 3 profiles x (fixed packed, fixed plain, runtime) in fp32.
-  EXPECT_EQ(cold_counts.timed, 18);
+  // 2 Dense layers x 3 profiles x at least (runtime, fixed packed, fixed plain) in fp32.
+  EXPECT_GE(cold_counts.timed, 18);
   EXPECT_EQ(cold_counts.cached, 0);
   ASSERT_TRUE(std::filesystem::is_regular_file(config.timing_cache_path));
 
   const SerializedEngine warm = build_ok(graph, config);
   const TacticCounts warm_counts = log.counts();
   EXPECT_EQ(warm_counts.timed, 0);
-  EXPECT_EQ(warm_counts.cached, 18);
+  EXPECT_EQ(warm_counts.cached, cold_counts.timed);
   EXPECT_EQ(cold.bytes, warm.bytes) << "same model, flags and cache must give the same plan";
 
-  // Another thread count is other hardware for the cache: timed again, entries added.
+  // Another thread count is other hardware for the cache: timed again, entries added. With
+  // one thread there is no single-thread variant to try: exactly the 3 tactics per layer/profile.
   config.num_threads = 1;
   (void)build_ok(graph, config);
   EXPECT_EQ(log.counts().timed, 18);

@@ -238,7 +238,8 @@ class CpuBackend final : public Backend {
                                        int64_t m) {
     nlohmann::json out = {{"precision", cpu::precision_name(tactic.precision)},
                           {"kind", tactic.m < 0 ? "runtime" : "fixed"},
-                          {"layout", cpu::layout_name(tactic.layout)}};
+                          {"layout", cpu::layout_name(tactic.layout)},
+                          {"threads", tactic.threads}};
     if (profile >= 0) {
       out["profile"] = profile;
       out["m"] = m;
@@ -260,6 +261,11 @@ class CpuBackend final : public Backend {
     tactic.precision = precision == "bf16" ? cpu::DensePrecision::kBf16 : cpu::DensePrecision::kFp32;
     tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
     tactic.m = kind == "fixed" ? json.at("m").get<int64_t>() : -1;
+    tactic.threads = json.value("threads", 0);
+    if (tactic.threads < 0) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
+                        node, "' has threads = ", tactic.threads, "; allowed: 0 or more");
+    }
     if (kind == "fixed" && tactic.m <= 0) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's fixed-M tactic for "
                         "layer '", node, "' has M = ", tactic.m, "; allowed: M > 0");

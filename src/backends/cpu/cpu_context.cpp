@@ -135,10 +135,8 @@ struct DenseState {
   size_t variant = 0;
   int64_t m = -1;
   bool bf16 = false;        ///< src converted to bf16 into `src_low` before the matmul
-  dnnl::reorder convert;    ///< bf16 only: src (f32, caller's layout) -> src_low
   dnnl::memory src_low;
   AlignedBuffer src_low_buffer;
-  std::array<dnnl_exec_arg_t, 2> convert_args{};
   dnnl::memory src;
   dnnl::memory dst;
   dnnl::memory scratchpad;
@@ -315,9 +313,6 @@ class CpuContext final : public BackendContext {
                                      dnnl::memory::dims{spec.k, 1});
         if (!state.src_low_buffer.reserve(low.get_size())) throw std::bad_alloc();
         state.src_low = dnnl::memory(low, m_exe.engine(), state.src_low_buffer.data());
-        state.convert = dnnl::reorder(state.src, state.src_low);
-        state.convert_args = {dnnl_exec_arg_t{DNNL_ARG_FROM, state.src.get()},
-                              dnnl_exec_arg_t{DNNL_ARG_TO, state.src_low.get()}};
       }
       state.dst = dnnl::memory(dense_dst_desc(spec, m), m_exe.engine(), nullptr);
       state.scratchpad = dnnl::memory(v.scratchpad_desc, m_exe.engine(), m_scratchpad.data());
@@ -344,9 +339,9 @@ class CpuContext final : public BackendContext {
     if (state.m == 0) return Status::ok();
     dnnl_status_t st = dnnl_memory_set_data_handle(state.src.get(), const_cast<float*>(x));
     if (st == dnnl_success) st = dnnl_memory_set_data_handle(state.dst.get(), y);
-    if (st == dnnl_success && state.bf16) {
-      st = dnnl_primitive_execute(state.convert.get(), m_stream.get(), 2,
-                                  state.convert_args.data());
+    if (state.bf16) {
+      convert_src_to_bf16(layer.dense.spec, state.m, x,
+                          reinterpret_cast<uint16_t*>(state.src_low_buffer.data()));
     }
     if (st == dnnl_success) {
       st = dnnl_primitive_execute(layer.dense.variants[state.variant].primitive.get(),

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <new>
 
+#include <omp.h>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cpu {
@@ -98,7 +100,9 @@ const char* layout_name(WeightLayout layout) {
 std::string describe(const DenseTactic& tactic) {
   std::string out = precision_name(tactic.precision);
   if (tactic.m < 0) return out + " runtime-M";
-  return out + " fixed-M " + layout_name(tactic.layout);
+  out += " fixed-M ";
+  out += layout_name(tactic.layout);
+  return tactic.threads == 1 ? out + " 1-thread" : out;
 }
 
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
@@ -130,10 +134,47 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
     const memory::desc src = bf16 ? memory::desc({m, spec.k}, low, memory::dims{spec.k, 1})
                                   : dense_src_desc(spec, m);
     const dnnl::matmul::desc desc(src, weights, bias, dense_dst_desc(spec, m));
-    return dnnl::matmul::primitive_desc(desc, attr, engine);
+    // oneDNN (OpenMP build) sizes a fixed-shape primitive's parallel work for the creating
+    // thread's OpenMP thread count.
+    if (tactic.m < 0 || tactic.threads <= 0) return dnnl::matmul::primitive_desc(desc, attr, engine);
+    const int caller_threads = omp_get_max_threads();
+    omp_set_num_threads(tactic.threads);
+    try {
+      dnnl::matmul::primitive_desc pd(desc, attr, engine);
+      omp_set_num_threads(caller_threads);
+      return pd;
+    } catch (...) {
+      omp_set_num_threads(caller_threads);
+      throw;
+    }
   } catch (const dnnl::error& e) {
     const std::string doing = "create a " + describe(tactic) + " matmul primitive descriptor";
     return dnnl_failure(node, doing.c_str(), e);
+  }
+}
+
+namespace {
+
+uint16_t to_bf16(float value) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // NaN stays NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace
+
+void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint16_t* out) {
+  const int64_t k = spec.k;
+  if (!spec.transpose_x) {
+    const int64_t n = m * k;
+    for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
+    return;
+  }
+  // X is stored [K, M]: element (row i, feature j) sits at j * M + i.
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t i = 0; i < m; ++i) out[i * k + j] = to_bf16(x[j * m + i]);
   }
 }
 

@@ -46,6 +46,9 @@ struct DenseTactic {
   int64_t m = -1;  ///< -1: runtime M, serves every M
   DensePrecision precision = DensePrecision::kFp32;
   WeightLayout layout = WeightLayout::kPacked;  ///< fixed M only; runtime M takes oneDNN's
+  /// Fixed M only: 1 makes oneDNN plan the primitive for one thread (no OpenMP region, which
+  /// wins on small layers); 0 plans it for the engine's thread count.
+  int threads = 0;
 };
 
 const char* precision_name(DensePrecision precision);
@@ -80,6 +83,11 @@ struct DenseLayer {
   /// Index into `variants` of the primitive used for `m` rows.
   [[nodiscard]] size_t variant_for(int64_t m) const;
 };
+
+/// X (f32, as dense_src_desc lays it out for `m` rows) -> plain [m, K] bf16, round to nearest
+/// even, on the calling thread: a oneDNN reorder here would wake a second OpenMP thread for a
+/// few microseconds of work, which costs whole scheduler ticks on a busy machine.
+void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint16_t* out);
 
 /// Creates one variant: its primitive and its packed weights.
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
