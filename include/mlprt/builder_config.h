@@ -31,9 +31,10 @@ struct BuilderConfig {
   /// Layer name (after fusion, as `mlprt inspect` lists them; "*": every layer) -> "fp32",
   /// "fp16" or "bf16".
   std::map<std::string, std::string> layer_precisions;
-  /// Host threads for the builder's tactic timing (cpu: OpenMP threads of the building
-  /// thread); 0: the default (OMP_NUM_THREADS or every core). Timing caches are per thread
-  /// count, and so are the tactics chosen: build with the count the engine will run with.
+  /// Host threads the engine is built, tuned and run for (cpu: OpenMP threads; recorded in the
+  /// plan, used for the kernels created at load and by every context unless
+  /// ExecutionContext::set_num_threads says otherwise); 0: OpenMP's default (OMP_NUM_THREADS
+  /// or every core). Timing cache entries are per thread count.
   int num_threads = 0;
 };
 

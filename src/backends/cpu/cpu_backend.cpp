@@ -140,9 +140,10 @@ class CpuBackend final : public Backend {
                                            std::span<const uint8_t> blob) const override {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
     std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
+    int threads = 0;
     try {
-      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics));
-      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics));
+      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads));
+      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads));
       return std::unique_ptr<Executable>(std::move(exe));
     } catch (const nlohmann::json::exception& e) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
@@ -229,6 +230,7 @@ class CpuBackend final : public Backend {
                                  {"version", kBlobVersion},
                                  {"hardware", hardware_id()},
                                  {"onednn", onednn_version()},
+                                 {"threads", config.num_threads},
                                  {"layers", layers}};
     const std::string text = blob.dump();
     return std::vector<uint8_t>(text.begin(), text.end());
@@ -279,7 +281,8 @@ class CpuBackend final : public Backend {
   }
 
   Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
-                    std::map<std::string, std::vector<cpu::DenseTactic>>& tactics) const {
+                    std::map<std::string, std::vector<cpu::DenseTactic>>& tactics,
+                    int& threads) const {
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
     if (!json.is_object() || json.value("format", "") != kBlobFormat) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's backend section for '",
@@ -291,6 +294,11 @@ class CpuBackend final : public Backend {
       return make_error(StatusCode::kVersionMismatch, "cpu backend: blob version ", version,
                         " in the plan for '", graph.name, "'; this build reads version ",
                         kBlobVersion, "; rebuild the plan");
+    }
+    threads = json.value("threads", 0);
+    if (threads < 0) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
+                        "' says threads = ", threads, "; allowed: 0 (default) or more");
     }
     for (const nlohmann::json& layer : json.at("layers")) {
       const std::string node_name = layer.at("node").get<std::string>();

@@ -154,7 +154,8 @@ class CpuContext final : public BackendContext {
         m_ptrs(exe.tensors().size(), nullptr),
         m_caller_outputs(exe.output_ids().size(), nullptr),
         m_dense(exe.layers().size()),
-        m_add(exe.layers().size()) {
+        m_add(exe.layers().size()),
+        m_threads(exe.threads()) {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
         // Never written: constants are only read by Add and copied to graph outputs.
@@ -176,7 +177,7 @@ class CpuContext final : public BackendContext {
       return make_error(StatusCode::kInvalidArgument, "cpu backend: thread count ", threads,
                         " is negative; allowed: 0 (oneDNN's default) or more");
     }
-    m_threads = threads;
+    m_threads = threads > 0 ? threads : m_exe.threads();
     return Status::ok();
   }
 
@@ -365,7 +366,7 @@ class CpuContext final : public BackendContext {
   std::vector<DenseState> m_dense;       // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
   AlignedBuffer m_scratchpad;
-  int m_threads = 0;  // 0: leave OpenMP's setting alone
+  int m_threads = 0;  // 0: leave OpenMP's setting alone; default: the plan's
   bool m_prepared = false;
 };
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include <omp.h>
 #include <set>
 
 #include "common/check.h"
@@ -35,6 +37,19 @@ Result<size_t> CpuExecutable::tensor_id(const ir::Graph& graph, const ir::Node& 
 }
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
+    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
+    int threads) {
+  // oneDNN sizes a fixed-shape primitive's parallel work for the creating thread's OpenMP
+  // count: create them for the plan's.
+  const int caller_threads = omp_get_max_threads();
+  if (threads > 0) omp_set_num_threads(threads);
+  Result<std::unique_ptr<CpuExecutable>> exe = create_impl(graph, tactics);
+  if (threads > 0) omp_set_num_threads(caller_threads);
+  if (exe.is_ok()) (*exe)->m_threads = threads;
+  return exe;
+}
+
+Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics) {
   std::unique_ptr<CpuExecutable> exe(new CpuExecutable());
   try {
