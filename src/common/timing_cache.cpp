@@ -1,10 +1,9 @@
 #include "common/timing_cache.h"
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
-
-#include <nlohmann/json.hpp>
 
 #include "common/check.h"
 #include "mlprt/builder.h"
@@ -66,8 +65,8 @@ void TimingCache::insert(const std::string& key, double microseconds) {
 Status TimingCache::save(const std::filesystem::path& path) const {
   const nlohmann::json json = {{"format", kFormat}, {"version", kVersion}, {"entries", m_entries}};
   const std::string text = json.dump(1) + "\n";
-  return write_file_atomic(path, std::span<const uint8_t>(
-                                     reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  return write_file_atomic(
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 }  // namespace mlprt::detail

@@ -152,8 +152,8 @@ TEST(TimingCache, MalformedCacheIsAnErrorNamingTheFile) {
   std::ofstream(path) << "{\"format\": \"something else\"}";
   BuilderConfig config = three_profiles();
   config.timing_cache_path = path.string();
-  auto plan = build_serialized_engine(*make_network(make_mlp_graph(-1, kIn, kHidden, kOut, 1)),
-                                      config);
+  auto plan =
+      build_serialized_engine(*make_network(make_mlp_graph(-1, kIn, kHidden, kOut, 1)), config);
   ASSERT_FALSE(plan.is_ok());
   EXPECT_NE(plan.status().message().find("broken.cache"), std::string::npos)
       << plan.status().message();

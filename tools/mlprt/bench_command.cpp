@@ -3,16 +3,14 @@
 // both --iterations and --duration are reached, and prints a summary (and --exportTimes JSON).
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <map>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -157,10 +155,11 @@ int run_bench_command(const BenchOptions& options) {
   if (from_onnx == !options.load_engine.empty()) {
     return report_usage_error("bench needs exactly one of --loadEngine=m.plan or --onnx=m.onnx");
   }
-  if (!from_onnx && (!options.build.save_engine.empty() ||
-                     !options.build.shape_flags.min_shapes.empty())) {
-    return report_usage_error("--saveEngine and --minShapes/--optShapes/--maxShapes build an "
-                              "engine: they need --onnx, not --loadEngine");
+  if (!from_onnx &&
+      (!options.build.save_engine.empty() || !options.build.shape_flags.min_shapes.empty())) {
+    return report_usage_error(
+        "--saveEngine and --minShapes/--optShapes/--maxShapes build an "
+        "engine: they need --onnx, not --loadEngine");
   }
   Result<std::vector<double>> ps = parse_percentiles(options.percentiles);
   if (!ps) return report_usage_error(ps.status().message());
@@ -191,8 +190,8 @@ int run_bench_command(const BenchOptions& options) {
                                      std::pair{options.no_data_transfers, "--noDataTransfers"},
                                      std::pair{options.inf_streams != 1, "--infStreams"}}) {
       if (used) {
-        return report_usage_error(cat(flag, " applies to cuda plans; '", source, "' is a ",
-                                      backend, " plan, which runs on the host without streams "
+        return report_usage_error(cat(flag, " applies to cuda plans; '", source, "' is a ", backend,
+                                      " plan, which runs on the host without streams "
                                       "or transfers"));
       }
     }
@@ -219,9 +218,9 @@ int run_bench_command(const BenchOptions& options) {
   for (const auto& [name, dims] : *shapes) {
     const TensorDesc* desc = engine->find_io_tensor(name);
     if (desc->dtype != DataType::kFloat32) {
-      return report_runtime_error(Status(StatusCode::kUnsupported,
-                                         cat("input '", name, "' is ", to_string(desc->dtype),
-                                             "; mlprt bench feeds float32 inputs only")));
+      return report_runtime_error(
+          Status(StatusCode::kUnsupported, cat("input '", name, "' is ", to_string(desc->dtype),
+                                               "; mlprt bench feeds float32 inputs only")));
     }
     status = context.set_input_shape(name, dims);
     if (!status) return report_runtime_error(status);
@@ -267,8 +266,7 @@ int run_bench_command(const BenchOptions& options) {
     start_ms.push_back(std::chrono::duration<double, std::milli>(t0 - begin).count());
     latency_us.push_back(std::chrono::duration<double, std::micro>(now - t0).count());
   }
-  const Summary s =
-      summarize(latency_us, std::chrono::duration<double>(now - begin).count(), *ps);
+  const Summary s = summarize(latency_us, std::chrono::duration<double>(now - begin).count(), *ps);
 
   std::ostringstream shapes_text;
   for (const auto& [name, dims] : *shapes) {
@@ -276,18 +274,18 @@ int run_bench_command(const BenchOptions& options) {
   }
   std::ostringstream out;
   out << std::fixed << std::setprecision(3) << "=== Performance summary ===\n"
-      << "Engine: " << source << " (" << backend << ", " << engine->info().precision
-      << "), shapes " << shapes_text.str() << ", threads "
+      << "Engine: " << source << " (" << backend << ", " << engine->info().precision << "), shapes "
+      << shapes_text.str() << ", threads "
       << (options.build.threads > 0 ? std::to_string(options.build.threads) : "default") << '\n'
-      << "Throughput: " << s.qps << " qps (" << s.qps * static_cast<double>(std::max<int64_t>(batch, 1))
-      << " rows/s)\n"
+      << "Throughput: " << s.qps << " qps ("
+      << s.qps * static_cast<double>(std::max<int64_t>(batch, 1)) << " rows/s)\n"
       << "Latency: min = " << s.min << " us, max = " << s.max << " us, mean = " << s.mean
       << " us, median = " << s.median << " us";
   for (const auto& [p, us] : s.percentiles) {
     out << ", percentile(" << percentile_name(p) << "%) = " << us << " us";
   }
-  out << std::setprecision(6) << "\nTotal host walltime: " << s.walltime_s << " s, iterations: " << latency_us.size()
-      << '\n';
+  out << std::setprecision(6) << "\nTotal host walltime: " << s.walltime_s
+      << " s, iterations: " << latency_us.size() << '\n';
 
   if (!options.export_times.empty()) {
     nlohmann::json times = nlohmann::json::array();
@@ -296,25 +294,27 @@ int run_bench_command(const BenchOptions& options) {
     }
     nlohmann::json pct = nlohmann::json::object();
     for (const auto& [p, us] : s.percentiles) pct[percentile_name(p)] = us;
-    const nlohmann::json json = {
-        {"summary",
-         {{"engine", source},
-          {"backend", backend},
-          {"precision", engine->info().precision},
-          {"plan_hash", engine->info().plan_hash},
-          {"shapes", shapes_text.str()},
-          {"threads", options.build.threads},
-          {"iterations", latency_us.size()},
-          {"walltime_s", s.walltime_s},
-          {"throughput_qps", s.qps},
-          {"latency_us",
-           {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"median", s.median},
-            {"percentiles", pct}}}}},
-        {"times", times}};
+    const nlohmann::json json = {{"summary",
+                                  {{"engine", source},
+                                   {"backend", backend},
+                                   {"precision", engine->info().precision},
+                                   {"plan_hash", engine->info().plan_hash},
+                                   {"shapes", shapes_text.str()},
+                                   {"threads", options.build.threads},
+                                   {"iterations", latency_us.size()},
+                                   {"walltime_s", s.walltime_s},
+                                   {"throughput_qps", s.qps},
+                                   {"latency_us",
+                                    {{"min", s.min},
+                                     {"max", s.max},
+                                     {"mean", s.mean},
+                                     {"median", s.median},
+                                     {"percentiles", pct}}}}},
+                                 {"times", times}};
     const std::string text = json.dump(1) + "\n";
-    status = write_file_atomic(options.export_times,
-                               std::span<const uint8_t>(
-                                   reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    status = write_file_atomic(
+        options.export_times,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
     if (!status) return report_runtime_error(status);
     out << "Times written to " << options.export_times << '\n';
   }

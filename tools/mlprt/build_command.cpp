@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -60,8 +59,9 @@ void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
                  "timing cache read before and updated after the build; a warm cache skips "
                  "tactic timing and makes the plan reproducible, e.g. "
                  "--timingCacheFile=timing.cache");
-  cmd.add_flag("--fp16", options.fp16,
-               "permit fp16 layers where faster (cpu: only with AVX-512 FP16; none yet), e.g. --fp16");
+  cmd.add_flag(
+      "--fp16", options.fp16,
+      "permit fp16 layers where faster (cpu: only with AVX-512 FP16; none yet), e.g. --fp16");
   cmd.add_flag("--bf16", options.bf16,
                "permit bf16 layers where faster (cpu: AVX-512 BF16 or AMX), e.g. --bf16");
   cmd.add_flag("--tf32", options.tf32, "permit tf32 math (GPUs only; cpu: fp32), e.g. --tf32");
@@ -117,8 +117,7 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
 
 CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
   CLI::App* cmd = app.add_subcommand("build", "Build an engine (plan file) from an ONNX model");
-  cmd->add_option("--onnx", options.onnx, "ONNX model to build, e.g. --onnx=mlp.onnx")
-      ->required();
+  cmd->add_option("--onnx", options.onnx, "ONNX model to build, e.g. --onnx=mlp.onnx")->required();
   cmd->add_option("--saveEngine", options.save_engine,
                   "where to write the plan, e.g. --saveEngine=mlp.plan")
       ->required();
@@ -130,8 +129,6 @@ CLI::App* add_build_command(CLI::App& app, BuildOptions& options) {
   return cmd;
 }
 
-int run_build_command(const BuildOptions& options) {
-  return build_from_flags(options).exit_code;
-}
+int run_build_command(const BuildOptions& options) { return build_from_flags(options).exit_code; }
 
 }  // namespace mlprt::cli

@@ -59,7 +59,8 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
                       config.precision_constraints, "'; allowed: none, prefer, obey");
   }
   std::string layer_names;
-  for (const ir::Node& node : graph.nodes) layer_names += (layer_names.empty() ? "'" : ", '") + node.name + "'";
+  for (const ir::Node& node : graph.nodes)
+    layer_names += (layer_names.empty() ? "'" : ", '") + node.name + "'";
   for (const auto& [name, precision] : config.layer_precisions) {
     if (!kPrecisions.count(precision)) {
       return make_error(StatusCode::kInvalidArgument, "layer precision '", name, ":", precision,
@@ -80,21 +81,25 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
     }
   }
   if (!config.layer_precisions.empty() && config.precision_constraints == "none") {
-    detail::log(Severity::kWarning, "cpu backend: layer precisions are ignored with precision "
+    detail::log(Severity::kWarning,
+                "cpu backend: layer precisions are ignored with precision "
                 "constraints 'none'; use --precisionConstraints=obey or prefer");
   }
   if (config.allow_fp16) {
-    detail::log(Severity::kInfo, "cpu backend: fp16 permitted, but ",
-                cpu_has_fp16() ? "the cpu backend has no fp16 kernels yet"
-                               : "this CPU has no AVX-512 FP16",
-                ": layers run in fp32", config.allow_bf16 ? " or bf16" : "");
+    detail::log(
+        Severity::kInfo, "cpu backend: fp16 permitted, but ",
+        cpu_has_fp16() ? "the cpu backend has no fp16 kernels yet" : "this CPU has no AVX-512 FP16",
+        ": layers run in fp32", config.allow_bf16 ? " or bf16" : "");
   }
   if (config.allow_tf32) {
-    detail::log(Severity::kInfo, "cpu backend: tf32 permitted, but CPUs have no tf32 math: "
-                "layers run in fp32", config.allow_bf16 ? " or bf16" : "");
+    detail::log(Severity::kInfo,
+                "cpu backend: tf32 permitted, but CPUs have no tf32 math: "
+                "layers run in fp32",
+                config.allow_bf16 ? " or bf16" : "");
   }
   if (config.allow_bf16 && !cpu_has_bf16()) {
-    detail::log(Severity::kInfo, "cpu backend: bf16 permitted, but this CPU has neither "
+    detail::log(Severity::kInfo,
+                "cpu backend: bf16 permitted, but this CPU has neither "
                 "AVX-512 BF16 nor AMX: layers run in fp32");
   }
   return Status::ok();
@@ -108,14 +113,14 @@ Result<std::vector<DensePrecision>> allowed_precisions(const ir::Node& node,
     if (precision == "bf16" && cpu_has_bf16()) {
       return std::vector<DensePrecision>{DensePrecision::kBf16};
     }
-    const std::string why = precision == "bf16"
-                                ? "this CPU has neither AVX-512 BF16 nor AMX"
-                                : "the cpu backend has no fp16 kernels";
+    const std::string why = precision == "bf16" ? "this CPU has neither AVX-512 BF16 nor AMX"
+                                                : "the cpu backend has no fp16 kernels";
     if (config.precision_constraints == "obey") {
-      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
-                        ": precision ", precision, " is required (--precisionConstraints=obey), "
-                        "but ", why, "; available here: fp32",
-                        cpu_has_bf16() ? ", bf16" : "");
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": precision ",
+                        precision,
+                        " is required (--precisionConstraints=obey), "
+                        "but ",
+                        why, "; available here: fp32", cpu_has_bf16() ? ", bf16" : "");
     }
     detail::log(Severity::kWarning, "cpu backend: ", describe(node), ": ", precision,
                 " preferred, but ", why, "; choosing among the permitted precisions");
@@ -136,8 +141,8 @@ Result<double> Tuner::time_of(const ir::Graph& graph, const ir::Node& node, cons
   ++m_stats.timed;
   m_cache.insert(key, us);
   m_measured.insert(key);
-  detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, " ",
-              describe(tactic), ": ", us, " us");
+  detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, " ", describe(tactic),
+              ": ", us, " us");
   return us;
 }
 

@@ -14,11 +14,10 @@
 // makes the choice, and so the plan, reproducible.
 
 #include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/cpu_dense.h"
 #include "common/timing_cache.h"
@@ -39,7 +38,7 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
 /// What the build chose for one Dense layer.
 struct LayerTactics {
   std::string node;
-  DenseTactic runtime;                  ///< m = -1
+  DenseTactic runtime;                   ///< m = -1
   std::vector<DenseTactic> per_profile;  ///< one per profile; m = -1: the runtime primitive
   std::vector<int64_t> profile_m;        ///< opt M per profile (0: no rows)
 };
