@@ -86,6 +86,7 @@ def time_calls(fn, min_time, min_iters, warmup_s):
         fn()
     times = []
     start = time.perf_counter()
+    # At least min_iters calls and min_time seconds, as `mlprt bench --iterations --duration`.
     while len(times) < min_iters or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
         fn()
@@ -242,7 +243,10 @@ def main():
     ap.add_argument("--threads", default=None, help="comma list, default 1,2")
     ap.add_argument("--precisions", default=None, help="comma list, default fp32,bf16")
     ap.add_argument("--min-time", type=float, default=1.0, help="seconds timed per measurement")
-    ap.add_argument("--min-iters", type=int, default=10)
+    ap.add_argument("--min-iters", type=int, default=3, help="calls timed at least")
+    ap.add_argument("--max-call-s", type=float, default=5.0,
+                    help="skip PyTorch where one call is predicted (from the smaller batch) to "
+                         "take longer than this")
     ap.add_argument("--warmup", type=float, default=0.2, help="seconds of warm-up per measurement")
     ap.add_argument("--mlprt", default=None, help="mlprt binary (default: build/release, ci, dev)")
     ap.add_argument("--out-dir", default=str(HERE / "results"))
@@ -284,14 +288,25 @@ def main():
             k, n_out = dims[0], dims[-1]
             for threads in threads_list:
                 for prec in precisions:
-                    for batch in batches:
+                    torch_prev = None  # (batch, us) of the previous batch, to predict the next
+                    for batch in sorted(batches):
                         row = {"model": label, "prec": prec, "batch": batch, "threads": threads}
                         row["mlprt_us"] = bench_mlprt(mlprt, onnx_path, batch, k, threads, prec,
                                                       cache, args, tmp)
                         row["ort_us"] = (bench_ort(onnx_path, batch, k, n_out, threads, args)
                                          if prec == "fp32" else None)
-                        row["torch_us"] = (None if args.no_torch else
-                                           bench_torch(onnx_path, activation, batch, threads, prec, args))
+                        predicted = (torch_prev[1] * batch / torch_prev[0] * 1e-6
+                                     if torch_prev else 0.0)
+                        if args.no_torch:
+                            row["torch_us"] = None
+                        elif predicted > args.max_call_s:
+                            row["torch_us"] = None
+                            notes.append(f"{label} {prec} b={batch} t={threads}: PyTorch skipped, "
+                                         f"one call predicted to take {predicted:.0f} s")
+                        else:
+                            row["torch_us"] = bench_torch(onnx_path, activation, batch, threads,
+                                                          prec, args)
+                            torch_prev = (batch, row["torch_us"])
                         rows.append(row)
                         fmt = lambda v: f"{v:10.1f}" if v else "         -"
                         print(f"{label:10s} {prec:5s} b={batch:<5d} t={threads}  mlprt {fmt(row['mlprt_us'])} us"
