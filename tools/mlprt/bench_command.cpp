@@ -128,11 +128,6 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
                   "time calls for at least S seconds, e.g. --duration=3")
       ->check(CLI::NonNegativeNumber)
       ->default_str("3");
-  cmd->add_option("--threads", options.build.threads,
-                  "host threads of the engine (cpu: OpenMP threads) for the build's timing and "
-                  "the run; 0: default, e.g. --threads=2")
-      ->check(CLI::NonNegativeNumber)
-      ->default_str("0");
   cmd->add_option("--exportTimes", options.export_times,
                   "write every iteration's time and the summary as JSON, e.g. "
                   "--exportTimes=times.json");

@@ -70,6 +70,11 @@ void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
                  "impossible), e.g. --precisionConstraints=obey")
       ->check(CLI::IsMember({"none", "prefer", "obey"}))
       ->default_str("none");
+  cmd.add_option("--threads", options.threads,
+                 "host threads the engine is built, tuned and run for (cpu: OpenMP threads, "
+                 "recorded in the plan); 0: OpenMP's default, e.g. --threads=2")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("0");
   cmd.add_option("--layerPrecisions", options.layer_precisions,
                  "per-layer precision, layer names as inspect lists them, * for all, e.g. "
                  "--layerPrecisions=fc1:fp32,*:bf16")

@@ -25,7 +25,7 @@ struct BuildOptions {
   bool tf32 = false;
   std::string precision_constraints = "none";
   std::vector<std::string> layer_precisions;  ///< "name:prec,..." values, as given
-  int threads = 0;                            ///< bench --threads; 0: default
+  int threads = 0;                            ///< --threads; 0: OpenMP's default
 };
 /// Adds the builder flags (backend, shapes, precision, timing cache) shared by build and bench;
 /// --onnx and --saveEngine are left to the caller.

@@ -134,19 +134,7 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
     const memory::desc src = bf16 ? memory::desc({m, spec.k}, low, memory::dims{spec.k, 1})
                                   : dense_src_desc(spec, m);
     const dnnl::matmul::desc desc(src, weights, bias, dense_dst_desc(spec, m));
-    // oneDNN (OpenMP build) sizes a fixed-shape primitive's parallel work for the creating
-    // thread's OpenMP thread count.
-    if (tactic.m < 0 || tactic.threads <= 0) return dnnl::matmul::primitive_desc(desc, attr, engine);
-    const int caller_threads = omp_get_max_threads();
-    omp_set_num_threads(tactic.threads);
-    try {
-      dnnl::matmul::primitive_desc pd(desc, attr, engine);
-      omp_set_num_threads(caller_threads);
-      return pd;
-    } catch (...) {
-      omp_set_num_threads(caller_threads);
-      throw;
-    }
+    return dnnl::matmul::primitive_desc(desc, attr, engine);
   } catch (const dnnl::error& e) {
     const std::string doing = "create a " + describe(tactic) + " matmul primitive descriptor";
     return dnnl_failure(node, doing.c_str(), e);
@@ -202,19 +190,50 @@ memory pack(const dnnl::engine& engine, dnnl::stream& stream, const ir::Constant
 
 }  // namespace
 
+static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
+                                                    dnnl::stream& stream, const ir::Graph& graph,
+                                                    const ir::Node& node, const DenseSpec& spec,
+                                                    const DenseTactic& tactic);
+
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic) {
+  // oneDNN (OpenMP build) plans a fixed-shape primitive's parallel work for the creating
+  // thread's OpenMP count, and its primitive cache keys on that count: descriptor and
+  // primitive are both made under the tactic's count, or the cache may hand back a primitive
+  // planned for another count (with a bigger scratchpad than the descriptor says).
+  const int threads = tactic.m >= 0 ? tactic.threads : 0;
+  const int caller_threads = omp_get_max_threads();
+  if (threads > 0) omp_set_num_threads(threads);
+  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic);
+  if (threads > 0) omp_set_num_threads(caller_threads);
+  return variant;
+}
+
+static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
+                                                    dnnl::stream& stream, const ir::Graph& graph,
+                                                    const ir::Node& node, const DenseSpec& spec,
+                                                    const DenseTactic& tactic) {
   MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, make_dense_pd(engine, node, spec, tactic));
   try {
     const ir::Constant& w = *graph.find_constant(node.inputs[1]);
     DenseVariant variant;
     variant.fixed_m = tactic.m;
     variant.tactic = tactic;
-    variant.impl = pd.impl_info_str();
-    variant.scratchpad_desc = pd.scratchpad_desc();
-    variant.weights = pack(engine, stream, w, {spec.k, spec.n}, pd.weights_desc());
     variant.primitive = dnnl::matmul(pd);
+    // Scratchpad and weight layout as the primitive actually created wants them.
+    const_dnnl_primitive_desc_t actual = variant.primitive.get_primitive_desc();
+    const dnnl_memory_desc_t* scratchpad =
+        dnnl_primitive_desc_query_md(actual, dnnl_query_scratchpad_md, 0);
+    const dnnl_memory_desc_t* weights =
+        dnnl_primitive_desc_query_md(actual, dnnl_query_weights_md, 0);
+    if (scratchpad == nullptr || weights == nullptr) {
+      return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
+                        ": oneDNN gave no scratchpad or weights layout for ", describe(tactic));
+    }
+    variant.impl = pd.impl_info_str();
+    variant.scratchpad_desc = memory::desc(*scratchpad);
+    variant.weights = pack(engine, stream, w, {spec.k, spec.n}, memory::desc(*weights));
     return variant;
   } catch (const dnnl::error& e) {
     return dnnl_failure(node, "create the matmul primitive and pack the weights", e);
