@@ -318,6 +318,11 @@ def main():
     notes.append("mlprt bf16 rows: built with --bf16 (permitted); the tuner keeps fp32 per layer "
                  "where that is faster")
     load_after = load_average()
+    if max(load_before, load_after) > 0.5:
+        notes.insert(0, f"TAKEN UNDER LOAD (1-minute load average {load_before:.2f} before, "
+                        f"{load_after:.2f} after, on {os.cpu_count()} cores): other processes "
+                        "competed for the cores; 2-thread rows suffer most. Rerun on a quiet "
+                        "machine before comparing.")
     date = datetime.date.today().isoformat()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
