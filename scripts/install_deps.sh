@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything mlprt needs on Debian 12 (idempotent; skips apt when all is there).
+# --bench also installs what bench/cpu_bench.py compares against (ONNX Runtime from PyPI, into
+# the system python); the tests never need it.
 set -euo pipefail
+
+with_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) with_bench=1 ;;
+    *) echo "install_deps.sh: unknown argument '$arg' (allowed: --bench)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -10,6 +20,7 @@ packages=(
   libonnx-testdata clang libclang-rt-14-dev
   dataset-fashion-mnist
 )
+[ "$with_bench" -eq 1 ] && packages+=(python3-matplotlib python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,4 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$with_bench" -eq 1 ] && ! /usr/bin/python3 -c "import onnxruntime" 2>/dev/null; then
+  echo "mlprt: installing onnxruntime (PyPI) for bench/cpu_bench.py"
+  # --no-deps: a PyPI protobuf would shadow Debian's, which python3-onnx needs.
+  /usr/bin/python3 -m pip install --break-system-packages --quiet --no-deps onnxruntime flatbuffers
 fi

@@ -2,6 +2,7 @@
 /// @file builder_config.h
 /// What the builder is asked to produce: backend, optimization profiles, timing cache.
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ struct BuilderConfig {
   bool allow_fp16 = false;
   bool allow_bf16 = false;
   bool allow_tf32 = false;
+  /// How `layer_precisions` bind, as trtexec's --precisionConstraints: "none" (ignored),
+  /// "prefer" (used where the backend has a kernel in that precision, else a warning and the
+  /// backend's own choice), "obey" (the build fails where it has none).
+  std::string precision_constraints = "none";
+  /// Layer name (after fusion, as `mlprt inspect` lists them; "*": every layer) -> "fp32",
+  /// "fp16" or "bf16".
+  std::map<std::string, std::string> layer_precisions;
+  /// Host threads the engine is built, tuned and run for (cpu: OpenMP threads; recorded in the
+  /// plan, used for the kernels created at load and by every context unless
+  /// ExecutionContext::set_num_threads says otherwise); 0: OpenMP's default (OMP_NUM_THREADS
+  /// or every core). Timing cache entries are per thread count.
+  int num_threads = 0;
 };
 
 }  // namespace mlprt

@@ -76,6 +76,14 @@ class ExecutionContext {
   /// captures a CUDA graph the first time it runs a shape with given addresses and replays it.
   Status enqueue(void* stream = nullptr);
 
+  /// Host threads this context's enqueue calls may use. Default, and 0: the count the plan was
+  /// built for (BuilderConfig::num_threads; a plan built with 0 uses OpenMP's setting, i.e.
+  /// OMP_NUM_THREADS or every core). The cpu backend applies it to the calling thread for the
+  /// duration of each enqueue. Its fixed-shape kernels were created for the plan's count and
+  /// keep that split, so for another count rebuild the plan with it. Backends without host
+  /// threads return kUnsupported.
+  Status set_num_threads(int threads);
+
   /// The output with its real shape, valid until the next set_input_shape or enqueue.
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
 

@@ -44,6 +44,12 @@ class BackendContext {
                   "this backend reads and writes host memory only; device addresses need the "
                   "cuda backend");
   }
+  /// Host threads the backend may use for this context's calls (0: its default). Backends
+  /// without host-side parallelism refuse it.
+  virtual Status set_num_threads(int threads) {
+    (void)threads;
+    return Status(StatusCode::kUnsupported, "this backend has no thread count setting");
+  }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;
 };

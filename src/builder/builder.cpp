@@ -82,37 +82,26 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   for (const ir::Node& node : graph.nodes) {
     MLPRT_RETURN_IF_ERROR(in_model(backend->supports(graph, node)));
   }
-  if (!config.timing_cache_path.empty()) {
-    detail::log(Severity::kWarning, "timing cache '", config.timing_cache_path,
-                "' not used: the ", backend->name(), " backend does not time tactics yet");
-  }
-
-  for (const auto& [allowed, name] : {std::pair{config.allow_fp16, "fp16"},
-                                      std::pair{config.allow_bf16, "bf16"},
-                                      std::pair{config.allow_tf32, "tf32"}}) {
-    if (allowed && backend->name() == "cpu") {
-      detail::log(Severity::kInfo, name, " permitted, but the ", backend->name(),
-                  " backend has no ", name, " kernels yet: every layer runs in fp32");
-    }
-  }
-
   plan::Plan plan;
   MLPRT_ASSIGN_OR_RETURN(plan.backend_blob, backend->compile(graph, profiles, config));
   plan.producer_version = kVersionString;
   plan.backend = backend->name();
   plan.hardware = backend->hardware_id();
-  // The cuda backend runs in the lowest precision allowed (see its layer_precisions()).
-  plan.precision = backend->name() != "cuda" ? "fp32"
-                   : config.allow_fp16             ? "fp16"
-                   : config.allow_bf16             ? "bf16"
-                   : config.allow_tf32             ? "tf32"
-                                                   : "fp32";
+  // The precisions the build permitted; each layer's actual one is in the backend's choice
+  // (`inspect` shows both).
+  plan.precision = "fp32";
+  if (config.allow_tf32) plan.precision += "+tf32";
+  if (config.allow_bf16) plan.precision += "+bf16";
+  if (config.allow_fp16) plan.precision += "+fp16";
   nlohmann::json build_config = {{"backend", config.backend},
                                  {"profiles", profiles_to_json(config.profiles)},
                                  {"timing_cache", config.timing_cache_path},
                                  {"fp16", config.allow_fp16},
                                  {"bf16", config.allow_bf16},
-                                 {"tf32", config.allow_tf32}};
+                                 {"tf32", config.allow_tf32},
+                                 {"precision_constraints", config.precision_constraints},
+                                 {"layer_precisions", config.layer_precisions},
+                                 {"threads", config.num_threads}};
   plan.build_config_json = build_config.dump();
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);

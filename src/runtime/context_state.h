@@ -27,6 +27,7 @@ class ContextState {
   [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
   Status set_tensor_address(const std::string& name, void* address);
   Status enqueue(void* stream);
+  Status set_num_threads(int threads) { return m_backend->set_num_threads(threads); }
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
 
  private:

@@ -228,6 +228,7 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
   return m_state->set_tensor_address(name, address);
 }
 Status ExecutionContext::enqueue(void* stream) { return m_state->enqueue(stream); }
+Status ExecutionContext::set_num_threads(int threads) { return m_state->set_num_threads(threads); }
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
   return m_state->output(name);
 }

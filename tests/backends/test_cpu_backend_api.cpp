@@ -144,15 +144,24 @@ TEST(CpuBackendApi, BlobRecordsImplementationsAndLayerPrecisions) {
   ASSERT_EQ(first.at("opt").size(), 2u);
   EXPECT_EQ(first.at("opt")[0].at("m"), 32);
   EXPECT_EQ(first.at("opt")[1].at("m"), 128);
-  EXPECT_FALSE(first.at("opt")[0].at("impl").get<std::string>().empty());
+  EXPECT_EQ(first.at("runtime").at("kind"), "runtime");
+  // Without --bf16 every tactic is fp32; which kind wins is up to the timing.
+  for (const auto& opt : first.at("opt")) {
+    EXPECT_EQ(opt.at("precision"), "fp32");
+    EXPECT_TRUE(opt.at("kind") == "runtime" || opt.at("kind") == "fixed") << opt.dump();
+  }
 
   auto exe = cpu().load(g.graph(), *blob);
   ASSERT_TRUE(exe.is_ok()) << exe.status().message();
   const std::vector<std::string> precisions = (*exe)->layer_precisions();
   ASSERT_EQ(precisions.size(), 3u);
   EXPECT_EQ(precisions[0].rfind("fp32 (", 0), 0u) << precisions[0];
-  EXPECT_TRUE(contains(precisions[0], "M=32: ")) << precisions[0];
-  EXPECT_TRUE(contains(precisions[0], "M=128: ")) << precisions[0];
+  EXPECT_TRUE(contains(precisions[0], "any M: fp32 runtime-M")) << precisions[0];
+  // A fixed-M primitive exists exactly where the timing chose one.
+  EXPECT_EQ(contains(precisions[0], "M=32: "), first.at("opt")[0].at("kind") == "fixed")
+      << precisions[0];
+  EXPECT_EQ(contains(precisions[0], "M=128: "), first.at("opt")[1].at("kind") == "fixed")
+      << precisions[0];
   EXPECT_EQ(precisions[2], "fp32 (view)");
 
   // An empty blob is accepted too (runtime-M primitives only).
@@ -174,10 +183,23 @@ TEST(CpuBackendApi, LoadRefusesForeignOrBrokenBlobs) {
   EXPECT_EQ(other.status().code(), StatusCode::kCorruptData);
 
   const std::string stale =
-      R"({"format":"mlprt.cpu","version":1,"layers":[{"node":"gone","opt":[{"m":4}]}]})";
+      R"({"format":"mlprt.cpu","version":2,"layers":[{"node":"gone","opt":[]}]})";
   auto missing = cpu().load(g.graph(), std::vector<uint8_t>(stale.begin(), stale.end()));
   ASSERT_FALSE(missing.is_ok());
   EXPECT_TRUE(contains(missing.status().message(), "gone"));
+
+  const std::string old = R"({"format":"mlprt.cpu","version":1,"layers":[]})";
+  auto stale_version = cpu().load(g.graph(), std::vector<uint8_t>(old.begin(), old.end()));
+  ASSERT_FALSE(stale_version.is_ok());
+  EXPECT_EQ(stale_version.status().code(), StatusCode::kVersionMismatch);
+
+  const std::string bad_tactic =
+      R"({"format":"mlprt.cpu","version":2,"layers":[{"node":")" + g.graph().nodes[0].name +
+      R"(","runtime":{"precision":"fp8","kind":"runtime","layout":"packed"},"opt":[]}]})";
+  auto bad = cpu().load(g.graph(), std::vector<uint8_t>(bad_tactic.begin(), bad_tactic.end()));
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kCorruptData);
+  EXPECT_TRUE(contains(bad.status().message(), "fp8")) << bad.status().message();
 }
 
 TEST(CpuBackendApi, ExecuteErrors) {

@@ -56,9 +56,12 @@ def test_build_verbose_logs_to_stderr(models, tmp_path):
 
 
 def test_build_is_deterministic(models, tmp_path):
+    # Tactics are chosen by timing: the same timing cache makes the plan reproducible.
     a, b = tmp_path / "a.plan", tmp_path / "b.plan"
+    cache = tmp_path / "timing.cache"
     for out in (a, b):
-        h.ok("build", f"--onnx={models['dir'] / 'static.onnx'}", f"--saveEngine={out}")
+        h.ok("build", f"--onnx={models['dir'] / 'static.onnx'}", f"--saveEngine={out}",
+             f"--timingCacheFile={cache}")
     assert a.read_bytes() == b.read_bytes()
 
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "mlprt/builder.h"
 #include "mlprt/engine.h"
 #include "test_graphs.h"
@@ -78,12 +80,18 @@ TEST(Builder, ProfileMissingDynamicInput) {
 }
 
 TEST(Builder, SameInputsGiveIdenticalPlans) {
+  // Tactics are chosen by timing; the same timing cache makes the choice, and so the plan,
+  // reproducible (without one, two builds may time differently).
+  const auto cache = std::filesystem::temp_directory_path() / "mlprt_same_inputs.cache";
+  std::filesystem::remove(cache);
   BuilderConfig config;
+  config.timing_cache_path = cache.string();
   config.profiles = {profile({1, 12}, {8, 12}, {16, 12}), profile({17, 12}, {32, 12}, {64, 12})};
   auto a = build_serialized_engine(*make_network(make_mlp_graph(-1, 12, 8, 3, 5)), config);
   auto b = build_serialized_engine(*make_network(make_mlp_graph(-1, 12, 8, 3, 5)), config);
   ASSERT_TRUE(a.is_ok() && b.is_ok());
   EXPECT_EQ(a->bytes, b->bytes);
+  std::filesystem::remove(cache);
 }
 
 TEST(Builder, UnknownBackendIsRefused) {

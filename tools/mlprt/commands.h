@@ -2,6 +2,7 @@
 // The subcommands of mlprt. Each one registers its own flags on the CLI11 app and runs from the
 // parsed values, returning the process exit code (see cli_common.h).
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,40 @@ struct BuildOptions {
   ShapeFlags shape_flags;
   std::string timing_cache_file;
   int device = -1;  ///< -1: not given (the current GPU)
+  bool fp16 = false;
+  bool bf16 = false;
+  bool tf32 = false;
+  std::string precision_constraints = "none";
+  std::vector<std::string> layer_precisions;  ///< "name:prec,..." values, as given
+  int threads = 0;                            ///< --threads; 0: OpenMP's default
 };
+/// Adds the builder flags (backend, shapes, precision, timing cache) shared by build and bench;
+/// --onnx and --saveEngine are left to the caller.
+void add_builder_flags(CLI::App& cmd, BuildOptions& options);
+/// Builds from the flags: prints the build report and writes --saveEngine when given. Returns
+/// the plan bytes, or the exit code to return (usage error 2, runtime error 1).
+struct BuiltPlan {
+  std::vector<uint8_t> bytes;
+  int exit_code = 0;  ///< non-zero: failed, already reported
+};
+BuiltPlan build_from_flags(const BuildOptions& options);
 CLI::App* add_build_command(CLI::App& app, BuildOptions& options);
 int run_build_command(const BuildOptions& options);
+
+struct BenchOptions {
+  BuildOptions build;
+  std::string load_engine;
+  int iterations = 10;
+  int warm_up_ms = 200;
+  double duration_s = 3.0;
+  std::string export_times;
+  std::string percentiles = "90,95,99";
+  bool use_cuda_graph = false;
+  bool no_data_transfers = false;
+  int inf_streams = 1;
+};
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
+int run_bench_command(const BenchOptions& options);
 
 struct RunOptions {
   std::string load_engine;

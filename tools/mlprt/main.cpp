@@ -41,10 +41,12 @@ int run_cli(int argc, char** argv) {
   BuildOptions build_options;
   RunOptions run_options;
   InspectOptions inspect_options;
+  BenchOptions bench_options;
   CLI::App* build = add_build_command(app, build_options);
   CLI::App* run = add_run_command(app, run_options);
   CLI::App* inspect = add_inspect_command(app, inspect_options);
-  for (CLI::App* cmd : {build, run, inspect}) {
+  CLI::App* bench = add_bench_command(app, bench_options);
+  for (CLI::App* cmd : {build, run, inspect, bench}) {
     cmd->add_flag("--verbose", verbose, "log every step of the library, e.g. --verbose");
   }
 
@@ -58,15 +60,22 @@ int run_cli(int argc, char** argv) {
     return report_usage_error(what);
   }
 
+  // Info lines (build progress, tactic counts) are part of the report on stdout; warnings,
+  // errors and --verbose detail go to stderr.
   mlprt::set_log_callback([](mlprt::Severity severity, std::string_view message) {
-    std::cerr << "mlprt: " << severity_name(severity) << ": " << message << '\n';
+    std::ostream& out = severity == mlprt::Severity::kInfo ? std::cout : std::cerr;
+    out << "mlprt: " << severity_name(severity) << ": " << message << std::endl;
   });
-  mlprt::set_log_severity(verbose ? mlprt::Severity::kVerbose : mlprt::Severity::kWarning);
+  const bool reports_info = build->parsed() || bench->parsed();
+  mlprt::set_log_severity(verbose          ? mlprt::Severity::kVerbose
+                          : reports_info ? mlprt::Severity::kInfo
+                                         : mlprt::Severity::kWarning);
 
   if (build->parsed()) return run_build_command(build_options);
   if (run->parsed()) return run_run_command(run_options);
   if (inspect->parsed()) return run_inspect_command(inspect_options);
-  return report_usage_error("a subcommand is required: build, run or inspect");
+  if (bench->parsed()) return run_bench_command(bench_options);
+  return report_usage_error("a subcommand is required: build, run, inspect or bench");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <set>
 #include <string_view>
@@ -11,6 +14,8 @@
 #include "backends/cpu/cpu_dense.h"
 #include "backends/cpu/cpu_executable.h"
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_tuner.h"
+#include "common/timing_cache.h"
 #include "common/check.h"
 #include "common/log.h"
 
@@ -20,7 +25,7 @@ namespace {
 using cpu::describe;
 
 constexpr std::string_view kBlobFormat = "mlprt.cpu";
-constexpr int kBlobVersion = 1;
+constexpr int kBlobVersion = 2;
 constexpr std::string_view kSupportedOps =
     "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
     "Squeeze, Unsqueeze";
@@ -112,28 +117,36 @@ class CpuBackend final : public Backend {
 
   Result<std::vector<uint8_t>> compile(const ir::Graph& graph,
                                        const std::vector<OptimizationProfile>& profiles,
-                                       const BuilderConfig& /*config*/) const override {
+                                       const BuilderConfig& config) const override {
+    // Tactics are timed with the thread count the engine is built for; the building thread's
+    // OpenMP setting is put back afterwards.
+    const int caller_threads = omp_get_max_threads();
+    if (config.num_threads > 0) omp_set_num_threads(config.num_threads);
+    Result<std::vector<uint8_t>> blob = Status::ok();
     try {
-      return compile_impl(graph, profiles);
+      blob = compile_impl(graph, profiles, config);
     } catch (const dnnl::error& e) {
-      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+      blob = make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
                         "': oneDNN error: ", e.what());
     } catch (const nlohmann::json::exception& e) {
-      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+      blob = make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
                         "': JSON error: ", e.what());
     } catch (const std::bad_alloc&) {
-      return make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
+      blob = make_error(StatusCode::kInternal, "cpu backend: compile of '", graph.name,
                         "': out of memory");
     }
+    omp_set_num_threads(caller_threads);
+    return blob;
   }
 
   Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
                                            std::span<const uint8_t> blob) const override {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
-    std::map<std::string, std::vector<int64_t>> fixed_ms;
+    std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
+    int threads = 0;
     try {
-      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, fixed_ms));
-      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, fixed_ms));
+      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads));
+      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads));
       return std::unique_ptr<Executable>(std::move(exe));
     } catch (const nlohmann::json::exception& e) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
@@ -149,8 +162,11 @@ class CpuBackend final : public Backend {
 
  private:
   Result<std::vector<uint8_t>> compile_impl(const ir::Graph& graph,
-                                            const std::vector<OptimizationProfile>& profiles) const {
+                                            const std::vector<OptimizationProfile>& profiles,
+                                            const BuilderConfig& config) const {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    MLPRT_RETURN_IF_ERROR(cpu::check_precision_config(graph, config));
+    const auto start = std::chrono::steady_clock::now();
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     std::vector<OptimizationProfile> points = profiles;
     const bool all_static = std::all_of(
@@ -162,45 +178,114 @@ class CpuBackend final : public Backend {
     // and runs on the runtime-M primitives only.
     if (points.empty() && all_static) points.emplace_back();
 
-    nlohmann::json layers = nlohmann::json::array();
-    for (const ir::Node& node : graph.nodes) {
-      if (node.op != "Dense") continue;
-      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
-      MLPRT_ASSIGN_OR_RETURN(auto runtime_pd,
-                             cpu::make_dense_pd(engine, node, spec, DNNL_RUNTIME_DIM_VAL));
-      layers.push_back({{"node", node.name},
-                        {"runtime_impl", runtime_pd.impl_info_str()},
-                        {"opt", nlohmann::json::array()}});
-    }
+    // Opt M of every Dense layer per profile.
+    std::map<std::string, std::vector<int64_t>> opt_ms;
     for (size_t p = 0; p < points.size(); ++p) {
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_shapes(graph, points[p], p));
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
-      size_t dense_index = 0;
       for (const ir::Node& node : graph.nodes) {
         if (node.op != "Dense") continue;
         MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
-        const int64_t m = dense_rows(spec, shapes.at(node.inputs[0]));
-        nlohmann::json entry = {{"profile", p}, {"m", m}};
-        if (m > 0) {
-          MLPRT_ASSIGN_OR_RETURN(auto pd, cpu::make_dense_pd(engine, node, spec, m));
-          entry["impl"] = pd.impl_info_str();
-          detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " profile ", p,
-                      " opt M=", m, ": ", pd.impl_info_str());
-        }
-        layers[dense_index++]["opt"].push_back(entry);
+        opt_ms[node.name].push_back(dense_rows(spec, shapes.at(node.inputs[0])));
       }
     }
+
+    detail::TimingCache cache;
+    if (!config.timing_cache_path.empty()) {
+      MLPRT_ASSIGN_OR_RETURN(cache, detail::TimingCache::load(config.timing_cache_path));
+    }
+    cpu::Tuner tuner(engine, cache, cpu::timing_hardware_key(config.num_threads));
+    const size_t dense_count = opt_ms.size();
+    size_t dense_index = 0;
+    nlohmann::json layers = nlohmann::json::array();
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      ++dense_index;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (elapsed > 1.0) {
+        detail::log(Severity::kInfo, "cpu backend: timing layer ", dense_index, "/", dense_count,
+                    " (", node.name, ") after ", elapsed, " s");
+      }
+      MLPRT_ASSIGN_OR_RETURN(std::vector<cpu::DensePrecision> precisions,
+                             cpu::allowed_precisions(node, config));
+      MLPRT_ASSIGN_OR_RETURN(cpu::LayerTactics chosen,
+                             tuner.choose(graph, node, opt_ms[node.name], precisions));
+      nlohmann::json opt = nlohmann::json::array();
+      for (size_t p = 0; p < chosen.per_profile.size(); ++p) {
+        opt.push_back(tactic_to_json(chosen.per_profile[p], static_cast<int64_t>(p),
+                                     chosen.profile_m[p]));
+      }
+      layers.push_back({{"node", node.name},
+                        {"runtime", tactic_to_json(chosen.runtime, -1, -1)},
+                        {"opt", opt}});
+    }
+    const cpu::TuneStats& stats = tuner.stats();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    detail::log(Severity::kInfo, "cpu backend: tactics: ", stats.timed, " timed, ",
+                stats.cached, " from the timing cache, in ", seconds, " s");
+    if (!config.timing_cache_path.empty() && cache.modified()) {
+      MLPRT_RETURN_IF_ERROR(cache.save(config.timing_cache_path));
+    }
+    // Only choices go into the blob, never times, so that a given cache gives the same bytes.
     const nlohmann::json blob = {{"format", kBlobFormat},
                                  {"version", kBlobVersion},
                                  {"hardware", hardware_id()},
                                  {"onednn", onednn_version()},
+                                 {"threads", config.num_threads},
                                  {"layers", layers}};
     const std::string text = blob.dump();
     return std::vector<uint8_t>(text.begin(), text.end());
   }
 
+  static nlohmann::json tactic_to_json(const cpu::DenseTactic& tactic, int64_t profile,
+                                       int64_t m) {
+    nlohmann::json out = {{"precision", cpu::precision_name(tactic.precision)},
+                          {"kind", tactic.m < 0 ? "runtime" : "fixed"},
+                          {"layout", cpu::layout_name(tactic.layout)},
+                          {"threads", tactic.threads}};
+    if (profile >= 0) {
+      out["profile"] = profile;
+      out["m"] = m;
+    }
+    return out;
+  }
+
+  static Result<cpu::DenseTactic> tactic_from_json(const nlohmann::json& json, const std::string& node) {
+    cpu::DenseTactic tactic;
+    const std::string precision = json.at("precision").get<std::string>();
+    const std::string kind = json.at("kind").get<std::string>();
+    const std::string layout = json.at("layout").get<std::string>();
+    if ((precision != "fp32" && precision != "bf16") || (kind != "runtime" && kind != "fixed") ||
+        (layout != "packed" && layout != "plain")) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
+                        node, "' is ", json.dump(), "; allowed: precision fp32|bf16, kind "
+                        "runtime|fixed, layout packed|plain");
+    }
+    tactic.precision = precision == "bf16" ? cpu::DensePrecision::kBf16 : cpu::DensePrecision::kFp32;
+    tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
+    tactic.m = kind == "fixed" ? json.at("m").get<int64_t>() : -1;
+    tactic.threads = json.value("threads", 0);
+    if (tactic.threads < 0) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
+                        node, "' has threads = ", tactic.threads, "; allowed: 0 or more");
+    }
+    if (kind == "fixed" && tactic.m <= 0) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's fixed-M tactic for "
+                        "layer '", node, "' has M = ", tactic.m, "; allowed: M > 0");
+    }
+    if (tactic.precision == cpu::DensePrecision::kBf16 && !cpu::cpu_has_bf16()) {
+      return make_error(StatusCode::kHardwareMismatch, "cpu backend: layer '", node,
+                        "' runs in bf16 in this plan, but this CPU has neither AVX-512 BF16 "
+                        "nor AMX; rebuild the plan here");
+    }
+    return tactic;
+  }
+
   Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
-                    std::map<std::string, std::vector<int64_t>>& fixed_ms) const {
+                    std::map<std::string, std::vector<cpu::DenseTactic>>& tactics,
+                    int& threads) const {
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
     if (!json.is_object() || json.value("format", "") != kBlobFormat) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's backend section for '",
@@ -211,7 +296,12 @@ class CpuBackend final : public Backend {
     if (version != kBlobVersion) {
       return make_error(StatusCode::kVersionMismatch, "cpu backend: blob version ", version,
                         " in the plan for '", graph.name, "'; this build reads version ",
-                        kBlobVersion);
+                        kBlobVersion, "; rebuild the plan");
+    }
+    threads = json.value("threads", 0);
+    if (threads < 0) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
+                        "' says threads = ", threads, "; allowed: 0 (default) or more");
     }
     for (const nlohmann::json& layer : json.at("layers")) {
       const std::string node_name = layer.at("node").get<std::string>();
@@ -222,8 +312,16 @@ class CpuBackend final : public Backend {
                           "Dense layer '", node_name, "' which the graph of '", graph.name,
                           "' does not have");
       }
+      std::vector<cpu::DenseTactic>& list = tactics[node_name];
+      MLPRT_ASSIGN_OR_RETURN(cpu::DenseTactic runtime, tactic_from_json(layer.at("runtime"), node_name));
+      if (runtime.m >= 0) {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan's runtime tactic for "
+                          "layer '", node_name, "' is not of kind 'runtime'");
+      }
+      list.push_back(runtime);
       for (const nlohmann::json& opt : layer.at("opt")) {
-        fixed_ms[node_name].push_back(opt.at("m").get<int64_t>());
+        MLPRT_ASSIGN_OR_RETURN(cpu::DenseTactic tactic, tactic_from_json(opt, node_name));
+        if (tactic.m >= 0) list.push_back(tactic);
       }
     }
     return Status::ok();

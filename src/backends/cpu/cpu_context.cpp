@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backends/cpu/cpu_executable.h"
@@ -158,6 +159,9 @@ Result<RowLoop> row_loop(const Layer& layer, const Dims& x) {
 struct DenseState {
   size_t variant = 0;
   int64_t m = -1;
+  bool bf16 = false;        ///< src converted to bf16 into `src_low` before the matmul
+  dnnl::memory src_low;
+  AlignedBuffer src_low_buffer;
   dnnl::memory src;
   dnnl::memory dst;
   dnnl::memory scratchpad;
@@ -176,7 +180,8 @@ class CpuContext final : public BackendContext {
         m_caller_outputs(exe.output_ids().size(), nullptr),
         m_dense(exe.layers().size()),
         m_add(exe.layers().size()),
-        m_loops(exe.layers().size()) {
+        m_loops(exe.layers().size()),
+        m_threads(exe.threads()) {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
         // Never written: constants are only read by Add and copied to graph outputs.
@@ -190,6 +195,15 @@ class CpuContext final : public BackendContext {
       return make_error(StatusCode::kInternal, "cpu backend: out of memory for a ",
                         m_exe.scratchpad_bytes(), "-byte oneDNN scratchpad");
     }
+    return Status::ok();
+  }
+
+  Status set_num_threads(int threads) override {
+    if (threads < 0) {
+      return make_error(StatusCode::kInvalidArgument, "cpu backend: thread count ", threads,
+                        " is negative; allowed: 0 (oneDNN's default) or more");
+    }
+    m_threads = threads > 0 ? threads : m_exe.threads();
     return Status::ok();
   }
 
@@ -246,6 +260,15 @@ class CpuContext final : public BackendContext {
       return Status(StatusCode::kInvalidArgument,
                     "cpu backend: execute called before a successful prepare");
     }
+    // OpenMP's thread count is per calling thread: set it for this call and put it back.
+    const int caller_threads = m_threads > 0 ? omp_get_max_threads() : 0;
+    if (m_threads > 0) omp_set_num_threads(m_threads);
+    Status status = execute_impl(io);
+    if (m_threads > 0) omp_set_num_threads(caller_threads);
+    return status;
+  }
+
+  Status execute_impl(const IoBindings& io) {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     for (size_t id : m_exe.input_ids()) {
       auto it = io.inputs.find(tensors[id].name);
@@ -319,9 +342,16 @@ class CpuContext final : public BackendContext {
     state.nargs = 0;
     if (m == 0) return Status::ok();
     const DenseVariant& v = layer.dense.variants[variant];
+    state.bf16 = v.tactic.precision == DensePrecision::kBf16;
     try {
       // Null handles: the addresses are set per call in execute().
       state.src = dnnl::memory(dense_src_desc(spec, m), m_exe.engine(), nullptr);
+      if (state.bf16) {
+        const dnnl::memory::desc low({m, spec.k}, dnnl::memory::data_type::bf16,
+                                     dnnl::memory::dims{spec.k, 1});
+        if (!state.src_low_buffer.reserve(low.get_size())) throw std::bad_alloc();
+        state.src_low = dnnl::memory(low, m_exe.engine(), state.src_low_buffer.data());
+      }
       state.dst = dnnl::memory(dense_dst_desc(spec, m), m_exe.engine(), nullptr);
       state.scratchpad = dnnl::memory(v.scratchpad_desc, m_exe.engine(), m_scratchpad.data());
     } catch (const dnnl::error& e) {
@@ -334,7 +364,7 @@ class CpuContext final : public BackendContext {
     auto add_arg = [&](int arg, const dnnl::memory& mem) {
       state.args[static_cast<size_t>(state.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
     };
-    add_arg(DNNL_ARG_SRC, state.src);
+    add_arg(DNNL_ARG_SRC, state.bf16 ? state.src_low : state.src);
     add_arg(DNNL_ARG_WEIGHTS, v.weights);
     if (spec.has_bias) add_arg(DNNL_ARG_BIAS, layer.dense.bias);
     add_arg(DNNL_ARG_DST, state.dst);
@@ -347,6 +377,10 @@ class CpuContext final : public BackendContext {
     if (state.m == 0) return Status::ok();
     dnnl_status_t st = dnnl_memory_set_data_handle(state.src.get(), const_cast<float*>(x));
     if (st == dnnl_success) st = dnnl_memory_set_data_handle(state.dst.get(), y);
+    if (state.bf16) {
+      convert_src_to_bf16(layer.dense.spec, state.m, x,
+                          reinterpret_cast<uint16_t*>(state.src_low_buffer.data()));
+    }
     if (st == dnnl_success) {
       st = dnnl_primitive_execute(layer.dense.variants[state.variant].primitive.get(),
                                   m_stream.get(), state.nargs, state.args.data());
@@ -370,6 +404,7 @@ class CpuContext final : public BackendContext {
   std::vector<BroadcastPlan> m_add;      // per layer
   std::vector<RowLoop> m_loops;          // per layer: softmax, layer norm, scale-shift sizes
   AlignedBuffer m_scratchpad;
+  int m_threads = 0;  // 0: leave OpenMP's setting alone; default: the plan's
   bool m_prepared = false;
 };
 

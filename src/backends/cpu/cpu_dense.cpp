@@ -5,6 +5,8 @@
 #include <new>
 #include <tuple>
 
+#include <omp.h>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cpu {
@@ -113,9 +115,28 @@ std::tuple<dnnl::algorithm, float, float> eltwise_of(const ir::ActivationSpec& s
 
 }  // namespace
 
+const char* precision_name(DensePrecision precision) {
+  return precision == DensePrecision::kBf16 ? "bf16" : "fp32";
+}
+
+const char* layout_name(WeightLayout layout) {
+  return layout == WeightLayout::kPlain ? "plain" : "packed";
+}
+
+std::string describe(const DenseTactic& tactic) {
+  std::string out = precision_name(tactic.precision);
+  if (tactic.m < 0) return out + " runtime-M";
+  out += " fixed-M ";
+  out += layout_name(tactic.layout);
+  return tactic.threads == 1 ? out + " 1-thread" : out;
+}
+
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
                                                    const ir::Node& node, const DenseSpec& spec,
-                                                   int64_t m) {
+                                                   const DenseTactic& tactic) {
+  const int64_t m = tactic.m < 0 ? DNNL_RUNTIME_DIM_VAL : tactic.m;
+  const bool bf16 = tactic.precision == DensePrecision::kBf16;
+  const memory::data_type low = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   try {
     dnnl::primitive_attr attr;
     // A user scratchpad keeps execution free of oneDNN's own allocations and lets each
@@ -127,16 +148,48 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
       ops.append_eltwise(1.0f, algorithm, alpha, beta);
       attr.set_post_ops(ops);
     }
-    const memory::desc weights({spec.k, spec.n}, memory::data_type::f32,
-                               memory::format_tag::any);
+    // Fixed M may keep the weights plain ([K, N] row-major, the layout gemm reads) or let
+    // oneDNN pick its blocked layout; runtime M always asks oneDNN.
+    const bool plain = tactic.m >= 0 && tactic.layout == WeightLayout::kPlain;
+    const memory::desc weights =
+        plain ? memory::desc({spec.k, spec.n}, low, memory::format_tag::ab)
+              : memory::desc({spec.k, spec.n}, low, memory::format_tag::any);
     const memory::desc bias = spec.has_bias ? memory::desc({1, spec.n}, memory::data_type::f32,
                                                            memory::format_tag::ab)
                                             : memory::desc();
-    const dnnl::matmul::desc desc(dense_src_desc(spec, m), weights, bias,
-                                  dense_dst_desc(spec, m));
+    // bf16 src is the converted copy, always plain [M, K].
+    const memory::desc src = bf16 ? memory::desc({m, spec.k}, low, memory::dims{spec.k, 1})
+                                  : dense_src_desc(spec, m);
+    const dnnl::matmul::desc desc(src, weights, bias, dense_dst_desc(spec, m));
     return dnnl::matmul::primitive_desc(desc, attr, engine);
   } catch (const dnnl::error& e) {
-    return dnnl_failure(node, "create a matmul primitive descriptor", e);
+    const std::string doing = "create a " + describe(tactic) + " matmul primitive descriptor";
+    return dnnl_failure(node, doing.c_str(), e);
+  }
+}
+
+namespace {
+
+uint16_t to_bf16(float value) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // NaN stays NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace
+
+void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint16_t* out) {
+  const int64_t k = spec.k;
+  if (!spec.transpose_x) {
+    const int64_t n = m * k;
+    for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
+    return;
+  }
+  // X is stored [K, M]: element (row i, feature j) sits at j * M + i.
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t i = 0; i < m; ++i) out[i * k + j] = to_bf16(x[j * m + i]);
   }
 }
 
@@ -150,6 +203,7 @@ size_t DenseLayer::variant_for(int64_t m) const {
 namespace {
 
 // Copies `src` (plain row-major [rows, cols] float32) into memory laid out as `packed`.
+// (Also converts to the packed desc's data type, e.g. bf16.)
 memory pack(const dnnl::engine& engine, dnnl::stream& stream, const ir::Constant& src,
             const memory::dims& dims, const memory::desc& packed) {
   const memory::desc plain(dims, memory::data_type::f32, memory::format_tag::ab);
@@ -163,27 +217,78 @@ memory pack(const dnnl::engine& engine, dnnl::stream& stream, const ir::Constant
 
 }  // namespace
 
+static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
+                                                    dnnl::stream& stream, const ir::Graph& graph,
+                                                    const ir::Node& node, const DenseSpec& spec,
+                                                    const DenseTactic& tactic);
+
+Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
+                                        const ir::Graph& graph, const ir::Node& node,
+                                        const DenseSpec& spec, const DenseTactic& tactic) {
+  // oneDNN (OpenMP build) plans a fixed-shape primitive's parallel work for the creating
+  // thread's OpenMP count, and its primitive cache keys on that count: descriptor and
+  // primitive are both made under the tactic's count, or the cache may hand back a primitive
+  // planned for another count (with a bigger scratchpad than the descriptor says).
+  const int threads = tactic.m >= 0 ? tactic.threads : 0;
+  const int caller_threads = omp_get_max_threads();
+  if (threads > 0) omp_set_num_threads(threads);
+  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic);
+  if (threads > 0) omp_set_num_threads(caller_threads);
+  return variant;
+}
+
+static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
+                                                    dnnl::stream& stream, const ir::Graph& graph,
+                                                    const ir::Node& node, const DenseSpec& spec,
+                                                    const DenseTactic& tactic) {
+  MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, make_dense_pd(engine, node, spec, tactic));
+  try {
+    const ir::Constant& w = *graph.find_constant(node.inputs[1]);
+    DenseVariant variant;
+    variant.fixed_m = tactic.m;
+    variant.tactic = tactic;
+    variant.primitive = dnnl::matmul(pd);
+    // Scratchpad and weight layout as the primitive actually created wants them.
+    const_dnnl_primitive_desc_t actual = variant.primitive.get_primitive_desc();
+    const dnnl_memory_desc_t* scratchpad =
+        dnnl_primitive_desc_query_md(actual, dnnl_query_scratchpad_md, 0);
+    const dnnl_memory_desc_t* weights =
+        dnnl_primitive_desc_query_md(actual, dnnl_query_weights_md, 0);
+    if (scratchpad == nullptr || weights == nullptr) {
+      return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
+                        ": oneDNN gave no scratchpad or weights layout for ", describe(tactic));
+    }
+    variant.impl = pd.impl_info_str();
+    variant.scratchpad_desc = memory::desc(*scratchpad);
+    variant.weights = pack(engine, stream, w, {spec.k, spec.n}, memory::desc(*weights));
+    return variant;
+  } catch (const dnnl::error& e) {
+    return dnnl_failure(node, "create the matmul primitive and pack the weights", e);
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
+                      ": out of memory while packing weights [", spec.k, ", ", spec.n, "]");
+  }
+}
+
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
-                                    const ir::Node& node, const std::vector<int64_t>& fixed_ms) {
+                                    const ir::Node& node, const std::vector<DenseTactic>& tactics) {
   MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+  if (tactics.empty() || tactics.front().m >= 0) {
+    return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
+                      ": the first tactic must be the runtime-M one");
+  }
   DenseLayer layer;
   layer.spec = spec;
-  std::vector<int64_t> ms = {DNNL_RUNTIME_DIM_VAL};
-  for (int64_t m : fixed_ms) {
-    if (m > 0 && std::find(ms.begin(), ms.end(), m) == ms.end()) ms.push_back(m);
-  }
   try {
     dnnl::stream stream(engine);
-    const ir::Constant& w = *graph.find_constant(node.inputs[1]);
-    for (int64_t m : ms) {
-      MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd,
-                             make_dense_pd(engine, node, spec, m));
-      DenseVariant variant;
-      variant.fixed_m = m == DNNL_RUNTIME_DIM_VAL ? -1 : m;
-      variant.impl = pd.impl_info_str();
-      variant.scratchpad_desc = pd.scratchpad_desc();
-      variant.weights = pack(engine, stream, w, {spec.k, spec.n}, pd.weights_desc());
-      variant.primitive = dnnl::matmul(pd);
+    std::vector<int64_t> seen;
+    for (const DenseTactic& tactic : tactics) {
+      const bool repeated =
+          tactic.m >= 0 && (tactic.m == 0 || std::find(seen.begin(), seen.end(), tactic.m) != seen.end());
+      if (repeated) continue;
+      if (tactic.m >= 0) seen.push_back(tactic.m);
+      MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
+                             make_dense_variant(engine, stream, graph, node, spec, tactic));
       layer.variants.push_back(std::move(variant));
     }
     if (spec.has_bias) {
@@ -192,10 +297,10 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
                         memory::desc({1, spec.n}, memory::data_type::f32, memory::format_tag::ab));
     }
   } catch (const dnnl::error& e) {
-    return dnnl_failure(node, "create the matmul primitive and pack the weights", e);
+    return dnnl_failure(node, "pack the bias", e);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
-                      ": out of memory while packing weights [", spec.k, ", ", spec.n, "]");
+                      ": out of memory while packing the bias");
   }
   return layer;
 }

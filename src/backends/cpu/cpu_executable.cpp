@@ -4,6 +4,9 @@
 #include <cstring>
 #include <new>
 
+#include <omp.h>
+#include <set>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cpu {
@@ -95,7 +98,20 @@ Result<size_t> CpuExecutable::tensor_id(const ir::Graph& graph, const ir::Node& 
 }
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
-    const ir::Graph& graph, const std::map<std::string, std::vector<int64_t>>& fixed_ms) {
+    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
+    int threads) {
+  // oneDNN sizes a fixed-shape primitive's parallel work for the creating thread's OpenMP
+  // count: create them for the plan's.
+  const int caller_threads = omp_get_max_threads();
+  if (threads > 0) omp_set_num_threads(threads);
+  Result<std::unique_ptr<CpuExecutable>> exe = create_impl(graph, tactics);
+  if (threads > 0) omp_set_num_threads(caller_threads);
+  if (exe.is_ok()) (*exe)->m_threads = threads;
+  return exe;
+}
+
+Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
+    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics) {
   std::unique_ptr<CpuExecutable> exe(new CpuExecutable());
   try {
     exe->m_engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
@@ -117,10 +133,11 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
     layer.op = node.op;
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
-      auto it = fixed_ms.find(node.name);
+      auto it = tactics.find(node.name);
       MLPRT_ASSIGN_OR_RETURN(
           layer.dense, make_dense_layer(exe->m_engine, graph, node,
-                                        it == fixed_ms.end() ? std::vector<int64_t>{} : it->second));
+                                        it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}}
+                                                            : it->second));
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());
       }
@@ -192,12 +209,18 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
   for (const Layer& layer : m_layers) {
     switch (layer.kind) {
       case LayerKind::kDense: {
-        std::string text = "fp32 (" + layer.dense.variants.front().impl;
-        for (size_t i = 1; i < layer.dense.variants.size(); ++i) {
-          const DenseVariant& v = layer.dense.variants[i];
-          text += "; M=" + std::to_string(v.fixed_m) + ": " + v.impl;
+        // "bf16 (any M: bf16 runtime-M gemm:jit; M=64: bf16 fixed-M packed brg:avx512_core_bf16)"
+        // with "fp32+bf16" in front when the variants differ.
+        std::set<std::string> precisions;
+        std::string text;
+        for (const DenseVariant& v : layer.dense.variants) {
+          precisions.insert(precision_name(v.tactic.precision));
+          text += text.empty() ? "any M: " : "; M=" + std::to_string(v.fixed_m) + ": ";
+          text += describe(v.tactic) + " " + v.impl;
         }
-        out.push_back(text + ")");
+        std::string joined;
+        for (const std::string& p : precisions) joined += (joined.empty() ? "" : "+") + p;
+        out.push_back(joined + " (" + text + ")");
         break;
       }
       case LayerKind::kAdd: out.emplace_back("fp32 (loop:broadcast)"); break;

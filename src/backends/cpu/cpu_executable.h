@@ -39,9 +39,13 @@ struct TensorSlot {
 
 class CpuExecutable final : public Executable {
  public:
-  /// `fixed_ms`: per Dense node name, the row counts that get a fixed-M primitive.
+  /// `tactics`: per Dense node name, its runtime-M tactic then its fixed-M ones; a Dense node
+  /// missing there runs on an fp32 runtime-M primitive.
+  /// `threads` (0: OpenMP's default): the count the plan was built and tuned for; primitives
+  /// are created for it and contexts run with it unless told otherwise.
   static Result<std::unique_ptr<CpuExecutable>> create(
-      const ir::Graph& graph, const std::map<std::string, std::vector<int64_t>>& fixed_ms);
+      const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
+      int threads);
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
@@ -53,9 +57,13 @@ class CpuExecutable final : public Executable {
   [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
   /// Largest oneDNN scratchpad of any primitive, in bytes.
   [[nodiscard]] size_t scratchpad_bytes() const noexcept { return m_scratchpad_bytes; }
+  /// Threads the plan was built for (0: OpenMP's default).
+  [[nodiscard]] int threads() const noexcept { return m_threads; }
 
  private:
   CpuExecutable() = default;
+  static Result<std::unique_ptr<CpuExecutable>> create_impl(
+      const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
   Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
 
   dnnl::engine m_engine;
@@ -66,6 +74,7 @@ class CpuExecutable final : public Executable {
   std::vector<size_t> m_output_ids;
   std::map<std::string, std::vector<float>> m_constants;  ///< read by Add or graph outputs
   size_t m_scratchpad_bytes = 0;
+  int m_threads = 0;
 };
 
 /// Makes a context for `executable` (which must outlive it).

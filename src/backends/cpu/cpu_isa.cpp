@@ -1,5 +1,9 @@
 #include "backends/cpu/cpu_isa.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -84,6 +88,21 @@ std::string cpu_hardware_id() {
   id += ' ';
   id += isa_name(dnnl::get_effective_cpu_isa());
   return id;
+}
+
+bool cpu_has_bf16() {
+  const auto bf16 = static_cast<uint32_t>(dnnl::cpu_isa::avx512_core_bf16);
+  return (static_cast<uint32_t>(dnnl::get_effective_cpu_isa()) & bf16) == bf16;
+}
+
+bool cpu_has_fp16() {
+#if defined(__x86_64__) || defined(_M_X64)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return (edx >> 23) & 1u;  // CPUID.(EAX=7,ECX=0):EDX[23] = AVX512_FP16
+#else
+  return false;
+#endif
 }
 
 Status check_cpu_hardware(const std::string& plan_hardware,

@@ -11,6 +11,11 @@ namespace mlprt::backend::cpu {
 /// "x86_64 avx2", "x86_64 avx512_core_amx", ... for this machine.
 std::string cpu_hardware_id();
 
+/// Whether oneDNN runs bf16 matmul natively here (AVX-512 BF16 or AMX), not emulated.
+bool cpu_has_bf16();
+/// Whether the CPU has AVX-512 FP16 (the cpu backend has no fp16 kernels yet either way).
+bool cpu_has_fp16();
+
 /// OK if a plan built for `plan_hardware` runs on a machine whose id is `machine_hardware`;
 /// kHardwareMismatch otherwise (also for an id that is not one of ours).
 Status check_cpu_hardware(const std::string& plan_hardware,

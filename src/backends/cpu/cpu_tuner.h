@@ -1,0 +1,79 @@
+#pragma once
+// Tactic choice for the cpu backend's Dense layers, made at build time by timing.
+//
+// Per Dense layer and profile, at the profile's opt M, the candidates are: the layer's
+// runtime-M primitive, a fixed-M primitive with packed (blocked) weights, and one with plain
+// weights, each in every precision the layer may run in (fp32; bf16 where permitted and the
+// CPU has it). Fixed-M primitives only serve their own M, so every layer also keeps one
+// runtime-M primitive, valid over the whole min..max range: its precision is the one with the
+// least summed time over the profiles' opt M. Per profile the fastest candidate wins; a
+// runtime-M winner adds no primitive.
+//
+// Times come from the timing cache where it has them (key: layer signature + tactic + hardware,
+// see timing_key); only the others are measured, so a warm cache makes the build skip timing and
+// makes the choice, and so the plan, reproducible.
+
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_dense.h"
+#include "common/timing_cache.h"
+#include "ir/graph.h"
+#include "mlprt/builder_config.h"
+
+namespace mlprt::backend::cpu {
+
+/// The precisions a Dense layer may run in, from the builder flags and constraints; the first
+/// is the default when nothing can be timed.
+Result<std::vector<DensePrecision>> allowed_precisions(const ir::Node& node,
+                                                       const BuilderConfig& config);
+
+/// Checks --layerPrecisions / --precisionConstraints against the graph; logs what the CPU
+/// cannot honour (fp16, tf32).
+Status check_precision_config(const ir::Graph& graph, const BuilderConfig& config);
+
+/// What the build chose for one Dense layer.
+struct LayerTactics {
+  std::string node;
+  DenseTactic runtime;                   ///< m = -1
+  std::vector<DenseTactic> per_profile;  ///< one per profile; m = -1: the runtime primitive
+  std::vector<int64_t> profile_m;        ///< opt M per profile (0: no rows)
+};
+
+struct TuneStats {
+  int timed = 0;
+  int cached = 0;
+};
+
+class Tuner {
+ public:
+  Tuner(const dnnl::engine& engine, detail::TimingCache& cache, std::string hardware_key)
+      : m_engine(engine), m_cache(cache), m_hardware(std::move(hardware_key)) {}
+
+  /// Chooses the tactics of `node` given each profile's opt M.
+  Result<LayerTactics> choose(const ir::Graph& graph, const ir::Node& node,
+                              const std::vector<int64_t>& profile_m,
+                              const std::vector<DensePrecision>& precisions);
+
+  [[nodiscard]] const TuneStats& stats() const noexcept { return m_stats; }
+
+ private:
+  Result<double> time_of(const ir::Graph& graph, const ir::Node& node, const DenseSpec& spec,
+                         const DenseTactic& tactic, int64_t m);
+  Result<double> measure(const ir::Graph& graph, const ir::Node& node, const DenseSpec& spec,
+                         const DenseTactic& tactic, int64_t m);
+
+  dnnl::engine m_engine;
+  detail::TimingCache& m_cache;
+  std::string m_hardware;
+  TuneStats m_stats;
+  std::set<std::string> m_measured;  ///< keys timed in this build (not counted as cached)
+};
+
+/// The timing cache's hardware part: ISA, oneDNN version, thread count.
+std::string timing_hardware_key(int threads);
+
+}  // namespace mlprt::backend::cpu

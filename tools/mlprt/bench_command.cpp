@@ -1,0 +1,320 @@
+// mlprt bench: trtexec's performance measurement. Builds (--onnx) or loads (--loadEngine) an
+// engine, feeds random inputs of the --shapes given, warms up, then times enqueue calls until
+// both --iterations and --duration are reached, and prints a summary (and --exportTimes JSON).
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mlprt/builder.h"
+#include "mlprt/engine.h"
+
+namespace mlprt::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<std::vector<double>> parse_percentiles(const std::string& text) {
+  std::vector<double> out;
+  for (const std::string& item : split_list(text)) {
+    double value = 0;
+    if (!CLI::detail::lexical_cast(item, value) || !(value > 0.0 && value <= 100.0)) {
+      return Status(StatusCode::kInvalidArgument,
+                    cat("--percentile: '", item, "' in '", text,
+                        "' is not a number in (0, 100], e.g. --percentile=90,95,99"));
+    }
+    out.push_back(value);
+  }
+  return out;
+}
+
+/// Nearest-rank percentile of sorted values.
+double percentile(const std::vector<double>& sorted, double p) {
+  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+std::string percentile_name(double p) {
+  std::ostringstream os;
+  os << p;
+  return os.str();
+}
+
+/// Input shapes: --shapes where given, else the static dims, else profile 0's opt.
+Result<std::map<std::string, Dims>> input_shapes(const Engine& engine, const ShapeList& given) {
+  std::map<std::string, Dims> shapes;
+  for (const auto& [name, dims] : given) {
+    const TensorDesc* desc = engine.find_io_tensor(name);
+    if (desc == nullptr || desc->mode != TensorIOMode::kInput) {
+      std::vector<std::string> names;
+      for (const TensorDesc& t : engine.io_tensors()) {
+        if (t.mode == TensorIOMode::kInput) names.push_back(t.name);
+      }
+      return Status(StatusCode::kNotFound, cat("--shapes: the engine has no input '", name,
+                                               "'; its inputs are ", quoted_list(names)));
+    }
+    shapes[name] = dims;
+  }
+  for (const TensorDesc& t : engine.io_tensors()) {
+    if (t.mode != TensorIOMode::kInput || shapes.count(t.name)) continue;
+    if (std::all_of(t.dims.begin(), t.dims.end(), [](int64_t d) { return d >= 0; })) {
+      shapes[t.name] = t.dims;
+      continue;
+    }
+    Result<ShapeRange> range = engine.profile_range(0, t.name);
+    if (!range) return range.status();
+    shapes[t.name] = range->opt;
+  }
+  return shapes;
+}
+
+struct Summary {
+  double walltime_s = 0;
+  double qps = 0;
+  double min = 0, max = 0, mean = 0, median = 0;
+  std::vector<std::pair<double, double>> percentiles;  ///< (p, us)
+};
+
+Summary summarize(const std::vector<double>& latency_us, double walltime_s,
+                  const std::vector<double>& ps) {
+  std::vector<double> sorted = latency_us;
+  std::sort(sorted.begin(), sorted.end());
+  Summary s;
+  s.walltime_s = walltime_s;
+  const size_t n = sorted.size();
+  s.qps = walltime_s > 0 ? static_cast<double>(n) / walltime_s : 0;
+  s.min = sorted.front();
+  s.max = sorted.back();
+  double sum = 0;
+  for (double v : sorted) sum += v;
+  s.mean = sum / static_cast<double>(n);
+  s.median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  for (double p : ps) s.percentiles.emplace_back(p, percentile(sorted, p));
+  return s;
+}
+
+}  // namespace
+
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure an engine's latency and throughput (trtexec's performance summary)");
+  cmd->add_option("--loadEngine", options.load_engine, "plan to time, e.g. --loadEngine=mlp.plan");
+  cmd->add_option("--onnx", options.build.onnx,
+                  "build this ONNX model first (with the build flags), e.g. --onnx=mlp.onnx");
+  cmd->add_option("--saveEngine", options.build.save_engine,
+                  "with --onnx: also write the plan, e.g. --saveEngine=mlp.plan");
+  cmd->add_option("--shapes", options.build.shape_flags.shapes,
+                  "input shapes to run (with --onnx also the build profile), e.g. "
+                  "--shapes=input:64x784")
+      ->allow_extra_args(false);
+  add_builder_flags(*cmd, options.build);
+  cmd->add_option("--iterations", options.iterations,
+                  "time at least N calls, e.g. --iterations=100")
+      ->check(CLI::PositiveNumber)
+      ->default_str("10");
+  cmd->add_option("--warmUp", options.warm_up_ms,
+                  "run untimed for N milliseconds first, e.g. --warmUp=200")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("200");
+  cmd->add_option("--duration", options.duration_s,
+                  "time calls for at least S seconds, e.g. --duration=3")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("3");
+  cmd->add_option("--exportTimes", options.export_times,
+                  "write every iteration's time and the summary as JSON, e.g. "
+                  "--exportTimes=times.json");
+  cmd->add_option("--percentile", options.percentiles,
+                  "latency percentiles to report, e.g. --percentile=90,95,99")
+      ->default_str("90,95,99");
+  cmd->add_flag("--useCudaGraph", options.use_cuda_graph,
+                "capture the enqueue in a CUDA graph (cuda plans only), e.g. --useCudaGraph");
+  cmd->add_flag("--noDataTransfers", options.no_data_transfers,
+                "leave host/device copies out (cuda plans only), e.g. --noDataTransfers");
+  cmd->add_option("--infStreams", options.inf_streams,
+                  "parallel inference streams (cuda plans only), e.g. --infStreams=2")
+      ->check(CLI::PositiveNumber)
+      ->default_str("1");
+  return cmd;
+}
+
+int run_bench_command(const BenchOptions& options) {
+  const bool from_onnx = !options.build.onnx.empty();
+  if (from_onnx == !options.load_engine.empty()) {
+    return report_usage_error("bench needs exactly one of --loadEngine=m.plan or --onnx=m.onnx");
+  }
+  if (!from_onnx &&
+      (!options.build.save_engine.empty() || !options.build.shape_flags.min_shapes.empty())) {
+    return report_usage_error(
+        "--saveEngine and --minShapes/--optShapes/--maxShapes build an "
+        "engine: they need --onnx, not --loadEngine");
+  }
+  Result<std::vector<double>> ps = parse_percentiles(options.percentiles);
+  if (!ps) return report_usage_error(ps.status().message());
+  ShapeList shapes_given;
+  for (const std::string& value : options.build.shape_flags.shapes) {
+    Result<ShapeList> list = parse_shape_list("--shapes", value);
+    if (!list) return report_usage_error(list.status().message());
+    shapes_given.insert(shapes_given.end(), list->begin(), list->end());
+  }
+
+  std::unique_ptr<Engine> engine;
+  std::string source = options.load_engine;
+  if (from_onnx) {
+    BuiltPlan built = build_from_flags(options.build);
+    if (built.exit_code != kExitOk) return built.exit_code;
+    source = options.build.onnx;
+    Result<std::unique_ptr<Engine>> loaded = Engine::load(built.bytes, source);
+    if (!loaded) return report_runtime_error(loaded.status());
+    engine = std::move(*loaded);
+  } else {
+    Result<std::unique_ptr<Engine>> loaded = Engine::load_file(options.load_engine);
+    if (!loaded) return report_runtime_error(loaded.status());
+    engine = std::move(*loaded);
+  }
+  const std::string& backend = engine->info().backend;
+  if (backend != "cuda" && backend != "tensorrt") {
+    for (const auto& [used, flag] : {std::pair{options.use_cuda_graph, "--useCudaGraph"},
+                                     std::pair{options.no_data_transfers, "--noDataTransfers"},
+                                     std::pair{options.inf_streams != 1, "--infStreams"}}) {
+      if (used) {
+        return report_usage_error(cat(flag, " applies to cuda plans; '", source, "' is a ", backend,
+                                      " plan, which runs on the host without streams "
+                                      "or transfers"));
+      }
+    }
+  }
+
+  Result<std::map<std::string, Dims>> shapes = input_shapes(*engine, shapes_given);
+  if (!shapes) return report_runtime_error(shapes.status());
+  Result<int> profile = engine->find_profile(*shapes);
+  if (!profile) return report_runtime_error(profile.status());
+  Result<std::unique_ptr<ExecutionContext>> made = engine->create_execution_context();
+  if (!made) return report_runtime_error(made.status());
+  ExecutionContext& context = **made;
+  if (options.build.threads > 0) {
+    Status status = context.set_num_threads(options.build.threads);
+    if (!status) return report_runtime_error(status);
+  }
+  Status status = context.set_optimization_profile(*profile);
+  if (!status) return report_runtime_error(status);
+
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::map<std::string, std::vector<float>> buffers;
+  int64_t batch = 0;
+  for (const auto& [name, dims] : *shapes) {
+    const TensorDesc* desc = engine->find_io_tensor(name);
+    if (desc->dtype != DataType::kFloat32) {
+      return report_runtime_error(
+          Status(StatusCode::kUnsupported, cat("input '", name, "' is ", to_string(desc->dtype),
+                                               "; mlprt bench feeds float32 inputs only")));
+    }
+    status = context.set_input_shape(name, dims);
+    if (!status) return report_runtime_error(status);
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    if (batch == 0 && !dims.empty()) batch = dims[0];
+    std::vector<float>& data = buffers[name];
+    data.resize(static_cast<size_t>(n));
+    for (float& v : data) v = uniform(rng);
+  }
+  for (auto& [name, data] : buffers) {
+    status = context.set_tensor_address(name, data.data());
+    if (!status) return report_runtime_error(status);
+  }
+  for (const TensorDesc& t : engine->io_tensors()) {
+    if (t.mode != TensorIOMode::kOutput) continue;
+    Result<Dims> dims = context.tensor_shape(t.name);
+    if (!dims) return report_runtime_error(dims.status());
+    int64_t n = 1;
+    for (int64_t d : *dims) n *= d;
+    std::vector<float>& data = buffers[t.name];
+    data.resize(static_cast<size_t>(std::max<int64_t>(n, 1)));
+    status = context.set_tensor_address(t.name, data.data());
+    if (!status) return report_runtime_error(status);
+  }
+
+  const auto warm_until = Clock::now() + std::chrono::milliseconds(options.warm_up_ms);
+  do {
+    status = context.enqueue();
+    if (!status) return report_runtime_error(status);
+  } while (Clock::now() < warm_until);
+
+  std::vector<double> start_ms;
+  std::vector<double> latency_us;
+  const auto begin = Clock::now();
+  const auto min_end = begin + std::chrono::duration<double>(options.duration_s);
+  auto now = begin;
+  while (latency_us.size() < static_cast<size_t>(options.iterations) || now < min_end) {
+    const auto t0 = Clock::now();
+    status = context.enqueue();
+    now = Clock::now();
+    if (!status) return report_runtime_error(status);
+    start_ms.push_back(std::chrono::duration<double, std::milli>(t0 - begin).count());
+    latency_us.push_back(std::chrono::duration<double, std::micro>(now - t0).count());
+  }
+  const Summary s = summarize(latency_us, std::chrono::duration<double>(now - begin).count(), *ps);
+
+  std::ostringstream shapes_text;
+  for (const auto& [name, dims] : *shapes) {
+    shapes_text << (shapes_text.tellp() > 0 ? "," : "") << name << ':' << to_string(dims);
+  }
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3) << "=== Performance summary ===\n"
+      << "Engine: " << source << " (" << backend << ", " << engine->info().precision << "), shapes "
+      << shapes_text.str() << ", threads "
+      << (options.build.threads > 0 ? std::to_string(options.build.threads) : "default") << '\n'
+      << "Throughput: " << s.qps << " qps ("
+      << s.qps * static_cast<double>(std::max<int64_t>(batch, 1)) << " rows/s)\n"
+      << "Latency: min = " << s.min << " us, max = " << s.max << " us, mean = " << s.mean
+      << " us, median = " << s.median << " us";
+  for (const auto& [p, us] : s.percentiles) {
+    out << ", percentile(" << percentile_name(p) << "%) = " << us << " us";
+  }
+  out << std::setprecision(6) << "\nTotal host walltime: " << s.walltime_s
+      << " s, iterations: " << latency_us.size() << '\n';
+
+  if (!options.export_times.empty()) {
+    nlohmann::json times = nlohmann::json::array();
+    for (size_t i = 0; i < latency_us.size(); ++i) {
+      times.push_back({{"start_ms", start_ms[i]}, {"latency_us", latency_us[i]}});
+    }
+    nlohmann::json pct = nlohmann::json::object();
+    for (const auto& [p, us] : s.percentiles) pct[percentile_name(p)] = us;
+    const nlohmann::json json = {{"summary",
+                                  {{"engine", source},
+                                   {"backend", backend},
+                                   {"precision", engine->info().precision},
+                                   {"plan_hash", engine->info().plan_hash},
+                                   {"shapes", shapes_text.str()},
+                                   {"threads", options.build.threads},
+                                   {"iterations", latency_us.size()},
+                                   {"walltime_s", s.walltime_s},
+                                   {"throughput_qps", s.qps},
+                                   {"latency_us",
+                                    {{"min", s.min},
+                                     {"max", s.max},
+                                     {"mean", s.mean},
+                                     {"median", s.median},
+                                     {"percentiles", pct}}}}},
+                                 {"times", times}};
+    const std::string text = json.dump(1) + "\n";
+    status = write_file_atomic(
+        options.export_times,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    if (!status) return report_runtime_error(status);
+    out << "Times written to " << options.export_times << '\n';
+  }
+  std::cout << out.str() << std::flush;
+  return kExitOk;
+}
+
+}  // namespace mlprt::cli
