@@ -36,7 +36,8 @@ def _act(kind):
         "tanh": nn.Tanh(), "elu": nn.ELU(0.7), "selu": nn.SELU(), "hardsigmoid": nn.Hardsigmoid(),
         "hardswish": nn.Hardswish(), "softplus": nn.Softplus(), "gelu": nn.GELU(),
         "gelu_tanh": nn.GELU(approximate="tanh"), "relu6": nn.ReLU6(),
-        "hardtanh": nn.Hardtanh(-0.5, 0.75), "identity": nn.Identity(),
+        "hardtanh": nn.Hardtanh(-0.5, 0.75), "identity": nn.Identity(), "silu": nn.SiLU(),
+        "mish": nn.Mish(),
     }[kind]
 
 
@@ -181,6 +182,8 @@ ZOO = [
     _spec("squeeze_unsqueeze_op11", lambda: SqueezeUnsqueeze(), [[4, 6]], 11, B),
     _spec("squeeze_unsqueeze_op13", lambda: SqueezeUnsqueeze(), [[4, 6]], 13, B),
     _spec("single_neuron", lambda: Mlp([1, 1]), [[3, 1]], 13, B),
+    _spec("silu", lambda: Mlp([10, 18, 18, 4], act="silu"), [[5, 10]], 14, B),
+    _spec("mish", lambda: Mlp([10, 18, 4], act="mish"), [[5, 10]], 17, B),
 ]
 
 

@@ -6,7 +6,7 @@
 namespace mlprt::ir {
 namespace {
 
-constexpr std::array<std::pair<ActivationKind, std::string_view>, 13> kNames = {{
+constexpr std::array<std::pair<ActivationKind, std::string_view>, 21> kNames = {{
     {ActivationKind::kNone, "none"},
     {ActivationKind::kRelu, "relu"},
     {ActivationKind::kLeakyRelu, "leaky_relu"},
@@ -20,6 +20,14 @@ constexpr std::array<std::pair<ActivationKind, std::string_view>, 13> kNames = {
     {ActivationKind::kGeluErf, "gelu_erf"},
     {ActivationKind::kGeluTanh, "gelu_tanh"},
     {ActivationKind::kClip, "clip"},
+    {ActivationKind::kSoftplusThreshold, "softplus_threshold"},
+    {ActivationKind::kExp, "exp"},
+    {ActivationKind::kLog, "log"},
+    {ActivationKind::kNeg, "neg"},
+    {ActivationKind::kAbs, "abs"},
+    {ActivationKind::kSqrt, "sqrt"},
+    {ActivationKind::kReciprocal, "reciprocal"},
+    {ActivationKind::kErf, "erf"},
 }};
 
 }  // namespace
@@ -70,6 +78,13 @@ std::optional<ActivationSpec> activation_of(const Node& node) {
   }
   if (op == "HardSwish") return spec(ActivationKind::kHardSwish);
   if (op == "Softplus") return spec(ActivationKind::kSoftplus);
+  if (op == "Exp") return spec(ActivationKind::kExp);
+  if (op == "Log") return spec(ActivationKind::kLog);
+  if (op == "Neg") return spec(ActivationKind::kNeg);
+  if (op == "Abs") return spec(ActivationKind::kAbs);
+  if (op == "Sqrt") return spec(ActivationKind::kSqrt);
+  if (op == "Reciprocal") return spec(ActivationKind::kReciprocal);
+  if (op == "Erf") return spec(ActivationKind::kErf);
   if (op == "Gelu") {
     const std::string approximate = node.get_string("approximate", "none");
     if (approximate == "none") return spec(ActivationKind::kGeluErf);

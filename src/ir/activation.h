@@ -14,7 +14,9 @@ namespace mlprt::ir {
 
 /// "Activation" layer op kinds (attr "kind") and the Dense epilogue (attr "activation").
 /// alpha / beta per kind: leaky_relu alpha = slope; elu alpha; selu alpha, beta = gamma;
-/// hard_sigmoid alpha, beta; clip alpha = min, beta = max; the others take none.
+/// hard_sigmoid alpha, beta; clip alpha = min, beta = max; softplus_threshold alpha = beta of
+/// torch's nn.Softplus (the scale), beta = its threshold: x where alpha * x > threshold, else
+/// log(1 + exp(alpha * x)) / alpha; the others take none.
 enum class ActivationKind {
   kNone,
   kRelu,
@@ -29,11 +31,19 @@ enum class ActivationKind {
   kGeluErf,
   kGeluTanh,
   kClip,
+  kSoftplusThreshold,
+  kExp,
+  kLog,
+  kNeg,
+  kAbs,
+  kSqrt,
+  kReciprocal,
+  kErf,
 };
 
 inline constexpr std::string_view kActivationKinds =
     "none, relu, leaky_relu, sigmoid, tanh, elu, selu, hard_sigmoid, hard_swish, softplus, "
-    "gelu_erf, gelu_tanh, clip";
+    "gelu_erf, gelu_tanh, clip, softplus_threshold, exp, log, neg, abs, sqrt, reciprocal, erf";
 
 std::optional<ActivationKind> parse_activation(std::string_view name);
 std::string_view activation_name(ActivationKind kind);
@@ -48,7 +58,8 @@ struct ActivationSpec {
 };
 
 /// The activation a node computes: ONNX Relu, LeakyRelu, Sigmoid, Tanh, Elu, Selu,
-/// HardSigmoid, HardSwish, Softplus, Gelu (with their ONNX defaults) or the layer op
+/// HardSigmoid, HardSwish, Softplus, Gelu, Exp, Log, Neg, Abs, Sqrt, Reciprocal, Erf (with their
+/// ONNX defaults) or the layer op
 /// "Activation"; nullopt for other ops and unknown kinds. Clip is not included (its bounds may
 /// be inputs).
 std::optional<ActivationSpec> activation_of(const Node& node);
@@ -84,6 +95,26 @@ inline T apply_activation(ActivationKind kind, T x, T alpha, T beta) {
              (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
     case ActivationKind::kClip:
       return std::min(std::max(x, alpha), beta);
+    case ActivationKind::kSoftplusThreshold: {
+      // As torch's nn.Softplus(beta, threshold) and its dynamo export (Greater + Where).
+      const T s = alpha * x;
+      if (s > beta) return x;
+      return (s > T(0) ? s + std::log1p(std::exp(-s)) : std::log1p(std::exp(s))) / alpha;
+    }
+    case ActivationKind::kExp:
+      return std::exp(x);
+    case ActivationKind::kLog:
+      return std::log(x);
+    case ActivationKind::kNeg:
+      return -x;
+    case ActivationKind::kAbs:
+      return std::abs(x);
+    case ActivationKind::kSqrt:
+      return std::sqrt(x);
+    case ActivationKind::kReciprocal:
+      return T(1) / x;
+    case ActivationKind::kErf:
+      return std::erf(x);
   }
   return x;
 }

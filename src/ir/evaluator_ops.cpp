@@ -436,11 +436,30 @@ Result<RefTensor> reduce_mean(const Node& node, const std::vector<RefTensor>& in
   return RefTensor{out, sum};
 }
 
+// Ops that make large tensors from small inputs (Expand, ConstantOfShape) stop at this many
+// elements: they run at build time on constants, where a bigger result is a malformed model.
+constexpr double kMaxGeneratedElements = double(1 << 26);
+
+Status check_generated_size(const Node& node, const Dims& dims) {
+  double n = 1.0;
+  for (int64_t d : dims) n *= static_cast<double>(d);
+  if (n > kMaxGeneratedElements) {
+    return make_error(StatusCode::kInvalidArgument, describe(node), ": result of shape ",
+                      to_string(dims), " has more than 2^26 elements");
+  }
+  return Status::ok();
+}
+
 Result<RefTensor> range(const Node& node, const std::vector<RefTensor>& in) {
   MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 3));
   const double start = in[0].values.at(0), limit = in[1].values.at(0), delta = in[2].values.at(0);
   if (delta == 0.0) return make_error(StatusCode::kInvalidArgument, describe(node), ": delta is 0");
-  const auto n = static_cast<int64_t>(std::max(0.0, std::ceil((limit - start) / delta)));
+  const double count = std::max(0.0, std::ceil((limit - start) / delta));
+  if (!(count <= kMaxGeneratedElements)) {
+    return make_error(StatusCode::kInvalidArgument, describe(node), ": ", count,
+                      " elements; at most 2^26 are allowed");
+  }
+  const auto n = static_cast<int64_t>(count);
   RefTensor y{{n}, {}};
   for (int64_t i = 0; i < n; ++i) y.values.push_back(start + static_cast<double>(i) * delta);
   return y;
@@ -455,7 +474,14 @@ Result<RefTensor> constant_of_shape(const Node& node, const std::vector<RefTenso
     if (!v.empty()) value = v[0];
   }
   Dims dims;
-  for (double v : in[0].values) dims.push_back(static_cast<int64_t>(v));
+  for (double v : in[0].values) {
+    if (v < 0 || v > 1e15) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": dim ", v,
+                        " is negative or too large");
+    }
+    dims.push_back(static_cast<int64_t>(v));
+  }
+  MLPRT_RETURN_IF_ERROR(check_generated_size(node, dims));
   return RefTensor{dims, std::vector<double>(count_of(dims), value)};
 }
 
@@ -494,6 +520,48 @@ Result<RefTensor> cast(const Node& node, const std::vector<RefTensor>& in) {
   });
 }
 
+// Comparisons give booleans as 0 / 1 (ONNX BOOL outputs).
+std::function<double(double, double)> compare_kind(const std::string& op) {
+  if (op == "Greater") return [](double a, double b) { return a > b ? 1.0 : 0.0; };
+  if (op == "Less") return [](double a, double b) { return a < b ? 1.0 : 0.0; };
+  if (op == "GreaterOrEqual") return [](double a, double b) { return a >= b ? 1.0 : 0.0; };
+  if (op == "LessOrEqual") return [](double a, double b) { return a <= b ? 1.0 : 0.0; };
+  return [](double a, double b) { return a == b ? 1.0 : 0.0; };
+}
+
+Result<RefTensor> where(const Node& node, const std::vector<RefTensor>& in) {
+  MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 3));
+  MLPRT_ASSIGN_OR_RETURN(Dims dims, broadcast_dims(node, in[0].dims, in[1].dims));
+  MLPRT_ASSIGN_OR_RETURN(dims, broadcast_dims(node, dims, in[2].dims));
+  const std::vector<size_t> off_c = broadcast_offsets(in[0].dims, dims);
+  const std::vector<size_t> off_x = broadcast_offsets(in[1].dims, dims);
+  const std::vector<size_t> off_y = broadcast_offsets(in[2].dims, dims);
+  RefTensor y{dims, std::vector<double>(off_c.size())};
+  for (size_t i = 0; i < y.values.size(); ++i) {
+    y.values[i] = in[0].values[off_c[i]] != 0.0 ? in[1].values[off_x[i]] : in[2].values[off_y[i]];
+  }
+  return y;
+}
+
+// Expand: numpy broadcasting of the input with the target shape (either may be larger).
+Result<RefTensor> expand(const Node& node, const std::vector<RefTensor>& in) {
+  MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 2));
+  Dims target;
+  for (double v : in[1].values) {
+    if (v < 0 || v > 1e15) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": target dim ", v,
+                        " is negative or too large");
+    }
+    target.push_back(static_cast<int64_t>(v));
+  }
+  MLPRT_ASSIGN_OR_RETURN(Dims dims, broadcast_dims(node, in[0].dims, target));
+  MLPRT_RETURN_IF_ERROR(check_generated_size(node, dims));
+  const std::vector<size_t> off = broadcast_offsets(in[0].dims, dims);
+  RefTensor y{dims, std::vector<double>(off.size())};
+  for (size_t i = 0; i < off.size(); ++i) y.values[i] = in[0].values[off[i]];
+  return y;
+}
+
 }  // namespace
 
 Result<std::vector<RefTensor>> evaluate_more_ops(const Node& node,
@@ -515,10 +583,13 @@ Result<std::vector<RefTensor>> evaluate_more_ops(const Node& node,
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     MLPRT_ASSIGN_OR_RETURN(auto f, binary_kind(node, kind));
     MLPRT_ASSIGN_OR_RETURN(out[0], binary(node, inputs, f));
-  } else if (op == "Sqrt") {
-    MLPRT_ASSIGN_OR_RETURN(out[0], unary(node, inputs, [](double v) { return std::sqrt(v); }));
-  } else if (op == "Erf") {
-    MLPRT_ASSIGN_OR_RETURN(out[0], unary(node, inputs, [](double v) { return std::erf(v); }));
+  } else if (op == "Greater" || op == "Less" || op == "Equal" || op == "GreaterOrEqual" ||
+             op == "LessOrEqual") {
+    MLPRT_ASSIGN_OR_RETURN(out[0], binary(node, inputs, compare_kind(op)));
+  } else if (op == "Where") {
+    MLPRT_ASSIGN_OR_RETURN(out[0], where(node, inputs));
+  } else if (op == "Expand") {
+    MLPRT_ASSIGN_OR_RETURN(out[0], expand(node, inputs));
   } else if (op == "Softmax") {
     MLPRT_ASSIGN_OR_RETURN(out[0], softmax(node, inputs));
   } else if (op == "LayerNormalization" || op == "LayerNorm") {

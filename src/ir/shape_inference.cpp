@@ -137,7 +137,7 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
   static const std::set<std::string, std::less<>> kSameShape = {
       "Relu", "Identity", "Dropout", "Activation", "LeakyRelu", "Sigmoid", "Tanh", "Elu",
       "Selu", "HardSigmoid", "HardSwish", "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Cast",
-      "BatchNormalization"};
+      "BatchNormalization", "Exp", "Log", "Neg", "Abs", "Reciprocal"};
   if (kSameShape.count(op)) {
     MLPRT_RETURN_IF_ERROR(need(1));
     return in[0];
@@ -163,9 +163,31 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
     return squeeze_shape(node, in[0]);
   }
   if (op == "Add" || op == "Binary" || op == "Sub" || op == "Mul" || op == "Div" ||
-      op == "Pow") {
+      op == "Pow" || op == "Greater" || op == "Less" || op == "Equal" ||
+      op == "GreaterOrEqual" || op == "LessOrEqual") {
     MLPRT_RETURN_IF_ERROR(need(2));
     return broadcast_dims(node, in[0], in[1]);
+  }
+  if (op == "Where") {
+    MLPRT_RETURN_IF_ERROR(need(3));
+    MLPRT_ASSIGN_OR_RETURN(Dims cx, broadcast_dims(node, in[0], in[1]));
+    return broadcast_dims(node, cx, in[2]);
+  }
+  if (op == "Expand") {
+    MLPRT_RETURN_IF_ERROR(need(2));
+    const Constant* target = graph.find_constant(node.inputs[1]);
+    if (!target) {
+      return make_error(StatusCode::kUnsupported, describe(node),
+                        ": the target shape must be a constant");
+    }
+    const std::vector<int64_t> dims = target->to_int64s();
+    for (int64_t d : dims) {
+      if (d < 0) {
+        return make_error(StatusCode::kInvalidArgument, describe(node), ": target shape ",
+                          to_string(dims), " has a negative dim");
+      }
+    }
+    return broadcast_dims(node, in[0], dims);
   }
   if (op == "Dense") {
     MLPRT_RETURN_IF_ERROR(need(2));

@@ -27,7 +27,8 @@ struct OpArity {
 constexpr size_t kMany = 1 << 20;
 
 // Sorted by name: supported_ops_list() prints them in this order.
-constexpr std::array<OpArity, 40> kSupportedOps = {{
+constexpr std::array<OpArity, 52> kSupportedOps = {{
+    {"Abs", 1, 1, 1, 1},
     {"Add", 2, 2, 1, 1},
     {"BatchNormalization", 5, 5, 1, 1},
     {"Cast", 1, 1, 1, 1},
@@ -38,21 +39,31 @@ constexpr std::array<OpArity, 40> kSupportedOps = {{
     {"Div", 2, 2, 1, 1},
     {"Dropout", 1, 3, 1, 2},
     {"Elu", 1, 1, 1, 1},
+    {"Equal", 2, 2, 1, 1},
     {"Erf", 1, 1, 1, 1},
+    {"Exp", 1, 1, 1, 1},
+    {"Expand", 2, 2, 1, 1},
     {"Flatten", 1, 1, 1, 1},
     {"Gather", 2, 2, 1, 1},
     {"Gelu", 1, 1, 1, 1},
     {"Gemm", 2, 3, 1, 1},
+    {"Greater", 2, 2, 1, 1},
+    {"GreaterOrEqual", 2, 2, 1, 1},
     {"HardSigmoid", 1, 1, 1, 1},
     {"HardSwish", 1, 1, 1, 1},
     {"Identity", 1, 1, 1, 1},
-    {"LayerNormalization", 2, 3, 1, 1},
+    {"LayerNormalization", 2, 3, 1, 3},
     {"LeakyRelu", 1, 1, 1, 1},
+    {"Less", 2, 2, 1, 1},
+    {"LessOrEqual", 2, 2, 1, 1},
+    {"Log", 1, 1, 1, 1},
     {"LogSoftmax", 1, 1, 1, 1},
     {"MatMul", 2, 2, 1, 1},
     {"Mul", 2, 2, 1, 1},
+    {"Neg", 1, 1, 1, 1},
     {"Pow", 2, 2, 1, 1},
     {"Range", 3, 3, 1, 1},
+    {"Reciprocal", 1, 1, 1, 1},
     {"ReduceMean", 1, 2, 1, 1},
     {"Relu", 1, 1, 1, 1},
     {"Reshape", 1, 2, 1, 1},
@@ -68,6 +79,7 @@ constexpr std::array<OpArity, 40> kSupportedOps = {{
     {"Tanh", 1, 1, 1, 1},
     {"Transpose", 1, 1, 1, 1},
     {"Unsqueeze", 1, 2, 1, 1},
+    {"Where", 3, 3, 1, 1},
 }};
 
 const OpArity* find_op(const std::string& op) {
@@ -121,6 +133,7 @@ class Importer {
     MLPRT_RETURN_IF_ERROR(check_node_inputs());
     MLPRT_RETURN_IF_ERROR(sort_nodes());
     MLPRT_RETURN_IF_ERROR(check_dropouts());
+    MLPRT_RETURN_IF_ERROR(check_layer_norm_outputs());
     MLPRT_RETURN_IF_ERROR(check_ranks());
     fill_missing_output_shapes();
     return std::move(m_graph);
@@ -446,6 +459,27 @@ class Importer {
     return Status::ok();
   }
 
+  // LayerNormalization's Mean and InvStdDev outputs (training helpers) must be unused.
+  Status check_layer_norm_outputs() const {
+    for (const ir::Node& node : m_graph.nodes) {
+      if (node.op != "LayerNormalization") continue;
+      for (size_t i = 1; i < node.outputs.size(); ++i) {
+        const std::string& out = node.outputs[i];
+        if (out.empty()) continue;
+        const bool graph_output =
+            std::any_of(m_graph.outputs.begin(), m_graph.outputs.end(),
+                        [&](const ir::TensorInfo& t) { return t.name == out; });
+        if (is_read(out) || graph_output) {
+          return make_error(StatusCode::kUnsupported, where(node), ": its ",
+                            i == 1 ? "Mean" : "InvStdDev", " output '", out, "' is ",
+                            graph_output ? "a graph output" : "used",
+                            "; only the normalized output Y is supported");
+        }
+      }
+    }
+    return Status::ok();
+  }
+
   Status rank_error(const ir::Node& node, size_t input, size_t rank,
                     const std::string& allowed) const {
     const ir::Constant* c = m_graph.find_constant(node.inputs[input]);
@@ -459,7 +493,8 @@ class Importer {
     static const std::set<std::string, std::less<>> kOps = {
         "Relu", "Identity", "Dropout", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu",
         "HardSigmoid", "HardSwish", "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Softmax",
-        "LayerNormalization", "BatchNormalization", "Cast"};
+        "LayerNormalization", "BatchNormalization", "Cast", "Exp", "Log", "Neg", "Abs",
+        "Reciprocal"};
     return kOps.count(op) != 0;
   }
 

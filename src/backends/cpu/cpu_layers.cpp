@@ -74,6 +74,30 @@ void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, in
     case K::kClip:
       activation_loop<K::kClip>(x, y, n, alpha, beta);
       break;
+    case K::kSoftplusThreshold:
+      activation_loop<K::kSoftplusThreshold>(x, y, n, alpha, beta);
+      break;
+    case K::kExp:
+      activation_loop<K::kExp>(x, y, n, alpha, beta);
+      break;
+    case K::kLog:
+      activation_loop<K::kLog>(x, y, n, alpha, beta);
+      break;
+    case K::kNeg:
+      activation_loop<K::kNeg>(x, y, n, alpha, beta);
+      break;
+    case K::kAbs:
+      activation_loop<K::kAbs>(x, y, n, alpha, beta);
+      break;
+    case K::kSqrt:
+      activation_loop<K::kSqrt>(x, y, n, alpha, beta);
+      break;
+    case K::kReciprocal:
+      activation_loop<K::kReciprocal>(x, y, n, alpha, beta);
+      break;
+    case K::kErf:
+      activation_loop<K::kErf>(x, y, n, alpha, beta);
+      break;
   }
 }
 

@@ -23,6 +23,11 @@ DataType onnx_to_dtype(int64_t onnx_type) {
 // Ops whose result type is not their first input's.
 DataType result_dtype(const Graph& graph, const Node& node) {
   if (node.op == "Shape") return DataType::kInt64;
+  if (node.op == "Greater" || node.op == "Less" || node.op == "Equal" ||
+      node.op == "GreaterOrEqual" || node.op == "LessOrEqual") {
+    return DataType::kBool;
+  }
+  if (node.op == "Where") return graph.find_constant(node.inputs[1])->dtype;
   if (node.op == "Cast") return onnx_to_dtype(node.get_int("to", 1));
   if (node.op == "ConstantOfShape") {
     auto it = node.attributes.find("value");

@@ -5,7 +5,10 @@
 // x / 1.41421 or x * 0.70711 (torch 1.x TorchScript and torch 2.x dynamo decompositions).
 // GELU, tanh: 0.5 * x * (1 + tanh(0.79788 * (x + 0.044715 * x^3))), x^3 as Pow(x, 3) or
 // x * (x * x). LayerNorm: ReduceMean / Sub / Pow (or Mul) / ReduceMean / Add eps / Sqrt / Div,
-// then optionally Mul gamma and Add beta (torch 1.x below opset 17).
+// then optionally Mul gamma and Add beta (torch 1.x below opset 17). Softplus with beta and
+// threshold (torch 2.x dynamo): s = x [* beta]; Where(Greater(s, threshold), x,
+// Softplus(s) [/ beta or * (1 / beta)]), Softplus(s) also as Log(Exp(s) + 1), the comparison also
+// as Less(threshold, s).
 // Every intermediate must be read only inside the pattern and be no graph output.
 
 #include <algorithm>
@@ -37,6 +40,8 @@ class Matcher {
         done = fuse_gelu_tanh(i);
       else if (op == "Div")
         done = fuse_layer_norm(i);
+      else if (op == "Where")
+        done = fuse_softplus_threshold(i);
       if (done) {
         ++fused;
         i = 0;  // indices moved; rescan (graphs are small)
@@ -275,6 +280,94 @@ class Matcher {
     ln.attributes["axis"] = *axis;
     ln.attributes["epsilon"] = eps;
     replace_with(nodes, last, std::move(ln));
+    return true;
+  }
+
+  std::optional<double> scalar_value(const std::string& tensor) const {
+    const Constant* c = m_graph.find_constant(tensor);
+    if (!c || c->num_elements() != 1) return std::nullopt;
+    return c->to_doubles()[0];
+  }
+  static bool close(double a, double b) { return std::abs(a - b) <= 1e-6 * std::abs(b); }
+
+  // softplus(s) as Softplus(s) or Log(Exp(s) + 1); appends its nodes.
+  bool match_softplus_of(const std::string& tensor, const std::string& s,
+                         std::vector<const Node*>& nodes) const {
+    const Node* p = producer(tensor);
+    if (!p || !single_reader(m_graph, tensor)) return false;
+    if (p->op == "Softplus") {
+      nodes.push_back(p);
+      return p->inputs[0] == s;
+    }
+    if (p->op != "Log") return false;
+    const Node* add = producer(p->inputs[0]);
+    if (!add || add->op != "Add" || !single_reader(m_graph, p->inputs[0])) return false;
+    for (size_t k = 0; k < 2; ++k) {
+      const Node* e = producer(add->inputs[k]);
+      if (e && e->op == "Exp" && e->inputs[0] == s && single_reader(m_graph, add->inputs[k]) &&
+          is_scalar(add->inputs[1 - k], 1.0)) {
+        nodes.insert(nodes.end(), {p, add, e});
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool fuse_softplus_threshold(size_t index) {
+    const Node& where = m_graph.nodes[index];
+    if (where.inputs.size() != 3) return false;
+    const Node* cmp = producer(where.inputs[0]);
+    if (!cmp || !single_reader(m_graph, where.inputs[0]) || cmp->inputs.size() != 2) return false;
+    std::string s, threshold_name;
+    if (cmp->op == "Greater") {
+      s = cmp->inputs[0];
+      threshold_name = cmp->inputs[1];
+    } else if (cmp->op == "Less") {
+      s = cmp->inputs[1];
+      threshold_name = cmp->inputs[0];
+    } else {
+      return false;
+    }
+    const std::optional<double> threshold = scalar_value(threshold_name);
+    if (!threshold) return false;
+    const std::string& x = where.inputs[1];
+    std::vector<const Node*> nodes = {cmp};
+    double beta = 1.0;
+    if (s != x) {  // s = x * beta, read only by the comparison and the softplus
+      const Node* mul = producer(s);
+      if (!mul || mul->op != "Mul" || m_graph.use_count(s) != 2 ||
+          passes_detail::is_graph_output(m_graph, s)) {
+        return false;
+      }
+      const std::optional<double> b = scalar_value(other_input(*mul, x));
+      if (!b || *b == 0.0) return false;
+      beta = *b;
+      nodes.push_back(mul);
+    }
+    std::string sp = where.inputs[2];
+    if (const Node* scale = producer(sp); scale && (scale->op == "Div" || scale->op == "Mul")) {
+      // softplus(s) / beta or softplus(s) * (1 / beta)
+      if (!single_reader(m_graph, sp) || scale->inputs.size() != 2) return false;
+      const bool div = scale->op == "Div";
+      const size_t ki = !div && scalar_value(scale->inputs[0]) ? 0 : 1;
+      const std::optional<double> k = scalar_value(scale->inputs[ki]);
+      if (!k || !close(div ? *k : 1.0 / *k, beta)) return false;
+      sp = scale->inputs[1 - ki];
+      nodes.push_back(scale);
+    } else if (beta != 1.0) {
+      return false;
+    }
+    if (!match_softplus_of(sp, s, nodes)) return false;
+    nodes.push_back(&where);
+    Node act;
+    act.name = where.name;
+    act.op = "Activation";
+    act.inputs = {x};
+    act.outputs = where.outputs;
+    act.attributes["kind"] = std::string("softplus_threshold");
+    act.attributes["alpha"] = beta;
+    act.attributes["beta"] = *threshold;
+    replace_with(nodes, &where, std::move(act));
     return true;
   }
 

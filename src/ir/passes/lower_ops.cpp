@@ -107,6 +107,7 @@ Status lower_to_layer_ops(Graph& graph) {
       node.attributes = {{"kind", kind}};
     } else if (op == "LayerNormalization") {
       node.op = "LayerNorm";
+      node.outputs.resize(1);  // Mean / InvStdDev are unused (the importer checks)
       node.attributes = {{"axis", node.get_int("axis", -1)},
                          {"epsilon", node.get_float("epsilon", 1e-5)}};
     } else if (op == "BatchNormalization") {
