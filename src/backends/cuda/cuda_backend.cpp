@@ -164,6 +164,15 @@ class CudaBackend final : public Backend {
       }
     }
     if (node.op == "Dense") return dense_spec(graph, node).status();
+    if (node.op == "Activation") {
+      const std::optional<ir::ActivationSpec> spec = ir::activation_of(node);
+      if (!spec) {
+        return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                          ": activation kind '", node.get_string("kind", ""), "'; supported: ",
+                          ir::kActivationKinds);
+      }
+      return act_params(node, *spec).status();
+    }
     if (node.op == "Reshape" && !node.has_attribute("shape")) {
       return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
                         ": needs a constant target shape (attribute 'shape')");

@@ -31,12 +31,18 @@ cublasLtEpilogue_t epilogue(const DenseSpec& spec) {
 
 }  // namespace
 
+
 static_assert(static_cast<int>(ActKind::kClip) == static_cast<int>(ir::ActivationKind::kClip) &&
                   static_cast<int>(ActKind::kGeluErf) ==
                       static_cast<int>(ir::ActivationKind::kGeluErf),
               "ActKind must number the kinds as ir::ActivationKind does");
 
-ActParams act_params(const ir::ActivationSpec& spec) {
+Result<ActParams> act_params(const ir::Node& node, const ir::ActivationSpec& spec) {
+  if (static_cast<int>(spec.kind) > static_cast<int>(ir::ActivationKind::kClip)) {
+    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                      ": activation '", ir::activation_name(spec.kind),
+                      "' has no cuda kernel yet; build this model with --backend=cpu");
+  }
   ActParams p;
   p.kind = static_cast<ActKind>(static_cast<int>(spec.kind));
   p.alpha = static_cast<float>(spec.alpha);
@@ -84,7 +90,7 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
   act.kind = *kind;
   act.alpha = node.get_float("alpha", 0.0);
   act.beta = node.get_float("beta", 0.0);
-  spec.act = act_params(act);
+  MLPRT_ASSIGN_OR_RETURN(spec.act, act_params(node, act));
   spec.lt_activation = *kind == ir::ActivationKind::kNone || *kind == ir::ActivationKind::kRelu ||
                        *kind == ir::ActivationKind::kGeluTanh;
   const int64_t transpose_x = node.get_int("transpose_x", 0);

@@ -31,7 +31,9 @@ struct DenseSpec {
 };
 
 /// ir activation spec -> kernel parameters.
-ActParams act_params(const ir::ActivationSpec& spec);
+/// The kernel parameters of an activation; kUnsupported for kinds our kernels do not have yet
+/// (those added to ir::ActivationKind after kClip), naming `node`.
+Result<ActParams> act_params(const ir::Node& node, const ir::ActivationSpec& spec);
 
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
 

@@ -62,7 +62,7 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
                         ir::kActivationKinds);
     }
     layer.kind = LayerKind::kActivation;
-    layer.act = act_params(*spec);
+    MLPRT_ASSIGN_OR_RETURN(layer.act, act_params(node, *spec));
     return Status::ok();
   }
   if (node.op == "Softmax") {
