@@ -17,7 +17,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-numpy python3-torch python3-onnx python3-pytest python3-matplotlib
-  libonnx-testdata clang libclang-rt-14-dev
+  libonnx-testdata clang libclang-rt-14-dev libomp-dev
   dataset-fashion-mnist
 )
 [ "$with_bench" -eq 1 ] && packages+=(python3-matplotlib python3-pip)

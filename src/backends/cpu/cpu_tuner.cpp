@@ -69,8 +69,9 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
                         "': precision '", precision, "' is not one of fp32, fp16, bf16");
     }
     if (name == "*") continue;
+    const std::string& wanted = name;  // clang 14 cannot capture a structured binding
     const auto node = std::find_if(graph.nodes.begin(), graph.nodes.end(),
-                                   [&](const ir::Node& n) { return n.name == name; });
+                                   [&](const ir::Node& n) { return n.name == wanted; });
     if (node == graph.nodes.end()) {
       return make_error(StatusCode::kNotFound, "layer precision '", name, ":", precision,
                         "': the optimized graph of '", graph.name, "' has no layer '", name,
