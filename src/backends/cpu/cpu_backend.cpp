@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_executable.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_tuner.h"
+#include "backends/profile_shapes.h"
 #include "common/timing_cache.h"
 #include "common/check.h"
 #include "common/log.h"
@@ -39,26 +40,6 @@ std::optional<DataType> declared_dtype(const ir::Graph& graph, const std::string
     if (output.name == tensor) return output.dtype;
   }
   return std::nullopt;
-}
-
-// Concrete input shapes at a profile's opt point (static inputs need no range).
-Result<ir::ShapeMap> opt_shapes(const ir::Graph& graph, const OptimizationProfile& profile,
-                                size_t index) {
-  ir::ShapeMap shapes;
-  for (const ir::TensorInfo& input : graph.inputs) {
-    if (auto range = profile.get_dimensions(input.name)) {
-      shapes[input.name] = range->opt;
-      continue;
-    }
-    const Dims dims = ir::to_dims(input.shape);
-    if (std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; })) {
-      return make_error(StatusCode::kInvalidArgument, "cpu backend: profile ", index,
-                        " has no range for dynamic input '", input.name, "' of shape ",
-                        ir::to_string(input.shape));
-    }
-    shapes[input.name] = dims;
-  }
-  return shapes;
 }
 
 int64_t dense_rows(const cpu::DenseSpec& spec, const Dims& x) {
@@ -181,7 +162,7 @@ class CpuBackend final : public Backend {
     // Opt M of every Dense layer per profile.
     std::map<std::string, std::vector<int64_t>> opt_ms;
     for (size_t p = 0; p < points.size(); ++p) {
-      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_shapes(graph, points[p], p));
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_input_shapes(graph, points[p], p));
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
       for (const ir::Node& node : graph.nodes) {
         if (node.op != "Dense") continue;

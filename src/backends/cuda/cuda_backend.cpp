@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/cuda/cuda_executable.h"
+#include "backends/profile_shapes.h"
 #include "common/check.h"
 #include "common/log.h"
 
@@ -41,23 +42,6 @@ HardwareParts split_hardware(const std::string& id) {
   parts.cudart = id.substr(rt + 8, lt - rt - 8);
   parts.cublaslt = id.substr(lt + 10);
   return parts;
-}
-
-Result<ir::ShapeMap> opt_shapes(const ir::Graph& graph, const OptimizationProfile& profile) {
-  ir::ShapeMap shapes;
-  for (const ir::TensorInfo& input : graph.inputs) {
-    if (auto range = profile.get_dimensions(input.name)) {
-      shapes[input.name] = range->opt;
-      continue;
-    }
-    const Dims dims = ir::to_dims(input.shape);
-    if (std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; })) {
-      return make_error(StatusCode::kInvalidArgument, "cuda backend: a profile has no range for "
-                        "dynamic input '", input.name, "' of shape ", ir::to_string(input.shape));
-    }
-    shapes[input.name] = dims;
-  }
-  return shapes;
 }
 
 // Median-free but robust enough: best of 3 averages of 10 runs, after warm-up.
@@ -264,8 +248,8 @@ class CudaBackend final : public Backend {
     std::vector<const ir::Node*> chain;
     const bool fusable = fusable_chain(graph, chain);
     int64_t fused_max_rows = 0;
-    for (const OptimizationProfile& profile : points) {
-      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_shapes(graph, profile));
+    for (size_t p = 0; p < points.size(); ++p) {
+      MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_input_shapes(graph, points[p], p));
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
       double cublas_total_us = 0.0;
       int64_t first_rows = -1;
