@@ -253,6 +253,13 @@ Result<Dims> broadcast_dims(const Node& node, const Dims& a, const Dims& b) {
   return out;
 }
 
+size_t matmul_output_rank(size_t r0, size_t r1) {
+  if (r0 == 1 && r1 == 1) return 0;
+  if (r0 == 1) return r1 - 1;
+  if (r1 == 1) return r0 - 1;
+  return std::max(r0, r1);
+}
+
 Result<ShapeMap> infer_shapes(const Graph& graph, const ShapeMap& input_shapes) {
   ShapeMap shapes;
   for (const TensorInfo& input : graph.inputs) {

@@ -523,12 +523,7 @@ class Importer {
       } else if (node.op == "MatMul") {
         if (r0 && *r0 == 0) return rank_error(node, 0, 0, "inputs of rank >= 1");
         if (r1 && *r1 == 0) return rank_error(node, 1, 0, "inputs of rank >= 1");
-        if (r0 && r1) {
-          if (*r0 == 1 && *r1 == 1) out = 0;
-          else if (*r0 == 1) out = *r1 - 1;
-          else if (*r1 == 1) out = *r0 - 1;
-          else out = std::max(*r0, *r1);
-        }
+        if (r0 && r1) out = ir::matmul_output_rank(*r0, *r1);
       } else if (node.op == "Add") {
         if (r0 && r1) out = std::max(*r0, *r1);
       } else if (node.op == "Flatten") {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ir/shape_inference.h"
+
 namespace mlprt::ir::passes_detail {
 
 std::string describe(const Graph& graph, const Node& node) {
@@ -57,12 +59,7 @@ std::map<std::string, size_t> infer_ranks(const Graph& graph) {
     } else if (node.op == "Dense") {
       out = node.get_int("transpose_x", 0) != 0 ? std::optional<size_t>(2) : r0;
     } else if (node.op == "MatMul") {
-      if (r0 && r1 && *r0 > 0 && *r1 > 0) {
-        if (*r0 == 1 && *r1 == 1) out = 0;
-        else if (*r0 == 1) out = *r1 - 1;
-        else if (*r1 == 1) out = *r0 - 1;
-        else out = std::max(*r0, *r1);
-      }
+      if (r0 && r1 && *r0 > 0 && *r1 > 0) out = matmul_output_rank(*r0, *r1);
     } else if (node.op == "Add") {
       if (r0 && r1) out = std::max(*r0, *r1);
     } else if (node.op == "Reshape") {
