@@ -66,6 +66,10 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   mlprt::BuilderConfig config;
   config.backend = "cuda";
   config.allow_fp16 = prec == "fp16";
+  // As peers.py feeds its fp16 models: fp16 tensors in and out (trtexec --inputIOFormats=fp16).
+  const mlprt::DataType io_type = prec == "fp16" ? mlprt::DataType::kFloat16 : mlprt::DataType::kFloat32;
+  config.input_formats = {io_type};
+  config.output_formats = {io_type};
   mlprt::OptimizationProfile profile;
   CHECK_OK(profile.set_dimensions(in.name, {{1, features}, {batch, features}, {batch, features}}));
   config.profiles = {profile};
@@ -86,13 +90,14 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
   for (float& v : host) v = dist(rng);
+  const size_t esize = mlprt::element_size(io_type);
   void *d_in, *d_out, *h_in, *h_out;
-  CHECK_CUDA(cudaMalloc(&d_in, in_n * 4));
-  CHECK_CUDA(cudaMalloc(&d_out, out_n * 4));
-  CHECK_CUDA(cudaMallocHost(&h_in, in_n * 4));
-  CHECK_CUDA(cudaMallocHost(&h_out, out_n * 4));
-  std::copy(host.begin(), host.end(), static_cast<float*>(h_in));
-  CHECK_CUDA(cudaMemcpy(d_in, h_in, in_n * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMalloc(&d_in, in_n * esize));
+  CHECK_CUDA(cudaMalloc(&d_out, out_n * esize));
+  CHECK_CUDA(cudaMallocHost(&h_in, in_n * esize));
+  CHECK_CUDA(cudaMallocHost(&h_out, out_n * esize));
+  mlprt::convert_floats(host.data(), mlprt::DataType::kFloat32, h_in, io_type, in_n);
+  CHECK_CUDA(cudaMemcpy(d_in, h_in, in_n * esize, cudaMemcpyHostToDevice));
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   CHECK_OK(ctx.set_tensor_address(in.name, d_in));

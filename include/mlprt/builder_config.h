@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mlprt/optimization_profile.h"
+#include "mlprt/tensor.h"
 
 namespace mlprt {
 
@@ -31,6 +32,12 @@ struct BuilderConfig {
   /// Layer name (after fusion, as `mlprt inspect` lists them; "*": every layer) -> "fp32",
   /// "fp16" or "bf16".
   std::map<std::string, std::string> layer_precisions;
+  /// Data types of the engine's inputs and outputs, as trtexec's --inputIOFormats /
+  /// --outputIOFormats: kFloat32, kFloat16 or kBFloat16, one per input (output) in the model's
+  /// order, or a single one for all. Empty: the model's own types. The engine converts at its
+  /// boundary where a type differs from the precision its first or last layer runs in.
+  std::vector<DataType> input_formats;
+  std::vector<DataType> output_formats;
   /// Host threads the engine is built, tuned and run for (cpu: OpenMP threads; recorded in the
   /// plan, used for the kernels created at load and by every context unless
   /// ExecutionContext::set_num_threads says otherwise); 0: OpenMP's default (OMP_NUM_THREADS

@@ -29,6 +29,7 @@
 #include "mlprt/device.h"
 #include "mlprt/engine.h"
 #include "mlprt/execution_context.h"
+#include "mlprt/float16.h"
 #include "mlprt/logger.h"
 #include "mlprt/network.h"
 #include "mlprt/optimization_profile.h"

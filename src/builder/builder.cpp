@@ -9,6 +9,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "ir/passes/passes.h"
+#include "mlprt/float16.h"
 #include "mlprt/version.h"
 #include "plan/plan.h"
 
@@ -40,6 +41,12 @@ std::string format_bytes(uint64_t bytes) {
   return os.str();
 }
 
+std::vector<std::string> format_names(const std::vector<DataType>& formats) {
+  std::vector<std::string> names;
+  for (DataType type : formats) names.emplace_back(to_string(type));
+  return names;
+}
+
 std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
   uint64_t weight_bytes = 0;
   for (const auto& [name, constant] : plan.graph.constants) weight_bytes += constant.data.size();
@@ -61,17 +68,56 @@ std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
   return os.str();
 }
 
+Status apply_io_formats(std::vector<ir::TensorInfo>& tensors, const std::vector<DataType>& formats,
+                        const char* flag) {
+  if (formats.empty()) return Status::ok();
+  if (formats.size() != 1 && formats.size() != tensors.size()) {
+    std::string names;
+    for (const ir::TensorInfo& t : tensors) names += (names.empty() ? "'" : ", '") + t.name + "'";
+    return make_error(StatusCode::kInvalidArgument, flag, ": ", formats.size(),
+                      " formats for ", tensors.size(), " tensors (", names,
+                      "); give one per tensor in the model's order, or one for all");
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const DataType type = formats[formats.size() == 1 ? 0 : i];
+    if (!is_io_float_type(type)) {
+      return make_error(StatusCode::kInvalidArgument, flag, ": '", tensors[i].name, "' as ",
+                        to_string(type), "; allowed: float32, float16, bfloat16");
+    }
+    tensors[i].dtype = type;
+  }
+  return Status::ok();
+}
+
+// A strongly typed float16 / bfloat16 model runs in its type: the builder asks for it as
+// TensorRT's kSTRONGLY_TYPED networks do, preferring (not obeying) it so that a backend without
+// kernels in that type still builds and says so.
+BuilderConfig typed_config(const ir::Graph& graph, BuilderConfig config) {
+  if (graph.model_precision == DataType::kFloat32) return config;
+  const bool half = graph.model_precision == DataType::kFloat16;
+  (half ? config.allow_fp16 : config.allow_bf16) = true;
+  if (config.layer_precisions.empty()) config.layer_precisions["*"] = half ? "fp16" : "bf16";
+  if (config.precision_constraints == "none") config.precision_constraints = "prefer";
+  detail::log(Severity::kInfo, "the model is strongly typed ", to_string(graph.model_precision),
+              ": its layers are built in ", half ? "fp16" : "bf16",
+              " where the backend has kernels in it");
+  return config;
+}
+
 }  // namespace
 
 Result<SerializedEngine> build_serialized_engine(const Network& network,
-                                                 const BuilderConfig& config) {
+                                                 const BuilderConfig& requested) {
   const auto start = std::chrono::steady_clock::now();
   const std::string model = network.graph().source.empty() ? network.name()
                                                            : network.graph().source;
   auto in_model = [&](const Status& status) { return status.with_context(model); };
 
   ir::Graph graph = network.graph();
+  const BuilderConfig config = typed_config(graph, requested);
   MLPRT_RETURN_IF_ERROR(in_model(ir::optimize(graph)));
+  MLPRT_RETURN_IF_ERROR(apply_io_formats(graph.inputs, config.input_formats, "input formats"));
+  MLPRT_RETURN_IF_ERROR(apply_io_formats(graph.outputs, config.output_formats, "output formats"));
   detail::log(Severity::kVerbose, "optimized graph: ", graph.nodes.size(), " layers");
 
   MLPRT_ASSIGN_OR_RETURN(const backend::Backend* backend, backend::select_backend(config.backend));
@@ -101,6 +147,8 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
                                  {"tf32", config.allow_tf32},
                                  {"precision_constraints", config.precision_constraints},
                                  {"layer_precisions", config.layer_precisions},
+                                 {"input_formats", format_names(config.input_formats)},
+                                 {"output_formats", format_names(config.output_formats)},
                                  {"threads", config.num_threads}};
   plan.build_config_json = build_config.dump();
   plan.profiles = std::move(profiles);

@@ -75,6 +75,10 @@ struct Graph {
   int64_t opset = 0;          ///< default-domain opset
   int64_t ir_version = 0;
   std::string producer;       ///< e.g. "pytorch 1.13.1"
+  /// kFloat16 / kBFloat16 for a strongly typed model (its float initializers or I/O have that
+  /// type; the builder runs its layers in it); kFloat32 otherwise. Build-time only: plans keep
+  /// each layer's chosen precision instead.
+  DataType model_precision = DataType::kFloat32;
   std::vector<TensorInfo> inputs;   ///< runtime inputs only (never initializers)
   std::vector<TensorInfo> outputs;
   std::map<std::string, Constant> constants;  ///< initializers and folded values by tensor name

@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "ir/shape_inference.h"
+#include "mlprt/float16.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/external_data.h"
 #include "onnx/onnx_tensor.h"
@@ -136,6 +137,7 @@ class Importer {
     MLPRT_RETURN_IF_ERROR(check_layer_norm_outputs());
     MLPRT_RETURN_IF_ERROR(check_ranks());
     fill_missing_output_shapes();
+    MLPRT_RETURN_IF_ERROR(find_model_precision());
     return std::move(m_graph);
   }
 
@@ -208,6 +210,27 @@ class Importer {
     return Status::ok();
   }
 
+  // A model whose float tensors are float16 (or bfloat16) is strongly typed: the builder runs
+  // its layers in that type. Mixing the two narrow types has no single meaning here.
+  Status find_model_precision() {
+    std::set<DataType> narrow;
+    for (const auto* list : {&m_graph.inputs, &m_graph.outputs}) {
+      for (const ir::TensorInfo& t : *list) {
+        if (t.dtype != DataType::kFloat32) narrow.insert(t.dtype);
+      }
+    }
+    for (const auto& [name, c] : m_graph.constants) {
+      if (c.dtype == DataType::kFloat16 || c.dtype == DataType::kBFloat16) narrow.insert(c.dtype);
+    }
+    if (narrow.size() > 1) {
+      return make_error(StatusCode::kUnsupported, m_source,
+                        ": the model mixes float16 and bfloat16 tensors; a strongly typed model "
+                        "may use one of them (with float32)");
+    }
+    if (!narrow.empty()) m_graph.model_precision = *narrow.begin();
+    return Status::ok();
+  }
+
   Result<ir::TensorInfo> convert_io(const onnx::ValueInfoProto& v, const std::string& kind,
                                     bool require_shape) const {
     const std::string what = m_source + ": graph " + kind + " '" + v.name() + "'";
@@ -216,14 +239,15 @@ class Importer {
                         " is not a tensor; only tensor inputs and outputs are supported");
     }
     const onnx::TypeProto_Tensor& tt = v.type().tensor_type();
-    if (tt.elem_type() != onnx::TensorProto_DataType_FLOAT) {
+    Result<DataType> dtype = convert_dtype(tt.elem_type(), what);
+    if (!dtype.is_ok() || !is_io_float_type(*dtype)) {
       return make_error(StatusCode::kUnsupported, what, " has data type ",
                         onnx_dtype_name(tt.elem_type()),
-                        "; only FLOAT (float32) graph inputs and outputs are supported for now");
+                        "; graph inputs and outputs may be FLOAT, FLOAT16 or BFLOAT16");
     }
     ir::TensorInfo info;
     info.name = v.name();
-    info.dtype = DataType::kFloat32;
+    info.dtype = *dtype;
     if (!tt.has_shape()) {
       if (require_shape) {
         return make_error(StatusCode::kInvalidArgument, what,

@@ -12,6 +12,7 @@
 #include "ir/evaluator.h"
 #include "mlprt/builder.h"
 #include "mlprt/engine.h"
+#include "mlprt/float16.h"
 #include "mlprt/network.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/onnx_tensor.h"
@@ -218,7 +219,7 @@ class CaseRunner {
       const ir::RefTensor want = ir::to_ref_tensor(*want_c);
       auto got = (*context)->output(name);
       if (!got) return from_status("output '" + name + "'", got.status());
-      if (got->dtype != DataType::kFloat32) {
+      if (!is_io_float_type(got->dtype)) {
         return StepError{Outcome::kFail, "output '" + name + "' is " +
                                              std::string(to_string(got->dtype))};
       }
@@ -227,7 +228,10 @@ class CaseRunner {
                                              to_string(got->dims) + ", expected " +
                                              to_string(want.dims)};
       }
-      const Comparison cmp = compare(got->as<float>(), want);
+      // float16 / bfloat16 outputs widen exactly.
+      std::vector<float> values(want.values.size());
+      convert_floats(got->data, got->dtype, values.data(), DataType::kFloat32, values.size());
+      const Comparison cmp = compare(values, want);
       worst = std::max(worst, cmp.rel_l2);
       if (!cmp.ok) {
         return StepError{Outcome::kFail,

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "mlprt/builder.h"
 #include "mlprt/engine.h"
+#include "mlprt/float16.h"
 
 namespace mlprt::cli {
 namespace {
@@ -208,23 +209,20 @@ int run_bench_command(const BenchOptions& options) {
 
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  std::map<std::string, std::vector<float>> buffers;
+  std::map<std::string, std::vector<std::byte>> buffers;
   int64_t batch = 0;
   for (const auto& [name, dims] : *shapes) {
     const TensorDesc* desc = engine->find_io_tensor(name);
-    if (desc->dtype != DataType::kFloat32) {
-      return report_runtime_error(
-          Status(StatusCode::kUnsupported, cat("input '", name, "' is ", to_string(desc->dtype),
-                                               "; mlprt bench feeds float32 inputs only")));
-    }
     status = context.set_input_shape(name, dims);
     if (!status) return report_runtime_error(status);
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
     if (batch == 0 && !dims.empty()) batch = dims[0];
-    std::vector<float>& data = buffers[name];
-    data.resize(static_cast<size_t>(n));
-    for (float& v : data) v = uniform(rng);
+    std::vector<float> values(static_cast<size_t>(n));
+    for (float& v : values) v = uniform(rng);
+    std::vector<std::byte>& data = buffers[name];
+    data.resize(values.size() * element_size(desc->dtype));
+    convert_floats(values.data(), DataType::kFloat32, data.data(), desc->dtype, values.size());
   }
   for (auto& [name, data] : buffers) {
     status = context.set_tensor_address(name, data.data());
@@ -236,8 +234,8 @@ int run_bench_command(const BenchOptions& options) {
     if (!dims) return report_runtime_error(dims.status());
     int64_t n = 1;
     for (int64_t d : *dims) n *= d;
-    std::vector<float>& data = buffers[t.name];
-    data.resize(static_cast<size_t>(std::max<int64_t>(n, 1)));
+    std::vector<std::byte>& data = buffers[t.name];
+    data.resize(static_cast<size_t>(std::max<int64_t>(n, 1)) * element_size(t.dtype));
     status = context.set_tensor_address(t.name, data.data());
     if (!status) return report_runtime_error(status);
   }

@@ -39,6 +39,36 @@ Result<std::map<std::string, std::string>> parse_layer_precisions(
   return out;
 }
 
+/// "--inputIOFormats=fp16:chw,fp32:chw" values -> types, as trtexec spells them.
+Result<std::vector<DataType>> parse_io_formats(const char* flag,
+                                               const std::vector<std::string>& values) {
+  std::vector<DataType> out;
+  for (const std::string& value : values) {
+    for (const std::string& item : split_list(value)) {
+      const size_t colon = item.find(':');
+      const std::string type = item.substr(0, colon);
+      const std::string layout = colon == std::string::npos ? "chw" : item.substr(colon + 1);
+      if (layout != "chw") {
+        return Status(StatusCode::kInvalidArgument,
+                      cat(flag, ": '", item, "': format '", layout,
+                          "' is not supported; mlprt tensors are row-major: chw"));
+      }
+      if (type == "fp32") {
+        out.push_back(DataType::kFloat32);
+      } else if (type == "fp16") {
+        out.push_back(DataType::kFloat16);
+      } else if (type == "bf16") {
+        out.push_back(DataType::kBFloat16);
+      } else {
+        return Status(StatusCode::kInvalidArgument,
+                      cat(flag, ": '", item, "': type '", type,
+                          "' is not one of fp32, fp16, bf16, e.g. ", flag, "=fp16:chw"));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
@@ -90,6 +120,13 @@ void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
                  "per-layer precision, layer names as inspect lists them, * for all, e.g. "
                  "--layerPrecisions=fc1:fp32,*:bf16")
       ->allow_extra_args(false);
+  cmd.add_option("--inputIOFormats", options.input_formats,
+                 "type of each input (in the model's order, or one for all): fp32, fp16 or "
+                 "bf16, layout chw; default: the model's types, e.g. --inputIOFormats=fp16:chw")
+      ->allow_extra_args(false);
+  cmd.add_option("--outputIOFormats", options.output_formats,
+                 "type of each output, as --inputIOFormats, e.g. --outputIOFormats=fp16:chw")
+      ->allow_extra_args(false);
 }
 
 BuiltPlan build_from_flags(const BuildOptions& options) {
@@ -101,6 +138,12 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
   Result<std::map<std::string, std::string>> layer_precisions =
       parse_layer_precisions(options.layer_precisions);
   if (!layer_precisions) return {{}, report_usage_error(layer_precisions.status().message())};
+  Result<std::vector<DataType>> input_formats =
+      parse_io_formats("--inputIOFormats", options.input_formats);
+  if (!input_formats) return {{}, report_usage_error(input_formats.status().message())};
+  Result<std::vector<DataType>> output_formats =
+      parse_io_formats("--outputIOFormats", options.output_formats);
+  if (!output_formats) return {{}, report_usage_error(output_formats.status().message())};
 
   const auto start = std::chrono::steady_clock::now();
   Result<std::unique_ptr<Network>> network = Network::from_onnx_file(options.onnx);
@@ -116,6 +159,8 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
   config.precision_constraints = options.precision_constraints;
   config.layer_precisions = std::move(*layer_precisions);
   config.num_threads = options.threads;
+  config.input_formats = std::move(*input_formats);
+  config.output_formats = std::move(*output_formats);
   Result<SerializedEngine> engine = build_serialized_engine(**network, config);
   if (!engine) return {{}, report_runtime_error(engine.status())};
 

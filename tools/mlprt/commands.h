@@ -27,6 +27,8 @@ struct BuildOptions {
   std::string precision_constraints = "none";
   std::vector<std::string> layer_precisions;  ///< "name:prec,..." values, as given
   int threads = 0;                            ///< --threads; 0: OpenMP's default
+  std::vector<std::string> input_formats;     ///< --inputIOFormats values, as given
+  std::vector<std::string> output_formats;    ///< --outputIOFormats values, as given
 };
 /// Adds the builder flags (backend, shapes, precision, timing cache) shared by build and bench;
 /// --onnx and --saveEngine are left to the caller.

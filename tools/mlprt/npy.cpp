@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+
+#include "mlprt/float16.h"
 #include <fstream>
 #include <limits>
 #include <map>
@@ -173,25 +175,6 @@ uint32_t read_le(std::span<const uint8_t> bytes, size_t offset, size_t size) {
   uint32_t value = 0;
   for (size_t i = 0; i < size; ++i) value |= static_cast<uint32_t>(bytes[offset + i]) << (8 * i);
   return value;
-}
-
-float half_to_float(uint16_t half) {
-  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
-  const uint32_t exponent = (half >> 10) & 0x1fu;
-  const uint32_t mantissa = half & 0x3ffu;
-  if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24.
-    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  uint32_t bits = 0;
-  if (exponent == 31) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else {
-    // Rebias the exponent from 15 to 127.
-    bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
-  }
-  return std::bit_cast<float>(bits);
 }
 
 std::string shape_text(const Dims& dims) {

@@ -13,6 +13,7 @@
 #include "mlprt/builder.h"
 #include "mlprt/device.h"
 #include "mlprt/engine.h"
+#include "mlprt/float16.h"
 #include "npy.h"
 
 namespace mlprt::cli {
@@ -71,6 +72,14 @@ struct Input {
   std::string path;
   NpyArray array;
   int64_t row_size = 0;  ///< elements per index of axis 0
+  DataType dtype = DataType::kFloat32;  ///< the engine's input type
+  std::vector<uint16_t> narrow;         ///< the values as float16 / bfloat16 for such inputs
+
+  [[nodiscard]] void* row(int64_t index) {
+    const auto offset = static_cast<size_t>(index * row_size);
+    if (dtype == DataType::kFloat32) return array.values.data() + offset;
+    return narrow.data() + offset;
+  }
 };
 
 struct Output {
@@ -133,8 +142,7 @@ class Runner {
       for (Input& input : m_inputs) {
         Status status = m_context->set_input_shape(input.name, shapes[input.name]);
         if (!status) return status;
-        float* data = input.array.values.data() + (chunked ? start * input.row_size : 0);
-        status = m_context->set_tensor_address(input.name, data);
+        status = m_context->set_tensor_address(input.name, input.row(chunked ? start : 0));
         if (!status) return status;
       }
       Status status = m_context->enqueue();
@@ -154,12 +162,13 @@ class Runner {
     for (Output& output : m_outputs) {
       Result<TensorView> view = m_context->output(output.name);
       if (!view) return view.status();
-      if (view->dtype != DataType::kFloat32) {
-        return {StatusCode::kUnsupported,
-                cat("output '", output.name, "' is ", to_string(view->dtype),
-                    "; mlprt run writes float32 outputs only")};
-      }
-      std::span<const float> values = view->as<float>();
+      // float16 / bfloat16 outputs are widened (exactly) to float32.
+      Result<int64_t> count = volume(view->dims);
+      if (!count) return count.status();
+      m_widened.resize(static_cast<size_t>(*count));
+      convert_floats(view->data, view->dtype, m_widened.data(), DataType::kFloat32,
+                     m_widened.size());
+      std::span<const float> values = m_widened;
       if (output.dims.empty() && output.values.empty()) {
         output.dims = view->dims;
       } else {
@@ -182,6 +191,7 @@ class Runner {
 
   const Engine& m_engine;
   std::unique_ptr<ExecutionContext> m_context;
+  std::vector<float> m_widened;
   std::map<std::string, Dims> m_last_shapes;
   std::vector<Input>& m_inputs;
   std::vector<Output>& m_outputs;
@@ -212,14 +222,20 @@ Result<std::vector<Input>> load_inputs(const Engine& engine, const RunOptions& o
                       cat("--loadInputs: input '", named->name, "' is given twice"));
       }
       const TensorDesc* desc = engine.find_io_tensor(named->name);
-      if (desc && desc->dtype != DataType::kFloat32) {
-        return Status(StatusCode::kUnsupported,
-                      cat("input '", named->name, "' is ", to_string(desc->dtype),
-                          "; mlprt run feeds float32 inputs only"));
-      }
       Result<NpyArray> array = read_npy(named->path);
       if (!array) return array.status();
-      Input input{named->name, named->path, std::move(*array), 0};
+      Input input{named->name, named->path, std::move(*array), 0, DataType::kFloat32, {}};
+      if (desc && desc->dtype != DataType::kFloat32) {
+        input.dtype = desc->dtype;
+        input.narrow.resize(input.array.values.size());
+        convert_floats(input.array.values.data(), DataType::kFloat32, input.narrow.data(),
+                       desc->dtype, input.narrow.size());
+        if (!(desc->dtype == DataType::kFloat16 && input.array.source_dtype == "<f2")) {
+          std::cerr << "mlprt: info: input '" << input.name << "': values of '" << input.path << "' ("
+                    << input.array.source_dtype << ") rounded to " << to_string(desc->dtype)
+                    << ", the engine's input type\n";
+        }
+      }
       if (!input.array.dims.empty() && input.array.dims[0] > 0) {
         input.row_size = static_cast<int64_t>(input.array.values.size()) / input.array.dims[0];
       }
@@ -357,8 +373,13 @@ Result<bool> check_outputs(const Engine& engine, const std::vector<Input>& input
                            const std::vector<Output>& outputs, double tolerance) {
   std::map<std::string, ReferenceTensor> ref_inputs;
   for (const Input& input : inputs) {
-    ref_inputs[input.name] = ReferenceTensor{
-        input.array.dims, std::vector<double>(input.array.values.begin(), input.array.values.end())};
+    // The values the engine received: rounded to its input type.
+    std::vector<float> fed(input.array.values.size());
+    convert_floats(input.dtype == DataType::kFloat32 ? static_cast<const void*>(input.array.values.data())
+                                                     : input.narrow.data(),
+                   input.dtype, fed.data(), DataType::kFloat32, fed.size());
+    ref_inputs[input.name] =
+        ReferenceTensor{input.array.dims, std::vector<double>(fed.begin(), fed.end())};
   }
   auto computed = engine.reference_outputs(ref_inputs);
   if (!computed) return computed.status();

@@ -19,6 +19,7 @@
 #include "common/timing_cache.h"
 #include "common/check.h"
 #include "common/log.h"
+#include "mlprt/float16.h"
 
 namespace mlprt::backend {
 namespace {
@@ -40,6 +41,16 @@ std::optional<DataType> declared_dtype(const ir::Graph& graph, const std::string
     if (output.name == tensor) return output.dtype;
   }
   return std::nullopt;
+}
+
+constexpr std::string_view kAllowedDtypes =
+    "allowed: float32 constants, float32/float16/bfloat16 graph inputs and outputs";
+
+// Graph inputs and outputs may be float16 / bfloat16 (converted at the engine's boundary);
+// constants are float32 after ir::widen_float_constants.
+bool allowed_dtype(const ir::Graph& graph, const std::string& tensor, DataType dtype) {
+  if (dtype == DataType::kFloat32) return true;
+  return !graph.is_constant(tensor) && is_io_float_type(dtype);
 }
 
 int64_t dense_rows(const cpu::DenseSpec& spec, const Dims& x) {
@@ -75,16 +86,16 @@ class CpuBackend final : public Backend {
       // Reshape may still carry its target shape as an int64 constant input.
       if (node.op == "Reshape" && i == 1 && graph.is_constant(tensor)) continue;
       const std::optional<DataType> dtype = declared_dtype(graph, tensor);
-      if (dtype && *dtype != DataType::kFloat32) {
+      if (dtype && !allowed_dtype(graph, tensor, *dtype)) {
         return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": input '",
-                          tensor, "' is ", to_string(*dtype), "; only float32 is supported");
+                          tensor, "' is ", to_string(*dtype), "; ", kAllowedDtypes);
       }
     }
     for (const std::string& tensor : node.outputs) {
       const std::optional<DataType> dtype = declared_dtype(graph, tensor);
-      if (dtype && *dtype != DataType::kFloat32) {
+      if (dtype && !allowed_dtype(graph, tensor, *dtype)) {
         return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": output '",
-                          tensor, "' is ", to_string(*dtype), "; only float32 is supported");
+                          tensor, "' is ", to_string(*dtype), "; ", kAllowedDtypes);
       }
     }
     if (node.op == "Dense") return cpu::dense_spec(graph, node).status();

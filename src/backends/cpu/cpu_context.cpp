@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu_executable.h"
 #include "common/check.h"
+#include "mlprt/float16.h"
 
 namespace mlprt::backend::cpu {
 namespace {
@@ -227,8 +228,15 @@ class CpuContext final : public BackendContext {
       Result<int64_t> elements = volume(it->second);
       if (!elements.is_ok()) return elements.status().with_context("tensor '" + tensors[t].name + "'");
       m_elements[t] = *elements;
-      const bool needs_buffer = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view &&
-                                tensors[t].output_index < 0;
+      // Graph outputs are written straight into the caller's float32 memory; other types go
+      // through a float32 buffer, as do inputs of other types.
+      const bool narrow_output =
+          tensors[t].output_index >= 0 &&
+          m_exe.output_dtypes()[static_cast<size_t>(tensors[t].output_index)] != DataType::kFloat32;
+      const bool needs_buffer =
+          (tensors[t].role == TensorRole::kComputed && !tensors[t].is_view &&
+           (tensors[t].output_index < 0 || narrow_output)) ||
+          (tensors[t].role == TensorRole::kInput && narrow_input(t));
       if (needs_buffer &&
           !m_buffers[t].reserve(static_cast<size_t>(m_elements[t]) * sizeof(float))) {
         return make_error(StatusCode::kInternal, "cpu backend: out of memory for tensor '",
@@ -276,6 +284,12 @@ class CpuContext final : public BackendContext {
         return make_error(StatusCode::kInvalidArgument, "cpu backend: no address for input '",
                           tensors[id].name, "'");
       }
+      if (narrow_input(id)) {
+        convert_floats(it->second, input_dtype(id), m_buffers[id].data(), DataType::kFloat32,
+                       static_cast<size_t>(m_elements[id]));
+        m_ptrs[id] = m_buffers[id].data();
+        continue;
+      }
       // Inputs are only read; the pointer table is shared with written tensors.
       m_ptrs[id] = const_cast<float*>(static_cast<const float*>(it->second));
     }
@@ -287,7 +301,7 @@ class CpuContext final : public BackendContext {
         return make_error(StatusCode::kInvalidArgument, "cpu backend: no address for output '",
                           name, "'");
       }
-      m_caller_outputs[i] = static_cast<float*>(it->second);
+      m_caller_outputs[i] = it->second;
     }
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
@@ -297,8 +311,11 @@ class CpuContext final : public BackendContext {
         continue;
       }
       // A graph output is written straight into the caller's buffer.
-      float* y = out.output_index >= 0 ? m_caller_outputs[static_cast<size_t>(out.output_index)]
-                                       : m_buffers[layer.output].data();
+      const bool direct =
+          out.output_index >= 0 &&
+          m_exe.output_dtypes()[static_cast<size_t>(out.output_index)] == DataType::kFloat32;
+      float* y = direct ? static_cast<float*>(m_caller_outputs[static_cast<size_t>(out.output_index)])
+                        : m_buffers[layer.output].data();
       m_ptrs[layer.output] = y;
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
@@ -319,13 +336,21 @@ class CpuContext final : public BackendContext {
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
       if (m_ptrs[id] != m_caller_outputs[i] && m_elements[id] > 0) {
-        std::memcpy(m_caller_outputs[i], m_ptrs[id], static_cast<size_t>(m_elements[id]) * sizeof(float));
+        convert_floats(m_ptrs[id], DataType::kFloat32, m_caller_outputs[i],
+                       m_exe.output_dtypes()[i], static_cast<size_t>(m_elements[id]));
       }
     }
     return Status::ok();
   }
 
  private:
+  DataType input_dtype(size_t id) const {
+    const auto& ids = m_exe.input_ids();
+    const auto at = static_cast<size_t>(std::find(ids.begin(), ids.end(), id) - ids.begin());
+    return at < ids.size() ? m_exe.input_dtypes()[at] : DataType::kFloat32;
+  }
+  bool narrow_input(size_t id) const { return input_dtype(id) != DataType::kFloat32; }
+
   Status prepare_dense(const Layer& layer, DenseState& state, const Dims& x) {
     const DenseSpec& spec = layer.dense.spec;
     const int64_t k = spec.transpose_x ? (x.size() == 2 ? x[0] : -1) : (x.empty() ? -1 : x.back());
@@ -399,7 +424,7 @@ class CpuContext final : public BackendContext {
   std::vector<AlignedBuffer> m_buffers;  // per tensor id; only non-view intermediates use one
   std::vector<int64_t> m_elements;       // per tensor id, at the prepared shapes
   std::vector<float*> m_ptrs;            // per tensor id, for the current call
-  std::vector<float*> m_caller_outputs;  // per graph output, for the current call
+  std::vector<void*> m_caller_outputs;   // per graph output, for the current call
   std::vector<DenseState> m_dense;       // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
   std::vector<RowLoop> m_loops;          // per layer: softmax, layer norm, scale-shift sizes

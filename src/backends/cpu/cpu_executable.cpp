@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/check.h"
+#include "mlprt/float16.h"
 
 namespace mlprt::backend::cpu {
 namespace {
@@ -126,6 +127,11 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     exe->m_tensors.push_back(slot);
     exe->m_ids[input.name] = exe->m_tensors.size() - 1;
     exe->m_input_ids.push_back(exe->m_tensors.size() - 1);
+    if (!is_io_float_type(input.dtype)) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: graph input '", input.name,
+                        "' is ", to_string(input.dtype), "; allowed: float32, float16, bfloat16");
+    }
+    exe->m_input_dtypes.push_back(input.dtype);
   }
   for (const ir::Node& node : graph.nodes) {
     Layer layer;
@@ -175,10 +181,11 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
   }
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
     const std::string& name = graph.outputs[i].name;
-    if (graph.outputs[i].dtype != DataType::kFloat32) {
+    if (!is_io_float_type(graph.outputs[i].dtype)) {
       return make_error(StatusCode::kUnsupported, "cpu backend: graph output '", name, "' is ",
-                        to_string(graph.outputs[i].dtype), "; only float32 is supported");
+                        to_string(graph.outputs[i].dtype), "; allowed: float32, float16, bfloat16");
     }
+    exe->m_output_dtypes.push_back(graph.outputs[i].dtype);
     size_t id = 0;
     auto it = exe->m_ids.find(name);
     if (it != exe->m_ids.end()) {

@@ -55,6 +55,10 @@ class CpuExecutable final : public Executable {
   [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
   [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
   [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  /// Types of the caller's input and output memory, per input_ids() / output_ids() entry; the
+  /// layers compute in float32 (or bf16 inside a Dense) whatever these are.
+  [[nodiscard]] const std::vector<DataType>& input_dtypes() const noexcept { return m_input_dtypes; }
+  [[nodiscard]] const std::vector<DataType>& output_dtypes() const noexcept { return m_output_dtypes; }
   /// Largest oneDNN scratchpad of any primitive, in bytes.
   [[nodiscard]] size_t scratchpad_bytes() const noexcept { return m_scratchpad_bytes; }
   /// Threads the plan was built for (0: OpenMP's default).
@@ -72,6 +76,8 @@ class CpuExecutable final : public Executable {
   std::map<std::string, size_t> m_ids;
   std::vector<size_t> m_input_ids;
   std::vector<size_t> m_output_ids;
+  std::vector<DataType> m_input_dtypes;
+  std::vector<DataType> m_output_dtypes;
   std::map<std::string, std::vector<float>> m_constants;  ///< read by Add or graph outputs
   size_t m_scratchpad_bytes = 0;
   int m_threads = 0;

@@ -140,11 +140,8 @@ class CudaBackend final : public Backend {
         }
       }
       if (const ir::TensorInfo* in = graph.find_input(tensor)) {
-        if (in->dtype != DataType::kFloat32) {
-          return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
-                            ": input '", tensor, "' is ", to_string(in->dtype),
-                            "; only float32 is supported");
-        }
+        MLPRT_RETURN_IF_ERROR(
+            io_elem_type(in->dtype, describe(node) + ": input '" + tensor + "'").status());
       }
     }
     if (node.op == "Dense") return dense_spec(graph, node).status();

@@ -79,6 +79,10 @@ class CudaContext final : public BackendContext {
         m_rows(exe.layers().size()),
         m_dev_in(exe.input_ids().size(), nullptr),
         m_dev_out(exe.output_ids().size(), nullptr),
+        m_caller_in(exe.input_ids().size(), nullptr),
+        m_caller_out(exe.output_ids().size(), nullptr),
+        m_in_pinned(exe.input_ids().size(), false),
+        m_out_pinned(exe.output_ids().size(), false),
         m_io_in(exe.input_ids().size()),
         m_io_out(exe.output_ids().size()),
         m_pinned_in(exe.input_ids().size()),
@@ -120,7 +124,7 @@ class CudaContext final : public BackendContext {
     MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     const Precision prec = m_exe.blob().precision;
-    const bool cast_io = storage_type(prec) != ElemType::kF32;
+    const ElemType act = storage_type(prec);
     for (size_t t = 0; t < tensors.size(); ++t) {
       auto it = shapes.find(tensors[t].name);
       if (it == shapes.end()) {
@@ -129,9 +133,12 @@ class CudaContext final : public BackendContext {
       }
       MLPRT_ASSIGN_OR_RETURN(m_elements[t], volume(it->second));
       const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
-      const bool cast_input = tensors[t].role == TensorRole::kInput && cast_io;
-      // With fp32 activations a graph output is written straight into the caller's buffer.
-      const bool needs = cast_input || (computed && (cast_io || tensors[t].output_index < 0));
+      const bool cast_input = tensors[t].role == TensorRole::kInput && input_type(t) != act;
+      // A graph output in the activations' type is written straight into the caller's buffer.
+      const bool direct_output =
+          tensors[t].output_index >= 0 &&
+          m_exe.output_types()[static_cast<size_t>(tensors[t].output_index)] == act;
+      const bool needs = cast_input || (computed && !direct_output);
       if (needs) {
         MLPRT_RETURN_IF_ERROR(m_buffers[t].reserve(
             std::max<size_t>(static_cast<size_t>(m_elements[t]) * storage_size(prec), 16),
@@ -144,6 +151,16 @@ class CudaContext final : public BackendContext {
       const int64_t rows = in_elements / m_exe.fused().layers[0].k;
       m_fused = rows <= m_exe.blob().fused_max_rows;
       m_fused_rows = rows;
+      // The fused kernel reads and writes float32.
+      if (m_fused && m_exe.input_types()[0] != ElemType::kF32) {
+        MLPRT_RETURN_IF_ERROR(m_fused_in.reserve(
+            std::max<size_t>(static_cast<size_t>(in_elements) * 4, 16), "fused kernel input"));
+      }
+      if (m_fused && m_exe.output_types()[0] != ElemType::kF32) {
+        const size_t out_elements = static_cast<size_t>(m_elements[m_exe.output_ids()[0]]);
+        MLPRT_RETURN_IF_ERROR(
+            m_fused_out.reserve(std::max<size_t>(out_elements * 4, 16), "fused kernel output"));
+      }
     }
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
@@ -164,14 +181,14 @@ class CudaContext final : public BackendContext {
       }
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
-      const size_t bytes = std::max<size_t>(static_cast<size_t>(m_elements[m_exe.input_ids()[i]]) * 4, 16);
+      const size_t bytes = std::max<size_t>(io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]), 16);
       if (!m_device_io) {
         MLPRT_RETURN_IF_ERROR(m_io_in[i].reserve(bytes, "device copy of an input"));
         MLPRT_RETURN_IF_ERROR(m_pinned_in[i].reserve(bytes, "pinned staging of an input"));
       }
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-      const size_t bytes = std::max<size_t>(static_cast<size_t>(m_elements[m_exe.output_ids()[i]]) * 4, 16);
+      const size_t bytes = std::max<size_t>(io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]), 16);
       if (!m_device_io) {
         MLPRT_RETURN_IF_ERROR(m_io_out[i].reserve(bytes, "device copy of an output"));
         MLPRT_RETURN_IF_ERROR(m_pinned_out[i].reserve(bytes, "pinned staging of an output"));
@@ -194,51 +211,56 @@ class CudaContext final : public BackendContext {
     const bool own_stream = stream_arg == nullptr;
     cudaStream_t stream = own_stream ? m_stream : static_cast<cudaStream_t>(stream_arg);
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
-    bool staged = false;
+    bool all_pinned = true;
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
-      const size_t id = m_exe.input_ids()[i];
-      auto it = io.inputs.find(tensors[id].name);
+      const std::string& name = tensors[m_exe.input_ids()[i]].name;
+      auto it = io.inputs.find(name);
       if (it == io.inputs.end() || it->second == nullptr) {
         return make_error(StatusCode::kInvalidArgument, "cuda backend: no address for input '",
-                          tensors[id].name, "'");
+                          name, "'");
       }
-      if (m_device_io) {
-        m_dev_in[i] = it->second;
-        continue;
-      }
-      m_dev_in[i] = m_io_in[i].get();
-      const size_t bytes = static_cast<size_t>(m_elements[id]) * 4;
-      const void* src = it->second;
-      if (!is_pinned(src)) {
-        std::memcpy(m_pinned_in[i].get(), src, bytes);
-        src = m_pinned_in[i].get();
-        staged = true;
-      }
-      MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), src, bytes, cudaMemcpyHostToDevice, stream),
-                     "copy of input '" + tensors[id].name + "' to the device");
+      m_caller_in[i] = it->second;
+      m_in_pinned[i] = !m_device_io && is_pinned(it->second);
+      all_pinned = all_pinned && m_in_pinned[i];
+      m_dev_in[i] = m_device_io ? it->second : m_io_in[i].get();
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-      const size_t id = m_exe.output_ids()[i];
-      auto it = io.outputs.find(tensors[id].name);
+      const std::string& name = tensors[m_exe.output_ids()[i]].name;
+      auto it = io.outputs.find(name);
       if (it == io.outputs.end() || it->second == nullptr) {
         return make_error(StatusCode::kInvalidArgument, "cuda backend: no address for output '",
-                          tensors[id].name, "'");
+                          name, "'");
       }
+      m_caller_out[i] = it->second;
+      m_out_pinned[i] = !m_device_io && is_pinned(it->second);
+      all_pinned = all_pinned && m_out_pinned[i];
       m_dev_out[i] = m_device_io ? it->second : m_io_out[i].get();
     }
-    MLPRT_RETURN_IF_ERROR(launch_graph(stream));
-    bool copy_back = false;
-    if (!m_device_io) {
-      for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-        const size_t id = m_exe.output_ids()[i];
-        const size_t bytes = static_cast<size_t>(m_elements[id]) * 4;
-        void* dst = io.outputs.find(tensors[id].name)->second;
-        if (!is_pinned(dst)) {
-          dst = m_pinned_out[i].get();
-          staged = copy_back = true;
+    // From pinned host memory the copies are part of the graph: one launch per call.
+    m_copies_in_graph = !m_device_io && all_pinned;
+    const bool separate_copies = !m_device_io && !all_pinned;
+    bool staged = false;
+    if (separate_copies) {
+      for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
+        const size_t bytes = io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]);
+        const void* src = m_caller_in[i];
+        if (!m_in_pinned[i]) {
+          std::memcpy(m_pinned_in[i].get(), src, bytes);
+          src = m_pinned_in[i].get();
+          staged = true;
         }
+        MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), src, bytes, cudaMemcpyHostToDevice, stream),
+                       "copy of input '" + tensors[m_exe.input_ids()[i]].name + "' to the device");
+      }
+    }
+    MLPRT_RETURN_IF_ERROR(launch_graph(stream));
+    if (separate_copies) {
+      for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+        const size_t bytes = io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]);
+        void* dst = m_out_pinned[i] ? m_caller_out[i] : m_pinned_out[i].get();
+        staged = staged || !m_out_pinned[i];
         MLPRT_CUDA_TRY(cudaMemcpyAsync(dst, m_io_out[i].get(), bytes, cudaMemcpyDeviceToHost, stream),
-                       "copy of output '" + tensors[id].name + "' to the host");
+                       "copy of output '" + tensors[m_exe.output_ids()[i]].name + "' to the host");
       }
     }
     // Pageable host memory goes through our pinned buffers, which the next call reuses: such a
@@ -246,13 +268,10 @@ class CudaContext final : public BackendContext {
     if (staged || own_stream) {
       MLPRT_CUDA_TRY(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     }
-    if (copy_back) {
-      for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-        const size_t id = m_exe.output_ids()[i];
-        void* dst = io.outputs.find(tensors[id].name)->second;
-        if (!is_pinned(dst)) {
-          std::memcpy(dst, m_pinned_out[i].get(), static_cast<size_t>(m_elements[id]) * 4);
-        }
+    for (size_t i = 0; separate_copies && i < m_exe.output_ids().size(); ++i) {
+      if (!m_out_pinned[i]) {
+        std::memcpy(m_caller_out[i], m_pinned_out[i].get(),
+                    io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]));
       }
     }
     return Status::ok();
@@ -266,6 +285,16 @@ class CudaContext final : public BackendContext {
       return false;
     }
     return attributes.type == cudaMemoryTypeHost;
+  }
+
+  ElemType input_type(size_t tensor_id) const {
+    const auto& ids = m_exe.input_ids();
+    const auto at = static_cast<size_t>(std::find(ids.begin(), ids.end(), tensor_id) - ids.begin());
+    return at < ids.size() ? m_exe.input_types()[at] : ElemType::kF32;
+  }
+
+  size_t io_bytes(size_t tensor_id, ElemType type) const {
+    return static_cast<size_t>(m_elements[tensor_id]) * (type == ElemType::kF32 ? 4 : 2);
   }
 
   void drop_graph() {
@@ -312,22 +341,18 @@ class CudaContext final : public BackendContext {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     const Precision prec = m_exe.blob().precision;
     const ElemType act = storage_type(prec);
-    if (m_fused) {
-      MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), static_cast<const float*>(m_dev_in[0]),
-                                      static_cast<float*>(m_dev_out[0]), m_fused_rows, stream),
-                     "fused MLP kernel");
-      return Status::ok();
-    }
+    if (m_fused) return run_fused(stream);
     for (size_t t = 0; t < tensors.size(); ++t) {
       if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = tensors[t].constant.get();
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
       const size_t id = m_exe.input_ids()[i];
-      if (act == ElemType::kF32) {
+      if (m_exe.input_types()[i] == act) {
         m_ptrs[id] = const_cast<void*>(m_dev_in[i]);
       } else {
         m_ptrs[id] = m_buffers[id].get();
-        MLPRT_CUDA_TRY(launch_cast(m_dev_in[i], ElemType::kF32, m_ptrs[id], act, m_elements[id], stream),
+        MLPRT_CUDA_TRY(launch_cast(m_dev_in[i], m_exe.input_types()[i], m_ptrs[id], act,
+                                   m_elements[id], stream),
                        "cast of input '" + tensors[id].name + "'");
       }
     }
@@ -338,9 +363,11 @@ class CudaContext final : public BackendContext {
         m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
         continue;
       }
-      void* y = act == ElemType::kF32 && out.output_index >= 0
-                    ? m_dev_out[static_cast<size_t>(out.output_index)]
-                    : m_buffers[layer.output].get();
+      const bool direct =
+          out.output_index >= 0 &&
+          m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
+      void* y = direct ? m_dev_out[static_cast<size_t>(out.output_index)]
+                       : m_buffers[layer.output].get();
       m_ptrs[layer.output] = y;
       const void* x = m_ptrs[layer.inputs[0]];
       const int64_t n = m_elements[layer.output];
@@ -389,8 +416,50 @@ class CudaContext final : public BackendContext {
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
       if (m_ptrs[id] == m_dev_out[i] || m_elements[id] == 0) continue;
-      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, m_dev_out[i], ElemType::kF32, m_elements[id], stream),
+      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, m_dev_out[i], m_exe.output_types()[i],
+                                 m_elements[id], stream),
                      "copy of output '" + tensors[id].name + "'");
+    }
+    return Status::ok();
+  }
+
+  Status run_fused(cudaStream_t stream) {
+    const ElemType in_type = m_exe.input_types()[0];
+    const ElemType out_type = m_exe.output_types()[0];
+    const void* x = m_dev_in[0];
+    if (in_type != ElemType::kF32) {
+      MLPRT_CUDA_TRY(launch_cast(x, in_type, m_fused_in.get(), ElemType::kF32,
+                                 m_elements[m_exe.input_ids()[0]], stream),
+                     "cast of the fused kernel's input");
+      x = m_fused_in.get();
+    }
+    void* y = out_type == ElemType::kF32 ? m_dev_out[0] : m_fused_out.get();
+    MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), static_cast<const float*>(x),
+                                    static_cast<float*>(y), m_fused_rows, stream),
+                   "fused MLP kernel");
+    if (out_type != ElemType::kF32) {
+      MLPRT_CUDA_TRY(launch_cast(y, ElemType::kF32, m_dev_out[0], out_type,
+                                 m_elements[m_exe.output_ids()[0]], stream),
+                     "cast of the fused kernel's output");
+    }
+    return Status::ok();
+  }
+
+  // The host <-> device copies (pinned host memory only) around the layers, for the graph.
+  Status run_all(cudaStream_t stream) {
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    for (size_t i = 0; m_copies_in_graph && i < m_exe.input_ids().size(); ++i) {
+      MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), m_caller_in[i],
+                                     io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]),
+                                     cudaMemcpyHostToDevice, stream),
+                     "copy of input '" + tensors[m_exe.input_ids()[i]].name + "' to the device");
+    }
+    MLPRT_RETURN_IF_ERROR(run_layers(stream));
+    for (size_t i = 0; m_copies_in_graph && i < m_exe.output_ids().size(); ++i) {
+      MLPRT_CUDA_TRY(cudaMemcpyAsync(m_caller_out[i], m_io_out[i].get(),
+                                     io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]),
+                                     cudaMemcpyDeviceToHost, stream),
+                     "copy of output '" + tensors[m_exe.output_ids()[i]].name + "' to the host");
     }
     return Status::ok();
   }
@@ -400,10 +469,15 @@ class CudaContext final : public BackendContext {
   Status launch_graph(cudaStream_t stream) {
     m_key_scratch.assign(m_dev_in.begin(), m_dev_in.end());
     m_key_scratch.insert(m_key_scratch.end(), m_dev_out.begin(), m_dev_out.end());
+    m_key_scratch.push_back(m_copies_in_graph ? &m_copies_in_graph : nullptr);
+    if (m_copies_in_graph) {
+      m_key_scratch.insert(m_key_scratch.end(), m_caller_in.begin(), m_caller_in.end());
+      m_key_scratch.insert(m_key_scratch.end(), m_caller_out.begin(), m_caller_out.end());
+    }
     if (m_graph_exec == nullptr || m_key_scratch != m_graph_key) {
       MLPRT_CUDA_TRY(cudaStreamBeginCapture(m_capture_stream, cudaStreamCaptureModeThreadLocal),
                      "cudaStreamBeginCapture");
-      const Status run = run_layers(m_capture_stream);
+      const Status run = run_all(m_capture_stream);
       cudaGraph_t graph = nullptr;
       const cudaError_t end = cudaStreamEndCapture(m_capture_stream, &graph);
       if (!run.is_ok()) {
@@ -443,7 +517,14 @@ class CudaContext final : public BackendContext {
   std::vector<RowShape> m_rows;       // per kSoftmax / kLayerNorm / kScaleShift layer
   std::vector<const void*> m_dev_in;
   std::vector<void*> m_dev_out;
-  std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, fp32
+  std::vector<const void*> m_caller_in;  // this call's addresses, as bound
+  std::vector<void*> m_caller_out;
+  std::vector<bool> m_in_pinned;  // host I/O: whether the caller's memory is pinned
+  std::vector<bool> m_out_pinned;
+  bool m_copies_in_graph = false;
+  DeviceBuffer m_fused_in;   // float32 staging of the fused kernel for 16-bit I/O
+  DeviceBuffer m_fused_out;
+  std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types
   std::vector<DeviceBuffer> m_io_out;
   std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging
   std::vector<PinnedBuffer> m_pinned_out;

@@ -148,6 +148,17 @@ bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_n
 
 CudaExecutable::~CudaExecutable() = default;
 
+Result<ElemType> io_elem_type(DataType type, const std::string& what) {
+  switch (type) {
+    case DataType::kFloat32: return ElemType::kF32;
+    case DataType::kFloat16: return ElemType::kF16;
+    case DataType::kBFloat16: return ElemType::kBF16;
+    default:
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", what, " is ", to_string(type),
+                        "; allowed: float32, float16, bfloat16");
+  }
+}
+
 Result<size_t> CudaExecutable::tensor_id(const ir::Graph& graph, const ir::Node& node,
                                          const std::string& name) {
   auto it = m_ids.find(name);
@@ -201,10 +212,9 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   exe->m_blob = blob;
   MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
   for (const ir::TensorInfo& input : graph.inputs) {
-    if (input.dtype != DataType::kFloat32) {
-      return make_error(StatusCode::kUnsupported, "cuda backend: graph input '", input.name,
-                        "' is ", to_string(input.dtype), "; only float32 I/O is supported");
-    }
+    MLPRT_ASSIGN_OR_RETURN(const ElemType type,
+                           io_elem_type(input.dtype, "graph input '" + input.name + "'"));
+    exe->m_input_types.push_back(type);
     TensorSlot slot;
     slot.name = input.name;
     slot.role = TensorRole::kInput;
@@ -254,10 +264,9 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   }
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
     const std::string& name = graph.outputs[i].name;
-    if (graph.outputs[i].dtype != DataType::kFloat32) {
-      return make_error(StatusCode::kUnsupported, "cuda backend: graph output '", name, "' is ",
-                        to_string(graph.outputs[i].dtype), "; only float32 I/O is supported");
-    }
+    MLPRT_ASSIGN_OR_RETURN(const ElemType type,
+                           io_elem_type(graph.outputs[i].dtype, "graph output '" + name + "'"));
+    exe->m_output_types.push_back(type);
     auto it = exe->m_ids.find(name);
     size_t id = 0;
     if (it != exe->m_ids.end()) {

@@ -82,6 +82,9 @@ class CudaExecutable final : public Executable {
   [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
   [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
   [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  /// Types of the caller's input / output memory, per input_ids() / output_ids() entry.
+  [[nodiscard]] const std::vector<ElemType>& input_types() const noexcept { return m_input_types; }
+  [[nodiscard]] const std::vector<ElemType>& output_types() const noexcept { return m_output_types; }
   /// The whole graph as one fused kernel, when it is a chain of small fp32-able Dense layers.
   [[nodiscard]] bool fusable() const noexcept { return m_fusable; }
   [[nodiscard]] const FusedMlpParams& fused() const noexcept { return m_fused; }
@@ -99,6 +102,8 @@ class CudaExecutable final : public Executable {
   std::map<std::string, size_t> m_ids;
   std::vector<size_t> m_input_ids;
   std::vector<size_t> m_output_ids;
+  std::vector<ElemType> m_input_types;
+  std::vector<ElemType> m_output_types;
   bool m_fusable = false;
   FusedMlpParams m_fused;
   std::vector<DeviceBuffer> m_fused_buffers;  ///< fp32 weights and biases of the fused kernel
@@ -107,6 +112,9 @@ class CudaExecutable final : public Executable {
 /// Copies float32 `values` to the device converted to `precision`'s storage type.
 Status upload(const std::vector<float>& values, Precision precision, DeviceBuffer& out,
               const std::string& what);
+
+/// The kernels' element type for an I/O DataType (float32, float16, bfloat16); else an error.
+Result<ElemType> io_elem_type(DataType type, const std::string& what);
 
 /// Whether the graph (after the passes) can run as the fused kernel, and its layers if so.
 bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_nodes);

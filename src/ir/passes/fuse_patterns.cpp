@@ -67,7 +67,16 @@ class Matcher {
     const Constant* c = m_graph.find_constant(tensor);
     if (!c || c->num_elements() != 1) return false;
     const double v = c->to_doubles()[0];
-    return std::abs(v - value) <= 1e-4 * std::abs(value);
+    return std::abs(v - value) <= scalar_tolerance() * std::abs(value);
+  }
+  // A strongly typed model's constants were rounded to its type (2^-11 relative for float16,
+  // 2^-8 for bfloat16): a pattern's constants match within that.
+  double scalar_tolerance() const {
+    switch (m_graph.model_precision) {
+      case DataType::kFloat16: return 1e-3;
+      case DataType::kBFloat16: return 8e-3;
+      default: return 1e-4;
+    }
   }
   // For a binary node with `known` as one input, the other input ("" if none).
   static std::string other_input(const Node& node, const std::string& known) {

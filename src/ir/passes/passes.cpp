@@ -142,6 +142,7 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(fold_constants(graph));
     MLPRT_RETURN_IF_ERROR(fold_shape_computations(graph));
     MLPRT_RETURN_IF_ERROR(fold_constants(graph));
+    MLPRT_RETURN_IF_ERROR(widen_float_constants(graph));
     MLPRT_RETURN_IF_ERROR(remove_identities(graph));
     MLPRT_RETURN_IF_ERROR(constant_shapes_to_attributes(graph));
     MLPRT_RETURN_IF_ERROR(fuse_patterns(graph));

@@ -47,7 +47,11 @@ Status fold_constants(Graph& graph);
 /// turns Reshapes with a computed target into ones with a constant 0 / -1 target where that is
 /// equivalent for every size of the dynamic dims (see fold_shapes.cpp).
 Status fold_shape_computations(Graph& graph);
-/// Removes Identity, (inference-mode) Dropout and Cast to float32, rewiring their consumers.
+/// float16 / bfloat16 constants (a strongly typed model's weights) -> float32, exactly; the
+/// precision the layers run in is the builder's choice (Graph::model_precision).
+Status widen_float_constants(Graph& graph);
+/// Removes Identity, (inference-mode) Dropout and Casts between float types (float32, float16,
+/// bfloat16), rewiring their consumers.
 Status remove_identities(Graph& graph);
 /// Reshape with a constant shape input -> Reshape with a "shape" attribute and one input; the
 /// same for the "axes" input of Squeeze, Unsqueeze and ReduceMean (opset 13 / 18 and later).

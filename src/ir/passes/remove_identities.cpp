@@ -26,8 +26,10 @@ std::optional<size_t> rank_of(const Graph& graph, const std::string& tensor) {
 Status remove_identities(Graph& graph) {
   for (size_t i = 0; i < graph.nodes.size();) {
     Node& node = graph.nodes[i];
-    // Cast to float32: every runtime tensor is float32 (integer tensors are constants, folded).
-    const bool is_float_cast = node.op == "Cast" && node.get_int("to", 0) == 1;
+    // Casts between float types: runtime tensors are float in the layer precision the build
+    // picks (integer tensors are constants, folded). ONNX: 1 float, 10 float16, 16 bfloat16.
+    const int64_t to = node.op == "Cast" ? node.get_int("to", 0) : 0;
+    const bool is_float_cast = to == 1 || to == 10 || to == 16;
     if (node.op != "Identity" && node.op != "Dropout" && !is_float_cast) {
       ++i;
       continue;

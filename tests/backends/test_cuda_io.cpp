@@ -1,0 +1,145 @@
+// The cuda engine's I/O types and host paths through the public API: float16 / bfloat16 inputs
+// and outputs (--inputIOFormats), the one-graph path for pinned host memory (copies captured
+// with the layers) and its fallback for pageable memory. Skipped where no CUDA device is present.
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "backends/registry.h"
+#include "cpu_test_graphs.h"
+#include "mlprt/mlprt.h"
+
+namespace mlprt::testing {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                                          \
+  do {                                                                              \
+    auto backend_ = backend::find_backend("cuda");                                  \
+    if (!backend_.is_ok()) GTEST_SKIP() << "no CUDA device: " << backend_.status().message(); \
+    const Status available_ = (*backend_)->check_available();                       \
+    if (!available_.is_ok()) GTEST_SKIP() << "no CUDA device: " << available_.message(); \
+  } while (0)
+
+struct IoCase {
+  DataType in;
+  DataType out;
+  bool fp16_layers;
+  double tolerance;
+};
+
+std::vector<uint16_t> narrow(const std::vector<float>& values, DataType type) {
+  std::vector<uint16_t> out(values.size());
+  convert_floats(values.data(), DataType::kFloat32, out.data(), type, values.size());
+  return out;
+}
+
+std::vector<float> widen(const void* data, DataType type, size_t count) {
+  std::vector<float> out(count);
+  convert_floats(data, type, out.data(), DataType::kFloat32, count);
+  return out;
+}
+
+TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(11);
+  const std::string x = maker.input("x", {-1, 96});
+  maker.output(maker.dense(maker.dense(x, 96, 64, true, true), 64, 10));
+  const ir::Graph graph = maker.graph();
+  const std::string out_name = graph.outputs[0].name;
+  const IoCase cases[] = {{DataType::kFloat16, DataType::kFloat16, true, 2e-2},
+                          {DataType::kFloat16, DataType::kFloat32, false, 1e-5},
+                          {DataType::kBFloat16, DataType::kBFloat16, false, 2e-2},
+                          {DataType::kFloat32, DataType::kFloat16, true, 2e-2}};
+  for (const IoCase& c : cases) {
+    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
+                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
+    Network network(std::make_unique<ir::Graph>(graph));
+    BuilderConfig config;
+    config.backend = "cuda";
+    config.allow_fp16 = c.fp16_layers;
+    config.input_formats = {c.in};
+    config.output_formats = {c.out};
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{1, 96}, {64, 96}, {300, 96}}).is_ok());
+    config.profiles = {profile};
+    auto plan = build_serialized_engine(network, config);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+    auto engine = Engine::load(plan->bytes, "io.plan");
+    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+    EXPECT_EQ((*engine)->find_io_tensor("x")->dtype, c.in);
+    EXPECT_EQ((*engine)->find_io_tensor(out_name)->dtype, c.out);
+    auto context = (*engine)->create_execution_context();
+    ASSERT_TRUE(context.is_ok());
+    ExecutionContext& ctx = **context;
+    // Batch 1 and 3 run the fused small-batch kernel where the plan has it, 257 cuBLASLt.
+    for (int64_t batch : {1, 3, 257}) {
+      SCOPED_TRACE("batch " + std::to_string(batch));
+      HostTensor input = random_tensor({batch, 96}, static_cast<unsigned>(batch));
+      std::vector<float> fed = input.data;
+      std::vector<uint16_t> packed;
+      const void* host_in = fed.data();
+      if (c.in != DataType::kFloat32) {
+        packed = narrow(fed, c.in);
+        fed = widen(packed.data(), c.in, packed.size());  // what the engine sees
+        host_in = packed.data();
+      }
+      TensorMap ref_inputs{{"x", HostTensor{{batch, 96}, fed}}};
+      const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
+      const size_t in_bytes = fed.size() * element_size(c.in);
+      const size_t out_bytes = ref.size() * element_size(c.out);
+      ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kHost).is_ok());
+      ASSERT_TRUE(ctx.set_input_shape("x", {batch, 96}).is_ok());
+
+      // Pageable memory: staged, enqueue returns when done.
+      std::vector<std::byte> pageable_out(out_bytes);
+      ASSERT_TRUE(ctx.set_tensor_address("x", const_cast<void*>(host_in)).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pageable_out.data()).is_ok());
+      ASSERT_TRUE(ctx.enqueue().is_ok());
+      EXPECT_LE(rel_l2(widen(pageable_out.data(), c.out, ref.size()), ref), c.tolerance);
+
+      // Pinned memory on a caller's stream: one graph with the copies; replayed twice with new
+      // input values at the same addresses, so the graph must read them afresh.
+      void* pinned_in = nullptr;
+      void* pinned_out = nullptr;
+      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
+      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
+      cudaStream_t stream = nullptr;
+      ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
+      std::memset(pinned_in, 0, in_bytes);
+      ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      std::memcpy(pinned_in, host_in, in_bytes);
+      ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      EXPECT_LE(rel_l2(widen(pinned_out, c.out, ref.size()), ref), c.tolerance);
+
+      // Device memory in the I/O types.
+      void* d_in = nullptr;
+      void* d_out = nullptr;
+      ASSERT_EQ(cudaMalloc(&d_in, in_bytes), cudaSuccess);
+      ASSERT_EQ(cudaMalloc(&d_out, out_bytes), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(d_in, host_in, in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", d_in).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, d_out).is_ok());
+      ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+      std::vector<std::byte> device_out(out_bytes);
+      ASSERT_EQ(cudaMemcpyAsync(device_out.data(), d_out, out_bytes, cudaMemcpyDeviceToHost, stream),
+                cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      EXPECT_LE(rel_l2(widen(device_out.data(), c.out, ref.size()), ref), c.tolerance);
+      cudaStreamDestroy(stream);
+      cudaFree(d_in);
+      cudaFree(d_out);
+      cudaFreeHost(pinned_in);
+      cudaFreeHost(pinned_out);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mlprt::testing
