@@ -83,6 +83,10 @@ class ExecutionContext {
   /// keep that split, so for another count rebuild the plan with it. Backends without host
   /// threads return kUnsupported.
   Status set_num_threads(int threads);
+  /// Whether enqueue replays a CUDA graph (default: true) or launches the kernels one by one.
+  /// A graph is captured once per input shape and set of addresses: for shapes that change on
+  /// almost every call, direct launches avoid the capture. kUnsupported on host-only backends.
+  Status set_use_cuda_graph(bool use);
 
   /// The output with its real shape, valid until the next set_input_shape or enqueue.
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;

@@ -50,6 +50,12 @@ class BackendContext {
     (void)threads;
     return Status(StatusCode::kUnsupported, "this backend has no thread count setting");
   }
+  /// Whether execute replays a captured graph of the launches (true, the default where the
+  /// backend has graphs) or launches them one by one. Backends without graphs refuse it.
+  virtual Status set_use_graph(bool use) {
+    (void)use;
+    return Status(StatusCode::kUnsupported, "this backend runs on the host: it has no CUDA graphs");
+  }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;
 };

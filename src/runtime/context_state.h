@@ -28,6 +28,7 @@ class ContextState {
   Status set_tensor_address(const std::string& name, void* address);
   Status enqueue(void* stream);
   Status set_num_threads(int threads) { return m_backend->set_num_threads(threads); }
+  Status set_use_cuda_graph(bool use) { return m_backend->set_use_graph(use); }
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
 
  private:

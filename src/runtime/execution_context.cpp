@@ -229,6 +229,7 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
 }
 Status ExecutionContext::enqueue(void* stream) { return m_state->enqueue(stream); }
 Status ExecutionContext::set_num_threads(int threads) { return m_state->set_num_threads(threads); }
+Status ExecutionContext::set_use_cuda_graph(bool use) { return m_state->set_use_cuda_graph(use); }
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
   return m_state->output(name);
 }

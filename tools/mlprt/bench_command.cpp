@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_gpu.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
@@ -100,6 +101,118 @@ Summary summarize(const std::vector<double>& latency_us, double walltime_s,
   s.median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   for (double p : ps) s.percentiles.emplace_back(p, percentile(sorted, p));
   return s;
+}
+
+nlohmann::json stats_json(const Summary& s) {
+  nlohmann::json pct = nlohmann::json::object();
+  for (const auto& [p, us] : s.percentiles) pct[percentile_name(p)] = us;
+  return {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"median", s.median},
+          {"percentiles", pct}};
+}
+
+void print_stats(std::ostream& out, const char* label, const Summary& s) {
+  out << label << ": min = " << s.min << " us, max = " << s.max << " us, mean = " << s.mean
+      << " us, median = " << s.median << " us";
+  for (const auto& [p, us] : s.percentiles) {
+    out << ", percentile(" << percentile_name(p) << "%) = " << us << " us";
+  }
+  out << '\n';
+}
+
+std::string shapes_text(const std::map<std::string, Dims>& shapes) {
+  std::ostringstream os;
+  for (const auto& [name, dims] : shapes) {
+    os << (os.tellp() > 0 ? "," : "") << name << ':' << to_string(dims);
+  }
+  return os.str();
+}
+
+Status write_json(const std::string& path, const nlohmann::json& json) {
+  const std::string text = json.dump(1) + "\n";
+  return write_file_atomic(
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+// cuda plans: trtexec's GPU summary (H2D / GPU compute / D2H split) from bench_gpu.
+int bench_gpu(const Engine& engine, const std::string& source, const BenchOptions& options,
+              const std::map<std::string, Dims>& shapes, int profile,
+              const std::vector<double>& ps) {
+  GpuBenchOptions gpu;
+  gpu.iterations = options.iterations;
+  gpu.warm_up_ms = options.warm_up_ms;
+  gpu.duration_s = options.duration_s;
+  gpu.use_cuda_graph = options.use_cuda_graph;
+  gpu.no_data_transfers = options.no_data_transfers;
+  gpu.streams = options.inf_streams;
+  Result<GpuBenchResult> result = run_gpu_bench(engine, profile, shapes, gpu);
+  if (!result) return report_runtime_error(result.status());
+  const std::vector<GpuIteration>& its = result->iterations;
+  auto series = [&](double GpuIteration::*field) {
+    std::vector<double> v;
+    v.reserve(its.size());
+    for (const GpuIteration& it : its) v.push_back(it.*field);
+    return summarize(v, result->walltime_s, ps);
+  };
+  const Summary latency = series(&GpuIteration::latency_us);
+  const Summary h2d = series(&GpuIteration::h2d_us);
+  const Summary compute = series(&GpuIteration::compute_us);
+  const Summary d2h = series(&GpuIteration::d2h_us);
+  const Summary enqueue = series(&GpuIteration::enqueue_us);
+  int64_t batch = 0;
+  if (!shapes.empty() && !shapes.begin()->second.empty()) batch = shapes.begin()->second[0];
+
+  std::ostringstream out;
+  const bool transfers = !options.no_data_transfers;
+  out << std::fixed << std::setprecision(3) << "=== Performance summary ===\n"
+      << "Engine: " << source << " (cuda, " << engine.info().precision << "), shapes "
+      << shapes_text(shapes) << ", streams " << options.inf_streams << ", CUDA graph "
+      << (options.use_cuda_graph ? "on" : "off") << ", data transfers "
+      << (transfers ? "on" : "off") << '\n'
+      << "Throughput: " << latency.qps << " qps ("
+      << latency.qps * static_cast<double>(std::max<int64_t>(batch, 1)) << " rows/s)\n";
+  print_stats(out, transfers ? "Latency (H2D + GPU compute + D2H)" : "Latency (GPU compute)",
+              latency);
+  if (transfers) print_stats(out, "H2D Latency", h2d);
+  print_stats(out, "GPU Compute Time", compute);
+  if (transfers) print_stats(out, "D2H Latency", d2h);
+  print_stats(out, "Enqueue Time (host)", enqueue);
+  out << std::setprecision(6) << "Total host walltime: " << result->walltime_s
+      << " s, iterations: " << its.size() << '\n';
+
+  if (!options.export_times.empty()) {
+    nlohmann::json times = nlohmann::json::array();
+    for (const GpuIteration& it : its) {
+      times.push_back({{"stream", it.stream}, {"start_ms", it.start_ms},
+                       {"latency_us", it.latency_us}, {"h2d_us", it.h2d_us},
+                       {"compute_us", it.compute_us}, {"d2h_us", it.d2h_us},
+                       {"enqueue_us", it.enqueue_us}});
+    }
+    const nlohmann::json json = {
+        {"summary",
+         {{"engine", source},
+          {"backend", "cuda"},
+          {"precision", engine.info().precision},
+          {"plan_hash", engine.info().plan_hash},
+          {"shapes", shapes_text(shapes)},
+          {"streams", options.inf_streams},
+          {"cuda_graph", options.use_cuda_graph},
+          {"data_transfers", transfers},
+          {"iterations", its.size()},
+          {"walltime_s", result->walltime_s},
+          {"throughput_qps", latency.qps},
+          {"latency_us", stats_json(latency)},
+          {"h2d_us", stats_json(h2d)},
+          {"compute_us", stats_json(compute)},
+          {"d2h_us", stats_json(d2h)},
+          {"enqueue_us", stats_json(enqueue)}}},
+        {"times", times}};
+    if (Status written = write_json(options.export_times, json); !written) {
+      return report_runtime_error(written);
+    }
+    out << "Times written to " << options.export_times << '\n';
+  }
+  std::cout << out.str() << std::flush;
+  return kExitOk;
 }
 
 }  // namespace
@@ -197,6 +310,7 @@ int run_bench_command(const BenchOptions& options) {
   if (!shapes) return report_runtime_error(shapes.status());
   Result<int> profile = engine->find_profile(*shapes);
   if (!profile) return report_runtime_error(profile.status());
+  if (backend == "cuda") return bench_gpu(*engine, source, options, *shapes, *profile, *ps);
   Result<std::unique_ptr<ExecutionContext>> made = engine->create_execution_context();
   if (!made) return report_runtime_error(made.status());
   ExecutionContext& context = **made;
@@ -261,23 +375,15 @@ int run_bench_command(const BenchOptions& options) {
   }
   const Summary s = summarize(latency_us, std::chrono::duration<double>(now - begin).count(), *ps);
 
-  std::ostringstream shapes_text;
-  for (const auto& [name, dims] : *shapes) {
-    shapes_text << (shapes_text.tellp() > 0 ? "," : "") << name << ':' << to_string(dims);
-  }
   std::ostringstream out;
   out << std::fixed << std::setprecision(3) << "=== Performance summary ===\n"
       << "Engine: " << source << " (" << backend << ", " << engine->info().precision << "), shapes "
-      << shapes_text.str() << ", threads "
+      << shapes_text(*shapes) << ", threads "
       << (options.build.threads > 0 ? std::to_string(options.build.threads) : "default") << '\n'
       << "Throughput: " << s.qps << " qps ("
-      << s.qps * static_cast<double>(std::max<int64_t>(batch, 1)) << " rows/s)\n"
-      << "Latency: min = " << s.min << " us, max = " << s.max << " us, mean = " << s.mean
-      << " us, median = " << s.median << " us";
-  for (const auto& [p, us] : s.percentiles) {
-    out << ", percentile(" << percentile_name(p) << "%) = " << us << " us";
-  }
-  out << std::setprecision(6) << "\nTotal host walltime: " << s.walltime_s
+      << s.qps * static_cast<double>(std::max<int64_t>(batch, 1)) << " rows/s)\n";
+  print_stats(out, "Latency", s);
+  out << std::setprecision(6) << "Total host walltime: " << s.walltime_s
       << " s, iterations: " << latency_us.size() << '\n';
 
   if (!options.export_times.empty()) {
@@ -285,29 +391,19 @@ int run_bench_command(const BenchOptions& options) {
     for (size_t i = 0; i < latency_us.size(); ++i) {
       times.push_back({{"start_ms", start_ms[i]}, {"latency_us", latency_us[i]}});
     }
-    nlohmann::json pct = nlohmann::json::object();
-    for (const auto& [p, us] : s.percentiles) pct[percentile_name(p)] = us;
     const nlohmann::json json = {{"summary",
                                   {{"engine", source},
                                    {"backend", backend},
                                    {"precision", engine->info().precision},
                                    {"plan_hash", engine->info().plan_hash},
-                                   {"shapes", shapes_text.str()},
+                                   {"shapes", shapes_text(*shapes)},
                                    {"threads", options.build.threads},
                                    {"iterations", latency_us.size()},
                                    {"walltime_s", s.walltime_s},
                                    {"throughput_qps", s.qps},
-                                   {"latency_us",
-                                    {{"min", s.min},
-                                     {"max", s.max},
-                                     {"mean", s.mean},
-                                     {"median", s.median},
-                                     {"percentiles", pct}}}}},
+                                   {"latency_us", stats_json(s)}}},
                                  {"times", times}};
-    const std::string text = json.dump(1) + "\n";
-    status = write_file_atomic(
-        options.export_times,
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    status = write_json(options.export_times, json);
     if (!status) return report_runtime_error(status);
     out << "Times written to " << options.export_times << '\n';
   }

@@ -118,6 +118,11 @@ class CudaContext final : public BackendContext {
     return Status::ok();
   }
 
+  Status set_use_graph(bool use) override {
+    m_use_graph = use;
+    return Status::ok();
+  }
+
   Status prepare(const ir::ShapeMap& shapes) override {
     m_prepared = false;
     drop_graph();
@@ -467,6 +472,7 @@ class CudaContext final : public BackendContext {
   // One graph per prepared shape set; re-captured (and updated in place) when the bound
   // device addresses change.
   Status launch_graph(cudaStream_t stream) {
+    if (!m_use_graph) return run_all(stream);
     m_key_scratch.assign(m_dev_in.begin(), m_dev_in.end());
     m_key_scratch.insert(m_key_scratch.end(), m_dev_out.begin(), m_dev_out.end());
     m_key_scratch.push_back(m_copies_in_graph ? &m_copies_in_graph : nullptr);
@@ -522,6 +528,7 @@ class CudaContext final : public BackendContext {
   std::vector<bool> m_in_pinned;  // host I/O: whether the caller's memory is pinned
   std::vector<bool> m_out_pinned;
   bool m_copies_in_graph = false;
+  bool m_use_graph = true;
   DeviceBuffer m_fused_in;   // float32 staging of the fused kernel for 16-bit I/O
   DeviceBuffer m_fused_out;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types

@@ -1,0 +1,46 @@
+#pragma once
+// mlprt bench's GPU measurement (cuda plans), as trtexec does it: per stream, the bench's own
+// pinned host and device buffers, and CUDA events around the input copies (H2D), the engine's
+// enqueue (GPU compute) and the output copies (D2H) of every iteration.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mlprt/engine.h"
+#include "mlprt/status.h"
+
+namespace mlprt::cli {
+
+struct GpuBenchOptions {
+  int iterations = 10;
+  int warm_up_ms = 200;
+  double duration_s = 3.0;
+  bool use_cuda_graph = false;
+  bool no_data_transfers = false;
+  int streams = 1;
+};
+
+/// One inference on one stream; GPU-event times in microseconds (h2d/d2h 0 without transfers).
+struct GpuIteration {
+  int stream = 0;
+  double start_ms = 0;    ///< host time since the first timed iteration
+  double latency_us = 0;  ///< h2d + compute + d2h, from the first event to the last
+  double h2d_us = 0;
+  double compute_us = 0;
+  double d2h_us = 0;
+  double enqueue_us = 0;  ///< host time of the enqueue call
+};
+
+struct GpuBenchResult {
+  std::vector<GpuIteration> iterations;
+  double walltime_s = 0;
+};
+
+/// Runs `engine` (a cuda plan) in `profile` with `shapes` on options.streams contexts, each
+/// with its own stream; every round issues one inference per stream and then waits for all.
+Result<GpuBenchResult> run_gpu_bench(const Engine& engine, int profile,
+                                     const std::map<std::string, Dims>& shapes,
+                                     const GpuBenchOptions& options);
+
+}  // namespace mlprt::cli
