@@ -5,6 +5,11 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "backends/registry.h"
@@ -50,9 +55,10 @@ OptimizationProfile batch_profile(const std::string& input, int64_t features, in
   return profile;
 }
 
-// Runs `exe` on device memory on a stream and returns the graph's single output.
+// Runs `exe` on device memory on a stream and returns the graph's single output. `offset`
+// elements into each allocation: 1 makes the I/O addresses not 16-byte aligned.
 std::vector<float> run_on_device(const backend::Executable& exe, const ir::Graph& graph,
-                                 const TensorMap& inputs) {
+                                 const TensorMap& inputs, size_t offset = 0) {
   auto context = exe.create_context();
   EXPECT_TRUE(context.is_ok()) << context.status().message();
   if (!context.is_ok()) return {};
@@ -68,17 +74,19 @@ std::vector<float> run_on_device(const backend::Executable& exe, const ir::Graph
   std::vector<void*> allocations;
   for (const auto& [name, t] : inputs) {
     void* p = nullptr;
-    EXPECT_EQ(cudaMalloc(&p, t.data.size() * 4), cudaSuccess);
+    EXPECT_EQ(cudaMalloc(&p, (t.data.size() + offset) * 4), cudaSuccess);
+    allocations.push_back(p);
+    p = static_cast<float*>(p) + offset;
     EXPECT_EQ(cudaMemcpy(p, t.data.data(), t.data.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
     io.inputs[name] = p;
-    allocations.push_back(p);
   }
   const std::string& out_name = graph.outputs[0].name;
   const size_t out_n = static_cast<size_t>(*volume(shapes->at(out_name)));
   void* out = nullptr;
-  EXPECT_EQ(cudaMalloc(&out, std::max<size_t>(out_n, 1) * 4), cudaSuccess);
-  EXPECT_EQ(cudaMemset(out, 0xff, std::max<size_t>(out_n, 1) * 4), cudaSuccess);  // NaN poison
+  EXPECT_EQ(cudaMalloc(&out, (std::max<size_t>(out_n, 1) + offset) * 4), cudaSuccess);
+  EXPECT_EQ(cudaMemset(out, 0xff, (std::max<size_t>(out_n, 1) + offset) * 4), cudaSuccess);  // NaN
   allocations.push_back(out);
+  out = static_cast<float*>(out) + offset;
   io.outputs[out_name] = out;
   cudaStream_t stream = nullptr;
   EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
@@ -173,7 +181,8 @@ const ActCase kActivations[] = {
     {"relu", 0, 0},         {"leaky_relu", 0.1, 0},   {"sigmoid", 0, 0},  {"tanh", 0, 0},
     {"elu", 0.7, 0},        {"selu", 1.6732632, 1.0507010}, {"hard_sigmoid", 0.2, 0.5},
     {"hard_swish", 0, 0},   {"softplus", 0, 0},       {"gelu_erf", 0, 0}, {"gelu_tanh", 0, 0},
-    {"clip", -0.5, 0.8},    {"none", 0, 0}};
+    {"clip", -0.5, 0.8},    {"softplus_threshold", 2.0, 1.5}, {"neg", 0, 0},
+    {"abs", 0, 0},          {"erf", 0, 0},            {"none", 0, 0}};
 
 // Every activation kind as the Dense epilogue (cuBLASLt's for relu / gelu_tanh, our kernel for
 // the rest) and as an Activation layer, then the Binary kinds with broadcasting.
@@ -216,6 +225,216 @@ TEST(CudaBackend, EveryActivationAndBinaryKindEveryPrecision) {
       }
     }
   }
+}
+
+// Every ir::ActivationKind, with alpha / beta where the kind takes them.
+const ActCase kEveryKind[] = {
+    {"none", 0, 0},          {"relu", 0, 0},       {"leaky_relu", 0.1, 0},
+    {"sigmoid", 0, 0},       {"tanh", 0, 0},       {"elu", 0.7, 0},
+    {"selu", 1.6732632, 1.0507010},                {"hard_sigmoid", 0.2, 0.5},
+    {"hard_swish", 0, 0},    {"softplus", 0, 0},   {"gelu_erf", 0, 0},
+    {"gelu_tanh", 0, 0},     {"clip", -0.5, 0.8},  {"softplus_threshold", 2.0, 1.5},
+    {"exp", 0, 0},           {"log", 0, 0},        {"neg", 0, 0},
+    {"abs", 0, 0},           {"sqrt", 0, 0},       {"reciprocal", 0, 0},
+    {"erf", 0, 0}};
+static_assert(std::size(kEveryKind) == 21, "one case per ir::ActivationKind");
+
+bool positive_domain(const std::string& kind) {
+  return kind == "log" || kind == "sqrt" || kind == "reciprocal";
+}
+
+void fill_constant(ir::Graph& graph, const std::string& name, float lo, float hi, unsigned seed) {
+  ir::Constant& c = graph.constants.at(name);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> values(c.data.size() / sizeof(float));
+  for (float& v : values) v = dist(rng);
+  c = ir::Constant::from_floats(c.dims, values);
+}
+
+// What inspect must say about a Dense layer whose epilogue is `kind`.
+std::vector<std::string> expected_epilogues(const std::string& kind, const Case& c) {
+  if (kind == "none") return {"cublasLt bias epilogue"};
+  if (kind == "relu" || kind == "gelu_tanh") return {"cublasLt bias+" + kind + " epilogue"};
+  if (kind == "gelu_erf" && (c.fp16 || c.bf16)) {
+    return {"kernel:gelu_erf", "cublasLt bias+gelu_tanh epilogue (for gelu_erf)"};
+  }
+  return {"cublasLt bias epilogue + kernel:" + kind};
+}
+
+// Each kind as the Dense epilogue and as an Activation layer, in fp32 / fp16 / bf16 against
+// the float64 evaluator. The layer graph runs 1, 7, 1023 and 4099 elements (the vectorized
+// kernels' tails) from 16-byte aligned and unaligned device addresses (the scalar kernels).
+TEST(CudaBackend, EveryActivationKindAsLayerAndAsDenseEpilogue) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : {kCases[0], kCases[2], kCases[3]}) {
+    for (const ActCase& a : kEveryKind) {
+      const bool positive = positive_domain(a.kind);
+      {
+        GraphMaker maker(51);
+        const std::string x = maker.input("x", {-1, 48});
+        const std::string h = maker.dense(x, 48, 24);
+        ir::Node& dense = maker.graph().nodes.back();
+        dense.attributes["activation"] = std::string(a.kind);
+        dense.attributes["alpha"] = a.alpha;
+        dense.attributes["beta"] = a.beta;
+        if (positive) {  // inputs in [0, 1): x W + b in [0.5, 3.4)
+          fill_constant(maker.graph(), dense.inputs[1], 0.0f, 0.05f, 1);
+          fill_constant(maker.graph(), dense.inputs[2], 0.5f, 1.0f, 2);
+        } else {  // x W + b of about unit scale, where the kinds bend (and exp stays accurate)
+          fill_constant(maker.graph(), dense.inputs[1], -0.25f, 0.25f, 1);
+        }
+        maker.output(h);
+        const ir::Graph& graph = maker.graph();
+        auto exe = build(*cuda, graph, {batch_profile("x", 48, 32)}, c);
+        ASSERT_NE(exe, nullptr) << c.name << " " << a.kind;
+        const std::string text = exe->layer_precisions()[0];
+        bool named = false;
+        for (const std::string& e : expected_epilogues(a.kind, c)) {
+          named = named || text.find(e) != std::string::npos;
+        }
+        EXPECT_TRUE(named) << c.name << " " << a.kind << ": " << text;
+        for (int64_t batch : {1, 7, 100}) {
+          TensorMap inputs{{"x", random_tensor({batch, 48}, static_cast<unsigned>(batch + 5))}};
+          if (positive) {
+            for (float& v : inputs["x"].data) v = std::fabs(v);
+          }
+          const auto ref = evaluator_reference(graph, inputs);
+          EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs), ref), c.tolerance)
+              << c.name << " Dense epilogue " << a.kind << " batch " << batch << ": " << text;
+        }
+      }
+      {
+        GraphMaker maker(52);
+        const std::string x = maker.input("x", {-1, 1});
+        maker.output(maker.node("Activation", {x},
+                                {{"kind", std::string(a.kind)}, {"alpha", a.alpha},
+                                 {"beta", a.beta}}));
+        const ir::Graph& graph = maker.graph();
+        OptimizationProfile profile;
+        ASSERT_TRUE(profile.set_dimensions("x", {{1, 1}, {64, 1}, {8192, 1}}).is_ok());
+        auto exe = build(*cuda, graph, {profile}, c);
+        ASSERT_NE(exe, nullptr) << c.name << " " << a.kind;
+        for (int64_t batch : {1, 7, 1023, 4099}) {
+          TensorMap inputs{{"x", random_tensor({batch, 1}, static_cast<unsigned>(batch))}};
+          for (float& v : inputs["x"].data) v = positive ? std::fabs(v) * 3.0f + 0.1f : v * 3.0f;
+          const auto ref = evaluator_reference(graph, inputs);
+          for (size_t offset : {size_t{0}, size_t{1}}) {
+            EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs, offset), ref), c.tolerance)
+                << c.name << " Activation " << a.kind << " " << batch << " elements, offset "
+                << offset;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Add / Mul on the vectorized paths (same shape, a bias row either side, a scalar) and the
+// general strided one, with element counts that leave tails.
+TEST(CudaBackend, BinaryFastPathsAndTails) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : {kCases[0], kCases[2], kCases[3]}) {
+    for (int64_t cols : {1, 7, 24, 1023}) {
+      GraphMaker maker(61);
+      const std::string x = maker.input("x", {-1, cols});
+      const std::string same = maker.node("Binary", {x, x}, {{"kind", std::string("mul")}});
+      const std::string row_b = maker.add(same, maker.constant({cols}));
+      const std::string row_a =
+          maker.node("Binary", {maker.constant({1, cols}), row_b}, {{"kind", std::string("sub")}});
+      const std::string scalar =
+          maker.node("Binary", {row_a, maker.constant({1})}, {{"kind", std::string("mul")}});
+      // [B, C, 1] + [1, 1, 3]: an outer broadcast, the general strided path.
+      maker.output(maker.add(maker.reshape(scalar, {-1, cols, 1}), maker.constant({1, 1, 3})));
+      const ir::Graph& graph = maker.graph();
+      OptimizationProfile profile;
+      ASSERT_TRUE(profile.set_dimensions("x", {{1, cols}, {3, cols}, {64, cols}}).is_ok());
+      auto exe = build(*cuda, graph, {profile}, c);
+      ASSERT_NE(exe, nullptr) << c.name << " cols " << cols;
+      for (int64_t batch : {1, 3, 17}) {
+        TensorMap inputs{{"x", random_tensor({batch, cols}, static_cast<unsigned>(batch * cols))}};
+        const auto ref = evaluator_reference(graph, inputs);
+        for (size_t offset : {size_t{0}, size_t{1}}) {
+          EXPECT_LE(rel_l2(run_on_device(*exe, graph, inputs, offset), ref), c.tolerance)
+              << c.name << " batch " << batch << " cols " << cols << " offset " << offset;
+        }
+      }
+    }
+  }
+}
+
+// Loads the blob of `graph` built with `c` with every gelu_erf layer's epilogue set to
+// `epilogue` and the timed tactics dropped (they were timed for the build's own choice).
+Result<std::unique_ptr<backend::Executable>> load_with_epilogue(const backend::Backend& cuda,
+                                                                const ir::Graph& graph,
+                                                                const Case& c,
+                                                                const std::string& epilogue) {
+  BuilderConfig config;
+  config.allow_fp16 = c.fp16;
+  config.allow_bf16 = c.bf16;
+  auto blob = cuda.compile(graph, {batch_profile("x", 256, 64)}, config);
+  if (!blob.is_ok()) return blob.status();
+  nlohmann::json json = nlohmann::json::parse(blob->begin(), blob->end());
+  for (nlohmann::json& layer : json.at("layers")) {
+    for (const ir::Node& node : graph.nodes) {
+      if (node.name == layer.at("node").get<std::string>() &&
+          node.get_string("activation", "") == "gelu_erf") {
+        layer["epilogue"] = epilogue;
+      }
+    }
+    layer["tactics"] = nlohmann::json::array();
+  }
+  const std::string text = json.dump();
+  return cuda.load(graph, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+// The GELU tactic: gelu_erf layers on cuBLASLt's tanh-GELU epilogue in fp16 / bf16 stay within
+// the tolerance and about as close to float64 as the exact path (GeluTanhBound in
+// tests/ir/activation_test.cpp bounds the difference); fp32 plans refuse it.
+TEST(CudaBackend, GeluTanhEpilogueTacticAccuracy) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(71);
+  const std::string x = maker.input("x", {-1, 256});
+  std::string h = maker.dense(x, 256, 1024);
+  maker.graph().nodes.back().attributes["activation"] = std::string("gelu_erf");
+  h = maker.dense(h, 1024, 1024);
+  maker.graph().nodes.back().attributes["activation"] = std::string("gelu_erf");
+  maker.output(maker.dense(h, 1024, 256));
+  // Weights of variance 1/K keep every pre-activation at the input's scale (std 1.3 to 1.7),
+  // where gelu_tanh and gelu_erf differ most.
+  for (const ir::Node& node : maker.graph().nodes) {
+    const auto k = static_cast<float>(maker.graph().constants.at(node.inputs[1]).dims[0]);
+    const float a = std::sqrt(3.0f / k);
+    fill_constant(maker.graph(), node.inputs[1], -a, a, 3);
+  }
+  const ir::Graph& graph = maker.graph();
+  for (const Case& c : {kCases[2], kCases[3]}) {
+    auto exact = load_with_epilogue(*cuda, graph, c, "exact");
+    ASSERT_TRUE(exact.is_ok()) << exact.status().message();
+    auto tanh = load_with_epilogue(*cuda, graph, c, "gelu_tanh");
+    ASSERT_TRUE(tanh.is_ok()) << tanh.status().message();
+    EXPECT_NE((*tanh)->layer_precisions()[0].find("cublasLt bias+gelu_tanh epilogue"),
+              std::string::npos)
+        << (*tanh)->layer_precisions()[0];
+    EXPECT_NE((*exact)->layer_precisions()[0].find("kernel:gelu_erf"), std::string::npos)
+        << (*exact)->layer_precisions()[0];
+    for (int64_t batch : {1, 64, 300}) {
+      TensorMap inputs{{"x", random_tensor({batch, 256}, static_cast<unsigned>(batch + 9))}};
+      for (float& v : inputs["x"].data) v *= 3.0f;  // pre-activations well into both tails
+      const auto ref = evaluator_reference(graph, inputs);
+      const double exact_error = rel_l2(run_on_device(**exact, graph, inputs), ref);
+      const double tanh_error = rel_l2(run_on_device(**tanh, graph, inputs), ref);
+      EXPECT_LE(tanh_error, c.tolerance) << c.name << " batch " << batch;
+      EXPECT_LE(tanh_error, std::max(2.0 * exact_error, 2e-3))
+          << c.name << " batch " << batch << ": exact path " << exact_error;
+      std::cout << "[ gelu tactic ] " << c.name << " batch " << batch << ": rel L2 exact "
+                << exact_error << ", tanh epilogue " << tanh_error << "\n";
+    }
+  }
+  auto fp32 = load_with_epilogue(*cuda, graph, kCases[0], "gelu_tanh");
+  ASSERT_FALSE(fp32.is_ok());
+  EXPECT_NE(fp32.status().message().find("fp16/bf16"), std::string::npos)
+      << fp32.status().message();
 }
 
 // ScaleShift, Softmax (inner axis, last axis, coerce_2d log), LayerNorm (tiled scale/bias),
@@ -305,6 +524,38 @@ TEST(CudaBackend, ContextsOnSeveralThreads) {
   }
   for (std::thread& t : threads) t.join();
   for (double e : errors) EXPECT_LE(e, 1e-5);
+}
+
+// Blob refusals happen before any device work, so these run without a GPU too.
+TEST(CudaBackendBlob, OldVersionAndUnknownEpilogueAreRefused) {
+  auto cuda = backend::find_backend("cuda");
+  ASSERT_TRUE(cuda.is_ok()) << cuda.status().message();
+  GraphMaker maker(81);
+  const std::string x = maker.input("x", {-1, 8});
+  maker.output(maker.dense(x, 8, 4));
+  const ir::Graph& graph = maker.graph();
+  const std::string name = graph.nodes[0].name;
+  auto load = [&](const std::string& text) {
+    return (*cuda)->load(graph, std::vector<uint8_t>(text.begin(), text.end()));
+  };
+  const std::string old_blob =
+      R"({"format": "mlprt.cuda", "version": 1, "precision": "fp16", "workspace_bytes": 0,
+          "fused_max_rows": 0, "layers": [{"node": ")" + name + R"(", "tactics": []}]})";
+  auto old = load(old_blob);
+  ASSERT_FALSE(old.is_ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kVersionMismatch);
+  for (const char* part : {"cuda blob version 1", "reads version 2", "rebuild"}) {
+    EXPECT_NE(old.status().message().find(part), std::string::npos) << old.status().message();
+  }
+  const std::string bad_blob =
+      R"({"format": "mlprt.cuda", "version": 2, "precision": "fp16", "workspace_bytes": 0,
+          "fused_max_rows": 0, "layers": [{"node": ")" + name +
+      R"(", "epilogue": "gelu_sigmoid", "tactics": []}]})";
+  auto bad = load(bad_blob);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kCorruptData);
+  EXPECT_NE(bad.status().message().find("allowed: exact, gelu_tanh"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(CudaBackend, HardwareMismatchSaysWhatDiffersAndHowToRebuild) {

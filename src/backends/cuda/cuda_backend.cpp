@@ -1,6 +1,7 @@
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -17,10 +18,19 @@ namespace {
 using namespace cuda;
 
 constexpr std::string_view kBlobFormat = "mlprt.cuda";
-constexpr int kBlobVersion = 1;
+// Version 2: each layer names its "epilogue" ("exact" or "gelu_tanh", the GELU tactic), and a
+// tactic's "us" is the whole layer's time.
+constexpr int kBlobVersion = 2;
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 constexpr int kCandidates = 16;
 constexpr int64_t kFusedCandidateRows = 1024;
+
+// A Dense layer's tactics over its row counts, as written to the blob.
+struct LayerTuning {
+  nlohmann::json tactics = nlohmann::json::array();
+  std::map<int64_t, double> us_by_m;
+  double total_us = 0.0;
+};
 
 struct HardwareParts {
   std::string gpu, sm, cudart, cublaslt;
@@ -152,7 +162,7 @@ class CudaBackend final : public Backend {
                           ": activation kind '", node.get_string("kind", ""), "'; supported: ",
                           ir::kActivationKinds);
       }
-      return act_params(node, *spec).status();
+      return Status::ok();
     }
     if (node.op == "Reshape" && !node.has_attribute("shape")) {
       return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
@@ -202,15 +212,26 @@ class CudaBackend final : public Backend {
                           graph.name, "' is not a cuda backend blob");
       }
       if (json.at("version").get<int>() != kBlobVersion) {
-        return make_error(StatusCode::kVersionMismatch, "cuda backend: blob version ",
-                          json.at("version").get<int>(), " in the plan for '", graph.name,
-                          "'; this build reads version ", kBlobVersion);
+        return make_error(StatusCode::kVersionMismatch, "cuda backend: the plan for '",
+                          graph.name, "' has cuda blob version ", json.at("version").get<int>(),
+                          "; this build reads version ", kBlobVersion,
+                          " only (version 2 records each Dense layer's epilogue tactic): rebuild "
+                          "the plan with this mlprt (mlprt build --backend=cuda)");
       }
       MLPRT_ASSIGN_OR_RETURN(info.precision, parse_precision(json.at("precision").get<std::string>()));
       info.workspace_bytes = json.at("workspace_bytes").get<size_t>();
       info.fused_max_rows = json.at("fused_max_rows").get<int64_t>();
       for (const nlohmann::json& layer : json.at("layers")) {
-        auto& tuned = info.tuned[layer.at("node").get<std::string>()];
+        const std::string node = layer.at("node").get<std::string>();
+        const std::string epilogue = layer.at("epilogue").get<std::string>();
+        if (epilogue == "gelu_tanh") {
+          info.gelu_tanh_layers.insert(node);
+        } else if (epilogue != "exact") {
+          return make_error(StatusCode::kCorruptData, "cuda backend: layer '", node,
+                            "' of the plan for '", graph.name, "' has epilogue '", epilogue,
+                            "'; allowed: exact, gelu_tanh");
+        }
+        auto& tuned = info.tuned[node];
         for (const nlohmann::json& t : layer.at("tactics")) {
           TunedAlgo algo;
           algo.m = t.at("m").get<int64_t>();
@@ -219,7 +240,7 @@ class CudaBackend final : public Backend {
           const auto words = t.at("algo").get<std::vector<uint64_t>>();
           if (words.size() != std::size(algo.algo.data)) {
             return make_error(StatusCode::kCorruptData, "cuda backend: tactic of layer '",
-                              layer.at("node").get<std::string>(), "' has ", words.size(),
+                              node, "' has ", words.size(),
                               " words; expected ", std::size(algo.algo.data));
           }
           std::copy(words.begin(), words.end(), algo.algo.data);
@@ -235,88 +256,137 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // One Dense layer's fastest cuBLASLt algorithm at each row count in `ms`, with its activation
+  // as `spec` says; each tactic's time is the layer's (matmul plus our activation kernel when
+  // the epilogue does not compute it).
+  Result<LayerTuning> tune_dense(const ir::Node& node, const DenseSpec& spec,
+                                 const std::vector<int64_t>& ms, Precision precision,
+                                 cublasLtHandle_t handle, cudaStream_t stream,
+                                 const DeviceBuffer& workspace) const {
+    LayerTuning tuning;
+    const ElemType type = storage_type(precision);
+    const size_t es = storage_size(precision);
+    for (int64_t m : ms) {
+      DeviceBuffer xb, wb, bb, yb;
+      MLPRT_RETURN_IF_ERROR(xb.reserve(static_cast<size_t>(m * spec.k) * es, "tactic X"));
+      MLPRT_RETURN_IF_ERROR(wb.reserve(static_cast<size_t>(spec.k * spec.n) * es, "tactic W"));
+      MLPRT_RETURN_IF_ERROR(bb.reserve(static_cast<size_t>(spec.n) * es, "tactic bias"));
+      MLPRT_RETURN_IF_ERROR(yb.reserve(static_cast<size_t>(m * spec.n) * es, "tactic Y"));
+      MLPRT_CUDA_TRY(launch_fill_pattern(xb.get(), type, m * spec.k, 1, stream), "fill");
+      MLPRT_CUDA_TRY(launch_fill_pattern(wb.get(), type, spec.k * spec.n, 2, stream), "fill");
+      MLPRT_CUDA_TRY(launch_fill_pattern(bb.get(), type, spec.n, 3, stream), "fill");
+      MLPRT_ASSIGN_OR_RETURN(MatmulPlan plan, MatmulPlan::create(spec, precision, m, bb.get()));
+      MLPRT_ASSIGN_OR_RETURN(auto candidates,
+                             plan.candidates(handle, kWorkspaceBytes, kCandidates));
+      double best_us = 1e30;
+      cublasLtMatmulAlgo_t best{};
+      for (const cublasLtMatmulAlgo_t& algo : candidates) {
+        if (!plan.check(handle, algo, kWorkspaceBytes).is_ok()) continue;
+        Result<double> us = time_us(stream, [&]() -> Status {
+          MLPRT_CUBLAS_TRY(plan.run(handle, algo, xb.get(), wb.get(), yb.get(), workspace.get(),
+                                    kWorkspaceBytes, stream),
+                           "cublasLtMatmul");
+          return Status::ok();
+        });
+        if (us.is_ok() && *us < best_us) {
+          best_us = *us;
+          best = algo;
+        }
+      }
+      if (best_us >= 1e30) {
+        return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                          ": no cuBLASLt candidate ran for M=", m, " in ", to_string(precision),
+                          " with the ", describe_epilogue(spec));
+      }
+      double kernel_us = 0.0;
+      if (!spec.lt_activation) {
+        MLPRT_ASSIGN_OR_RETURN(kernel_us, time_us(stream, [&]() -> Status {
+                                 MLPRT_CUDA_TRY(launch_activation(yb.get(), yb.get(), type,
+                                                                  spec.act, m * spec.n, stream),
+                                                "activation kernel");
+                                 return Status::ok();
+                               }));
+      }
+      detail::log(Severity::kVerbose, "cuda backend: ", describe(node), " M=", m, " ",
+                  to_string(precision), " ", describe_epilogue(spec), ": ", describe_algo(best),
+                  " at ", best_us, " us + kernel ", kernel_us, " us (", candidates.size(),
+                  " candidates)");
+      tuning.us_by_m[m] = best_us + kernel_us;
+      tuning.total_us += best_us + kernel_us;
+      tuning.tactics.push_back(
+          {{"m", m},
+           {"us", best_us + kernel_us},
+           {"candidates", candidates.size()},
+           {"algo", std::vector<uint64_t>(std::begin(best.data), std::end(best.data))}});
+    }
+    return tuning;
+  }
+
   Result<nlohmann::json> tune(const ir::Graph& graph, const std::vector<OptimizationProfile>& points,
                               Precision precision, cublasLtHandle_t handle,
                               cudaStream_t stream) const {
     DeviceBuffer workspace;
     MLPRT_RETURN_IF_ERROR(workspace.reserve(kWorkspaceBytes, "tactic timing workspace"));
-    const ElemType type = storage_type(precision);
-    std::map<std::string, nlohmann::json> tactics;
     std::vector<const ir::Node*> chain;
     const bool fusable = fusable_chain(graph, chain);
-    int64_t fused_max_rows = 0;
+    // Each Dense layer's row count at every profile's opt shape.
+    std::map<std::string, std::vector<int64_t>> rows_of;
+    std::vector<std::vector<std::pair<const ir::Node*, int64_t>>> profile_rows(points.size());
     for (size_t p = 0; p < points.size(); ++p) {
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_input_shapes(graph, points[p], p));
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
-      double cublas_total_us = 0.0;
-      int64_t first_rows = -1;
       for (const ir::Node& node : graph.nodes) {
         if (node.op != "Dense") continue;
         MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
         const Dims& x = shapes.at(node.inputs[0]);
         MLPRT_ASSIGN_OR_RETURN(int64_t elements, volume(x));
         const int64_t m = spec.transpose_x ? x[1] : elements / spec.k;
-        if (first_rows < 0) first_rows = m;
-        nlohmann::json& list = tactics[node.name];
-        if (m <= 0) continue;
-        bool done = false;
-        for (const nlohmann::json& t : list) {
-          if (t.at("m").get<int64_t>() == m) {
-            cublas_total_us += t.at("us").get<double>();
-            done = true;
-          }
-        }
-        if (done) continue;
-        DeviceBuffer xb, wb, bb, yb;
-        const size_t es = storage_size(precision);
-        MLPRT_RETURN_IF_ERROR(xb.reserve(static_cast<size_t>(m * spec.k) * es, "tactic X"));
-        MLPRT_RETURN_IF_ERROR(wb.reserve(static_cast<size_t>(spec.k * spec.n) * es, "tactic W"));
-        MLPRT_RETURN_IF_ERROR(bb.reserve(static_cast<size_t>(spec.n) * es, "tactic bias"));
-        MLPRT_RETURN_IF_ERROR(yb.reserve(static_cast<size_t>(m * spec.n) * es, "tactic Y"));
-        MLPRT_CUDA_TRY(launch_fill_pattern(xb.get(), type, m * spec.k, 1, stream), "fill");
-        MLPRT_CUDA_TRY(launch_fill_pattern(wb.get(), type, spec.k * spec.n, 2, stream), "fill");
-        MLPRT_CUDA_TRY(launch_fill_pattern(bb.get(), type, spec.n, 3, stream), "fill");
-        MLPRT_ASSIGN_OR_RETURN(MatmulPlan plan, MatmulPlan::create(spec, precision, m, bb.get()));
-        MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(handle, kWorkspaceBytes, kCandidates));
-        double best_us = 1e30;
-        cublasLtMatmulAlgo_t best{};
-        for (const cublasLtMatmulAlgo_t& algo : candidates) {
-          if (!plan.check(handle, algo, kWorkspaceBytes).is_ok()) continue;
-          Result<double> us = time_us(stream, [&]() -> Status {
-            MLPRT_CUBLAS_TRY(plan.run(handle, algo, xb.get(), wb.get(), yb.get(), workspace.get(),
-                                      kWorkspaceBytes, stream),
-                             "cublasLtMatmul");
-            return Status::ok();
-          });
-          if (us.is_ok() && *us < best_us) {
-            best_us = *us;
-            best = algo;
-          }
-        }
-        if (best_us >= 1e30) {
-          return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
-                            ": no cuBLASLt candidate ran for M=", m, " in ", to_string(precision));
-        }
-        detail::log(Severity::kVerbose, "cuda backend: ", describe(node), " M=", m, " ",
-                    to_string(precision), ": ", describe_algo(best), " at ", best_us, " us (",
-                    candidates.size(), " candidates)");
-        cublas_total_us += best_us;
-        list.push_back({{"m", m},
-                        {"us", best_us},
-                        {"candidates", candidates.size()},
-                        {"algo", std::vector<uint64_t>(std::begin(best.data), std::end(best.data))}});
-      }
-      if (fusable && first_rows > 0 && first_rows <= kFusedCandidateRows) {
-        MLPRT_ASSIGN_OR_RETURN(double fused_us, time_fused(graph, chain, first_rows, stream));
-        detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
-                    fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
-        if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
+        profile_rows[p].emplace_back(&node, m);
+        std::vector<int64_t>& ms = rows_of[node.name];
+        if (m > 0 && std::find(ms.begin(), ms.end(), m) == ms.end()) ms.push_back(m);
       }
     }
+    std::map<std::string, std::map<int64_t, double>> layer_us;
     nlohmann::json layers = nlohmann::json::array();
     for (const ir::Node& node : graph.nodes) {
       if (node.op != "Dense") continue;
-      layers.push_back({{"node", node.name}, {"tactics", tactics[node.name]}});
+      MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+      const std::vector<int64_t>& ms = rows_of[node.name];
+      MLPRT_ASSIGN_OR_RETURN(LayerTuning chosen,
+                             tune_dense(node, spec, ms, precision, handle, stream, workspace));
+      std::string epilogue = "exact";
+      if (gelu_tanh_tactic_allowed(spec, precision) && !ms.empty()) {
+        DenseSpec tanh_spec = spec;
+        tanh_spec.gelu_tanh_epilogue = true;
+        tanh_spec.lt_activation = true;
+        Result<LayerTuning> fused =
+            tune_dense(node, tanh_spec, ms, precision, handle, stream, workspace);
+        detail::log(Severity::kVerbose, "cuda backend: ", describe(node), ": gelu_erf as ",
+                    describe_epilogue(spec), " ", chosen.total_us, " us, as ",
+                    describe_epilogue(tanh_spec), " ",
+                    fused.is_ok() ? std::to_string(fused->total_us) + " us"
+                                  : fused.status().message());
+        if (fused.is_ok() && fused->total_us < chosen.total_us) {
+          chosen = std::move(fused).value();
+          epilogue = "gelu_tanh";
+        }
+      }
+      layer_us[node.name] = chosen.us_by_m;
+      layers.push_back({{"node", node.name}, {"epilogue", epilogue}, {"tactics", chosen.tactics}});
+    }
+    int64_t fused_max_rows = 0;
+    for (const auto& rows : profile_rows) {
+      if (!fusable || rows.empty()) continue;
+      const int64_t first_rows = rows.front().second;
+      if (first_rows <= 0 || first_rows > kFusedCandidateRows) continue;
+      double cublas_total_us = 0.0;
+      for (const auto& [node, m] : rows) {
+        if (m > 0) cublas_total_us += layer_us[node->name][m];
+      }
+      MLPRT_ASSIGN_OR_RETURN(double fused_us, time_fused(graph, chain, first_rows, stream));
+      detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
+                  fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
+      if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
     }
     return nlohmann::json{{"format", kBlobFormat},
                           {"version", kBlobVersion},

@@ -23,7 +23,8 @@ cublasLtEpilogue_t epilogue(const DenseSpec& spec) {
   if (spec.lt_activation && spec.act.kind == ActKind::kRelu) {
     return spec.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
   }
-  if (spec.lt_activation && spec.act.kind == ActKind::kGeluTanh) {
+  if (spec.lt_activation &&
+      (spec.act.kind == ActKind::kGeluTanh || spec.gelu_tanh_epilogue)) {
     return spec.has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   }
   return spec.has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
@@ -34,20 +35,34 @@ cublasLtEpilogue_t epilogue(const DenseSpec& spec) {
 
 static_assert(static_cast<int>(ActKind::kClip) == static_cast<int>(ir::ActivationKind::kClip) &&
                   static_cast<int>(ActKind::kGeluErf) ==
-                      static_cast<int>(ir::ActivationKind::kGeluErf),
+                      static_cast<int>(ir::ActivationKind::kGeluErf) &&
+                  static_cast<int>(ActKind::kErf) == static_cast<int>(ir::ActivationKind::kErf),
               "ActKind must number the kinds as ir::ActivationKind does");
 
-Result<ActParams> act_params(const ir::Node& node, const ir::ActivationSpec& spec) {
-  if (static_cast<int>(spec.kind) > static_cast<int>(ir::ActivationKind::kClip)) {
-    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
-                      ": activation '", ir::activation_name(spec.kind),
-                      "' has no cuda kernel yet; build this model with --backend=cpu");
-  }
+ActParams act_params(const ir::ActivationSpec& spec) {
   ActParams p;
   p.kind = static_cast<ActKind>(static_cast<int>(spec.kind));
   p.alpha = static_cast<float>(spec.alpha);
   p.beta = static_cast<float>(spec.beta);
   return p;
+}
+
+bool gelu_tanh_tactic_allowed(const DenseSpec& spec, Precision precision) {
+  return spec.act.kind == ActKind::kGeluErf &&
+         (precision == Precision::kFp16 || precision == Precision::kBf16);
+}
+
+std::string describe_epilogue(const DenseSpec& spec) {
+  const std::string bias = spec.has_bias ? "bias" : "";
+  if (spec.gelu_tanh_epilogue) {
+    return "cublasLt " + bias + (spec.has_bias ? "+" : "") + "gelu_tanh epilogue (for gelu_erf)";
+  }
+  if (spec.lt_activation && spec.act.kind != ActKind::kNone) {
+    return "cublasLt " + bias + (spec.has_bias ? "+" : "") + spec.activation + " epilogue";
+  }
+  const std::string matmul = spec.has_bias ? "cublasLt bias epilogue" : "cublasLt default epilogue";
+  if (spec.act.kind == ActKind::kNone) return matmul;
+  return matmul + " + kernel:" + spec.activation;
 }
 
 std::string describe(const ir::Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
@@ -90,7 +105,7 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
   act.kind = *kind;
   act.alpha = node.get_float("alpha", 0.0);
   act.beta = node.get_float("beta", 0.0);
-  MLPRT_ASSIGN_OR_RETURN(spec.act, act_params(node, act));
+  spec.act = act_params(act);
   spec.lt_activation = *kind == ir::ActivationKind::kNone || *kind == ir::ActivationKind::kRelu ||
                        *kind == ir::ActivationKind::kGeluTanh;
   const int64_t transpose_x = node.get_int("transpose_x", 0);

@@ -25,17 +25,35 @@ struct DenseSpec {
   bool has_bias = false;
   std::string activation = "none";  ///< any ir::ActivationKind name
   ActParams act;                     ///< the same, for the kernels
-  /// cuBLASLt's epilogue computes the activation (relu; gelu_tanh, its GELU); otherwise our
-  /// activation kernel runs on Y after the matmul (with the bias still in the epilogue).
+  /// cuBLASLt's epilogue computes the activation (none, relu, gelu_tanh: exactly ours);
+  /// otherwise our activation kernel runs on Y after the matmul (with the bias still in the
+  /// epilogue).
   bool lt_activation = true;
+  /// gelu_erf approximated by cuBLASLt's GELU (tanh) epilogue: a tactic of fp16 / bf16 layers
+  /// only (see gelu_tanh_tactic_allowed); lt_activation is then true.
+  bool gelu_tanh_epilogue = false;
 };
 
-/// ir activation spec -> kernel parameters.
-/// The kernel parameters of an activation; kUnsupported for kinds our kernels do not have yet
-/// (those added to ir::ActivationKind after kClip), naming `node`.
-Result<ActParams> act_params(const ir::Node& node, const ir::ActivationSpec& spec);
+/// The kernel parameters of an activation (every ir::ActivationKind has a kernel).
+ActParams act_params(const ir::ActivationSpec& spec);
 
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
+
+/// Whether the gelu_erf layer `spec` may run cuBLASLt's tanh-GELU epilogue in `precision`.
+///
+/// Why it is allowed in fp16 / bf16: |gelu_tanh(x) - gelu_erf(x)| <= 4.74e-4 for every x and
+/// is below 0.63 of half an fp16 ulp of x itself (worst near x = -1; the CPU test
+/// GeluTanhBound checks both on a dense grid). The unfused path rounds the matmul's x to fp16
+/// before our erf kernel, so the approximation is smaller than the rounding fp16 storage puts
+/// on x, and 8x smaller than bf16's. For x >= 0 it is also below half an fp16 ulp of the
+/// result. It is NOT below half an ulp of the result in the negative tail (x < -0.9, where
+/// gelu(x) tends to 0: 5.5e-5 at x = -4 is 900 fp16 ulps of gelu = -1.2e-4); there it is small
+/// only relative to the layer's scale. Never for fp32 / tf32 layers, where 4.7e-4 is visible.
+bool gelu_tanh_tactic_allowed(const DenseSpec& spec, Precision precision);
+
+/// How the layer's bias and activation run, for inspect: "cublasLt bias+relu epilogue",
+/// "cublasLt bias epilogue + kernel:sigmoid", "cublasLt bias+gelu_tanh epilogue (for gelu_erf)".
+std::string describe_epilogue(const DenseSpec& spec);
 
 /// cuBLASLt descriptors for one Dense layer at one row count M. Owns them.
 class MatmulPlan {

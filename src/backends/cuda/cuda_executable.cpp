@@ -62,7 +62,7 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
                         ir::kActivationKinds);
     }
     layer.kind = LayerKind::kActivation;
-    MLPRT_ASSIGN_OR_RETURN(layer.act, act_params(node, *spec));
+    layer.act = act_params(*spec);
     return Status::ok();
   }
   if (node.op == "Softmax") {
@@ -229,6 +229,16 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
       MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node));
+      if (blob.gelu_tanh_layers.count(node.name)) {
+        if (!gelu_tanh_tactic_allowed(layer.spec, blob.precision)) {
+          return make_error(StatusCode::kCorruptData, "cuda backend: ", describe(node),
+                            ": the plan runs it with the tanh-GELU epilogue, which only gelu_erf "
+                            "layers in fp16/bf16 take; this one is ", layer.spec.activation,
+                            " in ", to_string(blob.precision));
+        }
+        layer.spec.gelu_tanh_epilogue = true;
+        layer.spec.lt_activation = true;
+      }
       MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[1])),
                                    blob.precision, layer.weights, "weights of " + describe(node)));
       if (layer.spec.has_bias) {
@@ -300,11 +310,7 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
   for (const Layer& layer : m_layers) {
     switch (layer.kind) {
       case LayerKind::kDense: {
-        std::string text =
-            prec + " (cublasLt epilogue " +
-            (layer.spec.lt_activation ? layer.spec.activation + (layer.spec.has_bias ? "+bias" : "")
-                                      : std::string(layer.spec.has_bias ? "bias" : "none") +
-                                            ", kernel:" + layer.spec.activation);
+        std::string text = prec + " (" + describe_epilogue(layer.spec);
         for (const TunedAlgo& t : layer.tuned) {
           text += "; M=" + std::to_string(t.m) + ": " + describe_algo(t.algo) + ", fastest of " +
                   std::to_string(t.candidates) + " at " + std::to_string(t.us) + " us";
@@ -313,7 +319,12 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         break;
       }
       case LayerKind::kBinary: out.push_back(prec + " (kernel:broadcast " + layer.op + ")"); break;
-      case LayerKind::kActivation: out.push_back(prec + " (kernel:activation)"); break;
+      case LayerKind::kActivation:
+        out.push_back(prec + " (kernel:activation " +
+                      std::string(ir::activation_name(
+                          static_cast<ir::ActivationKind>(static_cast<int>(layer.act.kind)))) +
+                      ")");
+        break;
       case LayerKind::kSoftmax: out.push_back(prec + " (kernel:softmax, fp32 math)"); break;
       case LayerKind::kLayerNorm: out.push_back(prec + " (kernel:layer_norm, fp32 math)"); break;
       case LayerKind::kScaleShift: out.push_back(prec + " (kernel:scale_shift)"); break;

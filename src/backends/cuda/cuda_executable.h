@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct BlobInfo {
   /// Row counts up to which the fused whole-MLP kernel won at build time (0: never).
   int64_t fused_max_rows = 0;
   std::map<std::string, std::vector<TunedAlgo>> tuned;  ///< by Dense node name
+  /// gelu_erf Dense layers whose build chose cuBLASLt's tanh-GELU epilogue (fp16 / bf16).
+  std::set<std::string> gelu_tanh_layers;
 };
 
 enum class LayerKind { kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView };

@@ -3,10 +3,18 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
 namespace mlprt::backend::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+// Grid-stride kernels launch at most this many blocks per SM: 4 waves of 8 resident blocks,
+// enough to hide memory latency without paying for blocks that do nothing but exit.
+constexpr int64_t kBlocksPerSm = 32;
+constexpr int kMaxDevices = 64;
 
 __device__ __forceinline__ float load(const void* p, ElemType t, int64_t i) {
   switch (t) {
@@ -24,58 +32,237 @@ __device__ __forceinline__ void store(void* p, ElemType t, int64_t i, float v) {
   }
 }
 
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 * 16 ? blocks : 65535 * 16);
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
 }
 
-__global__ void cast_kernel(const void* in, ElemType in_type, void* out, ElemType out_type,
-                            int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    store(out, out_type, i, load(in, in_type, i));
+// V consecutive elements, loaded and stored as one 16-byte access (two for 8 floats).
+template <typename T, int V>
+struct alignas(sizeof(T) * V < 16 ? sizeof(T) * V : 16) Pack {
+  T v[V];
+};
+
+// The widest pack of both types: 16 bytes of the narrower one.
+template <typename In, typename Out>
+constexpr int kPackWidth =
+    static_cast<int>(16 / (sizeof(In) < sizeof(Out) ? sizeof(In) : sizeof(Out)));
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+int sm_count() {
+  static std::atomic<int> cache[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    cudaGetLastError();
+    return 132;
+  }
+  int count = cache[device].load(std::memory_order_relaxed);
+  if (count > 0) return count;
+  if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      count <= 0) {
+    cudaGetLastError();
+    return 132;
+  }
+  cache[device].store(count, std::memory_order_relaxed);
+  return count;
+}
+
+// Blocks for `items` work items of one thread each, capped for a grid-stride loop; at least 1.
+unsigned blocks_for(int64_t items) {
+  const int64_t wanted = (items + kThreads - 1) / kThreads;
+  const int64_t cap = int64_t{sm_count()} * kBlocksPerSm;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, cap)));
+}
+
+__device__ __forceinline__ float softplus(float x) {
+  // log(1 + e^x) without overflow for large x.
+  return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+}
+
+// The formulas of ir::apply_activation, in fp32.
+template <ActKind K>
+__device__ __forceinline__ float activate(float x, float alpha, float beta) {
+  if constexpr (K == ActKind::kRelu) return x > 0.0f ? x : 0.0f;
+  if constexpr (K == ActKind::kLeakyRelu) return x >= 0.0f ? x : alpha * x;
+  if constexpr (K == ActKind::kSigmoid) return 1.0f / (1.0f + expf(-x));
+  if constexpr (K == ActKind::kTanh) return tanhf(x);
+  if constexpr (K == ActKind::kElu) return x > 0.0f ? x : alpha * expm1f(x);
+  if constexpr (K == ActKind::kSelu) return beta * (x > 0.0f ? x : alpha * expm1f(x));
+  if constexpr (K == ActKind::kHardSigmoid) return fminf(fmaxf(alpha * x + beta, 0.0f), 1.0f);
+  if constexpr (K == ActKind::kHardSwish) return x * fminf(fmaxf(x / 6.0f + 0.5f, 0.0f), 1.0f);
+  if constexpr (K == ActKind::kSoftplus) return softplus(x);
+  if constexpr (K == ActKind::kGeluErf) {
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+  }
+  if constexpr (K == ActKind::kGeluTanh) {
+    return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
+  }
+  if constexpr (K == ActKind::kClip) return fminf(fmaxf(x, alpha), beta);
+  if constexpr (K == ActKind::kSoftplusThreshold) {
+    // alpha = torch's beta (scale), beta = its threshold.
+    const float s = alpha * x;
+    return s > beta ? x : softplus(s) / alpha;
+  }
+  if constexpr (K == ActKind::kExp) return expf(x);
+  if constexpr (K == ActKind::kLog) return logf(x);
+  if constexpr (K == ActKind::kNeg) return -x;
+  if constexpr (K == ActKind::kAbs) return fabsf(x);
+  if constexpr (K == ActKind::kSqrt) return sqrtf(x);
+  if constexpr (K == ActKind::kReciprocal) return 1.0f / x;
+  if constexpr (K == ActKind::kErf) return erff(x);
+  return x;
+}
+
+template <ActKind K>
+struct ActOp {
+  float alpha;
+  float beta;
+  __device__ __forceinline__ float operator()(float x) const { return activate<K>(x, alpha, beta); }
+};
+
+struct Identity {
+  __device__ __forceinline__ float operator()(float x) const { return x; }
+};
+
+// y[i] = op(x[i]) over n elements: packs of V over a grid-stride loop, then the n % V tail
+// element by element (one per thread of the first block). In place allowed (no __restrict__).
+template <typename In, typename Out, int V, typename Op>
+__global__ void __launch_bounds__(kThreads) map_kernel(const In* in, Out* out, int64_t n, Op op) {
+  const int64_t packs = n / V;
+  const int64_t first = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = first; i < packs; i += stride) {
+    const Pack<In, V> a = reinterpret_cast<const Pack<In, V>*>(in)[i];
+    Pack<Out, V> b;
+#pragma unroll
+    for (int j = 0; j < V; ++j) b.v[j] = from_float<Out>(op(to_float(a.v[j])));
+    reinterpret_cast<Pack<Out, V>*>(out)[i] = b;
+  }
+  const int64_t tail = packs * V + first;
+  if (tail < n) out[tail] = from_float<Out>(op(to_float(in[tail])));
+}
+
+template <typename In, typename Out, typename Op>
+cudaError_t launch_map(const void* in, void* out, int64_t n, Op op, cudaStream_t stream) {
+  constexpr int kV = kPackWidth<In, Out>;
+  const In* x = static_cast<const In*>(in);
+  Out* y = static_cast<Out*>(out);
+  if (aligned16(in) && aligned16(out)) {
+    map_kernel<In, Out, kV, Op><<<blocks_for(n / kV + 1), kThreads, 0, stream>>>(x, y, n, op);
+  } else {
+    map_kernel<In, Out, 1, Op><<<blocks_for(n), kThreads, 0, stream>>>(x, y, n, op);
+  }
+  return cudaGetLastError();
+}
+
+template <typename In>
+cudaError_t launch_cast_from(const void* in, void* out, ElemType out_type, int64_t n,
+                             cudaStream_t stream) {
+  switch (out_type) {
+    case ElemType::kF16: return launch_map<In, __half>(in, out, n, Identity{}, stream);
+    case ElemType::kBF16: return launch_map<In, __nv_bfloat16>(in, out, n, Identity{}, stream);
+    default: return launch_map<In, float>(in, out, n, Identity{}, stream);
   }
 }
 
-__device__ __forceinline__ float activate(const ActParams& a, float x) {
-  switch (a.kind) {
-    case ActKind::kRelu: return x > 0.0f ? x : 0.0f;
-    case ActKind::kLeakyRelu: return x >= 0.0f ? x : a.alpha * x;
-    case ActKind::kSigmoid: return 1.0f / (1.0f + expf(-x));
-    case ActKind::kTanh: return tanhf(x);
-    case ActKind::kElu: return x > 0.0f ? x : a.alpha * expm1f(x);
-    case ActKind::kSelu: return a.beta * (x > 0.0f ? x : a.alpha * expm1f(x));
-    case ActKind::kHardSigmoid: return fminf(fmaxf(a.alpha * x + a.beta, 0.0f), 1.0f);
-    case ActKind::kHardSwish: return x * fminf(fmaxf(x / 6.0f + 0.5f, 0.0f), 1.0f);
-    case ActKind::kSoftplus: return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x));
-    case ActKind::kGeluErf: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
-    case ActKind::kGeluTanh:
-      return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
-    case ActKind::kClip: return fminf(fmaxf(x, a.alpha), a.beta);
-    default: return x;
+// Finds the kernel of `act.kind` among the instantiations K, K+1, ... (no table to keep in step
+// with ActKind).
+template <typename T, int K>
+cudaError_t launch_activation_of(const void* in, void* out, const ActParams& act, int64_t n,
+                                 cudaStream_t stream) {
+  if constexpr (K < kActKindCount) {
+    if (static_cast<int>(act.kind) == K) {
+      return launch_map<T, T>(in, out, n, ActOp<static_cast<ActKind>(K)>{act.alpha, act.beta},
+                              stream);
+    }
+    return launch_activation_of<T, K + 1>(in, out, act, n, stream);
+  } else {
+    return cudaErrorInvalidValue;
   }
 }
 
-__global__ void activation_kernel(const void* in, void* out, ElemType type, ActParams act,
-                                  int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    store(out, type, i, activate(act, load(in, type, i)));
-  }
+template <BinaryOp Op>
+__device__ __forceinline__ float binary_op(float u, float v) {
+  if constexpr (Op == BinaryOp::kSub) return u - v;
+  if constexpr (Op == BinaryOp::kMul) return u * v;
+  if constexpr (Op == BinaryOp::kDiv) return u / v;
+  if constexpr (Op == BinaryOp::kPow) return powf(u, v);
+  return u + v;
 }
 
-// fp32 specialization of the common case (contiguous float4 loads) is left out on purpose:
-// these kernels sit between cuBLASLt calls whose cost dominates.
 __device__ __forceinline__ float binary_op(BinaryOp op, float u, float v) {
   switch (op) {
-    case BinaryOp::kSub: return u - v;
-    case BinaryOp::kMul: return u * v;
-    case BinaryOp::kDiv: return u / v;
-    case BinaryOp::kPow: return powf(u, v);
-    default: return u + v;
+    case BinaryOp::kSub: return binary_op<BinaryOp::kSub>(u, v);
+    case BinaryOp::kMul: return binary_op<BinaryOp::kMul>(u, v);
+    case BinaryOp::kDiv: return binary_op<BinaryOp::kDiv>(u, v);
+    case BinaryOp::kPow: return binary_op<BinaryOp::kPow>(u, v);
+    default: return binary_op<BinaryOp::kAdd>(u, v);
   }
 }
 
+// y = a op b, all three of n elements.
+template <typename T, int V, BinaryOp Op>
+__global__ void __launch_bounds__(kThreads) binary_same_kernel(const T* a, const T* b, T* y,
+                                                               int64_t n) {
+  const int64_t packs = n / V;
+  const int64_t first = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = first; i < packs; i += stride) {
+    const Pack<T, V> u = reinterpret_cast<const Pack<T, V>*>(a)[i];
+    const Pack<T, V> v = reinterpret_cast<const Pack<T, V>*>(b)[i];
+    Pack<T, V> r;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      r.v[j] = from_float<T>(binary_op<Op>(to_float(u.v[j]), to_float(v.v[j])));
+    }
+    reinterpret_cast<Pack<T, V>*>(y)[i] = r;
+  }
+  const int64_t tail = packs * V + first;
+  if (tail < n) y[tail] = from_float<T>(binary_op<Op>(to_float(a[tail]), to_float(b[tail])));
+}
+
+// One operand (`full`) has y's n elements, the other (`row`) c elements that repeat along y
+// (a bias row, a scalar): y[i] = full[i] op row[i % c], or row[i % c] op full[i] when
+// kRowFirst. The row is read element by element (it stays in L1).
+template <typename T, int V, BinaryOp Op, bool kRowFirst>
+__global__ void __launch_bounds__(kThreads) binary_row_kernel(const T* full, const T* row, T* y,
+                                                              int64_t n, int64_t c) {
+  const int64_t packs = n / V;
+  const int64_t first = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = first; i < packs; i += stride) {
+    const Pack<T, V> u = reinterpret_cast<const Pack<T, V>*>(full)[i];
+    int64_t j = (i * V) % c;
+    Pack<T, V> r;
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      const float f = to_float(u.v[e]);
+      const float w = to_float(row[j]);
+      r.v[e] = from_float<T>(kRowFirst ? binary_op<Op>(w, f) : binary_op<Op>(f, w));
+      j = j + 1 == c ? 0 : j + 1;
+    }
+    reinterpret_cast<Pack<T, V>*>(y)[i] = r;
+  }
+  const int64_t tail = packs * V + first;
+  if (tail < n) {
+    const float f = to_float(full[tail]);
+    const float w = to_float(row[tail % c]);
+    y[tail] = from_float<T>(kRowFirst ? binary_op<Op>(w, f) : binary_op<Op>(f, w));
+  }
+}
+
+// Any broadcast: each output index is split into coordinates and mapped through the strides.
 __global__ void binary_kernel(const void* a, const void* b, void* y, ElemType type, BinaryOp op,
                               BroadcastShape shape, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
@@ -90,6 +277,67 @@ __global__ void binary_kernel(const void* a, const void* b, void* y, ElemType ty
       ib += coord * shape.stride_b[d];
     }
     store(y, type, i, binary_op(op, load(a, type, ia), load(b, type, ib)));
+  }
+}
+
+// How an operand's strides lay it over the output: the size c of the trailing block it holds
+// contiguously (it repeats over the leading dims); c == n: it has the output's layout; 0:
+// neither (a general broadcast).
+int64_t trailing_block(const BroadcastShape& shape, const int64_t* strides) {
+  int64_t contiguous[kMaxRank];
+  int64_t step = 1;
+  for (int d = shape.rank - 1; d >= 0; --d) {
+    contiguous[d] = step;
+    step *= shape.dims[d];
+  }
+  int r = shape.rank;
+  while (r > 0 && (shape.dims[r - 1] == 1 || strides[r - 1] == contiguous[r - 1])) --r;
+  for (int d = 0; d < r; ++d) {
+    if (shape.dims[d] != 1 && strides[d] != 0) return 0;
+  }
+  return r == 0 ? step : contiguous[r - 1];
+}
+
+template <typename T, BinaryOp Op>
+cudaError_t launch_binary_fast(const T* a, const T* b, T* y, int64_t n, int64_t ca, int64_t cb,
+                               cudaStream_t stream) {
+  constexpr int kV = kPackWidth<T, T>;
+  if (ca == n && cb == n) {
+    if (aligned16(a) && aligned16(b) && aligned16(y)) {
+      binary_same_kernel<T, kV, Op><<<blocks_for(n / kV + 1), kThreads, 0, stream>>>(a, b, y, n);
+    } else {
+      binary_same_kernel<T, 1, Op><<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, n);
+    }
+  } else if (ca == n) {
+    if (aligned16(a) && aligned16(y)) {
+      binary_row_kernel<T, kV, Op, false>
+          <<<blocks_for(n / kV + 1), kThreads, 0, stream>>>(a, b, y, n, cb);
+    } else {
+      binary_row_kernel<T, 1, Op, false><<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, n, cb);
+    }
+  } else {
+    if (aligned16(b) && aligned16(y)) {
+      binary_row_kernel<T, kV, Op, true>
+          <<<blocks_for(n / kV + 1), kThreads, 0, stream>>>(b, a, y, n, ca);
+    } else {
+      binary_row_kernel<T, 1, Op, true><<<blocks_for(n), kThreads, 0, stream>>>(b, a, y, n, ca);
+    }
+  }
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_binary_fast(const void* a, const void* b, void* y, BinaryOp op, int64_t n,
+                               int64_t ca, int64_t cb, cudaStream_t stream) {
+  const T* u = static_cast<const T*>(a);
+  const T* v = static_cast<const T*>(b);
+  T* out = static_cast<T*>(y);
+  switch (op) {
+    case BinaryOp::kSub: return launch_binary_fast<T, BinaryOp::kSub>(u, v, out, n, ca, cb, stream);
+    case BinaryOp::kMul: return launch_binary_fast<T, BinaryOp::kMul>(u, v, out, n, ca, cb, stream);
+    case BinaryOp::kDiv: return launch_binary_fast<T, BinaryOp::kDiv>(u, v, out, n, ca, cb, stream);
+    case BinaryOp::kPow: return launch_binary_fast<T, BinaryOp::kPow>(u, v, out, n, ca, cb, stream);
+    default: return launch_binary_fast<T, BinaryOp::kAdd>(u, v, out, n, ca, cb, stream);
   }
 }
 
@@ -250,21 +498,38 @@ __global__ void __launch_bounds__(kThreads) fused_mlp_kernel(FusedMlpParams para
 cudaError_t launch_cast(const void* in, ElemType in_type, void* out, ElemType out_type, int64_t n,
                         cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  cast_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, in_type, out, out_type, n);
-  return cudaGetLastError();
+  switch (in_type) {
+    case ElemType::kF16: return launch_cast_from<__half>(in, out, out_type, n, stream);
+    case ElemType::kBF16: return launch_cast_from<__nv_bfloat16>(in, out, out_type, n, stream);
+    default: return launch_cast_from<float>(in, out, out_type, n, stream);
+  }
 }
 
 cudaError_t launch_activation(const void* in, void* out, ElemType type, const ActParams& act,
                               int64_t n, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  activation_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, type, act, n);
-  return cudaGetLastError();
+  if (n <= 0 || (act.kind == ActKind::kNone && in == out)) return cudaSuccess;
+  switch (type) {
+    case ElemType::kF16: return launch_activation_of<__half, 0>(in, out, act, n, stream);
+    case ElemType::kBF16: return launch_activation_of<__nv_bfloat16, 0>(in, out, act, n, stream);
+    default: return launch_activation_of<float, 0>(in, out, act, n, stream);
+  }
 }
 
 cudaError_t launch_binary(const void* a, const void* b, void* y, ElemType type, BinaryOp op,
                           const BroadcastShape& shape, int64_t n, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  binary_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, y, type, op, shape, n);
+  if (shape.rank < 0 || shape.rank > kMaxRank) return cudaErrorInvalidValue;
+  const int64_t ca = trailing_block(shape, shape.stride_a);
+  const int64_t cb = trailing_block(shape, shape.stride_b);
+  if ((ca == n && cb > 0) || (cb == n && ca > 0)) {
+    switch (type) {
+      case ElemType::kF16: return launch_binary_fast<__half>(a, b, y, op, n, ca, cb, stream);
+      case ElemType::kBF16:
+        return launch_binary_fast<__nv_bfloat16>(a, b, y, op, n, ca, cb, stream);
+      default: return launch_binary_fast<float>(a, b, y, op, n, ca, cb, stream);
+    }
+  }
+  binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, y, type, op, shape, n);
   return cudaGetLastError();
 }
 
@@ -291,7 +556,7 @@ cudaError_t launch_scale_shift(const void* x, void* y, ElemType type, const RowS
                                const float* scale, const float* shift, cudaStream_t stream) {
   const int64_t total = rows.outer * rows.n * rows.inner;
   if (total <= 0) return cudaSuccess;
-  scale_shift_kernel<<<grid_for(total), kThreads, 0, stream>>>(x, y, type, rows, scale, shift,
+  scale_shift_kernel<<<blocks_for(total), kThreads, 0, stream>>>(x, y, type, rows, scale, shift,
                                                                total);
   return cudaGetLastError();
 }
@@ -299,7 +564,7 @@ cudaError_t launch_scale_shift(const void* x, void* y, ElemType type, const RowS
 cudaError_t launch_fill_pattern(void* out, ElemType type, int64_t n, uint32_t seed,
                                 cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  fill_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, type, n, seed);
+  fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(out, type, n, seed);
   return cudaGetLastError();
 }
 

@@ -1,6 +1,11 @@
 #pragma once
 // Our own small CUDA kernels (elementwise ops, casts, the fused small-batch MLP). Launchers
 // return the launch's cudaError_t; the caller turns it into a Status.
+//
+// The element-wise kernels (cast, activation, binary) move 16 bytes per load and store (4
+// floats or 8 halves) where the pointers are 16-byte aligned, with a scalar tail, over a
+// grid-stride loop with int64 indices (any element count); unaligned pointers take the same
+// kernels one element at a time.
 
 #include <cstdint>
 
@@ -22,11 +27,14 @@ struct BroadcastShape {
 
 cudaError_t launch_cast(const void* in, ElemType in_type, void* out, ElemType out_type, int64_t n,
                         cudaStream_t stream);
-/// Element-wise activation kinds, numbered as ir::ActivationKind (the caller converts).
+/// Element-wise activation kinds, numbered as ir::ActivationKind (the caller converts), with
+/// the same formulas (ir::apply_activation), computed in fp32 whatever the storage type.
 enum class ActKind : uint8_t {
   kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kElu, kSelu, kHardSigmoid, kHardSwish, kSoftplus,
-  kGeluErf, kGeluTanh, kClip
+  kGeluErf, kGeluTanh, kClip, kSoftplusThreshold, kExp, kLog, kNeg, kAbs, kSqrt, kReciprocal,
+  kErf
 };
+inline constexpr int kActKindCount = static_cast<int>(ActKind::kErf) + 1;
 struct ActParams {
   ActKind kind = ActKind::kNone;
   float alpha = 0.0f;
@@ -44,7 +52,9 @@ struct RowShape {
 /// y = act(x), in place allowed (the Dense epilogue that cuBLASLt has no fused form of).
 cudaError_t launch_activation(const void* in, void* out, ElemType type, const ActParams& act,
                               int64_t n, cudaStream_t stream);
-/// y = a op b with numpy broadcasting.
+/// y = a op b with numpy broadcasting. Same-shape operands and a trailing-block broadcast of
+/// one operand (a bias row [C] over [M, C], a scalar) take vectorized paths; other
+/// broadcasts index through the strides.
 cudaError_t launch_binary(const void* a, const void* b, void* y, ElemType type, BinaryOp op,
                           const BroadcastShape& shape, int64_t n, cudaStream_t stream);
 /// (Log)softmax over `rows.n` elements `rows.inner` apart; float accumulation, max-subtracted.
