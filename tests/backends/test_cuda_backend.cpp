@@ -181,7 +181,7 @@ const ActCase kActivations[] = {
     {"relu", 0, 0},         {"leaky_relu", 0.1, 0},   {"sigmoid", 0, 0},  {"tanh", 0, 0},
     {"elu", 0.7, 0},        {"selu", 1.6732632, 1.0507010}, {"hard_sigmoid", 0.2, 0.5},
     {"hard_swish", 0, 0},   {"softplus", 0, 0},       {"gelu_erf", 0, 0}, {"gelu_tanh", 0, 0},
-    {"clip", -0.5, 0.8},    {"softplus_threshold", 2.0, 1.5}, {"neg", 0, 0},
+    {"clip", -0.5, 0.8},    {"softplus_threshold", 2.0, 4.0}, {"neg", 0, 0},
     {"abs", 0, 0},          {"erf", 0, 0},            {"none", 0, 0}};
 
 // Every activation kind as the Dense epilogue (cuBLASLt's for relu / gelu_tanh, our kernel for
@@ -233,7 +233,7 @@ const ActCase kEveryKind[] = {
     {"sigmoid", 0, 0},       {"tanh", 0, 0},       {"elu", 0.7, 0},
     {"selu", 1.6732632, 1.0507010},                {"hard_sigmoid", 0.2, 0.5},
     {"hard_swish", 0, 0},    {"softplus", 0, 0},   {"gelu_erf", 0, 0},
-    {"gelu_tanh", 0, 0},     {"clip", -0.5, 0.8},  {"softplus_threshold", 2.0, 1.5},
+    {"gelu_tanh", 0, 0},     {"clip", -0.5, 0.8},  {"softplus_threshold", 2.0, 4.0},
     {"exp", 0, 0},           {"log", 0, 0},        {"neg", 0, 0},
     {"abs", 0, 0},           {"sqrt", 0, 0},       {"reciprocal", 0, 0},
     {"erf", 0, 0}};

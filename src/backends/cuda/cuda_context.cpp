@@ -480,6 +480,8 @@ class CudaContext final : public BackendContext {
       m_key_scratch.insert(m_key_scratch.end(), m_caller_in.begin(), m_caller_in.end());
       m_key_scratch.insert(m_key_scratch.end(), m_caller_out.begin(), m_caller_out.end());
     }
+    // With or without the copies the graph has other nodes: no in-place update across that.
+    if (m_graph_exec != nullptr && m_graph_has_copies != m_copies_in_graph) drop_graph();
     if (m_graph_exec == nullptr || m_key_scratch != m_graph_key) {
       MLPRT_CUDA_TRY(cudaStreamBeginCapture(m_capture_stream, cudaStreamCaptureModeThreadLocal),
                      "cudaStreamBeginCapture");
@@ -504,6 +506,7 @@ class CudaContext final : public BackendContext {
       cudaGraphDestroy(graph);
       MLPRT_CUDA_TRY(err, "cudaGraphInstantiate");
       m_graph_key = m_key_scratch;
+      m_graph_has_copies = m_copies_in_graph;
     }
     MLPRT_CUDA_TRY(cudaGraphLaunch(m_graph_exec, stream), "cudaGraphLaunch");
     return Status::ok();
@@ -529,6 +532,7 @@ class CudaContext final : public BackendContext {
   std::vector<bool> m_out_pinned;
   bool m_copies_in_graph = false;
   bool m_use_graph = true;
+  bool m_graph_has_copies = false;
   DeviceBuffer m_fused_in;   // float32 staging of the fused kernel for 16-bit I/O
   DeviceBuffer m_fused_out;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types
