@@ -1,8 +1,11 @@
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +14,7 @@
 #include "backends/profile_shapes.h"
 #include "common/check.h"
 #include "common/log.h"
+#include "common/timing_cache.h"
 
 namespace mlprt::backend {
 namespace {
@@ -30,6 +34,18 @@ struct LayerTuning {
   nlohmann::json tactics = nlohmann::json::array();
   std::map<int64_t, double> us_by_m;
   double total_us = 0.0;
+};
+
+// Tactic times through the builder's timing cache: a key names the hardware, the layer's shape
+// and precision and the tactic; a warm cache answers without running anything.
+struct TacticTimer {
+  detail::TimingCache* cache = nullptr;  // nullptr: no --timingCacheFile
+  std::string hardware;
+  int timed = 0;
+  int cached = 0;
+
+  template <typename Fn>
+  Result<double> time(const std::string& what, cudaStream_t stream, Fn&& fn);
 };
 
 struct HardwareParts {
@@ -80,6 +96,35 @@ Result<double> time_us(cudaStream_t stream, Fn&& fn) {
   cudaEventDestroy(stop);
   if (!status.is_ok()) return status;
   return best;
+}
+
+template <typename Fn>
+Result<double> TacticTimer::time(const std::string& what, cudaStream_t stream, Fn&& fn) {
+  const std::string key = hardware + " | " + what;
+  if (cache != nullptr) {
+    if (std::optional<double> us = cache->find(key)) {
+      ++cached;
+      return *us;
+    }
+  }
+  MLPRT_ASSIGN_OR_RETURN(double us, time_us(stream, std::forward<Fn>(fn)));
+  ++timed;
+  if (cache != nullptr) cache->insert(key, us);
+  return us;
+}
+
+std::string algo_key(const cublasLtMatmulAlgo_t& algo) {
+  std::ostringstream os;
+  os << std::hex;
+  for (uint64_t word : algo.data) os << word << '.';
+  return os.str();
+}
+
+std::string dense_key(const DenseSpec& spec, Precision precision, int64_t m) {
+  std::ostringstream os;
+  os << "dense m=" << m << " k=" << spec.k << " n=" << spec.n << ' ' << to_string(precision)
+     << (spec.transpose_x ? " xT" : "") << ' ' << describe_epilogue(spec);
+  return os.str();
 }
 
 class CudaBackend final : public Backend {
@@ -193,10 +238,31 @@ class CudaBackend final : public Backend {
       cublasLtDestroy(handle);
       return Status(StatusCode::kInternal, "cuda backend: cudaStreamCreate failed");
     }
-    Result<nlohmann::json> layers = tune(graph, points, precision, handle, stream);
+    const auto start = std::chrono::steady_clock::now();
+    detail::TimingCache cache;
+    TacticTimer timer;
+    timer.hardware = hardware_id();
+    Result<nlohmann::json> layers = Status::ok();
+    if (!config.timing_cache_path.empty()) {
+      Result<detail::TimingCache> loaded = detail::TimingCache::load(config.timing_cache_path);
+      if (loaded.is_ok()) {
+        cache = std::move(loaded).value();
+        timer.cache = &cache;
+      } else {
+        layers = loaded.status();
+      }
+    }
+    if (layers.is_ok()) layers = tune(graph, points, precision, handle, stream, timer);
     cudaStreamDestroy(stream);
     cublasLtDestroy(handle);
     if (!layers.is_ok()) return layers.status();
+    detail::log(Severity::kInfo, "cuda backend: tactics: ", timer.timed, " timed, ", timer.cached,
+                " from the timing cache, in ",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                " s");
+    if (timer.cache != nullptr && cache.modified()) {
+      MLPRT_RETURN_IF_ERROR(cache.save(config.timing_cache_path));
+    }
     const std::string text = layers->dump();
     return std::vector<uint8_t>(text.begin(), text.end());
   }
@@ -262,7 +328,7 @@ class CudaBackend final : public Backend {
   Result<LayerTuning> tune_dense(const ir::Node& node, const DenseSpec& spec,
                                  const std::vector<int64_t>& ms, Precision precision,
                                  cublasLtHandle_t handle, cudaStream_t stream,
-                                 const DeviceBuffer& workspace) const {
+                                 const DeviceBuffer& workspace, TacticTimer& timer) const {
     LayerTuning tuning;
     const ElemType type = storage_type(precision);
     const size_t es = storage_size(precision);
@@ -282,7 +348,8 @@ class CudaBackend final : public Backend {
       cublasLtMatmulAlgo_t best{};
       for (const cublasLtMatmulAlgo_t& algo : candidates) {
         if (!plan.check(handle, algo, kWorkspaceBytes).is_ok()) continue;
-        Result<double> us = time_us(stream, [&]() -> Status {
+        const std::string what = dense_key(spec, precision, m) + " | " + algo_key(algo);
+        Result<double> us = timer.time(what, stream, [&]() -> Status {
           MLPRT_CUBLAS_TRY(plan.run(handle, algo, xb.get(), wb.get(), yb.get(), workspace.get(),
                                     kWorkspaceBytes, stream),
                            "cublasLtMatmul");
@@ -300,7 +367,8 @@ class CudaBackend final : public Backend {
       }
       double kernel_us = 0.0;
       if (!spec.lt_activation) {
-        MLPRT_ASSIGN_OR_RETURN(kernel_us, time_us(stream, [&]() -> Status {
+        const std::string what = dense_key(spec, precision, m) + " | our activation kernel";
+        MLPRT_ASSIGN_OR_RETURN(kernel_us, timer.time(what, stream, [&]() -> Status {
                                  MLPRT_CUDA_TRY(launch_activation(yb.get(), yb.get(), type,
                                                                   spec.act, m * spec.n, stream),
                                                 "activation kernel");
@@ -324,7 +392,7 @@ class CudaBackend final : public Backend {
 
   Result<nlohmann::json> tune(const ir::Graph& graph, const std::vector<OptimizationProfile>& points,
                               Precision precision, cublasLtHandle_t handle,
-                              cudaStream_t stream) const {
+                              cudaStream_t stream, TacticTimer& timer) const {
     DeviceBuffer workspace;
     MLPRT_RETURN_IF_ERROR(workspace.reserve(kWorkspaceBytes, "tactic timing workspace"));
     std::vector<const ir::Node*> chain;
@@ -353,14 +421,14 @@ class CudaBackend final : public Backend {
       MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
       const std::vector<int64_t>& ms = rows_of[node.name];
       MLPRT_ASSIGN_OR_RETURN(LayerTuning chosen,
-                             tune_dense(node, spec, ms, precision, handle, stream, workspace));
+                             tune_dense(node, spec, ms, precision, handle, stream, workspace, timer));
       std::string epilogue = "exact";
       if (gelu_tanh_tactic_allowed(spec, precision) && !ms.empty()) {
         DenseSpec tanh_spec = spec;
         tanh_spec.gelu_tanh_epilogue = true;
         tanh_spec.lt_activation = true;
         Result<LayerTuning> fused =
-            tune_dense(node, tanh_spec, ms, precision, handle, stream, workspace);
+            tune_dense(node, tanh_spec, ms, precision, handle, stream, workspace, timer);
         detail::log(Severity::kVerbose, "cuda backend: ", describe(node), ": gelu_erf as ",
                     describe_epilogue(spec), " ", chosen.total_us, " us, as ",
                     describe_epilogue(tanh_spec), " ",
@@ -383,7 +451,8 @@ class CudaBackend final : public Backend {
       for (const auto& [node, m] : rows) {
         if (m > 0) cublas_total_us += layer_us[node->name][m];
       }
-      MLPRT_ASSIGN_OR_RETURN(double fused_us, time_fused(graph, chain, first_rows, stream));
+      MLPRT_ASSIGN_OR_RETURN(double fused_us,
+                             time_fused(graph, chain, first_rows, stream, timer));
       detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
                   fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
       if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
@@ -398,7 +467,19 @@ class CudaBackend final : public Backend {
   }
 
   Result<double> time_fused(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,
-                            int64_t rows, cudaStream_t stream) const {
+                            int64_t rows, cudaStream_t stream, TacticTimer& timer) const {
+    std::ostringstream what;
+    what << "fused mlp rows=" << rows;
+    for (const ir::Node* node : chain) {
+      MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, *node));
+      what << ' ' << spec.k << 'x' << spec.n << (spec.act.kind == ActKind::kRelu ? "+relu" : "");
+    }
+    if (timer.cache != nullptr) {
+      if (std::optional<double> us = timer.cache->find(timer.hardware + " | " + what.str())) {
+        ++timer.cached;
+        return *us;
+      }
+    }
     std::vector<DeviceBuffer> buffers(chain.size() * 2);
     FusedMlpParams params;
     params.num_layers = static_cast<int>(chain.size());
@@ -422,7 +503,7 @@ class CudaBackend final : public Backend {
         y.reserve(static_cast<size_t>(rows * params.layers[chain.size() - 1].n) * 4, "Y"));
     MLPRT_CUDA_TRY(launch_fill_pattern(x.get(), ElemType::kF32, rows * params.layers[0].k, 9, stream),
                    "fill");
-    return time_us(stream, [&]() -> Status {
+    return timer.time(what.str(), stream, [&]() -> Status {
       MLPRT_CUDA_TRY(launch_fused_mlp(params, static_cast<const float*>(x.get()),
                                       static_cast<float*>(y.get()), rows, stream),
                      "fused MLP kernel");
