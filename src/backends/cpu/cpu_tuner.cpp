@@ -340,6 +340,10 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
     for (DensePrecision precision : precisions) {
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0});
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPlain, 0});
+      if (spec.activation.kind != ir::ActivationKind::kNone) {
+        // Fused vs unfused, timed in the same rounds as the rest.
+        candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0, false, false});
+      }
       if (threads > 1) {
         candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 1});
         if (m > 1 && !spec.transpose_x) {
@@ -348,16 +352,7 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
       }
     }
     MLPRT_ASSIGN_OR_RETURN(auto times, times_of(graph, node, spec, candidates, m));
-    // Fused vs unfused: the winner (fixed M) once more with its activation as its own pass.
-    std::optional<size_t> best = pick(candidates, times);
-    if (best && candidates[*best].m >= 0 && spec.activation.kind != ir::ActivationKind::kNone) {
-      DenseTactic unfused = candidates[*best];
-      unfused.fused = false;
-      MLPRT_ASSIGN_OR_RETURN(auto more, times_of(graph, node, spec, {unfused}, m));
-      candidates.push_back(unfused);
-      times.push_back(more[0]);
-      best = pick(candidates, times);
-    }
+    const std::optional<size_t> best = pick(candidates, times);
     const DenseTactic chosen = best ? candidates[*best] : out.runtime;
     detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, ": chose ",
                 describe(chosen), best ? " (" + std::to_string(*times[*best]) + " us)" : "");

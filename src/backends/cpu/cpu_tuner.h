@@ -4,8 +4,9 @@
 // Per Dense layer and profile, at the profile's opt M, the candidates are: the layer's
 // runtime-M primitive, a fixed-M primitive with packed (blocked) weights, one with plain
 // weights, one planned for a single thread, and a row split over the engine's threads, each in
-// every precision the layer may run in (fp32; bf16 where permitted and the CPU has it); then
-// the winner with its activation as a separate pass (unfused). Fixed-M primitives only serve
+// every precision the layer may run in (fp32; bf16 where permitted and the CPU has it), and
+// with an activation also the fixed-M packed one with the activation as a separate pass
+// (unfused). Fixed-M primitives only serve
 // their own M, so every layer also keeps one runtime-M primitive, valid over the whole min..max
 // range: its precision is the one with the least summed time over the profiles' opt M. Per
 // profile the fastest candidate wins; a runtime-M winner adds no primitive.
