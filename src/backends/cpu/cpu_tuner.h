@@ -11,7 +11,9 @@
 // range: its precision is the one with the least summed time over the profiles' opt M. Per
 // profile the fastest candidate wins; a runtime-M winner adds no primitive.
 //
-// Timing: the candidates of one layer and M run round-robin, one call each per round, as the
+// Timing: the candidates of one layer and M run round-robin, a burst of calls each per round
+// (one untimed call first: a multi-thread candidate's OpenMP threads fall asleep while the
+// others run, and waking them is not what a steady stream of inferences pays), as the
 // context runs them (bf16 conversion, separate activation and OpenMP region included), until
 // each has kMinReps calls and kMinTotalUs of time; each scores its median. Round-robin makes a
 // burst of load on the shared machine hit every candidate alike. A lower precision or an
