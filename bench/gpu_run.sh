@@ -18,26 +18,28 @@ models() {
 }
 
 ours() {  # MODEL PREC BATCHES
-  ./bin/mlprt_gpu_bench "models/$1.onnx" "$1" "$2" "$3" 2>> "$OUT/bench_stderr.log"
+  ./bin/mlprt_gpu_bench "models/$1.onnx" "$1" "$2" "$3" 2>> "$OUT/bench.log"
 }
 
 case "$mode" in
   verify)
     timeout 300 ./bin/test_cuda_backend --gtest_filter=-CudaKernels.ElementCountsPastInt32 > "$OUT/tests.log" 2>&1
     echo "test_cuda_backend rc=$?"; grep -E "^\[  (FAILED|PASSED) |^\[ bandwidth|^\[ gelu" "$OUT/tests.log"
-    timeout 120 ./bin/test_cuda_backend --gtest_filter=CudaKernels.ElementCountsPastInt32 > "$OUT/tests_big.log" 2>&1
+    timeout 120 ./bin/test_cuda_backend --gtest_filter=CudaKernels.ElementCountsPastInt32 >> "$OUT/tests.log" 2>&1
     echo "ElementCountsPastInt32 rc=$?"
-    timeout 120 ./bin/test_cuda_io > "$OUT/tests_io.log" 2>&1; echo "test_cuda_io rc=$?"
-    grep -E "^\[  (FAILED|PASSED) |Failure|error" "$OUT/tests_io.log" | head
-    timeout 200 python3 src/run_fixtures.py bin/mlprt src/fixtures --backend=cuda > "$OUT/fixtures.log" 2>&1
-    echo "fixtures rc=$?"; tail -4 "$OUT/fixtures.log" | cut -c1-200
+    timeout 180 ./bin/test_cuda_io > "$OUT/tests_io.log" 2>&1; echo "test_cuda_io rc=$?"
+    grep -E "^\[ +(OK|FAILED|PASSED|SKIPPED) |Failure|error" "$OUT/tests_io.log" | head
+    cat "$OUT/tests_io.log" >> "$OUT/tests.log"; rm "$OUT/tests_io.log"
+    timeout 200 python3 src/run_fixtures.py bin/mlprt src/fixtures --backend=cuda > "$OUT/fixtures.tmp" 2>&1
+    echo "fixtures rc=$?"; tail -4 "$OUT/fixtures.tmp" | cut -c1-200
+    cat "$OUT/fixtures.tmp" >> "$OUT/tests.log"; rm "$OUT/fixtures.tmp"
     filter='CudaBackend.Normalizations*:CudaBackend.EveryActivationKind*:CudaRuntime.*:CudaBackend.GeluTanh*'
-    timeout 240 compute-sanitizer --tool memcheck ./bin/test_cuda_backend --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1
-    echo "memcheck rc=$?"; grep -E "ERROR SUMMARY" "$OUT/memcheck.log"
-    timeout 200 compute-sanitizer --tool memcheck ./bin/test_cuda_io > "$OUT/memcheck_io.log" 2>&1
-    echo "memcheck io rc=$?"; grep -E "ERROR SUMMARY" "$OUT/memcheck_io.log"
-    timeout 200 compute-sanitizer --tool racecheck ./bin/test_cuda_backend --gtest_filter='CudaBackend.Normalizations*:CudaRuntime.*' > "$OUT/racecheck.log" 2>&1
-    echo "racecheck rc=$?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$OUT/racecheck.log"
+    timeout 240 compute-sanitizer --tool memcheck ./bin/test_cuda_backend --gtest_filter="$filter" > "$OUT/sanitizers.log" 2>&1
+    echo "memcheck rc=$?"; grep -E "ERROR SUMMARY" "$OUT/sanitizers.log"
+    timeout 200 compute-sanitizer --tool memcheck ./bin/test_cuda_io --gtest_filter='CudaIo.*' > "$OUT/san.tmp" 2>&1
+    echo "memcheck io rc=$?"; grep -E "ERROR SUMMARY" "$OUT/san.tmp"; cat "$OUT/san.tmp" >> "$OUT/sanitizers.log"
+    timeout 200 compute-sanitizer --tool racecheck ./bin/test_cuda_backend --gtest_filter='CudaBackend.Normalizations*:CudaRuntime.*' > "$OUT/san.tmp" 2>&1
+    echo "racecheck rc=$?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$OUT/san.tmp"; cat "$OUT/san.tmp" >> "$OUT/sanitizers.log"; rm "$OUT/san.tmp"
     models seed
     for flags in "" "--useCudaGraph" "--noDataTransfers --useCudaGraph" "--infStreams=2 --useCudaGraph"; do
       echo "== mlprt bench seed b64 fp16 io $flags"
@@ -55,7 +57,7 @@ case "$mode" in
       ours tcnn $prec 1,1024,65536,1048576 >> "$OUT/mlprt.jsonl"
       ours wide $prec 1,64,4096,32768 >> "$OUT/mlprt.jsonl"
     done
-    python3 "$peers" --no-compile --json "$OUT/peers.json" > "$OUT/peers.log" 2>&1
+    python3 "$peers" --no-compile --json "$OUT/peers.json" >> "$OUT/bench.log" 2>&1
     echo "peers rc=$?"
     mkdir -p bench/results
     python3 src/merge_gpu_results.py "$OUT/peers.json" "$OUT/mlprt.jsonl" "$(date +%F)" \

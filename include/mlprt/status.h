@@ -48,7 +48,13 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : m_state(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Status status) : m_state(std::move(status)) {}   // NOLINT(google-explicit-constructor)
+  /// An OK status carries no value: it becomes an internal error rather than an error
+  /// without a message.
+  Result(Status status)  // NOLINT(google-explicit-constructor)
+      : m_state(status.is_ok() ? Status(StatusCode::kInternal,
+                                        "internal error: a result was made from an OK status "
+                                        "without a value")
+                               : std::move(status)) {}
 
   [[nodiscard]] bool is_ok() const noexcept { return std::holds_alternative<T>(m_state); }
   explicit operator bool() const noexcept { return is_ok(); }

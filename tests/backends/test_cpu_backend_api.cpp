@@ -188,7 +188,7 @@ TEST(CpuBackendApi, LoadRefusesForeignOrBrokenBlobs) {
   EXPECT_EQ(other.status().code(), StatusCode::kCorruptData);
 
   const std::string stale =
-      R"({"format":"mlprt.cpu","version":2,"layers":[{"node":"gone","opt":[]}]})";
+      R"({"format":"mlprt.cpu","version":3,"layers":[{"node":"gone","opt":[]}]})";
   auto missing = cpu().load(g.graph(), std::vector<uint8_t>(stale.begin(), stale.end()));
   ASSERT_FALSE(missing.is_ok());
   EXPECT_TRUE(contains(missing.status().message(), "gone"));
@@ -199,7 +199,7 @@ TEST(CpuBackendApi, LoadRefusesForeignOrBrokenBlobs) {
   EXPECT_EQ(stale_version.status().code(), StatusCode::kVersionMismatch);
 
   const std::string bad_tactic =
-      R"({"format":"mlprt.cpu","version":2,"layers":[{"node":")" + g.graph().nodes[0].name +
+      R"({"format":"mlprt.cpu","version":3,"layers":[{"node":")" + g.graph().nodes[0].name +
       R"(","runtime":{"precision":"fp8","kind":"runtime","layout":"packed"},"opt":[]}]})";
   auto bad = cpu().load(g.graph(), std::vector<uint8_t>(bad_tactic.begin(), bad_tactic.end()));
   ASSERT_FALSE(bad.is_ok());

@@ -48,3 +48,16 @@ TEST(Status, CheckNamesFileAndLine) {
 
 }  // namespace
 }  // namespace mlprt
+
+namespace mlprt {
+namespace {
+
+TEST(Result, FromAnOkStatusIsAnInternalErrorWithAMessage) {
+  const Result<int> r = Status::ok();
+  EXPECT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_NE(r.status().message().find("OK status"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlprt

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_chain.h"
 #include "backends/cpu/cpu_dense.h"
 #include "backends/cpu/cpu_executable.h"
 #include "backends/cpu/cpu_isa.h"
@@ -27,7 +28,12 @@ namespace {
 using cpu::describe;
 
 constexpr std::string_view kBlobFormat = "mlprt.cpu";
-constexpr int kBlobVersion = 2;
+// 3: row-split and unfused tactics, whole-chain row counts.
+constexpr int kBlobVersion = 3;
+// Whole-chain row split is timed only below this much work (2*M*K*N summed over the Dense
+// layers): above it the one fork/join it saves per layer is lost in the GEMMs, and timing two
+// whole engines there would cost seconds of build.
+constexpr double kChainMaxFlops = 2e9;
 constexpr std::string_view kSupportedOps =
     "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
     "Squeeze, Unsqueeze";
@@ -136,9 +142,13 @@ class CpuBackend final : public Backend {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
     std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
     int threads = 0;
+    std::vector<int64_t> chain_rows;
     try {
-      if (!blob.empty()) MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads));
-      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads));
+      if (!blob.empty()) {
+        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows));
+      }
+      MLPRT_ASSIGN_OR_RETURN(auto exe,
+                             cpu::CpuExecutable::create(graph, tactics, threads, chain_rows));
       return std::unique_ptr<Executable>(std::move(exe));
     } catch (const nlohmann::json::exception& e) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
@@ -172,9 +182,11 @@ class CpuBackend final : public Backend {
 
     // Opt M of every Dense layer per profile.
     std::map<std::string, std::vector<int64_t>> opt_ms;
+    std::vector<ir::ShapeMap> opt_shapes;
     for (size_t p = 0; p < points.size(); ++p) {
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_input_shapes(graph, points[p], p));
       MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
+      opt_shapes.push_back(shapes);
       for (const ir::Node& node : graph.nodes) {
         if (node.op != "Dense") continue;
         MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
@@ -189,7 +201,7 @@ class CpuBackend final : public Backend {
     cpu::Tuner tuner(engine, cache, cpu::timing_hardware_key(config.num_threads));
     const size_t dense_count = opt_ms.size();
     size_t dense_index = 0;
-    nlohmann::json layers = nlohmann::json::array();
+    std::vector<cpu::LayerTactics> chosen_layers;
     for (const ir::Node& node : graph.nodes) {
       if (node.op != "Dense") continue;
       ++dense_index;
@@ -203,12 +215,22 @@ class CpuBackend final : public Backend {
                              cpu::allowed_precisions(node, config));
       MLPRT_ASSIGN_OR_RETURN(cpu::LayerTactics chosen,
                              tuner.choose(graph, node, opt_ms[node.name], precisions));
+      chosen_layers.push_back(std::move(chosen));
+    }
+    std::vector<int64_t> chain_rows;
+    for (size_t p = 0; p < opt_shapes.size(); ++p) {
+      MLPRT_ASSIGN_OR_RETURN(bool chain, choose_chain(graph, opt_shapes[p], p, config, tuner,
+                                                      chosen_layers));
+      if (chain) chain_rows.push_back(opt_shapes[p].at(graph.inputs.front().name).at(0));
+    }
+    nlohmann::json layers = nlohmann::json::array();
+    for (const cpu::LayerTactics& chosen : chosen_layers) {
       nlohmann::json opt = nlohmann::json::array();
       for (size_t p = 0; p < chosen.per_profile.size(); ++p) {
         opt.push_back(tactic_to_json(chosen.per_profile[p], static_cast<int64_t>(p),
                                      chosen.profile_m[p]));
       }
-      layers.push_back({{"node", node.name},
+      layers.push_back({{"node", chosen.node},
                         {"runtime", tactic_to_json(chosen.runtime, -1, -1)},
                         {"opt", opt}});
     }
@@ -226,9 +248,103 @@ class CpuBackend final : public Backend {
                                  {"hardware", hardware_id()},
                                  {"onednn", onednn_version()},
                                  {"threads", config.num_threads},
+                                 {"chain_rows", chain_rows},
                                  {"layers", layers}};
     const std::string text = blob.dump();
     return std::vector<uint8_t>(text.begin(), text.end());
+  }
+
+  // Whether profile `p` runs its whole chain row-split in one region: times the engine with
+  // the per-layer choices against the one with every Dense layer's row split and the chain on;
+  // on a win the layers' choices for `p` become their row splits.
+  Result<bool> choose_chain(const ir::Graph& graph, const ir::ShapeMap& shapes, size_t p,
+                            const BuilderConfig& config, cpu::Tuner& tuner,
+                            std::vector<cpu::LayerTactics>& layers) const {
+    if (omp_get_max_threads() < 2 || layers.empty() || graph.inputs.empty()) return false;
+    const Dims& first = shapes.at(graph.inputs.front().name);
+    if (first.empty() || first[0] < 2) return false;
+    const int64_t rows = first[0];
+    std::map<std::string, std::vector<cpu::DenseTactic>> per_layer;
+    std::map<std::string, std::vector<cpu::DenseTactic>> split;
+    std::string signature = graph.name;
+    signature += " rows=";
+    signature += std::to_string(rows);
+    std::string per_layer_text;
+    std::string split_text;
+    double flops = 0;
+    for (const cpu::LayerTactics& layer : layers) {
+      const cpu::DenseTactic& mine = layer.per_profile[p];
+      const cpu::DenseTactic& row_split = layer.split_per_profile[p];
+      if (row_split.m < 0) return false;
+      per_layer[layer.node] = {layer.runtime};
+      if (mine.m >= 0) per_layer[layer.node].push_back(mine);
+      split[layer.node] = {layer.runtime, row_split};
+      per_layer_text += "; ";
+      per_layer_text += describe(mine);
+      split_text += "; ";
+      split_text += describe(row_split);
+    }
+    for (const ir::Node& node : graph.nodes) {
+      signature += " " + node.op;
+      if (node.op == "Dense") {
+        MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+        signature += '(';
+        signature += std::to_string(spec.k);
+        signature += 'x';
+        signature += std::to_string(spec.n);
+        signature += ',';
+        signature += node.get_string("activation", "none");
+        signature += ')';
+        flops += 2.0 * static_cast<double>(rows) * static_cast<double>(spec.k * spec.n);
+      }
+    }
+    if (flops > kChainMaxFlops) {
+      detail::log(Severity::kVerbose, "cpu backend: profile ", p, ": whole-chain row split not "
+                  "timed: ", flops, " flops per call, above ", kChainMaxFlops);
+      return false;
+    }
+    MLPRT_ASSIGN_OR_RETURN(auto plain, cpu::CpuExecutable::create(graph, per_layer,
+                                                                  config.num_threads));
+    const std::string why = cpu::ChainRun::why_not_row_wise(*plain, shapes);
+    if (!why.empty()) {
+      detail::log(Severity::kVerbose, "cpu backend: profile ", p,
+                  ": no whole-chain row split: ", why);
+      return false;
+    }
+    MLPRT_ASSIGN_OR_RETURN(auto chained, cpu::CpuExecutable::create(graph, split,
+                                                                    config.num_threads, {rows}));
+    std::vector<std::unique_ptr<BackendContext>> contexts;
+    for (const cpu::CpuExecutable* exe : {plain.get(), chained.get()}) {
+      MLPRT_ASSIGN_OR_RETURN(auto context, exe->create_context());
+      MLPRT_RETURN_IF_ERROR(context->prepare(shapes));
+      contexts.push_back(std::move(context));
+    }
+    std::map<std::string, std::vector<float>> buffers;
+    IoBindings io;
+    for (const ir::TensorInfo& input : graph.inputs) {
+      MLPRT_ASSIGN_OR_RETURN(int64_t n, volume(shapes.at(input.name)));
+      buffers[input.name].assign(static_cast<size_t>(n), 0.5f);
+      io.inputs[input.name] = buffers[input.name].data();
+    }
+    for (const ir::TensorInfo& output : graph.outputs) {
+      MLPRT_ASSIGN_OR_RETURN(int64_t n, volume(shapes.at(output.name)));
+      buffers[output.name].assign(static_cast<size_t>(n), 0.0f);
+      io.outputs[output.name] = buffers[output.name].data();
+    }
+    MLPRT_ASSIGN_OR_RETURN(
+        std::vector<double> times,
+        tuner.time_engines({"engine " + signature + " | per-layer" + per_layer_text,
+                            "engine " + signature + " | whole-chain row split" + split_text},
+                           [&](size_t i) { return contexts[i]->execute(io, nullptr); }));
+    // The chain must win clearly, as a lower precision must (cpu_tuner.h).
+    const bool chain = times[1] < times[0] * 0.97;
+    detail::log(Severity::kVerbose, "cpu backend: profile ", p, " rows=", rows, ": per-layer ",
+                times[0], " us, whole-chain row split ", times[1], " us: chose ",
+                chain ? "the whole-chain row split" : "per-layer tactics");
+    if (chain) {
+      for (cpu::LayerTactics& layer : layers) layer.per_profile[p] = layer.split_per_profile[p];
+    }
+    return chain;
   }
 
   static nlohmann::json tactic_to_json(const cpu::DenseTactic& tactic, int64_t profile,
@@ -236,7 +352,9 @@ class CpuBackend final : public Backend {
     nlohmann::json out = {{"precision", cpu::precision_name(tactic.precision)},
                           {"kind", tactic.m < 0 ? "runtime" : "fixed"},
                           {"layout", cpu::layout_name(tactic.layout)},
-                          {"threads", tactic.threads}};
+                          {"threads", tactic.threads},
+                          {"row_split", tactic.row_split},
+                          {"fused", tactic.fused}};
     if (profile >= 0) {
       out["profile"] = profile;
       out["m"] = m;
@@ -259,9 +377,12 @@ class CpuBackend final : public Backend {
     tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
     tactic.m = kind == "fixed" ? json.at("m").get<int64_t>() : -1;
     tactic.threads = json.value("threads", 0);
-    if (tactic.threads < 0) {
+    tactic.row_split = json.value("row_split", false);
+    tactic.fused = json.value("fused", true);
+    if (tactic.threads < 0 || (tactic.row_split && (tactic.threads < 1 || kind != "fixed"))) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
-                        node, "' has threads = ", tactic.threads, "; allowed: 0 or more");
+                        node, "' has threads = ", tactic.threads, (tactic.row_split ? " with a row split" : ""),
+                        "; allowed: 0 or more, 1 or more for a fixed-M row split");
     }
     if (kind == "fixed" && tactic.m <= 0) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's fixed-M tactic for "
@@ -277,7 +398,7 @@ class CpuBackend final : public Backend {
 
   Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
                     std::map<std::string, std::vector<cpu::DenseTactic>>& tactics,
-                    int& threads) const {
+                    int& threads, std::vector<int64_t>& chain_rows) const {
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
     if (!json.is_object() || json.value("format", "") != kBlobFormat) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's backend section for '",
@@ -288,7 +409,16 @@ class CpuBackend final : public Backend {
     if (version != kBlobVersion) {
       return make_error(StatusCode::kVersionMismatch, "cpu backend: blob version ", version,
                         " in the plan for '", graph.name, "'; this build reads version ",
-                        kBlobVersion, "; rebuild the plan");
+                        kBlobVersion, " (version 3 added row-split and unfused tactics); "
+                        "rebuild the plan");
+    }
+    for (const nlohmann::json& r : json.value("chain_rows", nlohmann::json::array())) {
+      const int64_t rows = r.get<int64_t>();
+      if (rows < 2) {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
+                          "' asks for a whole-chain row split at ", rows, " rows; allowed: 2 or more");
+      }
+      chain_rows.push_back(rows);
     }
     threads = json.value("threads", 0);
     if (threads < 0) {

@@ -9,6 +9,8 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "backends/cpu/cpu_chain.h"
+#include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_executable.h"
 #include "common/check.h"
 #include "mlprt/float16.h"
@@ -157,19 +159,6 @@ Result<RowLoop> row_loop(const Layer& layer, const Dims& x) {
   return loop;
 }
 
-struct DenseState {
-  size_t variant = 0;
-  int64_t m = -1;
-  bool bf16 = false;        ///< src converted to bf16 into `src_low` before the matmul
-  dnnl::memory src_low;
-  AlignedBuffer src_low_buffer;
-  dnnl::memory src;
-  dnnl::memory dst;
-  dnnl::memory scratchpad;
-  std::array<dnnl_exec_arg_t, 5> args{};
-  int nargs = 0;
-};
-
 class CpuContext final : public BackendContext {
  public:
   CpuContext(const CpuExecutable& exe, dnnl::stream stream)
@@ -204,7 +193,10 @@ class CpuContext final : public BackendContext {
       return make_error(StatusCode::kInvalidArgument, "cpu backend: thread count ", threads,
                         " is negative; allowed: 0 (oneDNN's default) or more");
     }
+    const int before = m_threads;
     m_threads = threads > 0 ? threads : m_exe.threads();
+    // Row splits are planned for the thread count: plan them again.
+    if (m_prepared && m_threads != before) return prepare(m_shapes);
     return Status::ok();
   }
 
@@ -218,6 +210,7 @@ class CpuContext final : public BackendContext {
   }
 
   Status prepare_impl(const ir::ShapeMap& shapes) {
+    m_shapes = shapes;
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     for (size_t t = 0; t < tensors.size(); ++t) {
       auto it = shapes.find(tensors[t].name);
@@ -259,6 +252,8 @@ class CpuContext final : public BackendContext {
                     "layer '" << layer.name << "' changes the element count");
       }
     }
+    MLPRT_ASSIGN_OR_RETURN(bool chain, m_chain.prepare(m_exe, shapes, split_threads(), m_loops, m_pool));
+    m_chain_active = chain;
     m_prepared = true;
     return Status::ok();
   }
@@ -317,9 +312,10 @@ class CpuContext final : public BackendContext {
       float* y = direct ? static_cast<float*>(m_caller_outputs[static_cast<size_t>(out.output_index)])
                         : m_buffers[layer.output].data();
       m_ptrs[layer.output] = y;
+      if (m_chain_active) continue;  // run below, all layers in one region
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
-        case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(run_dense(layer, m_dense[l], x, y)); break;
+        case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(m_dense[l].run(x, y)); break;
         case LayerKind::kAdd:
           run_add(layer.params.binary, m_add[l], x, m_ptrs[layer.inputs[1]], y);
           break;
@@ -333,6 +329,7 @@ class CpuContext final : public BackendContext {
         case LayerKind::kView: break;
       }
     }
+    if (m_chain_active) MLPRT_RETURN_IF_ERROR(m_chain.run(m_ptrs));
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
       if (m_ptrs[id] != m_caller_outputs[i] && m_elements[id] > 0) {
@@ -351,7 +348,9 @@ class CpuContext final : public BackendContext {
   }
   bool narrow_input(size_t id) const { return input_dtype(id) != DataType::kFloat32; }
 
-  Status prepare_dense(const Layer& layer, DenseState& state, const Dims& x) {
+  int split_threads() const { return m_threads > 0 ? m_threads : omp_get_max_threads(); }
+
+  Status prepare_dense(const Layer& layer, DenseRun& run, const Dims& x) {
     const DenseSpec& spec = layer.dense.spec;
     const int64_t k = spec.transpose_x ? (x.size() == 2 ? x[0] : -1) : (x.empty() ? -1 : x.back());
     if (k != spec.k) {
@@ -360,63 +359,14 @@ class CpuContext final : public BackendContext {
                         " features", spec.transpose_x ? " in dimension 0" : " in its last dimension");
     }
     const int64_t m = spec.transpose_x ? x[1] : m_elements[layer.inputs[0]] / spec.k;
-    const size_t variant = layer.dense.variant_for(m);
-    if (state.m == m && state.variant == variant) return Status::ok();
-    state.m = m;
-    state.variant = variant;
-    state.nargs = 0;
-    if (m == 0) return Status::ok();
-    const DenseVariant& v = layer.dense.variants[variant];
-    state.bf16 = v.tactic.precision == DensePrecision::kBf16;
-    try {
-      // Null handles: the addresses are set per call in execute().
-      state.src = dnnl::memory(dense_src_desc(spec, m), m_exe.engine(), nullptr);
-      if (state.bf16) {
-        const dnnl::memory::desc low({m, spec.k}, dnnl::memory::data_type::bf16,
-                                     dnnl::memory::dims{spec.k, 1});
-        if (!state.src_low_buffer.reserve(low.get_size())) throw std::bad_alloc();
-        state.src_low = dnnl::memory(low, m_exe.engine(), state.src_low_buffer.data());
-      }
-      state.dst = dnnl::memory(dense_dst_desc(spec, m), m_exe.engine(), nullptr);
-      state.scratchpad = dnnl::memory(v.scratchpad_desc, m_exe.engine(), m_scratchpad.data());
-    } catch (const dnnl::error& e) {
-      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
-                        "' (Dense): oneDNN failed to create memory for ", m, " rows: ", e.what());
-    } catch (const std::bad_alloc&) {
-      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
-                        "' (Dense): out of memory");
+    if (layer.dense.split_for(m) != nullptr) {
+      const std::vector<RowRange> blocks = split_rows(m, split_threads());
+      MLPRT_RETURN_IF_ERROR(m_pool.reserve(m_exe.engine(), static_cast<int>(blocks.size()),
+                                           m_exe.scratchpad_bytes()));
+      return run.prepare_blocks(m_exe.engine(), layer.name, layer.dense, blocks, m_pool);
     }
-    auto add_arg = [&](int arg, const dnnl::memory& mem) {
-      state.args[static_cast<size_t>(state.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
-    };
-    add_arg(DNNL_ARG_SRC, state.bf16 ? state.src_low : state.src);
-    add_arg(DNNL_ARG_WEIGHTS, v.weights);
-    if (spec.has_bias) add_arg(DNNL_ARG_BIAS, layer.dense.bias);
-    add_arg(DNNL_ARG_DST, state.dst);
-    add_arg(DNNL_ARG_SCRATCHPAD, state.scratchpad);
-    return Status::ok();
-  }
-
-  // Uses oneDNN's C API: the C++ execute() builds an argument map and vector on every call.
-  Status run_dense(const Layer& layer, DenseState& state, const float* x, float* y) {
-    if (state.m == 0) return Status::ok();
-    dnnl_status_t st = dnnl_memory_set_data_handle(state.src.get(), const_cast<float*>(x));
-    if (st == dnnl_success) st = dnnl_memory_set_data_handle(state.dst.get(), y);
-    if (state.bf16) {
-      convert_src_to_bf16(layer.dense.spec, state.m, x,
-                          reinterpret_cast<uint16_t*>(state.src_low_buffer.data()));
-    }
-    if (st == dnnl_success) {
-      st = dnnl_primitive_execute(layer.dense.variants[state.variant].primitive.get(),
-                                  m_stream.get(), state.nargs, state.args.data());
-    }
-    if (st == dnnl_success) st = dnnl_stream_wait(m_stream.get());
-    if (st != dnnl_success) {
-      return make_error(StatusCode::kInternal, "cpu backend: layer '", layer.name,
-                        "' (Dense): oneDNN matmul failed for ", state.m, " rows (dnnl status ",
-                        static_cast<int>(st), ")");
-    }
-    return Status::ok();
+    return run.prepare_whole(m_exe.engine(), layer.name, layer.dense, m, m_stream,
+                             m_scratchpad.data());
   }
 
   const CpuExecutable& m_exe;
@@ -425,10 +375,14 @@ class CpuContext final : public BackendContext {
   std::vector<int64_t> m_elements;       // per tensor id, at the prepared shapes
   std::vector<float*> m_ptrs;            // per tensor id, for the current call
   std::vector<void*> m_caller_outputs;   // per graph output, for the current call
-  std::vector<DenseState> m_dense;       // per layer
+  std::vector<DenseRun> m_dense;         // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
   std::vector<RowLoop> m_loops;          // per layer: softmax, layer norm, scale-shift sizes
   AlignedBuffer m_scratchpad;
+  ThreadPoolResources m_pool;            // row splits' per-thread streams and scratchpads
+  ChainRun m_chain;
+  bool m_chain_active = false;
+  ir::ShapeMap m_shapes;                 // of the last prepare
   int m_threads = 0;  // 0: leave OpenMP's setting alone; default: the plan's
   bool m_prepared = false;
 };

@@ -5,8 +5,10 @@
 #include <new>
 #include <tuple>
 
+#include <immintrin.h>
 #include <omp.h>
 
+#include "backends/cpu/cpu_isa.h"
 #include "common/check.h"
 
 namespace mlprt::backend::cpu {
@@ -125,10 +127,26 @@ const char* layout_name(WeightLayout layout) {
 
 std::string describe(const DenseTactic& tactic) {
   std::string out = precision_name(tactic.precision);
-  if (tactic.m < 0) return out + " runtime-M";
-  out += " fixed-M ";
-  out += layout_name(tactic.layout);
-  return tactic.threads == 1 ? out + " 1-thread" : out;
+  if (tactic.m < 0) {
+    out += " runtime-M";
+  } else {
+    out += " fixed-M ";
+    out += layout_name(tactic.layout);
+    if (tactic.row_split) {
+      out += " row-split x" + std::to_string(tactic.threads);
+    } else if (tactic.threads == 1) {
+      out += " 1-thread";
+    }
+  }
+  return tactic.fused ? out : out + " unfused";
+}
+
+std::vector<RowRange> split_rows(int64_t rows, int threads) {
+  const int64_t blocks =
+      std::max<int64_t>(1, std::min<int64_t>(std::min(threads, kMaxRowBlocks), rows));
+  std::vector<RowRange> out;
+  for (int64_t t = 0; t < blocks; ++t) out.push_back({t * rows / blocks, (t + 1) * rows / blocks});
+  return out;
 }
 
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
@@ -142,7 +160,7 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
     // A user scratchpad keeps execution free of oneDNN's own allocations and lets each
     // context (thread) own its scratch memory.
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (spec.activation.kind != ir::ActivationKind::kNone) {
+    if (tactic.fused && spec.activation.kind != ir::ActivationKind::kNone) {
       dnnl::post_ops ops;
       const auto [algorithm, alpha, beta] = eltwise_of(spec.activation);
       ops.append_eltwise(1.0f, algorithm, alpha, beta);
@@ -178,12 +196,27 @@ uint16_t to_bf16(float value) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void convert_avx512_bf16(
+    const float* x, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh low_high = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(out + i, reinterpret_cast<const __m512i&>(low_high));
+  }
+  for (; i < n; ++i) out[i] = to_bf16(x[i]);
+}
+
 }  // namespace
 
 void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint16_t* out) {
   const int64_t k = spec.k;
   if (!spec.transpose_x) {
     const int64_t n = m * k;
+    static const bool kVector = cpu_has_bf16();
+    if (kVector) {
+      convert_avx512_bf16(x, out, n);
+      return;
+    }
     for (int64_t i = 0; i < n; ++i) out[i] = to_bf16(x[i]);
     return;
   }
@@ -195,9 +228,23 @@ void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint1
 
 size_t DenseLayer::variant_for(int64_t m) const {
   for (size_t i = 1; i < variants.size(); ++i) {
-    if (variants[i].fixed_m == m) return i;
+    if (!variants[i].block && variants[i].fixed_m == m) return i;
   }
   return 0;
+}
+
+size_t DenseLayer::block_variant_for(int64_t m) const {
+  for (size_t i = 0; i < variants.size(); ++i) {
+    if (variants[i].fixed_m == m && variants[i].tactic.threads == 1) return i;
+  }
+  return 0;
+}
+
+const DenseTactic* DenseLayer::split_for(int64_t m) const {
+  for (const DenseTactic& tactic : splits) {
+    if (tactic.m == m) return &tactic;
+  }
+  return nullptr;
 }
 
 namespace {
@@ -271,9 +318,10 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
 }
 
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
-                                    const ir::Node& node, const std::vector<DenseTactic>& tactics) {
+                                    const ir::Node& node, const std::vector<DenseTactic>& tactics,
+                                    bool require_runtime) {
   MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
-  if (tactics.empty() || tactics.front().m >= 0) {
+  if (tactics.empty() || (require_runtime && tactics.front().m >= 0)) {
     return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
                       ": the first tactic must be the runtime-M one");
   }
@@ -287,9 +335,33 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
           tactic.m >= 0 && (tactic.m == 0 || std::find(seen.begin(), seen.end(), tactic.m) != seen.end());
       if (repeated) continue;
       if (tactic.m >= 0) seen.push_back(tactic.m);
-      MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                             make_dense_variant(engine, stream, graph, node, spec, tactic));
-      layer.variants.push_back(std::move(variant));
+      if (!tactic.row_split) {
+        MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
+                               make_dense_variant(engine, stream, graph, node, spec, tactic));
+        layer.variants.push_back(std::move(variant));
+        continue;
+      }
+      if (spec.transpose_x || tactic.threads < 1) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
+                          ": row split over ", tactic.threads, " threads",
+                          spec.transpose_x ? " of a transposed X" : "", " is not possible");
+      }
+      layer.splits.push_back(tactic);
+      // One 1-thread primitive per distinct block size (at most two).
+      std::vector<int64_t> sizes;
+      for (const RowRange& r : split_rows(tactic.m, tactic.threads)) {
+        const int64_t size = r.end - r.begin;
+        if (std::find(sizes.begin(), sizes.end(), size) != sizes.end()) continue;
+        sizes.push_back(size);
+        DenseTactic block = tactic;
+        block.m = size;
+        block.threads = 1;
+        block.row_split = false;
+        MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
+                               make_dense_variant(engine, stream, graph, node, spec, block));
+        variant.block = true;
+        layer.variants.push_back(std::move(variant));
+      }
     }
     if (spec.has_bias) {
       const ir::Constant& b = *graph.find_constant(node.inputs[2]);

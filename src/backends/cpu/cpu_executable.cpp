@@ -100,14 +100,17 @@ Result<size_t> CpuExecutable::tensor_id(const ir::Graph& graph, const ir::Node& 
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
     const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-    int threads) {
+    int threads, std::vector<int64_t> chain_rows) {
   // oneDNN sizes a fixed-shape primitive's parallel work for the creating thread's OpenMP
   // count: create them for the plan's.
   const int caller_threads = omp_get_max_threads();
   if (threads > 0) omp_set_num_threads(threads);
   Result<std::unique_ptr<CpuExecutable>> exe = create_impl(graph, tactics);
   if (threads > 0) omp_set_num_threads(caller_threads);
-  if (exe.is_ok()) (*exe)->m_threads = threads;
+  if (exe.is_ok()) {
+    (*exe)->m_threads = threads;
+    (*exe)->m_chain_rows = std::move(chain_rows);
+  }
   return exe;
 }
 
@@ -210,6 +213,16 @@ Result<std::unique_ptr<BackendContext>> CpuExecutable::create_context() const {
   return make_cpu_context(*this);
 }
 
+std::string CpuExecutable::chain_note() const {
+  if (m_chain_rows.empty()) return "";
+  std::string rows;
+  for (int64_t r : m_chain_rows) {
+    if (!rows.empty()) rows += ",";
+    rows += std::to_string(r);
+  }
+  return "; batch " + rows + ": whole chain row-split in one OpenMP region";
+}
+
 std::vector<std::string> CpuExecutable::layer_precisions() const {
   std::vector<std::string> out;
   out.reserve(m_layers.size());
@@ -217,17 +230,33 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
     switch (layer.kind) {
       case LayerKind::kDense: {
         // "bf16 (any M: bf16 runtime-M gemm:jit; M=64: bf16 fixed-M packed brg:avx512_core_bf16)"
-        // with "fp32+bf16" in front when the variants differ.
+        // with "fp32+bf16" in front when the variants differ; a row split lists its blocks:
+        // "M=64: fp32 fixed-M packed row-split x2 [32 rows: brg:avx512_core]".
         std::set<std::string> precisions;
         std::string text;
         for (const DenseVariant& v : layer.dense.variants) {
+          if (v.block) continue;
           precisions.insert(precision_name(v.tactic.precision));
           text += text.empty() ? "any M: " : "; M=" + std::to_string(v.fixed_m) + ": ";
           text += describe(v.tactic) + " " + v.impl;
         }
+        for (const DenseTactic& split : layer.dense.splits) {
+          precisions.insert(precision_name(split.precision));
+          text += "; M=" + std::to_string(split.m) + ": " + describe(split) + " [";
+          std::set<int64_t> sizes;
+          for (const RowRange& r : split_rows(split.m, split.threads)) sizes.insert(r.end - r.begin);
+          std::string blocks;
+          for (int64_t size : sizes) {
+            if (!blocks.empty()) blocks += ", ";
+            blocks += std::to_string(size);
+            blocks += " rows: ";
+            blocks += layer.dense.variants[layer.dense.block_variant_for(size)].impl;
+          }
+          text += blocks + "]";
+        }
         std::string joined;
         for (const std::string& p : precisions) joined += (joined.empty() ? "" : "+") + p;
-        out.push_back(joined + " (" + text + ")");
+        out.push_back(joined + " (" + text + chain_note() + ")");
         break;
       }
       case LayerKind::kAdd: out.emplace_back("fp32 (loop:broadcast)"); break;

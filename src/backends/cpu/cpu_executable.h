@@ -43,9 +43,11 @@ class CpuExecutable final : public Executable {
   /// missing there runs on an fp32 runtime-M primitive.
   /// `threads` (0: OpenMP's default): the count the plan was built and tuned for; primitives
   /// are created for it and contexts run with it unless told otherwise.
+  /// `chain_rows`: batch row counts at which the whole graph runs row-split in one OpenMP
+  /// region (cpu_chain.h) when it is row-wise there.
   static Result<std::unique_ptr<CpuExecutable>> create(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-      int threads);
+      int threads, std::vector<int64_t> chain_rows = {});
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
@@ -63,12 +65,14 @@ class CpuExecutable final : public Executable {
   [[nodiscard]] size_t scratchpad_bytes() const noexcept { return m_scratchpad_bytes; }
   /// Threads the plan was built for (0: OpenMP's default).
   [[nodiscard]] int threads() const noexcept { return m_threads; }
+  [[nodiscard]] const std::vector<int64_t>& chain_rows() const noexcept { return m_chain_rows; }
 
  private:
   CpuExecutable() = default;
   static Result<std::unique_ptr<CpuExecutable>> create_impl(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
   Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
+  [[nodiscard]] std::string chain_note() const;
 
   dnnl::engine m_engine;
   std::vector<Layer> m_layers;
@@ -81,6 +85,7 @@ class CpuExecutable final : public Executable {
   std::map<std::string, std::vector<float>> m_constants;  ///< read by Add or graph outputs
   size_t m_scratchpad_bytes = 0;
   int m_threads = 0;
+  std::vector<int64_t> m_chain_rows;
 };
 
 /// Makes a context for `executable` (which must outlive it).

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <new>
 #include <set>
 
+#include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_isa.h"
 #include "common/check.h"
 #include "common/log.h"
@@ -24,9 +26,15 @@ using dnnl::memory;
 // A single run longer than this is timed once more (warm) instead of repeated: the wide layers
 // at M=4096 take a second each, and the build must stay interactive.
 constexpr double kLongRunUs = 20'000.0;
-constexpr int kMinReps = 5;
-constexpr int kMaxReps = 100;
-constexpr double kMinTotalUs = 1'000.0;
+constexpr int kMinReps = 9;
+constexpr int kMaxReps = 200;
+constexpr int kBurst = 4;  // timed calls per round-robin turn
+constexpr double kMinTotalUs = 2'000.0;
+// A lower precision or an unfused epilogue must be this much faster than fp32 fused.
+constexpr double kMarginFraction = 0.03;
+// Part of the timing cache key: times measured by an older tuner (other timing method, no row
+// split, scalar bf16 conversion) are not reused.
+constexpr int kTunerVersion = 2;
 
 const char* requested_precision(const ir::Node& node, const BuilderConfig& config) {
   if (config.precision_constraints == "none") return nullptr;
@@ -50,7 +58,8 @@ std::string timing_hardware_key(int threads) {
   const dnnl_version_t* v = dnnl_version();
   return cpu_hardware_id() + " onednn=" + std::to_string(v->major) + "." +
          std::to_string(v->minor) + "." + std::to_string(v->patch) +
-         " threads=" + std::to_string(threads > 0 ? threads : omp_get_max_threads());
+         " threads=" + std::to_string(threads > 0 ? threads : omp_get_max_threads()) +
+         " tuner=" + std::to_string(kTunerVersion);
 }
 
 Status check_precision_config(const ir::Graph& graph, const BuilderConfig& config) {
@@ -133,83 +142,111 @@ Result<std::vector<DensePrecision>> allowed_precisions(const ir::Node& node,
   return out;
 }
 
-Result<double> Tuner::time_of(const ir::Graph& graph, const ir::Node& node, const DenseSpec& spec,
-                              const DenseTactic& tactic, int64_t m) {
-  const std::string key = m_hardware + " | " + signature(spec, m) + " | " + describe(tactic);
-  if (std::optional<double> cached = m_cache.find(key)) {
-    if (!m_measured.count(key)) ++m_stats.cached;
-    return *cached;
+Result<std::vector<double>> time_round_robin(size_t count,
+                                             const std::function<Result<double>(size_t)>& run) {
+  std::vector<std::vector<double>> runs(count);
+  std::vector<double> total(count, 0.0);
+  std::vector<bool> long_run(count, false);
+  // Warm-up call (first touch of buffers and weights, thread wake-up), not counted.
+  for (size_t i = 0; i < count; ++i) {
+    MLPRT_ASSIGN_OR_RETURN(double us, run(i));
+    long_run[i] = us > kLongRunUs;
   }
-  MLPRT_ASSIGN_OR_RETURN(double us, measure(graph, node, spec, tactic, m));
-  ++m_stats.timed;
-  m_cache.insert(key, us);
-  m_measured.insert(key);
-  detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, " ", describe(tactic),
-              ": ", us, " us");
-  return us;
+  for (int rep = 0; rep < kMaxReps; ++rep) {
+    bool more = false;
+    for (size_t i = 0; i < count; ++i) {
+      const bool done = long_run[i] ? !runs[i].empty()
+                                    : runs[i].size() >= static_cast<size_t>(kMinReps) &&
+                                          total[i] >= kMinTotalUs;
+      if (done) continue;
+      // A burst per turn: one untimed call wakes the candidate's OpenMP threads (which sleep
+      // while other candidates run), then back-to-back calls as an engine runs them.
+      if (!long_run[i]) MLPRT_RETURN_IF_ERROR(run(i).status());
+      for (int call = 0; call < (long_run[i] ? 1 : kBurst); ++call) {
+        MLPRT_ASSIGN_OR_RETURN(double us, run(i));
+        runs[i].push_back(us);
+        total[i] += us;
+      }
+      more = true;
+    }
+    if (!more) break;
+  }
+  std::vector<double> medians(count);
+  for (size_t i = 0; i < count; ++i) {
+    std::sort(runs[i].begin(), runs[i].end());
+    // The median, not the minimum: a tactic that is fast only now and then (a second thread
+    // that must be woken up) must not win on its lucky runs.
+    medians[i] = runs[i][runs[i].size() / 2];
+  }
+  return medians;
 }
 
-Result<double> Tuner::measure(const ir::Graph& graph, const ir::Node& node, const DenseSpec& spec,
-                              const DenseTactic& tactic, int64_t m) {
+Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& graph,
+                                                           const ir::Node& node,
+                                                           const DenseSpec& spec,
+                                                           const std::vector<DenseTactic>& tactics,
+                                                           int64_t m) {
+  std::vector<std::optional<double>> out(tactics.size());
+  std::vector<std::string> keys(tactics.size());
+  // The candidates to time, each built as the engine would build it.
+  struct Timed {
+    size_t index = 0;
+    DenseLayer layer;
+    DenseRun run;
+    ThreadPoolResources pool;
+    std::vector<std::byte> scratchpad;
+  };
+  std::vector<std::unique_ptr<Timed>> timed;
   try {
     dnnl::stream stream(m_engine);
-    MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                           make_dense_variant(m_engine, stream, graph, node, spec, tactic));
+    for (size_t i = 0; i < tactics.size(); ++i) {
+      keys[i] = m_hardware + " | " + signature(spec, m) + " | " + describe(tactics[i]);
+      if (std::optional<double> cached = m_cache.find(keys[i])) {
+        if (!m_measured.count(keys[i])) ++m_stats.cached;
+        out[i] = *cached;
+        continue;
+      }
+      auto t = std::make_unique<Timed>();
+      t->index = i;
+      Result<DenseLayer> layer = make_dense_layer(m_engine, graph, node, {tactics[i]}, false);
+      // A tactic oneDNN cannot build here is not a candidate; any other failure is an error.
+      if (!layer && layer.status().code() == StatusCode::kUnsupported) continue;
+      if (!layer) return layer.status();
+      t->layer = std::move(layer).value();
+      size_t scratch = 64;
+      for (const DenseVariant& v : t->layer.variants) scratch = std::max(scratch, v.scratchpad_desc.get_size());
+      if (tactics[i].row_split) {
+        const std::vector<RowRange> blocks = split_rows(m, tactics[i].threads);
+        MLPRT_RETURN_IF_ERROR(t->pool.reserve(m_engine, static_cast<int>(blocks.size()), scratch));
+        MLPRT_RETURN_IF_ERROR(t->run.prepare_blocks(m_engine, node.name, t->layer, blocks, t->pool));
+      } else {
+        t->scratchpad.resize(scratch);
+        MLPRT_RETURN_IF_ERROR(t->run.prepare_whole(m_engine, node.name, t->layer, m, stream,
+                                                   t->scratchpad.data()));
+      }
+      timed.push_back(std::move(t));
+    }
+    if (timed.empty()) return out;
     const auto rows = static_cast<size_t>(m);
     std::vector<float> src(rows * static_cast<size_t>(spec.k), 0.5f);
     std::vector<float> dst(rows * static_cast<size_t>(spec.n));
-    std::vector<float> bias_data(static_cast<size_t>(spec.n), 0.25f);
-    std::vector<std::byte> scratch(std::max<size_t>(variant.scratchpad_desc.get_size(), 1));
-    memory src_mem(dense_src_desc(spec, m), m_engine, src.data());
-    memory dst_mem(dense_dst_desc(spec, m), m_engine, dst.data());
-    memory scratch_mem(variant.scratchpad_desc, m_engine, scratch.data());
-    memory bias_mem;
-    if (spec.has_bias) {
-      bias_mem = memory(memory::desc({1, spec.n}, memory::data_type::f32, memory::format_tag::ab),
-                        m_engine, bias_data.data());
+    MLPRT_ASSIGN_OR_RETURN(
+        std::vector<double> medians,
+        time_round_robin(timed.size(), [&](size_t i) -> Result<double> {
+          const auto start = Clock::now();
+          MLPRT_RETURN_IF_ERROR(timed[i]->run.run(src.data(), dst.data()));
+          return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+        }));
+    for (size_t j = 0; j < timed.size(); ++j) {
+      const size_t i = timed[j]->index;
+      out[i] = medians[j];
+      ++m_stats.timed;
+      m_cache.insert(keys[i], medians[j]);
+      m_measured.insert(keys[i]);
+      detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, " ",
+                  describe(tactics[i]), ": ", medians[j], " us");
     }
-    const bool bf16 = tactic.precision == DensePrecision::kBf16;
-    std::vector<uint16_t> low_data(bf16 ? src.size() : 1);
-    memory low_mem;
-    if (bf16) {
-      low_mem = memory(memory::desc({m, spec.k}, memory::data_type::bf16, memory::dims{spec.k, 1}),
-                       m_engine, low_data.data());
-    }
-    std::array<dnnl_exec_arg_t, 5> args{};
-    int nargs = 0;
-    args[static_cast<size_t>(nargs++)] = {DNNL_ARG_SRC, bf16 ? low_mem.get() : src_mem.get()};
-    args[static_cast<size_t>(nargs++)] = {DNNL_ARG_WEIGHTS, variant.weights.get()};
-    if (spec.has_bias) args[static_cast<size_t>(nargs++)] = {DNNL_ARG_BIAS, bias_mem.get()};
-    args[static_cast<size_t>(nargs++)] = {DNNL_ARG_DST, dst_mem.get()};
-    args[static_cast<size_t>(nargs++)] = {DNNL_ARG_SCRATCHPAD, scratch_mem.get()};
-
-    // Times one call as the context makes it (C API, src conversion included).
-    auto run_once = [&]() -> Result<double> {
-      const auto start = Clock::now();
-      if (bf16) convert_src_to_bf16(spec, m, src.data(), low_data.data());
-      dnnl_status_t st =
-          dnnl_primitive_execute(variant.primitive.get(), stream.get(), nargs, args.data());
-      if (st == dnnl_success) st = dnnl_stream_wait(stream.get());
-      if (st != dnnl_success) {
-        return make_error(StatusCode::kInternal, "cpu backend: ", describe(node), ": timing ",
-                          describe(tactic), " at M=", m, " failed (dnnl status ",
-                          static_cast<int>(st), ")");
-      }
-      return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-    };
-    MLPRT_ASSIGN_OR_RETURN(double first, run_once());
-    if (first > kLongRunUs) return run_once();
-    // The median, not the minimum: a tactic that is fast only now and then (a second thread
-    // that must be woken up) must not win on its lucky runs.
-    std::vector<double> runs;
-    double total = 0;
-    for (int rep = 0; rep < kMaxReps && (rep < kMinReps || total < kMinTotalUs); ++rep) {
-      MLPRT_ASSIGN_OR_RETURN(double us, run_once());
-      runs.push_back(us);
-      total += us;
-    }
-    std::sort(runs.begin(), runs.end());
-    return runs[runs.size() / 2];
+    return out;
   } catch (const dnnl::error& e) {
     return dnnl_failure(node, "time a tactic", e);
   } catch (const std::bad_alloc&) {
@@ -217,6 +254,61 @@ Result<double> Tuner::measure(const ir::Graph& graph, const ir::Node& node, cons
                       ": out of memory timing M=", m);
   }
 }
+
+Result<std::vector<double>> Tuner::time_engines(const std::vector<std::string>& keys,
+                                                const std::function<Status(size_t)>& run) {
+  std::vector<double> out(keys.size(), 0.0);
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string key = m_hardware + " | " + keys[i];
+    if (std::optional<double> cached = m_cache.find(key)) {
+      if (!m_measured.count(key)) ++m_stats.cached;
+      out[i] = *cached;
+    } else {
+      missing.push_back(i);
+    }
+  }
+  if (missing.empty()) return out;
+  MLPRT_ASSIGN_OR_RETURN(std::vector<double> medians,
+                         time_round_robin(missing.size(), [&](size_t j) -> Result<double> {
+                           const auto start = Clock::now();
+                           MLPRT_RETURN_IF_ERROR(run(missing[j]));
+                           return std::chrono::duration<double, std::micro>(Clock::now() - start)
+                               .count();
+                         }));
+  for (size_t j = 0; j < missing.size(); ++j) {
+    const std::string key = m_hardware + " | " + keys[missing[j]];
+    out[missing[j]] = medians[j];
+    ++m_stats.timed;
+    m_cache.insert(key, medians[j]);
+    m_measured.insert(key);
+    detail::log(Severity::kVerbose, "cpu backend: ", keys[missing[j]], ": ", medians[j], " us");
+  }
+  return out;
+}
+
+namespace {
+
+// The fastest of `tactics` by `times`; a tactic that is not fp32 and fused must beat the best
+// fp32 fused one by the margin. Returns the index, or nullopt when none has a time.
+std::optional<size_t> pick(const std::vector<DenseTactic>& tactics,
+                           const std::vector<std::optional<double>>& times) {
+  std::optional<size_t> best_plain;
+  std::optional<size_t> best_other;
+  for (size_t i = 0; i < tactics.size(); ++i) {
+    if (!times[i]) continue;
+    const bool plain = tactics[i].precision == DensePrecision::kFp32 && tactics[i].fused;
+    std::optional<size_t>& best = plain ? best_plain : best_other;
+    if (!best || *times[i] < *times[*best]) best = i;
+  }
+  if (!best_plain) return best_other;
+  if (best_other && *times[*best_other] < *times[*best_plain] * (1.0 - kMarginFraction)) {
+    return best_other;
+  }
+  return best_plain;
+}
+
+}  // namespace
 
 Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
                                    const std::vector<int64_t>& profile_m,
@@ -228,51 +320,60 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
   out.runtime = DenseTactic{-1, precisions.front(), WeightLayout::kPacked};
   // The runtime-M primitive serves every M of every profile: least summed time at the opt Ms.
   if (precisions.size() > 1) {
-    double best = std::numeric_limits<double>::max();
+    std::vector<DenseTactic> runtimes;
     for (DensePrecision precision : precisions) {
-      const DenseTactic tactic{-1, precision, WeightLayout::kPacked};
-      double sum = 0;
-      bool any = false;
-      for (int64_t m : profile_m) {
-        if (m <= 0) continue;
-        MLPRT_ASSIGN_OR_RETURN(double us, time_of(graph, node, spec, tactic, m));
-        sum += us;
-        any = true;
-      }
-      if (any && sum < best) {
-        best = sum;
-        out.runtime = tactic;
+      runtimes.push_back(DenseTactic{-1, precision, WeightLayout::kPacked});
+    }
+    std::vector<std::optional<double>> sums(runtimes.size());
+    for (int64_t m : profile_m) {
+      if (m <= 0) continue;
+      MLPRT_ASSIGN_OR_RETURN(auto times, times_of(graph, node, spec, runtimes, m));
+      for (size_t i = 0; i < runtimes.size(); ++i) {
+        if (times[i]) sums[i] = sums[i].value_or(0.0) + *times[i];
       }
     }
+    if (std::optional<size_t> best = pick(runtimes, sums)) out.runtime = runtimes[*best];
   }
+  const int threads = omp_get_max_threads();
   for (int64_t m : profile_m) {
+    DenseTactic none;
     if (m <= 0) {
       out.per_profile.push_back(out.runtime);
+      out.split_per_profile.push_back(none);
       continue;
     }
-    DenseTactic best_tactic = out.runtime;
-    MLPRT_ASSIGN_OR_RETURN(double best, time_of(graph, node, spec, out.runtime, m));
-    std::vector<DenseTactic> candidates;
+    std::vector<DenseTactic> candidates = {out.runtime};
     for (DensePrecision precision : precisions) {
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0});
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPlain, 0});
-      if (omp_get_max_threads() > 1) {
+      if (spec.activation.kind != ir::ActivationKind::kNone) {
+        // Fused vs unfused, timed in the same rounds as the rest.
+        candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0, false, false});
+      }
+      if (threads > 1) {
         candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 1});
+        if (m > 1 && !spec.transpose_x) {
+          candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, threads, true});
+        }
       }
     }
-    for (const DenseTactic& tactic : candidates) {
-      Result<double> us = time_of(graph, node, spec, tactic, m);
-      // A tactic oneDNN cannot build here is not a candidate; any other failure is an error.
-      if (!us && us.status().code() == StatusCode::kUnsupported) continue;
-      if (!us) return us.status();
-      if (*us < best) {
-        best = *us;
-        best_tactic = tactic;
-      }
-    }
+    MLPRT_ASSIGN_OR_RETURN(auto times, times_of(graph, node, spec, candidates, m));
+    const std::optional<size_t> best = pick(candidates, times);
+    const DenseTactic chosen = best ? candidates[*best] : out.runtime;
     detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, ": chose ",
-                describe(best_tactic), " (", best, " us)");
-    out.per_profile.push_back(best_tactic);
+                describe(chosen), best ? " (" + std::to_string(*times[*best]) + " us)" : "");
+    out.per_profile.push_back(chosen);
+    // The row split the whole-chain mode would run: the fastest row split (margin rule too).
+    std::vector<DenseTactic> splits;
+    std::vector<std::optional<double>> split_times;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (candidates[i].row_split) {
+        splits.push_back(candidates[i]);
+        split_times.push_back(times[i]);
+      }
+    }
+    const std::optional<size_t> split = pick(splits, split_times);
+    out.split_per_profile.push_back(split ? splits[*split] : none);
   }
   return out;
 }

@@ -242,17 +242,18 @@ class CudaBackend final : public Backend {
     detail::TimingCache cache;
     TacticTimer timer;
     timer.hardware = hardware_id();
-    Result<nlohmann::json> layers = Status::ok();
+    Status cache_loaded = Status::ok();
     if (!config.timing_cache_path.empty()) {
       Result<detail::TimingCache> loaded = detail::TimingCache::load(config.timing_cache_path);
+      cache_loaded = loaded.status();
       if (loaded.is_ok()) {
         cache = std::move(loaded).value();
         timer.cache = &cache;
-      } else {
-        layers = loaded.status();
       }
     }
-    if (layers.is_ok()) layers = tune(graph, points, precision, handle, stream, timer);
+    Result<nlohmann::json> layers = cache_loaded.is_ok()
+                                        ? tune(graph, points, precision, handle, stream, timer)
+                                        : Result<nlohmann::json>(cache_loaded);
     cudaStreamDestroy(stream);
     cublasLtDestroy(handle);
     if (!layers.is_ok()) return layers.status();

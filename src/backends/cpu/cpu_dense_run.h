@@ -1,0 +1,83 @@
+#pragma once
+// Running a Dense layer in one context: whole (one primitive call on the context's stream) or
+// row split (one call per row block, each on its own thread's stream and scratchpad, either in
+// an OpenMP region of its own or in the caller's region, see cpu_chain.h). Memory objects and
+// buffers are made in prepare(); run() does not allocate.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backends/cpu/cpu_dense.h"
+#include "mlprt/status.h"
+
+namespace mlprt::backend::cpu {
+
+/// One thread's stream and scratchpad for row-split runs.
+struct ThreadResources {
+  dnnl::stream stream;
+  dnnl::memory scratchpad;
+};
+
+/// Per-thread resources of one context, shared by its row-split layers (which run one at a time).
+class ThreadPoolResources {
+ public:
+  /// At least `threads` entries, each scratchpad at least `scratchpad_bytes`.
+  Status reserve(const dnnl::engine& engine, int threads, size_t scratchpad_bytes);
+  [[nodiscard]] ThreadResources& at(size_t t) { return m_threads[t]; }
+
+ private:
+  std::vector<ThreadResources> m_threads;
+  size_t m_scratchpad_bytes = 0;
+};
+
+class DenseRun {
+ public:
+  /// Whole: all `m` rows in one call of `layer.variant_for(m)` on `stream` with `scratchpad`.
+  Status prepare_whole(const dnnl::engine& engine, const std::string& name,
+                       const DenseLayer& layer, int64_t m, const dnnl::stream& stream,
+                       void* scratchpad);
+  /// Row blocks: one call per range (Dense rows), each with a primitive planned for one thread
+  /// (`block_variant_for`), thread t on `pool.at(t)`.
+  Status prepare_blocks(const dnnl::engine& engine, const std::string& name,
+                        const DenseLayer& layer, const std::vector<RowRange>& ranges,
+                        ThreadPoolResources& pool);
+
+  /// Runs every call: whole, or the blocks in an OpenMP region of one thread per block.
+  Status run(const float* x, float* y);
+  /// Runs block `t` only (the caller is thread t of its own region). x, y: the whole tensors.
+  Status run_block(size_t t, const float* x, float* y);
+
+  [[nodiscard]] int64_t rows() const noexcept { return m_rows; }
+  [[nodiscard]] size_t blocks() const noexcept { return m_calls.size(); }
+  [[nodiscard]] bool whole() const noexcept { return m_whole; }
+
+ private:
+  struct Call {
+    size_t variant = 0;
+    RowRange rows;
+    bool bf16 = false;
+    bool unfused = false;  ///< the activation runs after the matmul
+    dnnl_stream_t stream = nullptr;
+    dnnl::memory src;
+    dnnl::memory src_low;  ///< bf16 copy of the block's rows
+    dnnl::memory dst;
+    dnnl::memory scratchpad;
+    std::array<dnnl_exec_arg_t, 5> args{};
+    int nargs = 0;
+  };
+  Status make_call(const dnnl::engine& engine, size_t variant, RowRange rows,
+                   const dnnl::stream& stream, void* scratchpad, Call& call);
+  Status run_call(Call& call, const float* x, float* y);
+
+  const DenseLayer* m_layer = nullptr;
+  std::string m_name;
+  std::vector<Call> m_calls;
+  int64_t m_rows = -1;
+  bool m_whole = true;
+};
+
+}  // namespace mlprt::backend::cpu
