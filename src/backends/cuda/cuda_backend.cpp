@@ -505,8 +505,8 @@ class CudaBackend final : public Backend {
     MLPRT_CUDA_TRY(launch_fill_pattern(x.get(), ElemType::kF32, rows * params.layers[0].k, 9, stream),
                    "fill");
     return timer.time(what.str(), stream, [&]() -> Status {
-      MLPRT_CUDA_TRY(launch_fused_mlp(params, static_cast<const float*>(x.get()),
-                                      static_cast<float*>(y.get()), rows, stream),
+      MLPRT_CUDA_TRY(launch_fused_mlp(params, x.get(), ElemType::kF32, y.get(), ElemType::kF32,
+                                      rows, stream),
                      "fused MLP kernel");
       return Status::ok();
     });

@@ -156,16 +156,6 @@ class CudaContext final : public BackendContext {
       const int64_t rows = in_elements / m_exe.fused().layers[0].k;
       m_fused = rows <= m_exe.blob().fused_max_rows;
       m_fused_rows = rows;
-      // The fused kernel reads and writes float32.
-      if (m_fused && m_exe.input_types()[0] != ElemType::kF32) {
-        MLPRT_RETURN_IF_ERROR(m_fused_in.reserve(
-            std::max<size_t>(static_cast<size_t>(in_elements) * 4, 16), "fused kernel input"));
-      }
-      if (m_fused && m_exe.output_types()[0] != ElemType::kF32) {
-        const size_t out_elements = static_cast<size_t>(m_elements[m_exe.output_ids()[0]]);
-        MLPRT_RETURN_IF_ERROR(
-            m_fused_out.reserve(std::max<size_t>(out_elements * 4, 16), "fused kernel output"));
-      }
     }
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
@@ -428,25 +418,11 @@ class CudaContext final : public BackendContext {
     return Status::ok();
   }
 
+  // The fused kernel reads and writes the I/O types itself.
   Status run_fused(cudaStream_t stream) {
-    const ElemType in_type = m_exe.input_types()[0];
-    const ElemType out_type = m_exe.output_types()[0];
-    const void* x = m_dev_in[0];
-    if (in_type != ElemType::kF32) {
-      MLPRT_CUDA_TRY(launch_cast(x, in_type, m_fused_in.get(), ElemType::kF32,
-                                 m_elements[m_exe.input_ids()[0]], stream),
-                     "cast of the fused kernel's input");
-      x = m_fused_in.get();
-    }
-    void* y = out_type == ElemType::kF32 ? m_dev_out[0] : m_fused_out.get();
-    MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), static_cast<const float*>(x),
-                                    static_cast<float*>(y), m_fused_rows, stream),
+    MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), m_dev_in[0], m_exe.input_types()[0],
+                                    m_dev_out[0], m_exe.output_types()[0], m_fused_rows, stream),
                    "fused MLP kernel");
-    if (out_type != ElemType::kF32) {
-      MLPRT_CUDA_TRY(launch_cast(y, ElemType::kF32, m_dev_out[0], out_type,
-                                 m_elements[m_exe.output_ids()[0]], stream),
-                     "cast of the fused kernel's output");
-    }
     return Status::ok();
   }
 
@@ -533,8 +509,6 @@ class CudaContext final : public BackendContext {
   bool m_copies_in_graph = false;
   bool m_use_graph = true;
   bool m_graph_has_copies = false;
-  DeviceBuffer m_fused_in;   // float32 staging of the fused kernel for 16-bit I/O
-  DeviceBuffer m_fused_out;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types
   std::vector<DeviceBuffer> m_io_out;
   std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging

@@ -437,15 +437,18 @@ __global__ void fill_kernel(void* out, ElemType type, int64_t n, uint32_t seed) 
 // One block per row. Layer by layer, the row's activations stay in shared memory. Thread t
 // handles output column t % n over the t / n-th slice of K, so that a warp reads consecutive
 // weights of one row of W; the slices are then summed.
+// The input and output keep the engine's I/O types (float, __half, __nv_bfloat16); the math is
+// fp32.
+template <typename In, typename Out>
 __global__ void __launch_bounds__(kThreads) fused_mlp_kernel(FusedMlpParams params,
-                                                             const float* __restrict__ x,
-                                                             float* __restrict__ y) {
+                                                             const In* __restrict__ x,
+                                                             Out* __restrict__ y) {
   __shared__ float buf[2][kFusedMaxWidth];
   __shared__ float partial[kThreads];
   const int t = static_cast<int>(threadIdx.x);
   const int64_t row = blockIdx.x;
   const int k0 = params.layers[0].k;
-  for (int i = t; i < k0; i += kThreads) buf[0][i] = x[row * k0 + i];
+  for (int i = t; i < k0; i += kThreads) buf[0][i] = to_float(x[row * k0 + i]);
   __syncthreads();
   int cur = 0;
   for (int l = 0; l < params.num_layers; ++l) {
@@ -459,7 +462,7 @@ __global__ void __launch_bounds__(kThreads) fused_mlp_kernel(FusedMlpParams para
         for (int k = 0; k < layer.k; ++k) acc = fmaf(in[k], layer.weights[k * layer.n + col], acc);
         if (layer.relu) acc = fmaxf(acc, 0.0f);
         if (last) {
-          y[row * layer.n + col] = acc;
+          y[row * layer.n + col] = from_float<Out>(acc);
         } else {
           out[col] = acc;
         }
@@ -482,7 +485,7 @@ __global__ void __launch_bounds__(kThreads) fused_mlp_kernel(FusedMlpParams para
         for (int s = 0; s < slices; ++s) acc += partial[s * layer.n + t];
         if (layer.relu) acc = fmaxf(acc, 0.0f);
         if (last) {
-          y[row * layer.n + t] = acc;
+          y[row * layer.n + t] = from_float<Out>(acc);
         } else {
           out[t] = acc;
         }
@@ -568,12 +571,42 @@ cudaError_t launch_fill_pattern(void* out, ElemType type, int64_t n, uint32_t se
   return cudaGetLastError();
 }
 
-cudaError_t launch_fused_mlp(const FusedMlpParams& params, const float* x, float* y, int64_t rows,
-                             cudaStream_t stream) {
+namespace {
+
+template <typename In>
+cudaError_t launch_fused_from(const FusedMlpParams& params, const In* x, void* y, ElemType y_type,
+                              unsigned rows, cudaStream_t stream) {
+  switch (y_type) {
+    case ElemType::kF32:
+      fused_mlp_kernel<<<rows, kThreads, 0, stream>>>(params, x, static_cast<float*>(y));
+      break;
+    case ElemType::kF16:
+      fused_mlp_kernel<<<rows, kThreads, 0, stream>>>(params, x, static_cast<__half*>(y));
+      break;
+    case ElemType::kBF16:
+      fused_mlp_kernel<<<rows, kThreads, 0, stream>>>(params, x, static_cast<__nv_bfloat16*>(y));
+      break;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_fused_mlp(const FusedMlpParams& params, const void* x, ElemType x_type, void* y,
+                             ElemType y_type, int64_t rows, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   if (rows > 2147483647) return cudaErrorInvalidValue;
-  fused_mlp_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(params, x, y);
-  return cudaGetLastError();
+  const auto blocks = static_cast<unsigned>(rows);
+  switch (x_type) {
+    case ElemType::kF32:
+      return launch_fused_from(params, static_cast<const float*>(x), y, y_type, blocks, stream);
+    case ElemType::kF16:
+      return launch_fused_from(params, static_cast<const __half*>(x), y, y_type, blocks, stream);
+    case ElemType::kBF16:
+      return launch_fused_from(params, static_cast<const __nv_bfloat16*>(x), y, y_type, blocks,
+                               stream);
+  }
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace mlprt::backend::cuda

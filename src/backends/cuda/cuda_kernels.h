@@ -87,7 +87,8 @@ struct FusedMlpParams {
   int num_layers = 0;
   FusedMlpLayer layers[kFusedMaxLayers];
 };
-cudaError_t launch_fused_mlp(const FusedMlpParams& params, const float* x, float* y, int64_t rows,
-                             cudaStream_t stream);
+/// `x` and `y` in the engine's I/O types; the math is fp32.
+cudaError_t launch_fused_mlp(const FusedMlpParams& params, const void* x, ElemType x_type, void* y,
+                             ElemType y_type, int64_t rows, cudaStream_t stream);
 
 }  // namespace mlprt::backend::cuda
