@@ -66,6 +66,9 @@ Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
   return rows;
 }
 
+// Largest input the fused kernel reads straight from mapped pinned host memory.
+constexpr size_t kZeroCopyBytes = size_t{64} << 10;
+
 class CudaContext final : public BackendContext {
  public:
   explicit CudaContext(const CudaExecutable& exe)
@@ -83,6 +86,8 @@ class CudaContext final : public BackendContext {
         m_caller_out(exe.output_ids().size(), nullptr),
         m_in_pinned(exe.input_ids().size(), false),
         m_out_pinned(exe.output_ids().size(), false),
+        m_in_view(exe.input_ids().size(), nullptr),
+        m_out_view(exe.output_ids().size(), nullptr),
         m_io_in(exe.input_ids().size()),
         m_io_out(exe.output_ids().size()),
         m_pinned_in(exe.input_ids().size()),
@@ -215,7 +220,7 @@ class CudaContext final : public BackendContext {
                           name, "'");
       }
       m_caller_in[i] = it->second;
-      m_in_pinned[i] = !m_device_io && is_pinned(it->second);
+      m_in_pinned[i] = !m_device_io && is_pinned(it->second, &m_in_view[i]);
       all_pinned = all_pinned && m_in_pinned[i];
       m_dev_in[i] = m_device_io ? it->second : m_io_in[i].get();
     }
@@ -227,13 +232,23 @@ class CudaContext final : public BackendContext {
                           name, "'");
       }
       m_caller_out[i] = it->second;
-      m_out_pinned[i] = !m_device_io && is_pinned(it->second);
+      const void* view = nullptr;
+      m_out_pinned[i] = !m_device_io && is_pinned(it->second, &view);
+      m_out_view[i] = const_cast<void*>(view);
       all_pinned = all_pinned && m_out_pinned[i];
       m_dev_out[i] = m_device_io ? it->second : m_io_out[i].get();
     }
-    // From pinned host memory the copies are part of the graph: one launch per call.
+    // From pinned host memory the copies are part of the graph: one launch per call. A small
+    // batch on the fused kernel reads its input from and writes its output to mapped pinned
+    // memory itself: no copy nodes, whose fixed cost is most of such a call.
     m_copies_in_graph = !m_device_io && all_pinned;
-    const bool separate_copies = !m_device_io && !all_pinned;
+    if (m_copies_in_graph && m_fused && m_in_view[0] != nullptr && m_out_view[0] != nullptr &&
+        io_bytes(m_exe.input_ids()[0], m_exe.input_types()[0]) <= kZeroCopyBytes) {
+      m_copies_in_graph = false;
+      m_dev_in[0] = m_in_view[0];
+      m_dev_out[0] = m_out_view[0];
+    }
+    const bool separate_copies = !m_device_io && !all_pinned;  // pageable memory: staged
     bool staged = false;
     if (separate_copies) {
       for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
@@ -273,13 +288,18 @@ class CudaContext final : public BackendContext {
   }
 
  private:
-  static bool is_pinned(const void* p) {
+  // Whether `p` is pinned host memory; `device_view` gets the address kernels can read it at
+  // (nullptr where it is not mapped into the device's address space).
+  static bool is_pinned(const void* p, const void** device_view) {
+    *device_view = nullptr;
     cudaPointerAttributes attributes{};
     if (cudaPointerGetAttributes(&attributes, p) != cudaSuccess) {
       cudaGetLastError();
       return false;
     }
-    return attributes.type == cudaMemoryTypeHost;
+    if (attributes.type != cudaMemoryTypeHost) return false;
+    *device_view = attributes.devicePointer;
+    return true;
   }
 
   ElemType input_type(size_t tensor_id) const {
@@ -506,6 +526,8 @@ class CudaContext final : public BackendContext {
   std::vector<void*> m_caller_out;
   std::vector<bool> m_in_pinned;  // host I/O: whether the caller's memory is pinned
   std::vector<bool> m_out_pinned;
+  std::vector<const void*> m_in_view;  // device addresses of mapped pinned memory, or nullptr
+  std::vector<void*> m_out_view;
   bool m_copies_in_graph = false;
   bool m_use_graph = true;
   bool m_graph_has_copies = false;
