@@ -114,6 +114,10 @@ TEST(ExecutionContext, RefusesBadCalls) {
   ASSERT_TRUE(context->set_input_shape("input", {4, kIn}).is_ok());
   s = context->enqueue();  // no address
   EXPECT_NE(s.message().find("no address"), std::string::npos) << s.message();
+
+  s = context->set_use_cuda_graph(false);  // a cpu engine has no CUDA graphs
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("no CUDA graphs"), std::string::npos) << s.message();
 }
 
 TEST(ExecutionContext, ContextsOnSeveralThreadsShareOneEngine) {

@@ -102,9 +102,9 @@ Status set_up(StreamState& st, const Engine& engine, int profile,
   for (const auto& [name, dims] : shapes) {
     BENCH_TRY(ctx.set_input_shape(name, dims));
     const DataType type = engine.find_io_tensor(name)->dtype;
-    Binding b{name, bytes_of(dims, type)};
+    st.inputs.push_back(Binding{name, bytes_of(dims, type)});  // owned before allocating
+    Binding& b = st.inputs.back();
     BENCH_TRY(allocate(b, transfers));
-    st.inputs.push_back(b);
     std::vector<float> values(b.bytes / element_size(type));
     for (float& v : values) v = uniform(rng);
     std::vector<std::byte> packed(b.bytes);
@@ -117,9 +117,9 @@ Status set_up(StreamState& st, const Engine& engine, int profile,
   for (const TensorDesc& t : engine.io_tensors()) {
     if (t.mode != TensorIOMode::kOutput) continue;
     BENCH_ASSIGN(const Dims dims, ctx.tensor_shape(t.name));
-    Binding b{t.name, bytes_of(dims, t.dtype)};
+    st.outputs.push_back(Binding{t.name, bytes_of(dims, t.dtype)});
+    Binding& b = st.outputs.back();
     BENCH_TRY(allocate(b, transfers));
-    st.outputs.push_back(b);
     BENCH_TRY(ctx.set_tensor_address(t.name, b.device));
   }
   return Status::ok();
