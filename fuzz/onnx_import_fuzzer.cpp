@@ -44,6 +44,7 @@ void build_and_run(mlprt::ir::Graph graph, const std::map<std::string, mlprt::Di
   mlprt::Network network(std::make_unique<mlprt::ir::Graph>(std::move(graph)));
   mlprt::BuilderConfig config;
   config.backend = "cpu";
+  config.optimization_level = 0;  // no tactic timing: the fuzzer exercises import and run
   mlprt::OptimizationProfile profile;
   for (const auto& [name, dims] : shapes) {
     if (!profile.set_dimensions(name, {dims, dims, dims})) return;

@@ -38,6 +38,10 @@ struct BuilderConfig {
   /// boundary where a type differs from the precision its first or last layer runs in.
   std::vector<DataType> input_formats;
   std::vector<DataType> output_formats;
+  /// As trtexec's --builderOptimizationLevel (0..5, default 3): 0 times no tactic (every layer
+  /// on its backend's default kernel: the fastest build, for tests and fuzzing); 1..5 time
+  /// every candidate tactic (mlprt has one search depth).
+  int optimization_level = 3;
   /// Host threads the engine is built, tuned and run for (cpu: OpenMP threads; recorded in the
   /// plan, used for the kernels created at load and by every context unless
   /// ExecutionContext::set_num_threads says otherwise); 0: OpenMP's default (OMP_NUM_THREADS

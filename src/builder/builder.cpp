@@ -114,6 +114,11 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   auto in_model = [&](const Status& status) { return status.with_context(model); };
 
   ir::Graph graph = network.graph();
+  if (requested.optimization_level < 0 || requested.optimization_level > 5) {
+    return make_error(StatusCode::kInvalidArgument, "builder optimization level ",
+                      requested.optimization_level, " is out of range; allowed: 0 (no tactic "
+                      "timing) to 5");
+  }
   const BuilderConfig config = typed_config(graph, requested);
   MLPRT_RETURN_IF_ERROR(in_model(ir::optimize(graph)));
   MLPRT_RETURN_IF_ERROR(apply_io_formats(graph.inputs, config.input_formats, "input formats"));
@@ -149,7 +154,8 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
                                  {"layer_precisions", config.layer_precisions},
                                  {"input_formats", format_names(config.input_formats)},
                                  {"output_formats", format_names(config.output_formats)},
-                                 {"threads", config.num_threads}};
+                                 {"threads", config.num_threads},
+                                 {"optimization_level", config.optimization_level}};
   plan.build_config_json = build_config.dump();
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);

@@ -1,4 +1,5 @@
 """mlprt build: static and dynamic plans, profiles, and the build's runtime errors (exit 1)."""
+import numpy as np
 import pytest
 
 import cli_helpers as h
@@ -115,4 +116,33 @@ def test_save_into_missing_folder(models, tmp_path):
     out = tmp_path / "no" / "such" / "folder" / "m.plan"
     err = h.fails(1, "build", f"--onnx={models['dir'] / 'static.onnx'}", f"--saveEngine={out}")
     assert "m.plan" in err
+    assert not out.exists()
+
+
+def test_optimization_level_0_times_nothing_and_runs_correctly(models, tmp_path):
+    out = tmp_path / "level0.plan"
+    proc = h.ok("build", f"--onnx={models['dir'] / 'dynamic.onnx'}", f"--saveEngine={out}",
+                "--minShapes=input:1x6", "--optShapes=input:8x6", "--maxShapes=input:32x6",
+                "--builderOptimizationLevel=0")
+    assert "tactics: 0 timed" in proc.stdout
+    timed = h.ok("build", f"--onnx={models['dir'] / 'dynamic.onnx'}",
+                 f"--saveEngine={tmp_path / 'level3.plan'}", "--minShapes=input:1x6",
+                 "--optShapes=input:8x6", "--maxShapes=input:32x6")
+    assert "tactics: 0 timed" not in timed.stdout
+    x = h.inputs(9)
+    np.save(tmp_path / "x.npy", x)
+    run = h.ok("run", f"--loadEngine={out}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
+               f"--exportOutput={tmp_path / 'y.npy'}", "--check")
+    assert "PASS" in run.stdout
+    assert h.rel_l2(np.load(tmp_path / "y.npy"), h.reference(models["weights"], x)) <= 1e-5
+    info = h.ok("inspect", f"--loadEngine={out}", "--json").stdout
+    assert '"optimization_level": 0' in info or '"optimization_level":0' in info
+
+
+@pytest.mark.parametrize("level", ["6", "-1"])
+def test_optimization_level_out_of_range_is_a_usage_error(models, tmp_path, level):
+    out = tmp_path / "bad.plan"
+    err = h.fails(2, "build", f"--onnx={models['dir'] / 'static.onnx'}", f"--saveEngine={out}",
+                  f"--builderOptimizationLevel={level}")
+    assert "builderoptimizationlevel" in err
     assert not out.exists()

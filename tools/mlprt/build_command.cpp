@@ -120,6 +120,11 @@ void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
                  "per-layer precision, layer names as inspect lists them, * for all, e.g. "
                  "--layerPrecisions=fc1:fp32,*:bf16")
       ->allow_extra_args(false);
+  cmd.add_option("--builderOptimizationLevel", options.optimization_level,
+                 "0: time no tactic (fastest build, default kernels); 1-5: time every "
+                 "candidate tactic, e.g. --builderOptimizationLevel=0")
+      ->check(CLI::Range(0, 5))
+      ->default_str("3");
   cmd.add_option("--inputIOFormats", options.input_formats,
                  "type of each input (in the model's order, or one for all): fp32, fp16 or "
                  "bf16, layout chw; default: the model's types, e.g. --inputIOFormats=fp16:chw")
@@ -159,6 +164,7 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
   config.precision_constraints = options.precision_constraints;
   config.layer_precisions = std::move(*layer_precisions);
   config.num_threads = options.threads;
+  config.optimization_level = options.optimization_level;
   config.input_formats = std::move(*input_formats);
   config.output_formats = std::move(*output_formats);
   Result<SerializedEngine> engine = build_serialized_engine(**network, config);

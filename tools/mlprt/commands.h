@@ -27,6 +27,7 @@ struct BuildOptions {
   std::string precision_constraints = "none";
   std::vector<std::string> layer_precisions;  ///< "name:prec,..." values, as given
   int threads = 0;                            ///< --threads; 0: OpenMP's default
+  int optimization_level = 3;                 ///< --builderOptimizationLevel
   std::vector<std::string> input_formats;     ///< --inputIOFormats values, as given
   std::vector<std::string> output_formats;    ///< --outputIOFormats values, as given
 };

@@ -213,12 +213,21 @@ class CpuBackend final : public Backend {
       }
       MLPRT_ASSIGN_OR_RETURN(std::vector<cpu::DensePrecision> precisions,
                              cpu::allowed_precisions(node, config));
+      if (config.optimization_level == 0) {
+        // No timing: the runtime-M primitive in the first allowed precision (fp32 unless a
+        // layer precision is obeyed), serving every M.
+        cpu::LayerTactics fixed;
+        fixed.node = node.name;
+        fixed.runtime.precision = precisions.front();
+        chosen_layers.push_back(std::move(fixed));
+        continue;
+      }
       MLPRT_ASSIGN_OR_RETURN(cpu::LayerTactics chosen,
                              tuner.choose(graph, node, opt_ms[node.name], precisions));
       chosen_layers.push_back(std::move(chosen));
     }
     std::vector<int64_t> chain_rows;
-    for (size_t p = 0; p < opt_shapes.size(); ++p) {
+    for (size_t p = 0; p < opt_shapes.size() && config.optimization_level > 0; ++p) {
       MLPRT_ASSIGN_OR_RETURN(bool chain, choose_chain(graph, opt_shapes[p], p, config, tuner,
                                                       chosen_layers));
       if (chain) chain_rows.push_back(opt_shapes[p].at(graph.inputs.front().name).at(0));

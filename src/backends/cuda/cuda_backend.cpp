@@ -251,9 +251,10 @@ class CudaBackend final : public Backend {
         timer.cache = &cache;
       }
     }
-    Result<nlohmann::json> layers = cache_loaded.is_ok()
-                                        ? tune(graph, points, precision, handle, stream, timer)
-                                        : Result<nlohmann::json>(cache_loaded);
+    Result<nlohmann::json> layers =
+        !cache_loaded.is_ok()            ? Result<nlohmann::json>(cache_loaded)
+        : config.optimization_level == 0 ? Result<nlohmann::json>(untuned(graph, precision))
+                                         : tune(graph, points, precision, handle, stream, timer);
     cudaStreamDestroy(stream);
     cublasLtDestroy(handle);
     if (!layers.is_ok()) return layers.status();
@@ -389,6 +390,24 @@ class CudaBackend final : public Backend {
            {"algo", std::vector<uint64_t>(std::begin(best.data), std::end(best.data))}});
     }
     return tuning;
+  }
+
+  // Builder optimization level 0: nothing timed; every Dense layer runs cuBLASLt's first
+  // heuristic candidate for its M (chosen when a context prepares it) and the exact epilogue.
+  nlohmann::json untuned(const ir::Graph& graph, Precision precision) const {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      layers.push_back({{"node", node.name}, {"epilogue", "exact"},
+                        {"tactics", nlohmann::json::array()}});
+    }
+    return nlohmann::json{{"format", kBlobFormat},
+                          {"version", kBlobVersion},
+                          {"hardware", hardware_id()},
+                          {"precision", to_string(precision)},
+                          {"workspace_bytes", kWorkspaceBytes},
+                          {"fused_max_rows", 0},
+                          {"layers", layers}};
   }
 
   Result<nlohmann::json> tune(const ir::Graph& graph, const std::vector<OptimizationProfile>& points,
