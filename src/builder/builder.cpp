@@ -156,7 +156,9 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
                                  {"output_formats", format_names(config.output_formats)},
                                  {"threads", config.num_threads},
                                  {"optimization_level", config.optimization_level}};
-  plan.build_config_json = build_config.dump();
+  // Paths and layer names come from the caller: never let a non-UTF-8 byte throw here.
+  plan.build_config_json =
+      build_config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "mlprt/builder.h"
 #include "mlprt/network.h"
 #include "model_builder.h"
 #include "onnx/onnx_importer.h"
@@ -188,6 +189,53 @@ TEST(OnnxImporter, MissingNodeInput) {
   b.node("Add", {"x", "ghost"}, {"y"}, "adder");
   b.output("y", {2, 3});
   expect_error(import(b), StatusCode::kInvalidArgument, {"m.onnx", "'adder'", "'ghost'"});
+}
+
+TEST(OnnxImporter, RefusesNamesThatAreNotUtf8) {
+  // Names go into the plan's JSON; a non-UTF-8 one used to make the build throw (fuzzer:
+  // fuzz/crashes/crash-b05f900f...).
+  const std::vector<std::pair<std::string, bool>> names = {
+      {"caf\xc3\xa9", true},       // U+00E9
+      {"\xe2\x82\xac", true},      // U+20AC
+      {"\xf0\x9f\x98\x80", true},  // U+1F600
+      {"\x99in", false},           // lone continuation byte
+      {"\xc3", false},             // truncated
+      {"\xc0\xaf", false},         // overlong '/'
+      {"\xed\xa0\x80", false},     // UTF-16 surrogate
+      {"\xf4\x90\x80\x80", false}, // past U+10FFFF
+  };
+  for (const auto& [name, valid] : names) {
+    ModelBuilder b;
+    b.input(name, {2, 3});
+    b.node("Relu", {name}, {"y"}, "r");
+    b.output("y", {2, 3});
+    const Result<ir::Graph> r = import(b);
+    if (valid) {
+      EXPECT_TRUE(r.is_ok()) << r.status().message();
+    } else {
+      expect_error(r, StatusCode::kCorruptData, {"m.onnx", "not valid UTF-8"});
+    }
+  }
+}
+
+TEST(OnnxImporter, FuzzerCrashReproducersBuildOrFailCleanly) {
+  // Every committed reproducer must now import and build, or fail with a Status.
+  const std::filesystem::path dir = std::filesystem::path(MLPRT_SOURCE_DIR) / "fuzz" / "crashes";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("crash-", 0) != 0) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    auto network = Network::from_onnx_bytes(bytes, entry.path().string());
+    if (network.is_ok()) {
+      BuilderConfig config;
+      config.backend = "cpu";
+      config.optimization_level = 0;
+      (void)build_serialized_engine(**network, config);
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 1) << "no reproducers found in " << dir;
 }
 
 TEST(OnnxImporter, DuplicateProducers) {

@@ -259,7 +259,8 @@ class CpuBackend final : public Backend {
                                  {"threads", config.num_threads},
                                  {"chain_rows", chain_rows},
                                  {"layers", layers}};
-    const std::string text = blob.dump();
+    const std::string text =
+        blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return std::vector<uint8_t>(text.begin(), text.end());
   }
 

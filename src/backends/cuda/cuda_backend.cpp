@@ -266,7 +266,8 @@ class CudaBackend final : public Backend {
     if (timer.cache != nullptr && cache.modified()) {
       MLPRT_RETURN_IF_ERROR(cache.save(config.timing_cache_path));
     }
-    const std::string text = layers->dump();
+    const std::string text =
+        layers->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return std::vector<uint8_t>(text.begin(), text.end());
   }
 
