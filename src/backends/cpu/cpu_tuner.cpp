@@ -255,6 +255,20 @@ Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& grap
   }
 }
 
+std::optional<std::vector<double>> Tuner::cached_engine_times(
+    const std::vector<std::string>& keys) {
+  std::vector<double> out;
+  for (const std::string& key : keys) {
+    std::optional<double> cached = m_cache.find(m_hardware + " | " + key);
+    if (!cached) return std::nullopt;
+    out.push_back(*cached);
+  }
+  for (const std::string& key : keys) {
+    if (!m_measured.count(m_hardware + " | " + key)) ++m_stats.cached;
+  }
+  return out;
+}
+
 Result<std::vector<double>> Tuner::time_engines(const std::vector<std::string>& keys,
                                                 const std::function<Status(size_t)>& run) {
   std::vector<double> out(keys.size(), 0.0);

@@ -75,6 +75,9 @@ class Tuner {
 
   /// Times whole engines (e.g. per-layer plan vs whole-chain split) under `keys`, round-robin
   /// as for layers; a key found in the cache is not timed. `run(i)` runs engine i once.
+  /// Every key's time from the timing cache, or nullopt if any is missing (then nothing counts
+  /// as cached): lets a caller skip building what it would time.
+  std::optional<std::vector<double>> cached_engine_times(const std::vector<std::string>& keys);
   Result<std::vector<double>> time_engines(const std::vector<std::string>& keys,
                                            const std::function<Status(size_t)>& run);
 
