@@ -12,6 +12,7 @@
 #include "backends/cpu/cpu_chain.h"
 #include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_executable.h"
+#include "backends/row_extent.h"
 #include "common/check.h"
 #include "mlprt/float16.h"
 
@@ -122,25 +123,12 @@ void run_relu(const float* x, float* y, int64_t n) {
 
 // Sizes of a softmax / layer norm / scale-shift at input shape `x`.
 Result<RowLoop> row_loop(const Layer& layer, const Dims& x) {
-  const auto rank = static_cast<int64_t>(x.size());
   const LayerParams& p = layer.params;
-  if (p.axis < -rank || p.axis >= rank) {
-    return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name, "' (",
-                      layer.op, "): axis ", p.axis, " is out of range for input of shape ",
-                      to_string(x));
-  }
-  const auto axis = static_cast<size_t>(p.axis < 0 ? p.axis + rank : p.axis);
-  auto product = [&](size_t b, size_t e) {
-    int64_t v = 1;
-    for (size_t i = b; i < e; ++i) v *= x[i];
-    return v;
-  };
-  RowLoop loop;
-  loop.outer = product(0, axis);
   const bool whole_tail = layer.kind == LayerKind::kLayerNorm ||
                           (layer.kind == LayerKind::kSoftmax && p.coerce_2d);
-  loop.n = whole_tail ? product(axis, x.size()) : x[axis];
-  loop.inner = whole_tail ? 1 : product(axis + 1, x.size());
+  const std::string what = "cpu backend: layer '" + layer.name + "' (" + layer.op + ")";
+  MLPRT_ASSIGN_OR_RETURN(const RowExtent extent, row_extent(x, p.axis, whole_tail, what));
+  const RowLoop loop{extent.outer, extent.n, extent.inner};
   if (layer.kind == LayerKind::kScaleShift &&
       static_cast<int64_t>(p.scale.size()) != loop.n) {
     return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name,

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "backends/cuda/cuda_executable.h"
+#include "backends/row_extent.h"
 #include "common/check.h"
 #include "common/log.h"
 
@@ -31,24 +32,11 @@ BroadcastShape plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
 }
 
 Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
-  const auto rank = static_cast<int64_t>(x.size());
-  if (layer.axis < -rank || layer.axis >= rank) {
-    return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name, "' (",
-                      layer.op, "): axis ", layer.axis, " is out of range for input of shape ",
-                      to_string(x));
-  }
-  const auto axis = static_cast<size_t>(layer.axis < 0 ? layer.axis + rank : layer.axis);
-  auto product = [&](size_t b, size_t e) {
-    int64_t v = 1;
-    for (size_t i = b; i < e; ++i) v *= x[i];
-    return v;
-  };
-  RowShape rows;
-  rows.outer = product(0, axis);
   const bool whole_tail =
       layer.kind == LayerKind::kLayerNorm || (layer.kind == LayerKind::kSoftmax && layer.coerce_2d);
-  rows.n = whole_tail ? product(axis, x.size()) : x[axis];
-  rows.inner = whole_tail ? 1 : product(axis + 1, x.size());
+  const std::string what = "cuda backend: layer '" + layer.name + "' (" + layer.op + ")";
+  MLPRT_ASSIGN_OR_RETURN(const RowExtent extent, row_extent(x, layer.axis, whole_tail, what));
+  const RowShape rows{extent.outer, extent.n, extent.inner};
   if (layer.kind == LayerKind::kScaleShift && layer.scale_count != rows.n) {
     return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name,
                       "' (ScaleShift): input of shape ", to_string(x), " has ", rows.n,
