@@ -6,20 +6,12 @@
 
 #include <filesystem>
 
-#include "backends/registry.h"
 #include "cpu_test_graphs.h"
+#include "cuda_skip.h"
 #include "mlprt/mlprt.h"
 
 namespace mlprt::testing {
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                               \
-  do {                                                                                   \
-    auto backend_ = backend::find_backend("cuda");                                       \
-    if (!backend_.is_ok()) GTEST_SKIP() << "no CUDA device: " << backend_.status().message(); \
-    const Status available_ = (*backend_)->check_available();                            \
-    if (!available_.is_ok()) GTEST_SKIP() << "no CUDA device: " << available_.message(); \
-  } while (0)
 
 TEST(CudaTimingCache, WarmCacheSkipsTimingAndGivesTheSamePlan) {
   SKIP_WITHOUT_GPU();
