@@ -15,34 +15,21 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
+
+# The repository's python/ here; the GPU package (bench/pack_gpu.sh) puts mlprt_py beside us.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from mlprt_py.fixture_profiles import profile_flags  # noqa: E402
 
 MAX_REL_L2 = 1e-5
-
-
-def profile_flags(model_path, entry):
-    import onnx
-    model = onnx.load(str(model_path))
-    declared = {i.name: i for i in model.graph.input}
-    flags = {"--minShapes": [], "--optShapes": [], "--maxShapes": []}
-    dynamic = False
-    for inp in entry["inputs"]:
-        dims = declared[inp["name"]].type.tensor_type.shape.dim
-        lo, hi = [], []
-        for d, size in zip(dims, inp["shape"]):
-            is_dyn = not d.HasField("dim_value")
-            dynamic |= is_dyn
-            lo.append(1 if is_dyn else size)
-            hi.append(2 * size if is_dyn else size)
-        for flag, shape in (("--minShapes", lo), ("--optShapes", inp["shape"]), ("--maxShapes", hi)):
-            flags[flag].append(f"{inp['name']}:{'x'.join(map(str, shape))}")
-    return [f"{k}={','.join(v)}" for k, v in flags.items()] if dynamic else []
 
 
 def run_one(mlprt, folder, entry, backend, tmp):
     plan = tmp / "m.plan"
     model = folder / entry["onnx"]
+    profile = profile_flags(onnx.load(str(model)), entry)
     proc = subprocess.run([mlprt, "build", f"--onnx={model}", f"--saveEngine={plan}",
-                           f"--backend={backend}", *profile_flags(model, entry)],
+                           f"--backend={backend}", *profile],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode:
         return None, "build: " + (proc.stderr or proc.stdout).strip().splitlines()[-1]
