@@ -1,11 +1,13 @@
 // The cuda engine's I/O types and host paths through the public API: float16 / bfloat16 inputs
 // and outputs (--inputIOFormats), the one-graph path for pinned host memory (copies captured
-// with the layers) and its fallback for pageable memory. Skipped where no CUDA device is present.
+// with the layers), its pipelined form for large batches and the fallback for pageable memory.
+// Skipped where no CUDA device is present.
 
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "cpu_test_graphs.h"
 #include "cuda_skip.h"
@@ -131,6 +133,104 @@ TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
       cudaFreeHost(pinned_out);
     }
   }
+}
+
+// Large pinned batches run in row chunks whose copies overlap the other chunks' layers (the
+// verbose log says so); the result must not depend on it: every chunk, the shorter last one
+// included, with and without a CUDA graph, with casts at either end.
+TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(5);
+  const std::string x = maker.input("x", {-1, 128});
+  maker.output(maker.dense(maker.relu(maker.dense(x, 128, 64, true, false)), 64, 16));
+  const ir::Graph graph = maker.graph();
+  const std::string out_name = graph.outputs[0].name;
+  std::mutex log_mutex;
+  std::vector<std::string> pipeline_logs;
+  set_log_severity(Severity::kVerbose);
+  set_log_callback([&](Severity, std::string_view message) {
+    if (message.find("chunks of up to") == std::string_view::npos) return;
+    const std::lock_guard<std::mutex> lock(log_mutex);
+    pipeline_logs.emplace_back(message);
+  });
+  const IoCase cases[] = {{DataType::kFloat32, DataType::kFloat32, false, 1e-5},
+                          {DataType::kFloat16, DataType::kFloat16, true, 2e-2},
+                          {DataType::kFloat32, DataType::kFloat32, true, 2e-2}};
+  for (const IoCase& c : cases) {
+    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
+                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
+    Network network(std::make_unique<ir::Graph>(graph));
+    BuilderConfig config;
+    config.backend = "cuda";
+    config.allow_fp16 = c.fp16_layers;
+    config.input_formats = {c.in};
+    config.output_formats = {c.out};
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{1, 128}, {4096, 128}, {40000, 128}}).is_ok());
+    config.profiles = {profile};
+    auto plan = build_serialized_engine(network, config);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+    auto engine = Engine::load(plan->bytes, "pipelined.plan");
+    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+    auto context = (*engine)->create_execution_context();
+    ASSERT_TRUE(context.is_ok());
+    ExecutionContext& ctx = **context;
+    ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kHost).is_ok());
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    // 20003 rows: 8 chunks of 2501 and a last one of 2496; 1000 rows: too few to pipeline.
+    for (int64_t batch : {20003, 1000}) {
+      SCOPED_TRACE("batch " + std::to_string(batch));
+      HostTensor input = random_tensor({batch, 128}, static_cast<unsigned>(batch));
+      std::vector<float> fed = input.data;
+      std::vector<uint16_t> packed;
+      const void* host_in = fed.data();
+      if (c.in != DataType::kFloat32) {
+        packed = narrow(fed, c.in);
+        fed = widen(packed.data(), c.in, packed.size());
+        host_in = packed.data();
+      }
+      TensorMap ref_inputs{{"x", HostTensor{{batch, 128}, fed}}};
+      const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
+      const size_t in_bytes = fed.size() * element_size(c.in);
+      const size_t out_bytes = ref.size() * element_size(c.out);
+      void* pinned_in = nullptr;
+      void* pinned_out = nullptr;
+      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
+      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
+      std::memcpy(pinned_in, host_in, in_bytes);
+      pipeline_logs.clear();
+      ASSERT_TRUE(ctx.set_input_shape("x", {batch, 128}).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
+      for (bool use_graph : {true, false}) {
+        SCOPED_TRACE(use_graph ? "CUDA graph" : "no CUDA graph");
+        ASSERT_TRUE(ctx.set_use_cuda_graph(use_graph).is_ok());
+        for (int replay = 0; replay < 2; ++replay) {
+          std::memset(pinned_out, 0, out_bytes);
+          ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+          ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+          EXPECT_LE(rel_l2(widen(pinned_out, c.out, ref.size()), ref), c.tolerance);
+        }
+      }
+      {
+        const std::lock_guard<std::mutex> lock(log_mutex);
+        if (batch == 20003) {
+          ASSERT_EQ(pipeline_logs.size(), 1u);
+          EXPECT_NE(pipeline_logs[0].find("20003 rows runs in 8 chunks of up to 2501 rows"),
+                    std::string::npos)
+              << pipeline_logs[0];
+        } else {
+          EXPECT_TRUE(pipeline_logs.empty());
+        }
+      }
+      cudaFreeHost(pinned_in);
+      cudaFreeHost(pinned_out);
+    }
+    cudaStreamDestroy(stream);
+  }
+  set_log_callback({});
+  set_log_severity(Severity::kWarning);
 }
 
 }  // namespace

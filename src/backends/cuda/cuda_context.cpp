@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cuda/cuda_executable.h"
 #include "backends/row_extent.h"
@@ -57,6 +58,28 @@ Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
 // Largest input the fused kernel reads straight from mapped pinned host memory.
 constexpr size_t kZeroCopyBytes = size_t{64} << 10;
 
+// Pinned host I/O of a row-parallel network at least this large runs in row chunks, so that the
+// copies of one chunk overlap the layers of another.
+constexpr size_t kPipelineMinBytes = size_t{4} << 20;
+constexpr int64_t kPipelineMinChunkRows = 1024;
+constexpr int64_t kPipelineMaxChunks = 8;
+
+size_t elem_bytes(ElemType type) { return type == ElemType::kF32 ? 4 : 2; }
+
+// cuBLASLt plans and algorithms of every Dense layer for one row count.
+struct DensePlans {
+  explicit DensePlans(size_t layers) : plans(layers), algos(layers) {}
+  std::vector<MatmulPlan> plans;
+  std::vector<cublasLtMatmulAlgo_t> algos;
+};
+
+// The rows [first, first + count) of every tensor, or (whole) the prepared tensors as they are.
+struct RowSpan {
+  bool whole = true;
+  int64_t first = 0;
+  int64_t count = 0;
+};
+
 class CudaContext final : public BackendContext {
  public:
   explicit CudaContext(const CudaExecutable& exe)
@@ -64,8 +87,10 @@ class CudaContext final : public BackendContext {
         m_buffers(exe.tensors().size()),
         m_elements(exe.tensors().size(), 0),
         m_ptrs(exe.tensors().size(), nullptr),
-        m_plans(exe.layers().size()),
-        m_algos(exe.layers().size()),
+        m_whole(exe.layers().size()),
+        m_chunk(exe.layers().size()),
+        m_tail(exe.layers().size()),
+        m_row_elems(exe.tensors().size(), 0),
         m_add(exe.layers().size()),
         m_rows(exe.layers().size()),
         m_dev_in(exe.input_ids().size(), nullptr),
@@ -86,6 +111,9 @@ class CudaContext final : public BackendContext {
       if (m_stream) cudaStreamSynchronize(m_stream);
       if (m_graph_exec) cudaGraphExecDestroy(m_graph_exec);
       if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
+      if (m_copy_in_stream) cudaStreamDestroy(m_copy_in_stream);
+      if (m_copy_out_stream) cudaStreamDestroy(m_copy_out_stream);
+      for (cudaEvent_t event : m_events) cudaEventDestroy(event);
       if (m_stream) cudaStreamDestroy(m_stream);
       if (m_handle) cublasLtDestroy(m_handle);
     }
@@ -97,8 +125,9 @@ class CudaContext final : public BackendContext {
     MLPRT_CUDA_TRY(cudaSetDevice(m_exe.device()), "cudaSetDevice");
     MLPRT_CUBLAS_TRY(cublasLtCreate(&m_handle), "cublasLtCreate");
     MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&m_capture_stream, cudaStreamNonBlocking),
-                   "cudaStreamCreate");
+    for (cudaStream_t* s : {&m_capture_stream, &m_copy_in_stream, &m_copy_out_stream}) {
+      MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(s, cudaStreamNonBlocking), "cudaStreamCreate");
+    }
     return m_workspace.reserve(std::max<size_t>(m_exe.blob().workspace_bytes, 256),
                                "cuBLASLt workspace");
   }
@@ -154,7 +183,8 @@ class CudaContext final : public BackendContext {
       const Layer& layer = m_exe.layers()[l];
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
       if (layer.kind == LayerKind::kDense && !m_fused) {
-        MLPRT_RETURN_IF_ERROR(prepare_dense(layer, l, in));
+        MLPRT_RETURN_IF_ERROR(check_dense_input(layer, in));
+        MLPRT_RETURN_IF_ERROR(plan_dense(layer, l, dense_rows(layer, RowSpan{}), m_whole));
       } else if (layer.kind == LayerKind::kBinary) {
         const Dims& b = shapes.at(tensors[layer.inputs[1]].name);
         const Dims& out = shapes.at(tensors[layer.output].name);
@@ -182,6 +212,7 @@ class CudaContext final : public BackendContext {
         MLPRT_RETURN_IF_ERROR(m_pinned_out[i].reserve(bytes, "pinned staging of an output"));
       }
     }
+    MLPRT_RETURN_IF_ERROR(prepare_pipeline(shapes));
     m_prepared = true;
     return Status::ok();
   }
@@ -306,7 +337,7 @@ class CudaContext final : public BackendContext {
     m_graph_key.clear();
   }
 
-  Status prepare_dense(const Layer& layer, size_t index, const Dims& x) {
+  Status check_dense_input(const Layer& layer, const Dims& x) const {
     const DenseSpec& spec = layer.spec;
     const int64_t k = spec.transpose_x ? (x.size() == 2 ? x[0] : -1) : (x.empty() ? -1 : x.back());
     if (k != spec.k) {
@@ -314,48 +345,123 @@ class CudaContext final : public BackendContext {
                         "' (Dense): input of shape ", to_string(x), " does not have ", spec.k,
                         " features");
     }
-    const int64_t m = spec.transpose_x ? x[1] : m_elements[layer.inputs[0]] / spec.k;
-    if (m_plans[index].m() == m && m > 0) return Status::ok();
+    return Status::ok();
+  }
+
+  // The M of a Dense layer's matmul over `span`.
+  int64_t dense_rows(const Layer& layer, const RowSpan& span) const {
+    const size_t x = layer.inputs[0];
+    if (layer.spec.transpose_x) return m_elements[x] / layer.spec.k;  // never chunked
+    return count(x, span) / layer.spec.k;
+  }
+
+  Status plan_dense(const Layer& layer, size_t index, int64_t m, DensePlans& dense) {
+    MatmulPlan& plan = dense.plans[index];
+    if (plan.m() == m && m > 0) return Status::ok();
     if (m == 0) {
-      m_plans[index] = MatmulPlan();
+      plan = MatmulPlan();
       return Status::ok();
     }
-    MLPRT_ASSIGN_OR_RETURN(m_plans[index],
-                           MatmulPlan::create(spec, m_exe.blob().precision, m, layer.bias.get()));
+    MLPRT_ASSIGN_OR_RETURN(plan, MatmulPlan::create(layer.spec, m_exe.blob().precision, m,
+                                                    layer.bias.get()));
     const size_t ws = m_workspace.bytes();
     auto tuned = std::find_if(layer.tuned.begin(), layer.tuned.end(),
                               [&](const TunedAlgo& t) { return t.m == m; });
     if (tuned != layer.tuned.end()) {
-      MLPRT_RETURN_IF_ERROR(m_plans[index].check(m_handle, tuned->algo, ws).with_context(
+      MLPRT_RETURN_IF_ERROR(plan.check(m_handle, tuned->algo, ws).with_context(
           "layer '" + layer.name + "': the plan's tactic for M=" + std::to_string(m) +
           " does not run here; rebuild the plan"));
-      m_algos[index] = tuned->algo;
+      dense.algos[index] = tuned->algo;
       return Status::ok();
     }
-    MLPRT_ASSIGN_OR_RETURN(auto candidates, m_plans[index].candidates(m_handle, ws, 1));
-    m_algos[index] = candidates.front();
+    MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(m_handle, ws, 1));
+    dense.algos[index] = candidates.front();
     detail::log(Severity::kVerbose, "cuda backend: layer '", layer.name, "' M=", m,
                 " was not tuned at build time; cuBLASLt heuristic: ", describe_algo(candidates.front()));
     return Status::ok();
   }
 
-  // Resolves every tensor's device address for the bound I/O and launches the layers.
-  Status run_layers(cudaStream_t stream) {
+  // Whether every row of the input flows through the layers on its own (a chain of row-wise
+  // Dense layers and activations), so that row chunks may run as separate calls.
+  bool row_parallel(const ir::ShapeMap& shapes) const {
+    if (m_exe.input_ids().size() != 1 || m_exe.output_ids().size() != 1) return false;
+    if (shapes.at(m_exe.tensors()[m_exe.input_ids()[0]].name).size() < 2) return false;
+    return std::all_of(m_exe.layers().begin(), m_exe.layers().end(), [](const Layer& layer) {
+      return (layer.kind == LayerKind::kDense && !layer.spec.transpose_x) ||
+             layer.kind == LayerKind::kActivation;
+    });
+  }
+
+  // Chunk sizes, their matmul plans and the events that order the copy streams against the
+  // layers, for pinned host I/O (decided at execute; prepared here so execute does not allocate).
+  Status prepare_pipeline(const ir::ShapeMap& shapes) {
+    m_chunks = 0;
+    if (m_device_io || m_fused || !row_parallel(shapes)) return Status::ok();
+    const size_t in = m_exe.input_ids()[0];
+    const int64_t rows = shapes.at(m_exe.tensors()[in].name)[0];
+    if (io_bytes(in, m_exe.input_types()[0]) < kPipelineMinBytes ||
+        rows < 2 * kPipelineMinChunkRows) {
+      return Status::ok();
+    }
+    const int64_t chunks = std::min(kPipelineMaxChunks, rows / kPipelineMinChunkRows);
+    m_chunk_rows = (rows + chunks - 1) / chunks;
+    m_chunks = (rows + m_chunk_rows - 1) / m_chunk_rows;
+    for (size_t t = 0; t < m_exe.tensors().size(); ++t) {
+      m_row_elems[t] = m_exe.tensors()[t].role == TensorRole::kConstant ? 0 : m_elements[t] / rows;
+    }
+    const RowSpan chunk{false, 0, m_chunk_rows};
+    const RowSpan tail{false, 0, rows - (m_chunks - 1) * m_chunk_rows};
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const Layer& layer = m_exe.layers()[l];
+      if (layer.kind != LayerKind::kDense) continue;
+      MLPRT_RETURN_IF_ERROR(plan_dense(layer, l, dense_rows(layer, chunk), m_chunk));
+      MLPRT_RETURN_IF_ERROR(plan_dense(layer, l, dense_rows(layer, tail), m_tail));
+    }
+    const size_t events = 2 * static_cast<size_t>(m_chunks) + 3;
+    while (m_events.size() < events) {
+      cudaEvent_t event = nullptr;
+      MLPRT_CUDA_TRY(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+      m_events.push_back(event);
+    }
+    detail::log(Severity::kVerbose, "cuda backend: pinned host I/O of ", rows, " rows runs in ",
+                m_chunks, " chunks of up to ", m_chunk_rows,
+                " rows, each chunk's copies overlapping the other chunks' layers");
+    return Status::ok();
+  }
+
+  int64_t count(size_t tensor, const RowSpan& span) const {
+    return span.whole ? m_elements[tensor] : span.count * m_row_elems[tensor];
+  }
+
+  // `base` advanced to the span's first row of `tensor`, whose elements are `size` bytes.
+  template <typename T>
+  T* at_span(T* base, size_t tensor, const RowSpan& span, size_t size) const {
+    if (span.whole || base == nullptr) return base;
+    using Byte = std::conditional_t<std::is_const_v<T>, const char, char>;
+    return reinterpret_cast<T*>(reinterpret_cast<Byte*>(base) +
+                                static_cast<size_t>(span.first * m_row_elems[tensor]) * size);
+  }
+
+  // Resolves every tensor's device address for the bound I/O and launches the layers over
+  // `span` with the matmul plans made for its row count.
+  Status run_layers(cudaStream_t stream, const DensePlans& dense, const RowSpan& span) {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     const Precision prec = m_exe.blob().precision;
     const ElemType act = storage_type(prec);
+    const size_t act_size = storage_size(prec);
     if (m_fused) return run_fused(stream);
     for (size_t t = 0; t < tensors.size(); ++t) {
       if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = tensors[t].constant.get();
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
       const size_t id = m_exe.input_ids()[i];
+      const void* x = at_span(m_dev_in[i], id, span, elem_bytes(m_exe.input_types()[i]));
       if (m_exe.input_types()[i] == act) {
-        m_ptrs[id] = const_cast<void*>(m_dev_in[i]);
+        m_ptrs[id] = const_cast<void*>(x);
       } else {
-        m_ptrs[id] = m_buffers[id].get();
-        MLPRT_CUDA_TRY(launch_cast(m_dev_in[i], m_exe.input_types()[i], m_ptrs[id], act,
-                                   m_elements[id], stream),
+        m_ptrs[id] = at_span(m_buffers[id].get(), id, span, act_size);
+        MLPRT_CUDA_TRY(launch_cast(x, m_exe.input_types()[i], m_ptrs[id], act, count(id, span),
+                                   stream),
                        "cast of input '" + tensors[id].name + "'");
       }
     }
@@ -369,16 +475,17 @@ class CudaContext final : public BackendContext {
       const bool direct =
           out.output_index >= 0 &&
           m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
-      void* y = direct ? m_dev_out[static_cast<size_t>(out.output_index)]
-                       : m_buffers[layer.output].get();
+      void* y = at_span(direct ? m_dev_out[static_cast<size_t>(out.output_index)]
+                               : m_buffers[layer.output].get(),
+                        layer.output, span, act_size);
       m_ptrs[layer.output] = y;
       const void* x = m_ptrs[layer.inputs[0]];
-      const int64_t n = m_elements[layer.output];
+      const int64_t n = count(layer.output, span);
       switch (layer.kind) {
         case LayerKind::kDense:
-          if (m_plans[l].m() > 0) {
-            MLPRT_CUBLAS_TRY(m_plans[l].run(m_handle, m_algos[l], x, layer.weights.get(), y,
-                                            m_workspace.get(), m_workspace.bytes(), stream),
+          if (dense.plans[l].m() > 0) {
+            MLPRT_CUBLAS_TRY(dense.plans[l].run(m_handle, dense.algos[l], x, layer.weights.get(), y,
+                                                m_workspace.get(), m_workspace.bytes(), stream),
                              "cublasLtMatmul of layer '" + layer.name + "'");
             if (!layer.spec.lt_activation) {
               MLPRT_CUDA_TRY(launch_activation(y, y, act, layer.spec.act, n, stream),
@@ -418,9 +525,10 @@ class CudaContext final : public BackendContext {
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
-      if (m_ptrs[id] == m_dev_out[i] || m_elements[id] == 0) continue;
-      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, m_dev_out[i], m_exe.output_types()[i],
-                                 m_elements[id], stream),
+      void* y = at_span(m_dev_out[i], id, span, elem_bytes(m_exe.output_types()[i]));
+      if (m_ptrs[id] == y || count(id, span) == 0) continue;
+      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, y, m_exe.output_types()[i], count(id, span),
+                                 stream),
                      "copy of output '" + tensors[id].name + "'");
     }
     return Status::ok();
@@ -436,6 +544,7 @@ class CudaContext final : public BackendContext {
 
   // The host <-> device copies (pinned host memory only) around the layers, for the graph.
   Status run_all(cudaStream_t stream) {
+    if (m_copies_in_graph && m_chunks > 1) return run_pipelined(stream);
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     for (size_t i = 0; m_copies_in_graph && i < m_exe.input_ids().size(); ++i) {
       MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), m_caller_in[i],
@@ -443,13 +552,51 @@ class CudaContext final : public BackendContext {
                                      cudaMemcpyHostToDevice, stream),
                      "copy of input '" + tensors[m_exe.input_ids()[i]].name + "' to the device");
     }
-    MLPRT_RETURN_IF_ERROR(run_layers(stream));
+    MLPRT_RETURN_IF_ERROR(run_layers(stream, m_whole, RowSpan{}));
     for (size_t i = 0; m_copies_in_graph && i < m_exe.output_ids().size(); ++i) {
       MLPRT_CUDA_TRY(cudaMemcpyAsync(m_caller_out[i], m_io_out[i].get(),
                                      io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]),
                                      cudaMemcpyDeviceToHost, stream),
                      "copy of output '" + tensors[m_exe.output_ids()[i]].name + "' to the host");
     }
+    return Status::ok();
+  }
+
+  // Chunk c's input copy (copy-in stream), layers (`stream`) and output copy (copy-out stream),
+  // ordered by events: while chunk c computes, chunk c + 1 comes in and chunk c - 1 goes out.
+  // The layers stay on one stream, in chunk order, because they share the cuBLASLt workspace.
+  Status run_pipelined(cudaStream_t stream) {
+    const size_t in = m_exe.input_ids()[0];
+    const size_t out = m_exe.output_ids()[0];
+    const size_t in_size = elem_bytes(m_exe.input_types()[0]);
+    const size_t out_size = elem_bytes(m_exe.output_types()[0]);
+    const int64_t rows = m_elements[in] / m_row_elems[in];
+    const auto fork = [](cudaEvent_t event, cudaStream_t from, cudaStream_t to) {
+      cudaError_t err = cudaEventRecord(event, from);
+      return err == cudaSuccess ? cudaStreamWaitEvent(to, event, 0) : err;
+    };
+    MLPRT_CUDA_TRY(fork(m_events[0], stream, m_copy_in_stream), "pipeline fork");
+    MLPRT_CUDA_TRY(cudaStreamWaitEvent(m_copy_out_stream, m_events[0], 0), "pipeline fork");
+    for (int64_t c = 0; c < m_chunks; ++c) {
+      const RowSpan span{false, c * m_chunk_rows, std::min(m_chunk_rows, rows - c * m_chunk_rows)};
+      const auto e = static_cast<size_t>(2 * c);
+      MLPRT_CUDA_TRY(cudaMemcpyAsync(at_span(m_io_in[0].get(), in, span, in_size),
+                                     at_span(m_caller_in[0], in, span, in_size),
+                                     static_cast<size_t>(count(in, span)) * in_size,
+                                     cudaMemcpyHostToDevice, m_copy_in_stream),
+                     "copy of a chunk of input '" + m_exe.tensors()[in].name + "' to the device");
+      MLPRT_CUDA_TRY(fork(m_events[e + 1], m_copy_in_stream, stream), "pipeline chunk input");
+      MLPRT_RETURN_IF_ERROR(run_layers(stream, c + 1 < m_chunks ? m_chunk : m_tail, span));
+      MLPRT_CUDA_TRY(fork(m_events[e + 2], stream, m_copy_out_stream), "pipeline chunk output");
+      MLPRT_CUDA_TRY(cudaMemcpyAsync(at_span(m_caller_out[0], out, span, out_size),
+                                     at_span(m_io_out[0].get(), out, span, out_size),
+                                     static_cast<size_t>(count(out, span)) * out_size,
+                                     cudaMemcpyDeviceToHost, m_copy_out_stream),
+                     "copy of a chunk of output '" + m_exe.tensors()[out].name + "' to the host");
+    }
+    const auto last = static_cast<size_t>(2 * m_chunks);
+    MLPRT_CUDA_TRY(fork(m_events[last + 1], m_copy_out_stream, stream), "pipeline join");
+    MLPRT_CUDA_TRY(fork(m_events[last + 2], m_copy_in_stream, stream), "pipeline join");
     return Status::ok();
   }
 
@@ -504,8 +651,15 @@ class CudaContext final : public BackendContext {
   std::vector<DeviceBuffer> m_buffers;  // per tensor id, in the plan's precision
   std::vector<int64_t> m_elements;
   std::vector<void*> m_ptrs;
-  std::vector<MatmulPlan> m_plans;  // per layer
-  std::vector<cublasLtMatmulAlgo_t> m_algos;
+  DensePlans m_whole;  // the prepared shapes
+  DensePlans m_chunk;  // pipelined pinned I/O: a chunk of m_chunk_rows rows
+  DensePlans m_tail;   // and the last, shorter one
+  int64_t m_chunks = 0;  // > 1: pinned host I/O runs pipelined (run_pipelined)
+  int64_t m_chunk_rows = 0;
+  std::vector<int64_t> m_row_elems;  // per tensor, elements per input row (pipelined only)
+  cudaStream_t m_copy_in_stream = nullptr;
+  cudaStream_t m_copy_out_stream = nullptr;
+  std::vector<cudaEvent_t> m_events;
   std::vector<BroadcastShape> m_add;  // per kBinary layer
   std::vector<RowShape> m_rows;       // per kSoftmax / kLayerNorm / kScaleShift layer
   std::vector<const void*> m_dev_in;
