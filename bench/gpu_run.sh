@@ -2,6 +2,7 @@
 # Runs on the GPU machine inside a package made by bench/pack_gpu.sh (unpacked: pkg/), writing
 # logs and results to $OUT.
 #   gpu_run.sh verify          GPU tests, fixtures on cuda, compute-sanitizer, CLI bench flags
+#   gpu_run.sh suite           the other C++ test binaries and the CLI tests (auto = cuda here)
 #   gpu_run.sh bench PEERS.py  mlprt_gpu_bench and peers.py in one run -> gpu-DATE.json + PNG
 #   gpu_run.sh rows PEERS.py MODEL PREC BATCHES   a few rows of both, for a quick look
 set -uo pipefail
@@ -46,6 +47,20 @@ case "$mode" in
       ./bin/mlprt bench --onnx=models/seed.onnx --shapes=x:64x784 --fp16 --inputIOFormats=fp16:chw \
         --outputIOFormats=fp16:chw --duration=1 $flags 2>&1 | grep -E "Throughput|Latency|GPU Compute|H2D|D2H|error"
     done
+    ;;
+  suite)
+    for t in test_common mlprt_ir_tests mlprt_onnx_tests test_plan test_runtime test_cpu_backend; do
+      timeout 300 "./bin/$t" > "$OUT/suite_$t.log" 2>&1
+      echo "$t rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/suite_$t.log" | tr '\n' ' ')"
+    done
+    cat "$OUT"/suite_*.log > "$OUT/suite.log"; rm "$OUT"/suite_*.log
+    if python3 -c "import pytest, onnx, numpy" 2> /dev/null; then
+      MLPRT_BIN=$PWD/bin/mlprt PYTHONPATH=$PWD/src timeout 400 python3 -m pytest -q -p no:cacheprovider \
+        src/cli_tests > "$OUT/cli_tests.log" 2>&1
+      echo "cli tests rc=$?"; tail -15 "$OUT/cli_tests.log"
+    else
+      echo "cli tests: skipped, this machine's python3 lacks pytest, onnx or numpy"
+    fi
     ;;
   bench)
     peers=${2:?peers.py}

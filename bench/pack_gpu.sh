@@ -1,7 +1,8 @@
 #!/bin/bash
 # Packs a CUDA-enabled build for a GPU machine that has the CUDA driver and cuBLASLt but not
 # Debian's libraries: the binaries, libmlprt and the libraries it loads from Debian (oneDNN,
-# protobuf, libgomp, OpenCL loader), the fixtures and the bench scripts, as one .tar.xz.
+# protobuf, libgomp, OpenCL loader), the C++ test binaries, the CLI tests, the fixtures and the
+# bench scripts, as one .tar.xz.
 #   bench/pack_gpu.sh build/ci .dev6/pkg.tar.xz
 set -euo pipefail
 build=${1:?usage: pack_gpu.sh BUILD_DIR OUT.tar.xz}
@@ -11,6 +12,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/pkg/bin" "$stage/pkg/lib" "$stage/pkg/src"
 for t in tools/mlprt/mlprt tests/backends/test_cuda_backend tests/backends/test_cuda_io \
+         tests/backends/test_cpu_backend tests/common/test_common tests/ir/mlprt_ir_tests \
+         tests/onnx/mlprt_onnx_tests tests/plan/test_plan tests/runtime/test_runtime \
          bench/mlprt_gpu_bench bench/mlprt_gpu_accuracy; do
   [ -f "$build/$t" ] && cp "$build/$t" "$stage/pkg/bin/"
 done
@@ -21,6 +24,7 @@ done
 cp -r "$root/tests/fixtures" "$stage/pkg/src/fixtures"
 cp "$root"/bench/{run_fixtures.py,make_models.py,merge_gpu_results.py,gpu_run.sh} "$stage/pkg/src/"
 cp -r "$root/python/mlprt_py" "$stage/pkg/src/"
+cp -r "$root/tests/cli" "$stage/pkg/src/cli_tests"
 tar -C "$stage" -cJf "$out.tmp" pkg
 mv "$out.tmp" "$out"
 ls -la "$out"
