@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "backends/broadcast_strides.h"
 #include "backends/cpu/cpu_chain.h"
 #include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_executable.h"
@@ -56,19 +57,8 @@ struct BroadcastPlan {
 
 BroadcastPlan plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
   const size_t rank = out.size();
-  auto strides_of = [&](const Dims& in) {
-    std::vector<int64_t> s(rank, 0);
-    int64_t step = 1;
-    for (size_t i = 0; i < in.size(); ++i) {
-      const size_t axis = in.size() - 1 - i;
-      const size_t out_axis = rank - 1 - i;
-      s[out_axis] = in[axis] == 1 ? 0 : step;
-      step *= in[axis];
-    }
-    return s;
-  };
-  const std::vector<int64_t> sa = strides_of(a);
-  const std::vector<int64_t> sb = strides_of(b);
+  const std::vector<int64_t> sa = broadcast_strides(a, out);
+  const std::vector<int64_t> sb = broadcast_strides(b, out);
   BroadcastPlan plan;
   plan.total = 1;
   for (int64_t d : out) plan.total *= d;
@@ -163,7 +153,7 @@ class CpuContext final : public BackendContext {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
         // Never written: constants are only read by Add and copied to graph outputs.
-        m_ptrs[t] = const_cast<float*>(exe.tensors()[t].constant);
+        m_ptrs[t] = const_cast<float*>(exe.constant(t));
       }
     }
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <new>
 
 #include <omp.h>
@@ -71,31 +72,30 @@ Result<LayerKind> layer_params(const ir::Graph& graph, const ir::Node& node, Lay
                     "Softmax, LayerNorm, ScaleShift, Reshape, Flatten, Squeeze, Unsqueeze");
 }
 
+constexpr TensorTableRules kTensorRules = {
+    .backend = "cpu backend",
+    .unknown_input_code = StatusCode::kInvalidArgument,
+    .unknown_input = "is produced by no earlier node, graph input or constant",
+    .duplicate_output = "is already produced by another node or input",
+    .bad_output_code = StatusCode::kInvalidArgument,
+    .bad_output = "is listed twice",
+    .output_may_be_input = true};
+
 }  // namespace
 
-Result<size_t> CpuExecutable::tensor_id(const ir::Graph& graph, const ir::Node& node,
-                                        const std::string& name) {
-  auto it = m_ids.find(name);
-  if (it != m_ids.end()) return it->second;
-  const ir::Constant* constant = graph.find_constant(name);
-  if (constant == nullptr) {
-    return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node), ": input '",
-                      name, "' is produced by no earlier node, graph input or constant");
+CpuExecutable::CpuExecutable() : m_tensors(kTensorRules) {}
+
+Status CpuExecutable::load_constant(const ir::Node& user, const std::string& name,
+                                    const ir::Constant& constant, size_t id) {
+  if (constant.dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(user), ": constant '",
+                      name, "' is ", to_string(constant.dtype), "; only float32 is supported");
   }
-  if (constant->dtype != DataType::kFloat32) {
-    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": constant '",
-                      name, "' is ", to_string(constant->dtype), "; only float32 is supported");
-  }
-  std::vector<float>& copy = m_constants[name];
-  copy.resize(constant->data.size() / sizeof(float));
-  if (!copy.empty()) std::memcpy(copy.data(), constant->data.data(), copy.size() * sizeof(float));
-  TensorSlot slot;
-  slot.name = name;
-  slot.role = TensorRole::kConstant;
-  slot.constant = copy.data();
-  m_tensors.push_back(slot);
-  m_ids[name] = m_tensors.size() - 1;
-  return m_tensors.size() - 1;
+  if (m_constants.size() <= id) m_constants.resize(id + 1);
+  std::vector<float>& copy = m_constants[id];
+  copy.resize(constant.data.size() / sizeof(float));
+  if (!copy.empty()) std::memcpy(copy.data(), constant.data.data(), copy.size() * sizeof(float));
+  return Status::ok();
 }
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
@@ -123,13 +123,10 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     return make_error(StatusCode::kInternal, "cpu backend: cannot create the oneDNN cpu engine: ",
                       e.what());
   }
+  const TensorTable::LoadConstant load =
+      std::bind_front(&CpuExecutable::load_constant, exe.get());
   for (const ir::TensorInfo& input : graph.inputs) {
-    TensorSlot slot;
-    slot.name = input.name;
-    slot.role = TensorRole::kInput;
-    exe->m_tensors.push_back(slot);
-    exe->m_ids[input.name] = exe->m_tensors.size() - 1;
-    exe->m_input_ids.push_back(exe->m_tensors.size() - 1);
+    exe->m_tensors.add_input(input.name);
     if (!is_io_float_type(input.dtype)) {
       return make_error(StatusCode::kUnsupported, "cpu backend: graph input '", input.name,
                         "' is ", to_string(input.dtype), "; allowed: float32, float16, bfloat16");
@@ -165,46 +162,21 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
                         " inputs and ", node.outputs.size(), " outputs");
     }
     for (size_t i = 0; i < data_inputs; ++i) {
-      MLPRT_ASSIGN_OR_RETURN(size_t id, exe->tensor_id(graph, node, node.inputs[i]));
+      MLPRT_ASSIGN_OR_RETURN(const size_t id,
+                             exe->m_tensors.resolve(graph, node, node.inputs[i], load));
       layer.inputs.push_back(id);
     }
-    const std::string& out = node.outputs[0];
-    if (exe->m_ids.count(out)) {
-      return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
-                        ": output '", out, "' is already produced by another node or input");
-    }
-    TensorSlot slot;
-    slot.name = out;
-    slot.role = TensorRole::kComputed;
-    slot.is_view = layer.kind == LayerKind::kView;
-    exe->m_tensors.push_back(slot);
-    layer.output = exe->m_tensors.size() - 1;
-    exe->m_ids[out] = layer.output;
+    MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
+                                                                   layer.kind == LayerKind::kView));
     exe->m_layers.push_back(std::move(layer));
   }
-  for (size_t i = 0; i < graph.outputs.size(); ++i) {
-    const std::string& name = graph.outputs[i].name;
-    if (!is_io_float_type(graph.outputs[i].dtype)) {
-      return make_error(StatusCode::kUnsupported, "cpu backend: graph output '", name, "' is ",
-                        to_string(graph.outputs[i].dtype), "; allowed: float32, float16, bfloat16");
+  for (const ir::TensorInfo& output : graph.outputs) {
+    if (!is_io_float_type(output.dtype)) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: graph output '", output.name,
+                        "' is ", to_string(output.dtype), "; allowed: float32, float16, bfloat16");
     }
-    exe->m_output_dtypes.push_back(graph.outputs[i].dtype);
-    size_t id = 0;
-    auto it = exe->m_ids.find(name);
-    if (it != exe->m_ids.end()) {
-      id = it->second;
-    } else {
-      ir::Node pseudo;
-      pseudo.name = name;
-      pseudo.op = "graph output";
-      MLPRT_ASSIGN_OR_RETURN(id, exe->tensor_id(graph, pseudo, name));
-    }
-    if (exe->m_tensors[id].output_index >= 0) {
-      return make_error(StatusCode::kInvalidArgument, "cpu backend: graph output '", name,
-                        "' is listed twice");
-    }
-    exe->m_tensors[id].output_index = static_cast<int>(i);
-    exe->m_output_ids.push_back(id);
+    exe->m_output_dtypes.push_back(output.dtype);
+    MLPRT_RETURN_IF_ERROR(exe->m_tensors.add_graph_output(graph, output.name, load));
   }
   return exe;
 }

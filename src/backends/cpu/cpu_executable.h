@@ -12,6 +12,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_dense.h"
 #include "backends/cpu/cpu_layers.h"
+#include "backends/tensor_table.h"
 
 namespace mlprt::backend::cpu {
 
@@ -25,16 +26,6 @@ struct Layer {
   size_t output = 0;           ///< tensor id
   DenseLayer dense;            ///< kDense only
   LayerParams params;          ///< the other kinds (kAdd: params.binary)
-};
-
-enum class TensorRole { kInput, kConstant, kComputed };
-
-struct TensorSlot {
-  std::string name;
-  TensorRole role = TensorRole::kComputed;
-  bool is_view = false;          ///< output of Reshape/Flatten: aliases its input's memory
-  int output_index = -1;         ///< index among the graph outputs, or -1
-  const float* constant = nullptr;  ///< kConstant: the Executable's copy
 };
 
 class CpuExecutable final : public Executable {
@@ -54,9 +45,17 @@ class CpuExecutable final : public Executable {
 
   [[nodiscard]] const dnnl::engine& engine() const noexcept { return m_engine; }
   [[nodiscard]] const std::vector<Layer>& layers() const noexcept { return m_layers; }
-  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
-  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
-  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept {
+    return m_tensors.slots();
+  }
+  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept {
+    return m_tensors.input_ids();
+  }
+  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept {
+    return m_tensors.output_ids();
+  }
+  /// The Executable's copy of kConstant tensor `id`.
+  [[nodiscard]] const float* constant(size_t id) const noexcept { return m_constants[id].data(); }
   /// Types of the caller's input and output memory, per input_ids() / output_ids() entry; the
   /// layers compute in float32 (or bf16 inside a Dense) whatever these are.
   [[nodiscard]] const std::vector<DataType>& input_dtypes() const noexcept { return m_input_dtypes; }
@@ -68,21 +67,19 @@ class CpuExecutable final : public Executable {
   [[nodiscard]] const std::vector<int64_t>& chain_rows() const noexcept { return m_chain_rows; }
 
  private:
-  CpuExecutable() = default;
+  CpuExecutable();
   static Result<std::unique_ptr<CpuExecutable>> create_impl(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
-  Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
+  Status load_constant(const ir::Node& user, const std::string& name,
+                       const ir::Constant& constant, size_t id);
   [[nodiscard]] std::string chain_note() const;
 
   dnnl::engine m_engine;
   std::vector<Layer> m_layers;
-  std::vector<TensorSlot> m_tensors;
-  std::map<std::string, size_t> m_ids;
-  std::vector<size_t> m_input_ids;
-  std::vector<size_t> m_output_ids;
+  TensorTable m_tensors;
   std::vector<DataType> m_input_dtypes;
   std::vector<DataType> m_output_dtypes;
-  std::map<std::string, std::vector<float>> m_constants;  ///< read by Add or graph outputs
+  std::vector<std::vector<float>> m_constants;  ///< by tensor id; read by Add or graph outputs
   size_t m_scratchpad_bytes = 0;
   int m_threads = 0;
   std::vector<int64_t> m_chain_rows;

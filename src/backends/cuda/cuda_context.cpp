@@ -7,6 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backends/broadcast_strides.h"
 #include "backends/cuda/cuda_executable.h"
 #include "backends/row_extent.h"
 #include "common/check.h"
@@ -18,18 +19,13 @@ namespace {
 BroadcastShape plan_broadcast(const Dims& a, const Dims& b, const Dims& out) {
   BroadcastShape shape;
   shape.rank = static_cast<int>(out.size());
-  auto strides_of = [&](const Dims& in, int64_t* strides) {
-    int64_t step = 1;
-    for (size_t i = 0; i < in.size(); ++i) {
-      const size_t axis = in.size() - 1 - i;
-      const size_t out_axis = out.size() - 1 - i;
-      strides[out_axis] = in[axis] == 1 ? 0 : step;
-      step *= in[axis];
-    }
-  };
-  for (size_t i = 0; i < out.size(); ++i) shape.dims[i] = out[i];
-  strides_of(a, shape.stride_a);
-  strides_of(b, shape.stride_b);
+  const std::vector<int64_t> stride_a = broadcast_strides(a, out);
+  const std::vector<int64_t> stride_b = broadcast_strides(b, out);
+  for (size_t i = 0; i < out.size(); ++i) {
+    shape.dims[i] = out[i];
+    shape.stride_a[i] = stride_a[i];
+    shape.stride_b[i] = stride_b[i];
+  }
   return shape;
 }
 
@@ -478,7 +474,7 @@ class CudaContext final : public BackendContext {
     const size_t act_size = storage_size(prec);
     if (m_fused) return run_fused(stream);
     for (size_t t = 0; t < tensors.size(); ++t) {
-      if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = tensors[t].constant.get();
+      if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = m_exe.constant(t);
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
       const size_t id = m_exe.input_ids()[i];

@@ -1,6 +1,7 @@
 #include "backends/cuda/cuda_executable.h"
 
 #include <cstring>
+#include <functional>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -89,6 +90,17 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
                     ": op not implemented; supported: ", kCudaOps);
 }
 
+constexpr const char* kNotProducedNorConstant =
+    "is neither produced by an earlier node nor a float32 constant";
+constexpr TensorTableRules kTensorRules = {
+    .backend = "cuda backend",
+    .unknown_input_code = StatusCode::kUnsupported,
+    .unknown_input = kNotProducedNorConstant,
+    .duplicate_output = "is already produced elsewhere",
+    .bad_output_code = StatusCode::kUnsupported,
+    .bad_output = "is listed twice or is a graph input",
+    .output_may_be_input = false};
+
 }  // namespace
 
 Status upload(const std::vector<float>& values, Precision precision, DeviceBuffer& out,
@@ -146,6 +158,7 @@ bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_n
          graph.nodes.back().op == "Dense";
 }
 
+CudaExecutable::CudaExecutable() : m_tensors(kTensorRules) {}
 CudaExecutable::~CudaExecutable() = default;
 
 Result<ElemType> io_elem_type(DataType type, const std::string& what) {
@@ -159,23 +172,14 @@ Result<ElemType> io_elem_type(DataType type, const std::string& what) {
   }
 }
 
-Result<size_t> CudaExecutable::tensor_id(const ir::Graph& graph, const ir::Node& node,
-                                         const std::string& name) {
-  auto it = m_ids.find(name);
-  if (it != m_ids.end()) return it->second;
-  const ir::Constant* constant = graph.find_constant(name);
-  if (constant == nullptr || constant->dtype != DataType::kFloat32) {
-    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": input '",
-                      name, "' is neither produced by an earlier node nor a float32 constant");
+Status CudaExecutable::load_constant(const ir::Node& user, const std::string& name,
+                                     const ir::Constant& constant, size_t id) {
+  if (constant.dtype != DataType::kFloat32) {
+    return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(user), ": input '",
+                      name, "' ", kNotProducedNorConstant);
   }
-  TensorSlot slot;
-  slot.name = name;
-  slot.role = TensorRole::kConstant;
-  MLPRT_RETURN_IF_ERROR(upload(floats_of(*constant), m_blob.precision, slot.constant,
-                               "constant '" + name + "'"));
-  m_tensors.push_back(std::move(slot));
-  m_ids[name] = m_tensors.size() - 1;
-  return m_tensors.size() - 1;
+  if (m_constants.size() <= id) m_constants.resize(id + 1);
+  return upload(floats_of(constant), m_blob.precision, m_constants[id], "constant '" + name + "'");
 }
 
 Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
@@ -211,16 +215,13 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   std::unique_ptr<CudaExecutable> exe(new CudaExecutable());
   exe->m_blob = blob;
   MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
+  const TensorTable::LoadConstant load =
+      std::bind_front(&CudaExecutable::load_constant, exe.get());
   for (const ir::TensorInfo& input : graph.inputs) {
     MLPRT_ASSIGN_OR_RETURN(const ElemType type,
                            io_elem_type(input.dtype, "graph input '" + input.name + "'"));
     exe->m_input_types.push_back(type);
-    TensorSlot slot;
-    slot.name = input.name;
-    slot.role = TensorRole::kInput;
-    exe->m_tensors.push_back(std::move(slot));
-    exe->m_ids[input.name] = exe->m_tensors.size() - 1;
-    exe->m_input_ids.push_back(exe->m_tensors.size() - 1);
+    exe->m_tensors.add_input(input.name);
   }
   for (const ir::Node& node : graph.nodes) {
     Layer layer;
@@ -256,43 +257,19 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
                         data_inputs, " data input(s) and one output");
     }
     for (size_t i = 0; i < data_inputs; ++i) {
-      MLPRT_ASSIGN_OR_RETURN(size_t id, exe->tensor_id(graph, node, node.inputs[i]));
+      MLPRT_ASSIGN_OR_RETURN(const size_t id,
+                             exe->m_tensors.resolve(graph, node, node.inputs[i], load));
       layer.inputs.push_back(id);
     }
-    const std::string& out = node.outputs[0];
-    if (exe->m_ids.count(out)) {
-      return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node),
-                        ": output '", out, "' is already produced elsewhere");
-    }
-    TensorSlot slot;
-    slot.name = out;
-    slot.is_view = layer.kind == LayerKind::kView;
-    exe->m_tensors.push_back(std::move(slot));
-    layer.output = exe->m_tensors.size() - 1;
-    exe->m_ids[out] = layer.output;
+    MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
+                                                                   layer.kind == LayerKind::kView));
     exe->m_layers.push_back(std::move(layer));
   }
-  for (size_t i = 0; i < graph.outputs.size(); ++i) {
-    const std::string& name = graph.outputs[i].name;
+  for (const ir::TensorInfo& output : graph.outputs) {
     MLPRT_ASSIGN_OR_RETURN(const ElemType type,
-                           io_elem_type(graph.outputs[i].dtype, "graph output '" + name + "'"));
+                           io_elem_type(output.dtype, "graph output '" + output.name + "'"));
     exe->m_output_types.push_back(type);
-    auto it = exe->m_ids.find(name);
-    size_t id = 0;
-    if (it != exe->m_ids.end()) {
-      id = it->second;
-    } else {
-      ir::Node pseudo;
-      pseudo.name = name;
-      pseudo.op = "graph output";
-      MLPRT_ASSIGN_OR_RETURN(id, exe->tensor_id(graph, pseudo, name));
-    }
-    if (exe->m_tensors[id].output_index >= 0 || exe->m_tensors[id].role == TensorRole::kInput) {
-      return make_error(StatusCode::kUnsupported, "cuda backend: graph output '", name,
-                        "' is listed twice or is a graph input");
-    }
-    exe->m_tensors[id].output_index = static_cast<int>(i);
-    exe->m_output_ids.push_back(id);
+    MLPRT_RETURN_IF_ERROR(exe->m_tensors.add_graph_output(graph, output.name, load));
   }
   if (blob.fused_max_rows > 0) MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
   return exe;

@@ -12,6 +12,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_dense.h"
+#include "backends/tensor_table.h"
 
 namespace mlprt::backend::cuda {
 
@@ -39,7 +40,6 @@ struct BlobInfo {
 };
 
 enum class LayerKind { kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView };
-enum class TensorRole { kInput, kConstant, kComputed };
 
 struct Layer {
   std::string name;
@@ -63,14 +63,6 @@ struct Layer {
   std::vector<TunedAlgo> tuned;
 };
 
-struct TensorSlot {
-  std::string name;
-  TensorRole role = TensorRole::kComputed;
-  bool is_view = false;
-  int output_index = -1;
-  DeviceBuffer constant;  ///< kConstant: in the plan's precision
-};
-
 class CudaExecutable final : public Executable {
  public:
   static Result<std::unique_ptr<CudaExecutable>> create(const ir::Graph& graph, const BlobInfo& blob);
@@ -82,9 +74,17 @@ class CudaExecutable final : public Executable {
   [[nodiscard]] int device() const noexcept { return m_device; }
   [[nodiscard]] const BlobInfo& blob() const noexcept { return m_blob; }
   [[nodiscard]] const std::vector<Layer>& layers() const noexcept { return m_layers; }
-  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept { return m_tensors; }
-  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept { return m_input_ids; }
-  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept { return m_output_ids; }
+  [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept {
+    return m_tensors.slots();
+  }
+  [[nodiscard]] const std::vector<size_t>& input_ids() const noexcept {
+    return m_tensors.input_ids();
+  }
+  [[nodiscard]] const std::vector<size_t>& output_ids() const noexcept {
+    return m_tensors.output_ids();
+  }
+  /// Device copy of kConstant tensor `id`, in the plan's precision.
+  [[nodiscard]] void* constant(size_t id) const noexcept { return m_constants[id].get(); }
   /// Types of the caller's input / output memory, per input_ids() / output_ids() entry.
   [[nodiscard]] const std::vector<ElemType>& input_types() const noexcept { return m_input_types; }
   [[nodiscard]] const std::vector<ElemType>& output_types() const noexcept { return m_output_types; }
@@ -93,18 +93,17 @@ class CudaExecutable final : public Executable {
   [[nodiscard]] const FusedMlpParams& fused() const noexcept { return m_fused; }
 
  private:
-  CudaExecutable() = default;
-  Result<size_t> tensor_id(const ir::Graph& graph, const ir::Node& node, const std::string& name);
+  CudaExecutable();
+  Status load_constant(const ir::Node& user, const std::string& name,
+                       const ir::Constant& constant, size_t id);
   void find_fusable_chain(const ir::Graph& graph);
   Status upload_fused_weights(const ir::Graph& graph);
 
   int m_device = 0;
   BlobInfo m_blob;
   std::vector<Layer> m_layers;
-  std::vector<TensorSlot> m_tensors;
-  std::map<std::string, size_t> m_ids;
-  std::vector<size_t> m_input_ids;
-  std::vector<size_t> m_output_ids;
+  TensorTable m_tensors;
+  std::vector<DeviceBuffer> m_constants;  ///< by tensor id: kConstant tensors
   std::vector<ElemType> m_input_types;
   std::vector<ElemType> m_output_types;
   bool m_fusable = false;
