@@ -1,6 +1,7 @@
 // The cuda engine's I/O types and host paths through the public API: float16 / bfloat16 inputs
 // and outputs (--inputIOFormats), the one-graph path for pinned host memory (copies captured
-// with the layers), its pipelined form for large batches and the fallback for pageable memory.
+// with the layers), its pipelined form for large batches, small I/O read and written in mapped
+// pinned memory and the fallback for pageable memory.
 // Skipped where no CUDA device is present.
 
 #include <cuda_runtime.h>
@@ -132,6 +133,85 @@ TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
       cudaFreeHost(pinned_in);
       cudaFreeHost(pinned_out);
     }
+  }
+}
+
+// Small I/O in mapped pinned memory on layers the fused kernel does not take (K > 1024): copy
+// kernels read the input from and write the outputs to the host memory, in every I/O type, with
+// and without a CUDA graph, and a replay reads new input values.
+TEST(CudaIo, SmallPinnedIoOfUnfusedLayersAgainstFloat64) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(17);
+  constexpr int64_t kIn = 1100;
+  const std::string x = maker.input("x", {-1, kIn});
+  maker.output(maker.dense(maker.dense(x, kIn, 64, true, true), 64, 10));
+  const ir::Graph graph = maker.graph();
+  const std::string out_name = graph.outputs[0].name;
+  const IoCase cases[] = {{DataType::kFloat32, DataType::kFloat32, false, 1e-5},
+                          {DataType::kFloat16, DataType::kFloat16, true, 2e-2},
+                          {DataType::kBFloat16, DataType::kFloat32, false, 2e-2},
+                          {DataType::kFloat32, DataType::kFloat16, true, 2e-2}};
+  for (const IoCase& c : cases) {
+    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
+                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
+    Network network(std::make_unique<ir::Graph>(graph));
+    BuilderConfig config;
+    config.backend = "cuda";
+    config.allow_fp16 = c.fp16_layers;
+    config.input_formats = {c.in};
+    config.output_formats = {c.out};
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{1, kIn}, {4, kIn}, {64, kIn}}).is_ok());
+    config.profiles = {profile};
+    auto plan = build_serialized_engine(network, config);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+    auto engine = Engine::load(plan->bytes, "small_io.plan");
+    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+    auto context = (*engine)->create_execution_context();
+    ASSERT_TRUE(context.is_ok());
+    ExecutionContext& ctx = **context;
+    ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kHost).is_ok());
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    for (int64_t batch : {1, 5, 14}) {  // 14 x 1100 floats: just under the 64 KiB limit
+      SCOPED_TRACE("batch " + std::to_string(batch));
+      HostTensor input = random_tensor({batch, kIn}, static_cast<unsigned>(batch + 100));
+      std::vector<float> fed = input.data;
+      std::vector<uint16_t> packed;
+      const void* host_in = fed.data();
+      if (c.in != DataType::kFloat32) {
+        packed = narrow(fed, c.in);
+        fed = widen(packed.data(), c.in, packed.size());
+        host_in = packed.data();
+      }
+      TensorMap ref_inputs{{"x", HostTensor{{batch, kIn}, fed}}};
+      const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
+      ASSERT_EQ(ref.size(), static_cast<size_t>(batch * 10));
+      const size_t in_bytes = fed.size() * element_size(c.in);
+      const size_t out_bytes = ref.size() * element_size(c.out);
+      void* pinned_in = nullptr;
+      void* pinned_out = nullptr;
+      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
+      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
+      ASSERT_TRUE(ctx.set_input_shape("x", {batch, kIn}).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
+      for (bool use_graph : {true, false}) {
+        SCOPED_TRACE(use_graph ? "CUDA graph" : "no CUDA graph");
+        ASSERT_TRUE(ctx.set_use_cuda_graph(use_graph).is_ok());
+        std::memset(pinned_in, 0, in_bytes);
+        ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+        ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+        std::memcpy(pinned_in, host_in, in_bytes);
+        std::memset(pinned_out, 0, out_bytes);
+        ASSERT_TRUE(ctx.enqueue(stream).is_ok());
+        ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+        EXPECT_LE(rel_l2(widen(pinned_out, c.out, ref.size()), ref), c.tolerance);
+      }
+      cudaFreeHost(pinned_in);
+      cudaFreeHost(pinned_out);
+    }
+    cudaStreamDestroy(stream);
   }
 }
 

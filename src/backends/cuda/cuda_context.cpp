@@ -52,7 +52,8 @@ Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
   return rows;
 }
 
-// Largest input the fused kernel reads straight from mapped pinned host memory.
+// Largest input or output read or written straight in mapped pinned host memory, by the fused
+// kernel or by a copy kernel around the layers, instead of by copy nodes.
 constexpr size_t kZeroCopyBytes = size_t{64} << 10;
 
 // Pinned host I/O of a row-parallel network at least this large, whose layers take at least
@@ -161,17 +162,28 @@ class CudaContext final : public BackendContext {
                           tensors[t].name, "'");
       }
       MLPRT_ASSIGN_OR_RETURN(m_elements[t], volume(it->second));
+    }
+    m_small_io = !m_device_io;
+    for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
+      m_small_io = m_small_io && io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]) <= kZeroCopyBytes;
+    }
+    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
+      m_small_io = m_small_io && io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]) <= kZeroCopyBytes;
+    }
+    for (size_t t = 0; t < tensors.size(); ++t) {
       const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
-      const bool cast_input = tensors[t].role == TensorRole::kInput && input_type(t) != act;
-      // A graph output in the activations' type is written straight into the caller's buffer.
+      const bool input = tensors[t].role == TensorRole::kInput;
+      const bool output = tensors[t].output_index >= 0;
+      // A graph output in the activations' type is written straight into the caller's buffer,
+      // unless that is mapped pinned memory (small host I/O), which copy kernels write.
       const bool direct_output =
-          tensors[t].output_index >= 0 &&
-          m_exe.output_types()[static_cast<size_t>(tensors[t].output_index)] == act;
-      const bool needs = cast_input || (computed && !direct_output);
+          output && m_exe.output_types()[static_cast<size_t>(tensors[t].output_index)] == act;
+      const bool needs = (input && (input_type(t) != act || m_small_io)) ||
+                         (computed && (!direct_output || m_small_io));
       if (needs) {
         MLPRT_RETURN_IF_ERROR(m_buffers[t].reserve(
             std::max<size_t>(static_cast<size_t>(m_elements[t]) * storage_size(prec), 16),
-            "tensor '" + tensors[t].name + "' of shape " + to_string(it->second)));
+            "tensor '" + tensors[t].name + "' of shape " + to_string(shapes.at(tensors[t].name))));
       }
     }
     m_fused = false;
@@ -259,15 +271,17 @@ class CudaContext final : public BackendContext {
       all_pinned = all_pinned && m_out_pinned[i];
       m_dev_out[i] = m_device_io ? it->second : m_io_out[i].get();
     }
-    // From pinned host memory the copies are part of the graph: one launch per call. A small
-    // batch on the fused kernel reads its input from and writes its output to mapped pinned
-    // memory itself: no copy nodes, whose fixed cost is most of such a call.
+    // From pinned host memory the copies are part of the graph: one launch per call. Small I/O
+    // in mapped pinned memory is read and written there by the fused kernel or by copy kernels
+    // around the layers: no copy nodes, whose fixed cost is most of such a call.
     m_copies_in_graph = !m_device_io && all_pinned;
-    if (m_copies_in_graph && m_fused && m_in_view[0] != nullptr && m_out_view[0] != nullptr &&
-        io_bytes(m_exe.input_ids()[0], m_exe.input_types()[0]) <= kZeroCopyBytes) {
+    m_zero_copy = m_copies_in_graph && m_small_io &&
+                  std::none_of(m_in_view.begin(), m_in_view.end(), [](const void* p) { return p == nullptr; }) &&
+                  std::none_of(m_out_view.begin(), m_out_view.end(), [](const void* p) { return p == nullptr; });
+    if (m_zero_copy) {
       m_copies_in_graph = false;
-      m_dev_in[0] = m_in_view[0];
-      m_dev_out[0] = m_out_view[0];
+      std::copy(m_in_view.begin(), m_in_view.end(), m_dev_in.begin());
+      std::copy(m_out_view.begin(), m_out_view.end(), m_dev_out.begin());
     }
     const bool separate_copies = !m_device_io && !all_pinned;  // pageable memory: staged
     bool staged = false;
@@ -479,7 +493,7 @@ class CudaContext final : public BackendContext {
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
       const size_t id = m_exe.input_ids()[i];
       const void* x = at_span(m_dev_in[i], id, span, elem_bytes(m_exe.input_types()[i]));
-      if (m_exe.input_types()[i] == act) {
+      if (m_exe.input_types()[i] == act && !m_zero_copy) {
         m_ptrs[id] = const_cast<void*>(x);
       } else {
         m_ptrs[id] = at_span(m_buffers[id].get(), id, span, act_size);
@@ -496,7 +510,7 @@ class CudaContext final : public BackendContext {
         continue;
       }
       const bool direct =
-          out.output_index >= 0 &&
+          out.output_index >= 0 && !m_zero_copy &&
           m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
       void* y = at_span(direct ? m_dev_out[static_cast<size_t>(out.output_index)]
                                : m_buffers[layer.output].get(),
@@ -642,6 +656,16 @@ class CudaContext final : public BackendContext {
       const Status run = run_all(m_capture_stream);
       cudaGraph_t graph = nullptr;
       const cudaError_t end = cudaStreamEndCapture(m_capture_stream, &graph);
+      if (end == cudaErrorStreamCaptureInvalidated) {
+        // Another thread's synchronizing call (cudaFree, cudaFreeHost, ...) ended the capture;
+        // nothing of it ran. This call runs uncaptured and the next one captures again.
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        detail::log(Severity::kVerbose,
+                    "cuda backend: CUDA graph capture invalidated by a synchronizing call on "
+                    "another thread; this call runs without the graph");
+        return run_all(stream);
+      }
       if (!run.is_ok()) {
         if (graph) cudaGraphDestroy(graph);
         return run;
@@ -694,6 +718,8 @@ class CudaContext final : public BackendContext {
   std::vector<const void*> m_in_view;  // device addresses of mapped pinned memory, or nullptr
   std::vector<void*> m_out_view;
   bool m_copies_in_graph = false;
+  bool m_small_io = false;   // host I/O within kZeroCopyBytes (prepare)
+  bool m_zero_copy = false;  // this call's I/O is small and in mapped pinned memory
   bool m_use_graph = true;
   bool m_graph_has_copies = false;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types
