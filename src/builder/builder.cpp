@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "backends/registry.h"
+#include "builder/precision_requests.h"
 #include "builder/profile_validation.h"
 #include "common/check.h"
 #include "common/log.h"
@@ -123,6 +124,7 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   MLPRT_RETURN_IF_ERROR(in_model(ir::optimize(graph)));
   MLPRT_RETURN_IF_ERROR(apply_io_formats(graph.inputs, config.input_formats, "input formats"));
   MLPRT_RETURN_IF_ERROR(apply_io_formats(graph.outputs, config.output_formats, "output formats"));
+  MLPRT_RETURN_IF_ERROR(builder::check_precision_requests(graph, config));
   detail::log(Severity::kVerbose, "optimized graph: ", graph.nodes.size(), " layers");
 
   MLPRT_ASSIGN_OR_RETURN(const backend::Backend* backend, backend::select_backend(config.backend));
