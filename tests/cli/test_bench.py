@@ -35,8 +35,8 @@ def test_bench_plan_prints_summary_and_exports_times(plans, tmp_path):
 
 def test_bench_onnx_builds_with_threads_and_duration(models, tmp_path):
     times = tmp_path / "t.json"
-    proc = h.ok("bench", f"--onnx={models['dir'] / 'dynamic.onnx'}", "--shapes=input:4x6",
-                "--threads=1", "--iterations=5", "--warmUp=10", "--duration=0.2",
+    proc = h.ok("bench", "--backend=cpu", f"--onnx={models['dir'] / 'dynamic.onnx'}",
+                "--shapes=input:4x6", "--threads=1", "--iterations=5", "--warmUp=10", "--duration=0.2",
                 f"--exportTimes={times}", f"--saveEngine={tmp_path / 'b.plan'}")
     assert "Built" in proc.stdout and "tactics:" in proc.stdout
     summary = json.loads(times.read_text())["summary"]
@@ -93,7 +93,7 @@ def test_bench_unknown_input_name(plans):
 
 def test_build_precision_flags_show_in_inspect(models, tmp_path):
     out = tmp_path / "p.plan"
-    h.ok("build", f"--onnx={models['dir'] / 'dynamic.onnx'}", f"--saveEngine={out}",
+    h.ok("build", "--backend=cpu", f"--onnx={models['dir'] / 'dynamic.onnx'}", f"--saveEngine={out}",
          "--shapes=input:4x6", "--bf16", "--fp16", "--tf32", "--precisionConstraints=obey",
          "--layerPrecisions=*:fp32")
     text = h.ok("inspect", f"--loadEngine={out}").stdout

@@ -7,7 +7,8 @@ import cli_helpers as h
 
 def test_build_static_prints_time_and_summary(models, tmp_path):
     out = tmp_path / "static.plan"
-    proc = h.ok("build", f"--onnx={models['dir'] / 'static.onnx'}", f"--saveEngine={out}")
+    proc = h.ok("build", "--backend=cpu", f"--onnx={models['dir'] / 'static.onnx'}",
+                f"--saveEngine={out}")
     assert out.is_file() and out.stat().st_size > 0
     assert " ms" in proc.stdout
     assert "cpu" in proc.stdout.lower()

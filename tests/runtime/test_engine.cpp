@@ -15,8 +15,10 @@ using test::make_network;
 
 constexpr int64_t kIn = 20, kHidden = 16, kOut = 5;
 
+// These tests check the cpu engine's behaviour: on a machine with a GPU "auto" would pick cuda.
 std::unique_ptr<Engine> build_two_profile_engine(const ir::Graph& graph) {
   BuilderConfig config;
+  config.backend = "cpu";
   OptimizationProfile small, large;
   EXPECT_TRUE(small.set_dimensions("input", {{1, kIn}, {8, kIn}, {16, kIn}}).is_ok());
   EXPECT_TRUE(large.set_dimensions("input", {{17, kIn}, {64, kIn}, {128, kIn}}).is_ok());

@@ -28,8 +28,15 @@ OptimizationProfile profile(Dims min, Dims opt, Dims max) {
   return p;
 }
 
-BuilderConfig three_profiles() {
+// The cpu tuner's behaviour: on a machine with a GPU "auto" would pick cuda.
+BuilderConfig cpu_config() {
   BuilderConfig config;
+  config.backend = "cpu";
+  return config;
+}
+
+BuilderConfig three_profiles() {
+  BuilderConfig config = cpu_config();
   config.profiles = {profile({1, kIn}, {1, kIn}, {1, kIn}), profile({2, kIn}, {16, kIn}, {32, kIn}),
                      profile({33, kIn}, {64, kIn}, {128, kIn})};
   return config;
@@ -163,7 +170,7 @@ TEST(TimingCache, MalformedCacheIsAnErrorNamingTheFile) {
 
 bool has_bf16() {
   // What the backend reports: bf16 layers appear in plans only on such CPUs.
-  BuilderConfig config;
+  BuilderConfig config = cpu_config();
   config.precision_constraints = "obey";
   config.layer_precisions = {{"*", "bf16"}};
   return build_serialized_engine(*make_network(make_mlp_graph(2, 8, 8, 2, 1)), config).is_ok();
@@ -252,7 +259,7 @@ TEST(Precision, BadConstraintsSayWhatIsAllowed) {
 
 TEST(ExecutionContext, NegativeThreadCountIsRefused) {
   const ir::Graph graph = make_mlp_graph(4, kIn, kHidden, kOut, 17);
-  auto engine = Engine::load(build_ok(graph, BuilderConfig{}).bytes, "t.plan");
+  auto engine = Engine::load(build_ok(graph, cpu_config()).bytes, "t.plan");
   ASSERT_TRUE(engine.is_ok());
   auto context = std::move((*engine)->create_execution_context()).value();
   const Status status = context->set_num_threads(-1);
