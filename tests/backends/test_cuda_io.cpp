@@ -36,6 +36,69 @@ std::vector<float> widen(const void* data, DataType type, size_t count) {
   return out;
 }
 
+std::string describe(const IoCase& c) {
+  return std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
+         (c.fp16_layers ? ", fp16 layers" : ", fp32 layers");
+}
+
+// A cuda engine of `graph` with the case's I/O types and one profile for input "x", and a
+// context on it (null where a step failed, which the helper reports).
+struct IoEngine {
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<ExecutionContext> context;
+};
+
+IoEngine build_io_engine(const ir::Graph& graph, const IoCase& c, const Dims& min, const Dims& opt,
+                         const Dims& max) {
+  Network network(std::make_unique<ir::Graph>(graph));
+  BuilderConfig config;
+  config.backend = "cuda";
+  config.allow_fp16 = c.fp16_layers;
+  config.input_formats = {c.in};
+  config.output_formats = {c.out};
+  OptimizationProfile profile;
+  EXPECT_TRUE(profile.set_dimensions("x", {min, opt, max}).is_ok());
+  config.profiles = {profile};
+  IoEngine out;
+  auto plan = build_serialized_engine(network, config);
+  if (!plan.is_ok()) {
+    ADD_FAILURE() << plan.status().message();
+    return out;
+  }
+  auto engine = Engine::load(plan->bytes, "io.plan");
+  if (!engine.is_ok()) {
+    ADD_FAILURE() << engine.status().message();
+    return out;
+  }
+  out.engine = std::move(engine).value();
+  auto context = out.engine->create_execution_context();
+  if (!context.is_ok()) {
+    ADD_FAILURE() << context.status().message();
+    return out;
+  }
+  out.context = std::move(context).value();
+  return out;
+}
+
+// Input values in the engine's input type: `bytes()` is what the caller hands over, `values`
+// what the engine sees (the float32 values rounded to that type).
+struct FedInput {
+  std::vector<float> values;
+  std::vector<uint16_t> packed;  // float16 / bfloat16 inputs
+  [[nodiscard]] const void* bytes() const {
+    return packed.empty() ? static_cast<const void*>(values.data()) : packed.data();
+  }
+};
+
+FedInput feed(const HostTensor& input, DataType type) {
+  FedInput fed{input.data, {}};
+  if (type != DataType::kFloat32) {
+    fed.packed = narrow(fed.values, type);
+    fed.values = widen(fed.packed.data(), type, fed.packed.size());
+  }
+  return fed;
+}
+
 TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
   SKIP_WITHOUT_GPU();
   GraphMaker maker(11);
@@ -48,38 +111,18 @@ TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
                           {DataType::kBFloat16, DataType::kBFloat16, false, 2e-2},
                           {DataType::kFloat32, DataType::kFloat16, true, 2e-2}};
   for (const IoCase& c : cases) {
-    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
-                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
-    Network network(std::make_unique<ir::Graph>(graph));
-    BuilderConfig config;
-    config.backend = "cuda";
-    config.allow_fp16 = c.fp16_layers;
-    config.input_formats = {c.in};
-    config.output_formats = {c.out};
-    OptimizationProfile profile;
-    ASSERT_TRUE(profile.set_dimensions("x", {{1, 96}, {64, 96}, {300, 96}}).is_ok());
-    config.profiles = {profile};
-    auto plan = build_serialized_engine(network, config);
-    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
-    auto engine = Engine::load(plan->bytes, "io.plan");
-    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
-    EXPECT_EQ((*engine)->find_io_tensor("x")->dtype, c.in);
-    EXPECT_EQ((*engine)->find_io_tensor(out_name)->dtype, c.out);
-    auto context = (*engine)->create_execution_context();
-    ASSERT_TRUE(context.is_ok());
-    ExecutionContext& ctx = **context;
+    SCOPED_TRACE(describe(c));
+    const IoEngine io = build_io_engine(graph, c, {1, 96}, {64, 96}, {300, 96});
+    ASSERT_NE(io.context, nullptr);
+    EXPECT_EQ(io.engine->find_io_tensor("x")->dtype, c.in);
+    EXPECT_EQ(io.engine->find_io_tensor(out_name)->dtype, c.out);
+    ExecutionContext& ctx = *io.context;
     // Batch 1 and 3 run the fused small-batch kernel where the plan has it, 257 cuBLASLt.
     for (int64_t batch : {1, 3, 257}) {
       SCOPED_TRACE("batch " + std::to_string(batch));
-      HostTensor input = random_tensor({batch, 96}, static_cast<unsigned>(batch));
-      std::vector<float> fed = input.data;
-      std::vector<uint16_t> packed;
-      const void* host_in = fed.data();
-      if (c.in != DataType::kFloat32) {
-        packed = narrow(fed, c.in);
-        fed = widen(packed.data(), c.in, packed.size());  // what the engine sees
-        host_in = packed.data();
-      }
+      const FedInput input = feed(random_tensor({batch, 96}, static_cast<unsigned>(batch)), c.in);
+      const std::vector<float>& fed = input.values;
+      const void* host_in = input.bytes();
       TensorMap ref_inputs{{"x", HostTensor{{batch, 96}, fed}}};
       const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
       const size_t in_bytes = fed.size() * element_size(c.in);
@@ -152,38 +195,18 @@ TEST(CudaIo, SmallPinnedIoOfUnfusedLayersAgainstFloat64) {
                           {DataType::kBFloat16, DataType::kFloat32, false, 2e-2},
                           {DataType::kFloat32, DataType::kFloat16, true, 2e-2}};
   for (const IoCase& c : cases) {
-    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
-                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
-    Network network(std::make_unique<ir::Graph>(graph));
-    BuilderConfig config;
-    config.backend = "cuda";
-    config.allow_fp16 = c.fp16_layers;
-    config.input_formats = {c.in};
-    config.output_formats = {c.out};
-    OptimizationProfile profile;
-    ASSERT_TRUE(profile.set_dimensions("x", {{1, kIn}, {4, kIn}, {64, kIn}}).is_ok());
-    config.profiles = {profile};
-    auto plan = build_serialized_engine(network, config);
-    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
-    auto engine = Engine::load(plan->bytes, "small_io.plan");
-    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
-    auto context = (*engine)->create_execution_context();
-    ASSERT_TRUE(context.is_ok());
-    ExecutionContext& ctx = **context;
+    SCOPED_TRACE(describe(c));
+    const IoEngine io = build_io_engine(graph, c, {1, kIn}, {4, kIn}, {64, kIn});
+    ASSERT_NE(io.context, nullptr);
+    ExecutionContext& ctx = *io.context;
     ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kHost).is_ok());
     cudaStream_t stream = nullptr;
     ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
     for (int64_t batch : {1, 5, 14}) {  // 14 x 1100 floats: just under the 64 KiB limit
       SCOPED_TRACE("batch " + std::to_string(batch));
-      HostTensor input = random_tensor({batch, kIn}, static_cast<unsigned>(batch + 100));
-      std::vector<float> fed = input.data;
-      std::vector<uint16_t> packed;
-      const void* host_in = fed.data();
-      if (c.in != DataType::kFloat32) {
-        packed = narrow(fed, c.in);
-        fed = widen(packed.data(), c.in, packed.size());
-        host_in = packed.data();
-      }
+      const FedInput input = feed(random_tensor({batch, kIn}, static_cast<unsigned>(batch + 100)), c.in);
+      const std::vector<float>& fed = input.values;
+      const void* host_in = input.bytes();
       TensorMap ref_inputs{{"x", HostTensor{{batch, kIn}, fed}}};
       const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
       ASSERT_EQ(ref.size(), static_cast<size_t>(batch * 10));
@@ -250,39 +273,19 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
                           {DataType::kFloat16, DataType::kFloat16, true, 2e-2},
                           {DataType::kFloat32, DataType::kFloat32, true, 2e-2}};
   for (const IoCase& c : cases) {
-    SCOPED_TRACE(std::string(to_string(c.in)) + " in, " + std::string(to_string(c.out)) + " out" +
-                 (c.fp16_layers ? ", fp16 layers" : ", fp32 layers"));
-    Network network(std::make_unique<ir::Graph>(graph));
-    BuilderConfig config;
-    config.backend = "cuda";
-    config.allow_fp16 = c.fp16_layers;
-    config.input_formats = {c.in};
-    config.output_formats = {c.out};
-    OptimizationProfile profile;
-    ASSERT_TRUE(profile.set_dimensions("x", {{1, kIn}, {20003, kIn}, {40000, kIn}}).is_ok());
-    config.profiles = {profile};
-    auto plan = build_serialized_engine(network, config);
-    ASSERT_TRUE(plan.is_ok()) << plan.status().message();
-    auto engine = Engine::load(plan->bytes, "pipelined.plan");
-    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
-    auto context = (*engine)->create_execution_context();
-    ASSERT_TRUE(context.is_ok());
-    ExecutionContext& ctx = **context;
+    SCOPED_TRACE(describe(c));
+    const IoEngine io = build_io_engine(graph, c, {1, kIn}, {20003, kIn}, {40000, kIn});
+    ASSERT_NE(io.context, nullptr);
+    ExecutionContext& ctx = *io.context;
     ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kHost).is_ok());
     cudaStream_t stream = nullptr;
     ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
     // 20003 rows: 8 chunks of 2501 and a last one of 2496; 1000 rows: too few to pipeline.
     for (int64_t batch : {20003, 1000}) {
       SCOPED_TRACE("batch " + std::to_string(batch));
-      HostTensor input = random_tensor({batch, kIn}, static_cast<unsigned>(batch));
-      std::vector<float> fed = input.data;
-      std::vector<uint16_t> packed;
-      const void* host_in = fed.data();
-      if (c.in != DataType::kFloat32) {
-        packed = narrow(fed, c.in);
-        fed = widen(packed.data(), c.in, packed.size());
-        host_in = packed.data();
-      }
+      const FedInput input = feed(random_tensor({batch, kIn}, static_cast<unsigned>(batch)), c.in);
+      const std::vector<float>& fed = input.values;
+      const void* host_in = input.bytes();
       std::vector<int64_t> picks;
       for (int64_t boundary = 0; boundary <= batch; boundary += 2501) {
         for (int64_t r : {boundary - 1, boundary, boundary + 1}) {
