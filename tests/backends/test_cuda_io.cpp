@@ -204,7 +204,8 @@ TEST(CudaIo, SmallPinnedIoOfUnfusedLayersAgainstFloat64) {
     ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
     for (int64_t batch : {1, 5, 14}) {  // 14 x 1100 floats: just under the 64 KiB limit
       SCOPED_TRACE("batch " + std::to_string(batch));
-      const FedInput input = feed(random_tensor({batch, kIn}, static_cast<unsigned>(batch + 100)), c.in);
+      const FedInput input =
+          feed(random_tensor({batch, kIn}, static_cast<unsigned>(batch + 100)), c.in);
       const std::vector<float>& fed = input.values;
       const void* host_in = input.bytes();
       TensorMap ref_inputs{{"x", HostTensor{{batch, kIn}, fed}}};
@@ -314,7 +315,8 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
           std::memset(pinned_out, 0, out_bytes);
           ASSERT_TRUE(ctx.enqueue(stream).is_ok());
           ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-          const std::vector<float> out = widen(pinned_out, c.out, static_cast<size_t>(batch * kOut));
+          const std::vector<float> out =
+              widen(pinned_out, c.out, static_cast<size_t>(batch * kOut));
           EXPECT_LE(rel_l2(pick_rows(out, kOut, picks), ref), c.tolerance);
         }
       }

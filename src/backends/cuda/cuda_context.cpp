@@ -165,10 +165,12 @@ class CudaContext final : public BackendContext {
     }
     m_small_io = !m_device_io;
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
-      m_small_io = m_small_io && io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]) <= kZeroCopyBytes;
+      m_small_io =
+          m_small_io && io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]) <= kZeroCopyBytes;
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-      m_small_io = m_small_io && io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]) <= kZeroCopyBytes;
+      m_small_io =
+          m_small_io && io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]) <= kZeroCopyBytes;
     }
     for (size_t t = 0; t < tensors.size(); ++t) {
       const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
@@ -276,8 +278,10 @@ class CudaContext final : public BackendContext {
     // around the layers: no copy nodes, whose fixed cost is most of such a call.
     m_copies_in_graph = !m_device_io && all_pinned;
     m_zero_copy = m_copies_in_graph && m_small_io &&
-                  std::none_of(m_in_view.begin(), m_in_view.end(), [](const void* p) { return p == nullptr; }) &&
-                  std::none_of(m_out_view.begin(), m_out_view.end(), [](const void* p) { return p == nullptr; });
+                  std::none_of(m_in_view.begin(), m_in_view.end(),
+                               [](const void* p) { return p == nullptr; }) &&
+                  std::none_of(m_out_view.begin(), m_out_view.end(),
+                               [](const void* p) { return p == nullptr; });
     if (m_zero_copy) {
       m_copies_in_graph = false;
       std::copy(m_in_view.begin(), m_in_view.end(), m_dev_in.begin());
@@ -378,15 +382,16 @@ class CudaContext final : public BackendContext {
       plan = MatmulPlan();
       return Status::ok();
     }
-    MLPRT_ASSIGN_OR_RETURN(plan, MatmulPlan::create(layer.spec, m_exe.blob().precision, m,
-                                                    layer.bias.get()));
+    MLPRT_ASSIGN_OR_RETURN(
+        plan, MatmulPlan::create(layer.spec, m_exe.blob().precision, m, layer.bias.get()));
     const size_t ws = m_workspace.bytes();
     auto tuned = std::find_if(layer.tuned.begin(), layer.tuned.end(),
                               [&](const TunedAlgo& t) { return t.m == m; });
     if (tuned != layer.tuned.end()) {
-      MLPRT_RETURN_IF_ERROR(plan.check(m_handle, tuned->algo, ws).with_context(
-          "layer '" + layer.name + "': the plan's tactic for M=" + std::to_string(m) +
-          " does not run here; rebuild the plan"));
+      MLPRT_RETURN_IF_ERROR(plan.check(m_handle, tuned->algo, ws)
+                                .with_context("layer '" + layer.name +
+                                              "': the plan's tactic for M=" + std::to_string(m) +
+                                              " does not run here; rebuild the plan"));
       dense.algos[index] = tuned->algo;
       return Status::ok();
     }
@@ -459,9 +464,9 @@ class CudaContext final : public BackendContext {
           nearest = &t;
         }
       }
-      total += nearest != nullptr
-                   ? nearest->us * m / static_cast<double>(nearest->m)
-                   : 2.0 * m * static_cast<double>(layer.spec.k * layer.spec.n) / kUntimedFlopsPerUs;
+      total += nearest != nullptr ? nearest->us * m / static_cast<double>(nearest->m)
+                                  : 2.0 * m * static_cast<double>(layer.spec.k * layer.spec.n) /
+                                        kUntimedFlopsPerUs;
     }
     return total;
   }
@@ -497,9 +502,9 @@ class CudaContext final : public BackendContext {
         m_ptrs[id] = const_cast<void*>(x);
       } else {
         m_ptrs[id] = at_span(m_buffers[id].get(), id, span, act_size);
-        MLPRT_CUDA_TRY(launch_cast(x, m_exe.input_types()[i], m_ptrs[id], act, count(id, span),
-                                   stream),
-                       "cast of input '" + tensors[id].name + "'");
+        MLPRT_CUDA_TRY(
+            launch_cast(x, m_exe.input_types()[i], m_ptrs[id], act, count(id, span), stream),
+            "cast of input '" + tensors[id].name + "'");
       }
     }
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
@@ -509,12 +514,11 @@ class CudaContext final : public BackendContext {
         m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
         continue;
       }
-      const bool direct =
-          out.output_index >= 0 && !m_zero_copy &&
-          m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
-      void* y = at_span(direct ? m_dev_out[static_cast<size_t>(out.output_index)]
-                               : m_buffers[layer.output].get(),
-                        layer.output, span, act_size);
+      const bool direct = out.output_index >= 0 && !m_zero_copy &&
+                          m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
+      void* y = at_span(
+          direct ? m_dev_out[static_cast<size_t>(out.output_index)] : m_buffers[layer.output].get(),
+          layer.output, span, act_size);
       m_ptrs[layer.output] = y;
       const void* x = m_ptrs[layer.inputs[0]];
       const int64_t n = count(layer.output, span);
@@ -564,9 +568,9 @@ class CudaContext final : public BackendContext {
       const size_t id = m_exe.output_ids()[i];
       void* y = at_span(m_dev_out[i], id, span, elem_bytes(m_exe.output_types()[i]));
       if (m_ptrs[id] == y || count(id, span) == 0) continue;
-      MLPRT_CUDA_TRY(launch_cast(m_ptrs[id], act, y, m_exe.output_types()[i], count(id, span),
-                                 stream),
-                     "copy of output '" + tensors[id].name + "'");
+      MLPRT_CUDA_TRY(
+          launch_cast(m_ptrs[id], act, y, m_exe.output_types()[i], count(id, span), stream),
+          "copy of output '" + tensors[id].name + "'");
     }
     return Status::ok();
   }
@@ -698,9 +702,9 @@ class CudaContext final : public BackendContext {
   std::vector<DeviceBuffer> m_buffers;  // per tensor id, in the plan's precision
   std::vector<int64_t> m_elements;
   std::vector<void*> m_ptrs;
-  DensePlans m_whole;  // the prepared shapes
-  DensePlans m_chunk;  // pipelined pinned I/O: a chunk of m_chunk_rows rows
-  DensePlans m_tail;   // and the last, shorter one
+  DensePlans m_whole;    // the prepared shapes
+  DensePlans m_chunk;    // pipelined pinned I/O: a chunk of m_chunk_rows rows
+  DensePlans m_tail;     // and the last, shorter one
   int64_t m_chunks = 0;  // > 1: pinned host I/O runs pipelined (run_pipelined)
   int64_t m_chunk_rows = 0;
   std::vector<int64_t> m_row_elems;  // per tensor, elements per input row (pipelined only)
