@@ -3,11 +3,11 @@
 // shapes and bound device addresses) and, for host addresses, the copies around it.
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <type_traits>
 
 #include "backends/broadcast_strides.h"
+#include "backends/cuda/cuda_chunks.h"
 #include "backends/cuda/cuda_executable.h"
 #include "backends/row_extent.h"
 #include "common/check.h"
@@ -55,17 +55,6 @@ Result<RowShape> row_shape(const Layer& layer, const Dims& x) {
 // Largest input or output read or written straight in mapped pinned host memory, by the fused
 // kernel or by a copy kernel around the layers, instead of by copy nodes.
 constexpr size_t kZeroCopyBytes = size_t{64} << 10;
-
-// Pinned host I/O of a row-parallel network at least this large, whose layers take at least
-// this long, runs in row chunks so that the copies of one chunk overlap the layers of another.
-// Below that the chunks' extra copy nodes cost more than the overlap gains (measured on an H100:
-// the 784-32-10 MLP at 4096 rows, 19 us of layers against 250 us of copies, lost 12 us).
-constexpr size_t kPipelineMinBytes = size_t{4} << 20;
-constexpr double kPipelineMinLayerUs = 30.0;
-// Matmul rate assumed for a layer the builder did not time (optimization level 0).
-constexpr double kUntimedFlopsPerUs = 1e8;
-constexpr int64_t kPipelineMinChunkRows = 1024;
-constexpr int64_t kPipelineMaxChunks = 8;
 
 size_t elem_bytes(ElemType type) { return type == ElemType::kF32 ? 4 : 2; }
 
@@ -420,18 +409,15 @@ class CudaContext final : public BackendContext {
     if (m_device_io || m_fused || !row_parallel(shapes)) return Status::ok();
     const size_t in = m_exe.input_ids()[0];
     const int64_t rows = shapes.at(m_exe.tensors()[in].name)[0];
-    if (io_bytes(in, m_exe.input_types()[0]) < kPipelineMinBytes ||
-        rows < 2 * kPipelineMinChunkRows || layers_us() < kPipelineMinLayerUs) {
-      return Status::ok();
-    }
-    const int64_t chunks = std::min(kPipelineMaxChunks, rows / kPipelineMinChunkRows);
-    m_chunk_rows = (rows + chunks - 1) / chunks;
-    m_chunks = (rows + m_chunk_rows - 1) / m_chunk_rows;
+    const ChunkPlan plan = plan_chunks(rows, io_bytes(in, m_exe.input_types()[0]), layers_us());
+    if (plan.chunks == 0) return Status::ok();
+    m_chunks = plan.chunks;
+    m_chunk_rows = plan.chunk_rows;
     for (size_t t = 0; t < m_exe.tensors().size(); ++t) {
       m_row_elems[t] = m_exe.tensors()[t].role == TensorRole::kConstant ? 0 : m_elements[t] / rows;
     }
     const RowSpan chunk{false, 0, m_chunk_rows};
-    const RowSpan tail{false, 0, rows - (m_chunks - 1) * m_chunk_rows};
+    const RowSpan tail{false, 0, plan.last_rows};
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
       if (layer.kind != LayerKind::kDense) continue;
@@ -450,23 +436,13 @@ class CudaContext final : public BackendContext {
     return Status::ok();
   }
 
-  // The prepared shapes' matmul time, from the builder's timings at the row count nearest to the
-  // prepared one.
+  // The prepared shapes' matmul time, as the builder timed it.
   double layers_us() const {
     double total = 0.0;
     for (const Layer& layer : m_exe.layers()) {
       if (layer.kind != LayerKind::kDense) continue;
-      const auto m = static_cast<double>(dense_rows(layer, RowSpan{}));
-      const TunedAlgo* nearest = nullptr;
-      for (const TunedAlgo& t : layer.tuned) {
-        if (t.us > 0 && (nearest == nullptr || std::abs(static_cast<double>(t.m) - m) <
-                                                   std::abs(static_cast<double>(nearest->m) - m))) {
-          nearest = &t;
-        }
-      }
-      total += nearest != nullptr ? nearest->us * m / static_cast<double>(nearest->m)
-                                  : 2.0 * m * static_cast<double>(layer.spec.k * layer.spec.n) /
-                                        kUntimedFlopsPerUs;
+      total += estimate_dense_us(layer.tuned, dense_rows(layer, RowSpan{}), layer.spec.k,
+                                 layer.spec.n);
     }
     return total;
   }
