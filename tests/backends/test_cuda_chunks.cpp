@@ -28,9 +28,9 @@ TEST(CudaChunks, EveryRowInExactlyOneChunk) {
 }
 
 TEST(CudaChunks, SmallOrCheapBatchesRunWhole) {
-  EXPECT_EQ(plan_chunks(65536, kChunkMinInputBytes - 1, 1000.0).chunks, 0);  // copies too small
+  EXPECT_EQ(plan_chunks(65536, kChunkMinInputBytes - 1, 1000.0).chunks, 0);    // copies too small
   EXPECT_EQ(plan_chunks(2 * kChunkMinRows - 1, 64 * kMiB, 1000.0).chunks, 0);  // too few rows
-  EXPECT_EQ(plan_chunks(4096, 64 * kMiB, kChunkMinLayerUs - 0.5).chunks, 0);  // layers too quick
+  EXPECT_EQ(plan_chunks(4096, 64 * kMiB, kChunkMinLayerUs - 0.5).chunks, 0);   // layers too quick
   EXPECT_EQ(plan_chunks(4096, 64 * kMiB, kChunkMinLayerUs).chunks, 4);
 }
 
@@ -42,10 +42,11 @@ TEST(CudaChunks, LayerTimeFromTheNearestTimedRowCount) {
   tuned[1].us = 40.0;
   EXPECT_DOUBLE_EQ(estimate_dense_us(tuned, 8192, 784, 32), 80.0);  // nearest 4096, doubled
   EXPECT_DOUBLE_EQ(estimate_dense_us(tuned, 32, 784, 32), 4.0);     // nearest 64, halved
-  tuned[1].us = 0.0;  // not timed: ignored
+  tuned[1].us = 0.0;                                                // not timed: ignored
   EXPECT_DOUBLE_EQ(estimate_dense_us(tuned, 8192, 784, 32), 1024.0);
   // No timing at all (optimization level 0): the layer's flops at the nominal rate.
-  EXPECT_DOUBLE_EQ(estimate_dense_us({}, 1000, 100, 50), 2.0 * 1000 * 100 * 50 / kUntimedFlopsPerUs);
+  EXPECT_DOUBLE_EQ(estimate_dense_us({}, 1000, 100, 50),
+                   2.0 * 1000 * 100 * 50 / kUntimedFlopsPerUs);
 }
 
 }  // namespace
