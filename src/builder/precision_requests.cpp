@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "common/log.h"
 
 namespace mlprt::builder {
 
@@ -30,6 +31,10 @@ Status check_precision_requests(const ir::Graph& graph, const BuilderConfig& con
                         "': the optimized graph of '", graph.name, "' has no layer '", name,
                         "'; its layers (as mlprt inspect lists them) are ", layer_names);
     }
+  }
+  if (!config.layer_precisions.empty() && config.precision_constraints == "none") {
+    detail::log(Severity::kWarning, "layer precisions are ignored with precision constraints "
+                "'none'; use --precisionConstraints=obey or prefer");
   }
   return Status::ok();
 }

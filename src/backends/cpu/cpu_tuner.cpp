@@ -76,11 +76,6 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
                         ", which the cpu backend runs in fp32 only");
     }
   }
-  if (!config.layer_precisions.empty() && config.precision_constraints == "none") {
-    detail::log(Severity::kWarning,
-                "cpu backend: layer precisions are ignored with precision "
-                "constraints 'none'; use --precisionConstraints=obey or prefer");
-  }
   if (config.allow_fp16) {
     detail::log(
         Severity::kInfo, "cpu backend: fp16 permitted, but ",

@@ -330,10 +330,8 @@ class CudaBackend final : public Backend {
   // asking for another is refused under 'obey' and warned about under 'prefer', never dropped
   // silently.
   static Status check_layer_precisions(const BuilderConfig& config, Precision precision) {
-    if (config.layer_precisions.empty()) return Status::ok();
-    if (config.precision_constraints == "none") {
-      detail::log(Severity::kWarning, "cuda backend: layer precisions are ignored with precision "
-                  "constraints 'none'; use --precisionConstraints=obey or prefer");
+    // With constraints 'none' the builder has said that layer precisions are ignored.
+    if (config.layer_precisions.empty() || config.precision_constraints == "none") {
       return Status::ok();
     }
     const std::string network = precision == Precision::kFp16   ? "fp16"
