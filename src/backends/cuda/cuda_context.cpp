@@ -152,15 +152,15 @@ class CudaContext final : public BackendContext {
       }
       MLPRT_ASSIGN_OR_RETURN(m_elements[t], volume(it->second));
     }
-    m_small_io = !m_device_io;
-    for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
-      m_small_io =
-          m_small_io && io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]) <= kZeroCopyBytes;
-    }
-    for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-      m_small_io =
-          m_small_io && io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]) <= kZeroCopyBytes;
-    }
+    const auto within_zero_copy = [&](const std::vector<size_t>& ids,
+                                      const std::vector<ElemType>& types) {
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (io_bytes(ids[i], types[i]) > kZeroCopyBytes) return false;
+      }
+      return true;
+    };
+    m_small_io = !m_device_io && within_zero_copy(m_exe.input_ids(), m_exe.input_types()) &&
+                 within_zero_copy(m_exe.output_ids(), m_exe.output_types());
     for (size_t t = 0; t < tensors.size(); ++t) {
       const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
       const bool input = tensors[t].role == TensorRole::kInput;
