@@ -232,13 +232,10 @@ class CudaBackend final : public Backend {
     MLPRT_RETURN_IF_ERROR(check_layer_precisions(config, precision));
     std::vector<OptimizationProfile> points = profiles;
     if (points.empty()) points.emplace_back();
-    cublasLtHandle_t handle = nullptr;
+    LtHandle handle;
+    MLPRT_RETURN_IF_ERROR(handle.create());
     cudaStream_t stream = nullptr;
-    MLPRT_CUBLAS_TRY(cublasLtCreate(&handle), "cublasLtCreate");
-    if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
-      cublasLtDestroy(handle);
-      return Status(StatusCode::kInternal, "cuda backend: cudaStreamCreate failed");
-    }
+    MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
     const auto start = std::chrono::steady_clock::now();
     detail::TimingCache cache;
     TacticTimer timer;
@@ -253,11 +250,11 @@ class CudaBackend final : public Backend {
       }
     }
     Result<nlohmann::json> layers =
-        !cache_loaded.is_ok()            ? Result<nlohmann::json>(cache_loaded)
-        : config.optimization_level == 0 ? Result<nlohmann::json>(untuned(graph, precision))
-                                         : tune(graph, points, precision, handle, stream, timer);
+        !cache_loaded.is_ok() ? Result<nlohmann::json>(cache_loaded)
+        : config.optimization_level == 0
+            ? Result<nlohmann::json>(untuned(graph, precision))
+            : tune(graph, points, precision, handle.get(), stream, timer);
     cudaStreamDestroy(stream);
-    cublasLtDestroy(handle);
     if (!layers.is_ok()) return layers.status();
     detail::log(Severity::kInfo, "cuda backend: tactics: ", timer.timed, " timed, ", timer.cached,
                 " from the timing cache, in ",

@@ -1,6 +1,6 @@
 #pragma once
 // Shared pieces of the cuda backend: precisions, error conversion, owning device and pinned
-// host buffers.
+// host buffers, the cuBLASLt handle.
 
 #include <cstddef>
 #include <cstdint>
@@ -99,6 +99,31 @@ class PinnedBuffer {
   void release() noexcept;
   void* m_ptr = nullptr;
   size_t m_bytes = 0;
+};
+
+/// A cuBLASLt handle. It holds no stream or workspace (cublasLtMatmul takes both), so one handle
+/// serves every thread. Destroying one synchronizes the whole device, which invalidates stream
+/// captures on other threads and races with their graph instantiation in the driver (a crash seen
+/// on the H100): the engine owns one that outlives its contexts, rather than one per context.
+class LtHandle {
+ public:
+  LtHandle() = default;
+  ~LtHandle() {
+    if (m_handle != nullptr) cublasLtDestroy(m_handle);
+  }
+  LtHandle(LtHandle&& other) noexcept : m_handle(std::exchange(other.m_handle, nullptr)) {}
+  LtHandle& operator=(LtHandle&&) = delete;
+  LtHandle(const LtHandle&) = delete;
+  LtHandle& operator=(const LtHandle&) = delete;
+
+  Status create() {
+    if (m_handle == nullptr) MLPRT_CUBLAS_TRY(cublasLtCreate(&m_handle), "cublasLtCreate");
+    return Status::ok();
+  }
+  [[nodiscard]] cublasLtHandle_t get() const noexcept { return m_handle; }
+
+ private:
+  cublasLtHandle_t m_handle = nullptr;
 };
 
 /// Makes `device` current on the calling thread if it is not already.

@@ -3,6 +3,7 @@
 // shapes and bound device addresses) and, for host addresses, the copies around it.
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -107,15 +108,13 @@ class CudaContext final : public BackendContext {
       if (m_copy_out_stream) cudaStreamDestroy(m_copy_out_stream);
       for (cudaEvent_t event : m_events) cudaEventDestroy(event);
       if (m_stream) cudaStreamDestroy(m_stream);
-      if (m_handle) cublasLtDestroy(m_handle);
     }
   }
 
   Status init() {
     // cudaSetDevice, not use_device: it also makes the primary context current on a thread that
-    // has not used CUDA yet, which cublasLtCreate expects (compute-sanitizer flagged it).
+    // has not used CUDA yet, which cuBLASLt expects (compute-sanitizer flagged it).
     MLPRT_CUDA_TRY(cudaSetDevice(m_exe.device()), "cudaSetDevice");
-    MLPRT_CUBLAS_TRY(cublasLtCreate(&m_handle), "cublasLtCreate");
     MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking), "cudaStreamCreate");
     for (cudaStream_t* s : {&m_capture_stream, &m_copy_in_stream, &m_copy_out_stream}) {
       MLPRT_CUDA_TRY(cudaStreamCreateWithFlags(s, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -377,14 +376,14 @@ class CudaContext final : public BackendContext {
     auto tuned = std::find_if(layer.tuned.begin(), layer.tuned.end(),
                               [&](const TunedAlgo& t) { return t.m == m; });
     if (tuned != layer.tuned.end()) {
-      MLPRT_RETURN_IF_ERROR(plan.check(m_handle, tuned->algo, ws)
+      MLPRT_RETURN_IF_ERROR(plan.check(m_exe.lt_handle(), tuned->algo, ws)
                                 .with_context("layer '" + layer.name +
                                               "': the plan's tactic for M=" + std::to_string(m) +
                                               " does not run here; rebuild the plan"));
       dense.algos[index] = tuned->algo;
       return Status::ok();
     }
-    MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(m_handle, ws, 1));
+    MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(m_exe.lt_handle(), ws, 1));
     dense.algos[index] = candidates.front();
     detail::log(Severity::kVerbose, "cuda backend: layer '", layer.name, "' M=", m,
                 " was not tuned at build time; cuBLASLt heuristic: ", describe_algo(candidates.front()));
@@ -501,9 +500,10 @@ class CudaContext final : public BackendContext {
       switch (layer.kind) {
         case LayerKind::kDense:
           if (dense.plans[l].m() > 0) {
-            MLPRT_CUBLAS_TRY(dense.plans[l].run(m_handle, dense.algos[l], x, layer.weights.get(), y,
-                                                m_workspace.get(), m_workspace.bytes(), stream),
-                             "cublasLtMatmul of layer '" + layer.name + "'");
+            MLPRT_CUBLAS_TRY(
+                dense.plans[l].run(m_exe.lt_handle(), dense.algos[l], x, layer.weights.get(), y,
+                                   m_workspace.get(), m_workspace.bytes(), stream),
+                "cublasLtMatmul of layer '" + layer.name + "'");
             if (!layer.spec.lt_activation) {
               MLPRT_CUDA_TRY(launch_activation(y, y, act, layer.spec.act, n, stream),
                              "epilogue kernel of layer '" + layer.name + "'");
@@ -617,6 +617,19 @@ class CudaContext final : public BackendContext {
     return Status::ok();
   }
 
+  // What decides the captured graph's nodes besides the addresses: copy nodes, zero-copy kernels
+  // and the I/O addresses' alignment (our kernels and cuBLASLt pick vector widths by it). An
+  // in-place update cannot change nodes: a change here instantiates anew instead of failing one.
+  void graph_form(std::vector<uintptr_t>& form) const {
+    form.assign({m_copies_in_graph, m_zero_copy});
+    const auto alignment = [](const void* p) {
+      const auto a = reinterpret_cast<uintptr_t>(p);
+      return std::min<uintptr_t>(a & (~a + 1), 256);
+    };
+    for (const void* p : m_dev_in) form.push_back(alignment(p));
+    for (const void* p : m_dev_out) form.push_back(alignment(p));
+  }
+
   // One graph per prepared shape set; re-captured (and updated in place) when the bound
   // device addresses change.
   Status launch_graph(cudaStream_t stream) {
@@ -628,8 +641,8 @@ class CudaContext final : public BackendContext {
       m_key_scratch.insert(m_key_scratch.end(), m_caller_in.begin(), m_caller_in.end());
       m_key_scratch.insert(m_key_scratch.end(), m_caller_out.begin(), m_caller_out.end());
     }
-    // With or without the copies the graph has other nodes: no in-place update across that.
-    if (m_graph_exec != nullptr && m_graph_has_copies != m_copies_in_graph) drop_graph();
+    graph_form(m_form_scratch);
+    if (m_graph_exec != nullptr && m_form_scratch != m_graph_form) drop_graph();
     if (m_graph_exec == nullptr || m_key_scratch != m_graph_key) {
       MLPRT_CUDA_TRY(cudaStreamBeginCapture(m_capture_stream, cudaStreamCaptureModeThreadLocal),
                      "cudaStreamBeginCapture");
@@ -664,14 +677,13 @@ class CudaContext final : public BackendContext {
       cudaGraphDestroy(graph);
       MLPRT_CUDA_TRY(err, "cudaGraphInstantiate");
       m_graph_key = m_key_scratch;
-      m_graph_has_copies = m_copies_in_graph;
+      m_graph_form = m_form_scratch;
     }
     MLPRT_CUDA_TRY(cudaGraphLaunch(m_graph_exec, stream), "cudaGraphLaunch");
     return Status::ok();
   }
 
   const CudaExecutable& m_exe;
-  cublasLtHandle_t m_handle = nullptr;
   cudaStream_t m_stream = nullptr;          // for callers that pass no stream
   cudaStream_t m_capture_stream = nullptr;  // graphs are captured here, launched on the caller's
   DeviceBuffer m_workspace;
@@ -701,7 +713,6 @@ class CudaContext final : public BackendContext {
   bool m_small_io = false;   // host I/O within kZeroCopyBytes (prepare)
   bool m_zero_copy = false;  // this call's I/O is small and in mapped pinned memory
   bool m_use_graph = true;
-  bool m_graph_has_copies = false;
   std::vector<DeviceBuffer> m_io_in;  // host I/O: device copies, in the I/O types
   std::vector<DeviceBuffer> m_io_out;
   std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging
@@ -709,6 +720,8 @@ class CudaContext final : public BackendContext {
   cudaGraphExec_t m_graph_exec = nullptr;
   std::vector<const void*> m_graph_key;
   std::vector<const void*> m_key_scratch;
+  std::vector<uintptr_t> m_graph_form;  // graph_form() of the instantiated graph
+  std::vector<uintptr_t> m_form_scratch;
   bool m_device_io = false;
   bool m_prepared = false;
   bool m_fused = false;

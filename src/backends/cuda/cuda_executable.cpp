@@ -215,6 +215,9 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   std::unique_ptr<CudaExecutable> exe(new CudaExecutable());
   exe->m_blob = blob;
   MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
+  // Makes the primary context current, which cublasLtCreate expects.
+  MLPRT_CUDA_TRY(cudaSetDevice(exe->m_device), "cudaSetDevice");
+  MLPRT_RETURN_IF_ERROR(exe->m_lt.create());
   const TensorTable::LoadConstant load =
       std::bind_front(&CudaExecutable::load_constant, exe.get());
   for (const ir::TensorInfo& input : graph.inputs) {

@@ -1,6 +1,6 @@
 #pragma once
 // The cuda backend's loaded engine: weights on the device (uploaded once at load, shared by all
-// contexts), the layer list and the tactics the plan chose.
+// contexts), the layer list, the tactics the plan chose and the cuBLASLt handle.
 
 #include <cstdint>
 #include <map>
@@ -72,6 +72,8 @@ class CudaExecutable final : public Executable {
   std::vector<std::string> layer_precisions() const override;
 
   [[nodiscard]] int device() const noexcept { return m_device; }
+  /// Shared by all contexts: see LtHandle.
+  [[nodiscard]] cublasLtHandle_t lt_handle() const noexcept { return m_lt.get(); }
   [[nodiscard]] const BlobInfo& blob() const noexcept { return m_blob; }
   [[nodiscard]] const std::vector<Layer>& layers() const noexcept { return m_layers; }
   [[nodiscard]] const std::vector<TensorSlot>& tensors() const noexcept {
@@ -100,6 +102,7 @@ class CudaExecutable final : public Executable {
   Status upload_fused_weights(const ir::Graph& graph);
 
   int m_device = 0;
+  LtHandle m_lt;
   BlobInfo m_blob;
   std::vector<Layer> m_layers;
   TensorTable m_tensors;
