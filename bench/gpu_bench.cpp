@@ -2,7 +2,8 @@
 // times PyTorch: event-timed median of one inference.
 //   mlprt_us      device-resident input and output (the context replays its CUDA graph)
 //   mlprt_e2e_us  host to host from pinned memory (H2D + graph + D2H on the caller's stream)
-// Usage: mlprt_gpu_bench MODEL.onnx NAME PREC(fp32|fp16) BATCH[,BATCH...]  -> JSON lines
+// Usage: mlprt_gpu_bench MODEL.onnx NAME PREC(fp32|tf32|fp16) BATCH[,BATCH...]  -> JSON lines
+// (tf32: fp32 I/O and activations, matmuls on TF32 tensor cores, as JAX's default fp32 runs)
 
 #include <cuda_runtime.h>
 
@@ -66,6 +67,7 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   mlprt::BuilderConfig config;
   config.backend = "cuda";
   config.allow_fp16 = prec == "fp16";
+  config.allow_tf32 = prec == "tf32";
   // As peers.py feeds its fp16 models: fp16 tensors in and out (trtexec --inputIOFormats=fp16).
   const mlprt::DataType io_type = prec == "fp16" ? mlprt::DataType::kFloat16 : mlprt::DataType::kFloat32;
   config.input_formats = {io_type};
@@ -134,13 +136,14 @@ int run(const std::string& path, const std::string& name, const std::string& pre
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s MODEL.onnx NAME fp32|fp16 BATCH[,BATCH...]\n", argv[0]);
+  const std::string prec = argc == 5 ? argv[3] : "";
+  if (prec != "fp32" && prec != "tf32" && prec != "fp16") {
+    std::fprintf(stderr, "usage: %s MODEL.onnx NAME fp32|tf32|fp16 BATCH[,BATCH...]\n", argv[0]);
     return 2;
   }
   std::stringstream batches(argv[4]);
   std::string item;
   int rc = 0;
-  while (std::getline(batches, item, ',')) rc |= run(argv[1], argv[2], argv[3], std::stoll(item));
+  while (std::getline(batches, item, ',')) rc |= run(argv[1], argv[2], prec, std::stoll(item));
   return rc;
 }

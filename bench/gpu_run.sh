@@ -72,6 +72,11 @@ case "$mode" in
       ours tcnn $prec 1,1024,65536,1048576 >> "$OUT/mlprt.jsonl"
       ours wide $prec 1,64,4096,32768 >> "$OUT/mlprt.jsonl"
     done
+    # JAX runs its fp32 rows on TF32: our tf32 engines beside them, where matmuls dominate.
+    ours seed tf32 4096,65536 >> "$OUT/mlprt.jsonl"
+    ours mnist tf32 4096,65536 >> "$OUT/mlprt.jsonl"
+    ours tcnn tf32 65536,1048576 >> "$OUT/mlprt.jsonl"
+    ours wide tf32 4096,32768 >> "$OUT/mlprt.jsonl"
     python3 "$peers" --no-compile --json "$OUT/peers.json" >> "$OUT/bench.log" 2>&1
     echo "peers rc=$?"
     mkdir -p bench/results

@@ -24,6 +24,10 @@ def main():
                                     "torch_eager_us", "jax_jit_us", "floor_us")}
         row["mlprt_us"] = o["mlprt_us"]
         row["mlprt_e2e_us"] = o["mlprt_e2e_us"]
+        # JAX's default fp32 matmuls run on TF32: our tf32 build is the like-for-like number.
+        tf32 = ours.get((p["model"], "tf32", p["batch"])) if p["prec"] == "fp32" else None
+        if tf32 is not None:
+            row["mlprt_tf32_us"] = tf32["mlprt_us"]
         rows.append(row)
     out = {"device": peers["device"], "date": date, "command": command,
            "launch_floor_us": peers.get("launch_floor_us"), "rows": rows}
@@ -39,6 +43,10 @@ def main():
                                ("jax_jit_us", "C3"), ("floor_us", "k")):
                 ax.plot(b, [r[key] for r in rs], style, color=color, marker="o", ms=3,
                         label=f"{key.replace('_us', '')} {prec}")
+        rs = sorted((r for r in rows if r["model"] == model and "mlprt_tf32_us" in r), key=lambda r: r["batch"])
+        if rs:
+            ax.plot([r["batch"] for r in rs], [r["mlprt_tf32_us"] for r in rs], ":", color="C0", marker="x",
+                    ms=4, label="mlprt tf32")
         ax.set_xscale("log"); ax.set_yscale("log"); ax.set_title(f"{model} ({out['device']})")
         ax.set_xlabel("batch"); ax.set_ylabel("latency (us, median)"); ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -48,7 +56,8 @@ def main():
     for r in rows:
         print(f"{r['model']:>6} {r['prec']:>5} {r['batch']:>8} {r['mlprt_us']:9.2f} {r['torch_graph_us']:9.2f} "
               f"{r['mlprt_us'] / r['torch_graph_us']:6.2f} {r['mlprt_e2e_us']:9.2f} {r['torch_graph_e2e_us']:9.2f} "
-              f"{r['mlprt_e2e_us'] / r['torch_graph_e2e_us']:6.2f} {r['mlprt_us'] / r['floor_us']:8.1f}")
+              f"{r['mlprt_e2e_us'] / r['torch_graph_e2e_us']:6.2f} {r['mlprt_us'] / r['floor_us']:8.1f}"
+              + (f"  tf32 {r['mlprt_tf32_us']:9.2f} jax {r['jax_jit_us']:9.2f}" if "mlprt_tf32_us" in r else ""))
 
 
 if __name__ == "__main__":
