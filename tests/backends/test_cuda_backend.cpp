@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <iterator>
@@ -13,8 +15,8 @@
 #include <thread>
 
 #include "backends/registry.h"
-#include "ir/evaluator.h"
 #include "cpu_test_graphs.h"
+#include "ir/evaluator.h"
 #include "mlprt/mlprt.h"
 
 namespace mlprt::testing {
@@ -524,6 +526,41 @@ TEST(CudaBackend, ContextsOnSeveralThreads) {
   }
   for (std::thread& t : threads) t.join();
   for (double e : errors) EXPECT_LE(e, 1e-5);
+}
+
+// Contexts made and dropped on some threads while others capture and instantiate their graphs:
+// a context that destroyed its own cuBLASLt handle synchronized the device there, which crashed
+// the driver in another thread's graph instantiation about once in a thousand lifetimes.
+TEST(CudaBackend, ContextLifetimesOverlapOtherThreadsGraphs) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(10);
+  const std::string x = maker.input("x", {-1, 32});
+  maker.output(maker.dense(maker.dense(x, 32, 32, true, true), 32, 8));
+  const ir::Graph& graph = maker.graph();
+  auto exe = build(*cuda, graph, {batch_profile("x", 32, 64)}, kCases[0]);
+  ASSERT_NE(exe, nullptr);
+  const TensorMap inputs{{"x", random_tensor({48, 32}, 5)}};
+  const std::vector<double> ref = reference(graph, inputs).begin()->second;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  std::vector<double> errors(8, 0.0);
+  std::vector<int> lifetimes(errors.size(), 0);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < errors.size(); ++i) {
+    threads.emplace_back([&, i] {
+      while (std::chrono::steady_clock::now() < until) {
+        errors[i] = std::max(errors[i], rel_l2(run_on_device(*exe, graph, inputs), ref));
+        ++lifetimes[i];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int total = 0;
+  for (int n : lifetimes) total += n;
+  std::cout << "[ lifetimes ] " << total << " contexts on " << threads.size() << " threads\n";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    EXPECT_LE(errors[i], 1e-5) << "thread " << i;
+    EXPECT_GT(lifetimes[i], 0) << "thread " << i;
+  }
 }
 
 // Blob refusals happen before any device work, so these run without a GPU too.
