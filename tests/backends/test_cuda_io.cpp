@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "backends/cuda/cuda_common.h"
 #include "cpu_test_graphs.h"
 #include "cuda_skip.h"
 #include "mlprt/mlprt.h"
@@ -139,42 +140,39 @@ TEST(CudaIo, NarrowInputsAndOutputsEveryPathAgainstFloat64) {
 
       // Pinned memory on a caller's stream: one graph with the copies; replayed twice with new
       // input values at the same addresses, so the graph must read them afresh.
-      void* pinned_in = nullptr;
-      void* pinned_out = nullptr;
-      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
-      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
+      backend::cuda::PinnedBuffer pinned_in;
+      backend::cuda::PinnedBuffer pinned_out;
+      ASSERT_TRUE(pinned_in.reserve(in_bytes, "pinned input").is_ok());
+      ASSERT_TRUE(pinned_out.reserve(out_bytes, "pinned output").is_ok());
       cudaStream_t stream = nullptr;
       ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
-      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
-      std::memset(pinned_in, 0, in_bytes);
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in.get()).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out.get()).is_ok());
+      std::memset(pinned_in.get(), 0, in_bytes);
       ASSERT_TRUE(ctx.enqueue(stream).is_ok());
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-      std::memcpy(pinned_in, host_in, in_bytes);
+      std::memcpy(pinned_in.get(), host_in, in_bytes);
       ASSERT_TRUE(ctx.enqueue(stream).is_ok());
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-      EXPECT_LE(rel_l2(widen(pinned_out, c.out, ref.size()), ref), c.tolerance);
+      EXPECT_LE(rel_l2(widen(pinned_out.get(), c.out, ref.size()), ref), c.tolerance);
 
       // Device memory in the I/O types.
-      void* d_in = nullptr;
-      void* d_out = nullptr;
-      ASSERT_EQ(cudaMalloc(&d_in, in_bytes), cudaSuccess);
-      ASSERT_EQ(cudaMalloc(&d_out, out_bytes), cudaSuccess);
-      ASSERT_EQ(cudaMemcpy(d_in, host_in, in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+      backend::cuda::DeviceBuffer d_in;
+      backend::cuda::DeviceBuffer d_out;
+      ASSERT_TRUE(d_in.reserve(in_bytes, "device input").is_ok());
+      ASSERT_TRUE(d_out.reserve(out_bytes, "device output").is_ok());
+      ASSERT_EQ(cudaMemcpy(d_in.get(), host_in, in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
       ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address("x", d_in).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address(out_name, d_out).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", d_in.get()).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, d_out.get()).is_ok());
       ASSERT_TRUE(ctx.enqueue(stream).is_ok());
       std::vector<std::byte> device_out(out_bytes);
-      ASSERT_EQ(cudaMemcpyAsync(device_out.data(), d_out, out_bytes, cudaMemcpyDeviceToHost, stream),
+      ASSERT_EQ(cudaMemcpyAsync(device_out.data(), d_out.get(), out_bytes, cudaMemcpyDeviceToHost,
+                                stream),
                 cudaSuccess);
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
       EXPECT_LE(rel_l2(widen(device_out.data(), c.out, ref.size()), ref), c.tolerance);
       cudaStreamDestroy(stream);
-      cudaFree(d_in);
-      cudaFree(d_out);
-      cudaFreeHost(pinned_in);
-      cudaFreeHost(pinned_out);
     }
   }
 }
@@ -213,27 +211,25 @@ TEST(CudaIo, SmallPinnedIoOfUnfusedLayersAgainstFloat64) {
       ASSERT_EQ(ref.size(), static_cast<size_t>(batch * 10));
       const size_t in_bytes = fed.size() * element_size(c.in);
       const size_t out_bytes = ref.size() * element_size(c.out);
-      void* pinned_in = nullptr;
-      void* pinned_out = nullptr;
-      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
-      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
+      backend::cuda::PinnedBuffer pinned_in;
+      backend::cuda::PinnedBuffer pinned_out;
+      ASSERT_TRUE(pinned_in.reserve(in_bytes, "pinned input").is_ok());
+      ASSERT_TRUE(pinned_out.reserve(out_bytes, "pinned output").is_ok());
       ASSERT_TRUE(ctx.set_input_shape("x", {batch, kIn}).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in.get()).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out.get()).is_ok());
       for (bool use_graph : {true, false}) {
         SCOPED_TRACE(use_graph ? "CUDA graph" : "no CUDA graph");
         ASSERT_TRUE(ctx.set_use_cuda_graph(use_graph).is_ok());
-        std::memset(pinned_in, 0, in_bytes);
+        std::memset(pinned_in.get(), 0, in_bytes);
         ASSERT_TRUE(ctx.enqueue(stream).is_ok());
         ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-        std::memcpy(pinned_in, host_in, in_bytes);
-        std::memset(pinned_out, 0, out_bytes);
+        std::memcpy(pinned_in.get(), host_in, in_bytes);
+        std::memset(pinned_out.get(), 0, out_bytes);
         ASSERT_TRUE(ctx.enqueue(stream).is_ok());
         ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-        EXPECT_LE(rel_l2(widen(pinned_out, c.out, ref.size()), ref), c.tolerance);
+        EXPECT_LE(rel_l2(widen(pinned_out.get(), c.out, ref.size()), ref), c.tolerance);
       }
-      cudaFreeHost(pinned_in);
-      cudaFreeHost(pinned_out);
     }
     cudaStreamDestroy(stream);
   }
@@ -299,24 +295,24 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
       const std::vector<double> ref = reference(graph, ref_inputs).begin()->second;
       const size_t in_bytes = fed.size() * element_size(c.in);
       const size_t out_bytes = static_cast<size_t>(batch * kOut) * element_size(c.out);
-      void* pinned_in = nullptr;
-      void* pinned_out = nullptr;
-      ASSERT_EQ(cudaMallocHost(&pinned_in, in_bytes), cudaSuccess);
-      ASSERT_EQ(cudaMallocHost(&pinned_out, out_bytes), cudaSuccess);
-      std::memcpy(pinned_in, host_in, in_bytes);
+      backend::cuda::PinnedBuffer pinned_in;
+      backend::cuda::PinnedBuffer pinned_out;
+      ASSERT_TRUE(pinned_in.reserve(in_bytes, "pinned input").is_ok());
+      ASSERT_TRUE(pinned_out.reserve(out_bytes, "pinned output").is_ok());
+      std::memcpy(pinned_in.get(), host_in, in_bytes);
       pipeline_logs.clear();
       ASSERT_TRUE(ctx.set_input_shape("x", {batch, kIn}).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in).is_ok());
-      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address("x", pinned_in.get()).is_ok());
+      ASSERT_TRUE(ctx.set_tensor_address(out_name, pinned_out.get()).is_ok());
       for (bool use_graph : {true, false}) {
         SCOPED_TRACE(use_graph ? "CUDA graph" : "no CUDA graph");
         ASSERT_TRUE(ctx.set_use_cuda_graph(use_graph).is_ok());
         for (int replay = 0; replay < 2; ++replay) {
-          std::memset(pinned_out, 0, out_bytes);
+          std::memset(pinned_out.get(), 0, out_bytes);
           ASSERT_TRUE(ctx.enqueue(stream).is_ok());
           ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
           const std::vector<float> out =
-              widen(pinned_out, c.out, static_cast<size_t>(batch * kOut));
+              widen(pinned_out.get(), c.out, static_cast<size_t>(batch * kOut));
           EXPECT_LE(rel_l2(pick_rows(out, kOut, picks), ref), c.tolerance);
         }
       }
@@ -331,8 +327,6 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
           EXPECT_TRUE(pipeline_logs.empty());
         }
       }
-      cudaFreeHost(pinned_in);
-      cudaFreeHost(pinned_out);
     }
     cudaStreamDestroy(stream);
   }

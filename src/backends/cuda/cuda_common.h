@@ -111,8 +111,6 @@ class LtHandle {
   ~LtHandle() {
     if (m_handle != nullptr) cublasLtDestroy(m_handle);
   }
-  LtHandle(LtHandle&& other) noexcept : m_handle(std::exchange(other.m_handle, nullptr)) {}
-  LtHandle& operator=(LtHandle&&) = delete;
   LtHandle(const LtHandle&) = delete;
   LtHandle& operator=(const LtHandle&) = delete;
 

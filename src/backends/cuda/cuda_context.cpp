@@ -636,7 +636,6 @@ class CudaContext final : public BackendContext {
     if (!m_use_graph) return run_all(stream);
     m_key_scratch.assign(m_dev_in.begin(), m_dev_in.end());
     m_key_scratch.insert(m_key_scratch.end(), m_dev_out.begin(), m_dev_out.end());
-    m_key_scratch.push_back(m_copies_in_graph ? &m_copies_in_graph : nullptr);
     if (m_copies_in_graph) {
       m_key_scratch.insert(m_key_scratch.end(), m_caller_in.begin(), m_caller_in.end());
       m_key_scratch.insert(m_key_scratch.end(), m_caller_out.begin(), m_caller_out.end());
