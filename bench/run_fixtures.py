@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-# The repository's python/ here; the GPU package (bench/pack_gpu.sh) puts mlprt_py beside us.
+# The repository's python/ here; the GPU package (bench/pack_gpu.sh) puts mlprt_tools beside us.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-from mlprt_py.fixture_profiles import profile_flags  # noqa: E402
+from mlprt_tools.fixture_profiles import profile_flags  # noqa: E402
 
 MAX_REL_L2 = 1e-5
 

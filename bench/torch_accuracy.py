@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import torch
 
-from mlprt_py.model import load_model
+from mlprt_tools.model import load_model
 
 
 def main():

@@ -18,11 +18,11 @@ cmake --build --preset release -j "$(nproc)" --target mlprt_cli
 mlprt=build/release/tools/mlprt/mlprt
 
 step "train the MLP 784 -> 32 -> ReLU -> 10 on Fashion-MNIST"
-$py -m mlprt_py.train --out "$work/model.pth"
+$py -m mlprt_tools.train --out "$work/model.pth"
 
 step "export ONNX, static batch and dynamic batch"
 static_batch=1
-$py -m mlprt_py.export --pth "$work/model.pth" --batch "$static_batch" \
+$py -m mlprt_tools.export --pth "$work/model.pth" --batch "$static_batch" \
   --static "$work/model_static.onnx" --dynamic "$work/model_dynamic.onnx"
 
 step "build the static engine"
@@ -37,7 +37,7 @@ step "inspect the dynamic engine"
 $mlprt inspect --loadEngine="$work/dynamic.plan"
 
 step "run the test set through the engines"
-$py -m mlprt_py.data --export-npy "$work" --pth "$work/model.pth"
+$py -m mlprt_tools.data --export-npy "$work" --pth "$work/model.pth"
 $py scripts/demo_report.py --mlprt "$mlprt" --pth "$work/model.pth" \
   --images "$work/test_images.npy" --labels "$work/test_labels.npy" \
   --static-plan "$work/static.plan" --static-batch "$static_batch" \

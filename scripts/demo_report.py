@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlprt_py.model import load_model
-from mlprt_py.predict import accuracy, torch_logits
+from mlprt_tools.model import load_model
+from mlprt_tools.predict import accuracy, torch_logits
 
 LATENCY = re.compile(r"Latency: (\d+) calls .*?mean ([\d.]+) us, median ([\d.]+) us")
 

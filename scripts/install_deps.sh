@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything mlprt needs on Debian 12 (idempotent; skips apt when all is there).
-# --bench also installs what bench/cpu_bench.py compares against (ONNX Runtime from PyPI, into
-# the system python); the tests never need it.
+# Installs everything mlprt needs on Debian 12 (idempotent; skips apt when all is there), and
+# the Python build tools into .venv/ (scripts/install_python.sh --no-package).
+# --bench also installs what bench/cpu_bench.py and bench/python_overhead.py compare against
+# (ONNX Runtime from PyPI, into .venv/); the tests never need it.
 set -euo pipefail
 
 with_bench=0
@@ -15,12 +16,14 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config git
   libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
+  # Only because Debian's oneDNN is built with its OpenCL GPU runtime: dnnl-config.cmake calls
+  # find_package(OpenCL), which needs these headers and libOpenCL.so (a Recommends of libdnnl-dev).
+  ocl-icd-opencl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  python3 python3-numpy python3-torch python3-onnx python3-pytest python3-matplotlib
+  python3 python3-dev python3-venv python3-numpy python3-torch python3-onnx python3-pytest python3-matplotlib
   libonnx-testdata clang libclang-rt-14-dev libomp-dev
   dataset-fashion-mnist
 )
-[ "$with_bench" -eq 1 ] && packages+=(python3-matplotlib python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,8 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$with_bench" -eq 1 ] && ! /usr/bin/python3 -c "import onnxruntime" 2>/dev/null; then
-  echo "mlprt: installing onnxruntime (PyPI) for bench/cpu_bench.py"
-  # --no-deps: a PyPI protobuf would shadow Debian's, which python3-onnx needs.
-  /usr/bin/python3 -m pip install --break-system-packages --quiet --no-deps onnxruntime flatbuffers
+# nanobind and scikit-build-core (and, with --bench, onnxruntime) from PyPI into .venv/.
+scripts=$(cd "$(dirname "$0")" && pwd)
+if [ "$with_bench" -eq 1 ]; then
+  "$scripts/install_python.sh" --no-package --bench
+else
+  "$scripts/install_python.sh" --no-package
 fi

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs all of mlprt's tests on a fresh machine:
 #   1. installs the dependencies,
-#   2. Release build with warnings as errors, every test (unit, CLI, Python, end-to-end, install),
-#   3. the ONNX importer fuzzer (clang, libFuzzer) for 60 s (MLPRT_FUZZ_SECONDS),
-#   4. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests.
+#   2. Release build with warnings as errors, every test (unit, CLI, Python package and tooling,
+#      end-to-end, install),
+#   3. the Python package as a user installs it: `pip install .` into .venv/, its tests on it,
+#   4. the ONNX importer fuzzer (clang, libFuzzer) for 60 s (MLPRT_FUZZ_SECONDS),
+#   5. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests.
+# scripts/check_clean_install.sh (a clean Debian root, ~10 min) is separate: see the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -12,6 +15,11 @@ jobs=$(nproc)
 cmake --preset ci
 cmake --build --preset ci -j "$jobs"
 ctest --preset ci -j "$jobs"
+
+# The installed package (not the build tree): pip install . into .venv, then its tests.
+scripts/install_python.sh
+(cd /tmp && "$OLDPWD/.venv/bin/python" -m pytest -q -p no:cacheprovider -rs \
+  "$OLDPWD/tests/python/test_package.py" --rootdir "$OLDPWD/tests/python")
 
 # libFuzzer (clang, ASan + UBSan) on the ONNX importer for a bounded time.
 fuzz/run.sh "${MLPRT_FUZZ_SECONDS:-60}"

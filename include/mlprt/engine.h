@@ -33,6 +33,7 @@ struct EngineInfo {
   std::string backend;           ///< "cpu", ...
   std::string hardware;          ///< what the plan was built for, e.g. "x86_64 avx512_core_bf16"
   std::string precision;         ///< "fp32", ...
+  int device = -1;               ///< the GPU the engine was loaded on; -1: runs on the host
   std::string model_name;
   std::string plan_hash;         ///< hex checksum of the plan file
   uint64_t plan_bytes = 0;

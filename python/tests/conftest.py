@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from mlprt_py import data  # noqa: E402
+from mlprt_tools import data  # noqa: E402
 
 
 def write_idx(path, magic, dims, payload, compress=True):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import write_idx
-from mlprt_py import data
+from mlprt_tools import data
 
 
 def test_reads_tiny_idx_files(tiny_dataset):
@@ -91,7 +91,7 @@ def test_export_npy_cli(tiny_dataset, tmp_path, capsys):
 
 def test_export_npy_cli_error_exit(tmp_path, capsys):
     assert data.main(["--export-npy", str(tmp_path / "o"), "--data-dir", str(tmp_path)]) == 1
-    assert "mlprt_py.data: error:" in capsys.readouterr().err
+    assert "mlprt_tools.data: error:" in capsys.readouterr().err
     assert not (tmp_path / "o" / "test_images.npy").exists()
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import onnx
 import pytest
 
-from mlprt_py import fixtures
-from mlprt_py.reference import run_onnx_float64
+from mlprt_tools import fixtures
+from mlprt_tools.reference import run_onnx_float64
 
 ALL_PAIRS = {(opset, dynamic) for opset in range(11, 18) for dynamic in (False, True)}
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from mlprt_py import data
-from mlprt_py.model import (ACTIVATIONS, CheckpointError, build_mlp, count_parameters,
+from mlprt_tools import data
+from mlprt_tools.model import (ACTIVATIONS, CheckpointError, build_mlp, count_parameters,
                             default_arch, load_checkpoint, load_model, save_checkpoint,
                             validate_arch)
 

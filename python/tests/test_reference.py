@@ -7,10 +7,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from mlprt_py import reference
-from mlprt_py.export import rel_l2
-from mlprt_py.model import build_mlp, default_arch
-from mlprt_py.reference import OnnxReferenceError, run_model_float64, run_onnx_float64
+from mlprt_tools import reference
+from mlprt_tools.export import rel_l2
+from mlprt_tools.model import build_mlp, default_arch
+from mlprt_tools.reference import OnnxReferenceError, run_model_float64, run_onnx_float64
 
 # The reference and torch-in-float64 use the same float32 weights; only summation order differs.
 MAX_REL_L2 = 1e-9
@@ -196,4 +196,4 @@ def test_cli_writes_float64_npy(tmp_path):
 def test_cli_missing_model(tmp_path, capsys):
     rc = reference.main(["--onnx", str(tmp_path / "none.onnx"), "--input", "x.npy", "--output", "y.npy"])
     assert rc == 1
-    assert "mlprt_py.reference: error:" in capsys.readouterr().err
+    assert "mlprt_tools.reference: error:" in capsys.readouterr().err

@@ -7,9 +7,9 @@ import onnx
 import pytest
 import torch
 
-from mlprt_py import data, export, predict, train
-from mlprt_py.model import load_checkpoint, load_model
-from mlprt_py.reference import OnnxReferenceError, run_onnx_float64
+from mlprt_tools import data, export, predict, train
+from mlprt_tools.model import load_checkpoint, load_model
+from mlprt_tools.reference import OnnxReferenceError, run_onnx_float64
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  loss \d+\.\d{4}  train acc \d+\.\d{2}%  "
                         r"test acc \d+\.\d{2}%  \d+\.\d s$")

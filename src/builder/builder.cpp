@@ -1,5 +1,6 @@
 #include "mlprt/builder.h"
 
+#include <filesystem>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -148,7 +149,10 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   if (config.allow_fp16) plan.precision += "+fp16";
   nlohmann::json build_config = {{"backend", config.backend},
                                  {"profiles", profiles_to_json(config.profiles)},
-                                 {"timing_cache", config.timing_cache_path},
+                                 // The name only: a plan must not depend on where the cache lives.
+                                 {"timing_cache", std::filesystem::path(config.timing_cache_path)
+                                                      .filename()
+                                                      .string()},
                                  {"fp16", config.allow_fp16},
                                  {"bf16", config.allow_bf16},
                                  {"tf32", config.allow_tf32},

@@ -93,6 +93,7 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
   info.backend = plan.backend;
   info.hardware = plan.hardware;
   info.precision = plan.precision;
+  info.device = state->executable->device();
   info.model_name = plan.graph.name;
   info.plan_hash = plan::plan_hash_hex(bytes);
   info.plan_bytes = bytes.size();

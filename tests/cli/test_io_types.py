@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 import cli_helpers as h
-from mlprt_py.typed import round_to, to_typed
+from mlprt_tools.typed import round_to, to_typed
 
 TOLERANCE = 2e-2  # fp16 / bf16 against float64
 

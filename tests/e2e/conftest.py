@@ -37,10 +37,10 @@ def trained(tmp_path_factory):
     """A small training run and its two ONNX exports, shared by the tests."""
     work = tmp_path_factory.mktemp("e2e")
     pth = work / "model.pth"
-    python_module("mlprt_py.train", "--out", pth, "--epochs", 1, "--limit-train", 3000)
+    python_module("mlprt_tools.train", "--out", pth, "--epochs", 1, "--limit-train", 3000)
     static, dynamic = work / "static.onnx", work / "dynamic.onnx"
-    python_module("mlprt_py.export", "--pth", pth, "--static", static, "--dynamic", dynamic)
+    python_module("mlprt_tools.export", "--pth", pth, "--static", static, "--dynamic", dynamic)
     images, labels = work / "test_images.npy", work / "test_labels.npy"
-    python_module("mlprt_py.data", "--export-npy", work, "--pth", pth, "--limit", 2000)
+    python_module("mlprt_tools.data", "--export-npy", work, "--pth", pth, "--limit", 2000)
     return {"work": work, "pth": pth, "static": static, "dynamic": dynamic,
             "images": images, "labels": labels}

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import mlprt, python_module, rel_l2
-from mlprt_py.reference import run_onnx_float64
+from mlprt_tools.reference import run_onnx_float64
 
 
 def torch_logits(pth, images):
-    from mlprt_py.model import load_model
-    from mlprt_py.predict import torch_logits as logits
+    from mlprt_tools.model import load_model
+    from mlprt_tools.predict import torch_logits as logits
     model, _ = load_model(pth)
     return logits(model, images)
 
@@ -97,7 +97,7 @@ def test_cpp_example_program(trained):
 def test_unseen_style_fixtures_match_float64(tmp_path):
     """Varied sequential MLPs exported by torch.onnx.export at opsets 11..17."""
     import json
-    python_module("mlprt_py.fixtures", "--out", tmp_path, "--count", 24, "--seed", 7)
+    python_module("mlprt_tools.fixtures", "--out", tmp_path, "--count", 24, "--seed", 7)
     index = json.loads((tmp_path / "index.json").read_text())
     entries = index["models"] if isinstance(index, dict) else index
     assert len(entries) >= 20

@@ -71,7 +71,7 @@ class CudaExecutable final : public Executable {
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
 
-  [[nodiscard]] int device() const noexcept { return m_device; }
+  [[nodiscard]] int device() const noexcept override { return m_device; }
   /// Shared by all contexts: see LtHandle.
   [[nodiscard]] cublasLtHandle_t lt_handle() const noexcept { return m_lt.get(); }
   [[nodiscard]] const BlobInfo& blob() const noexcept { return m_blob; }

@@ -1,10 +1,10 @@
 """Export a trained .pth to ONNX, static and dynamic batch, and check both against PyTorch.
 
-    python3 -m mlprt_py.export --pth work/model.pth \\
+    python3 -m mlprt_tools.export --pth work/model.pth \\
         --static work/model_static.onnx --dynamic work/model_dynamic.onnx [--batch 1] [--opset 13]
 
 The model is rebuilt from the checkpoint's own arch. Each file is checked with onnx.checker and
-run with the float64 reference (mlprt_py.reference) on real test images; the maximum absolute
+run with the float64 reference (mlprt_tools.reference) on real test images; the maximum absolute
 difference to PyTorch's float32 output is printed, and a difference above the tolerance fails.
 """
 
@@ -105,10 +105,10 @@ def export_checkpoint(pth, static_path, dynamic_path, batch=1, opset=13, data_di
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth", required=True,
-                        help="checkpoint from mlprt_py.train, e.g. work/model.pth")
+                        help="checkpoint from mlprt_tools.train, e.g. work/model.pth")
     parser.add_argument("--static", default=None,
                         help="static-batch ONNX to write, e.g. work/model_static.onnx")
     parser.add_argument("--dynamic", default=None,
@@ -127,7 +127,7 @@ def main(argv=None):
         export_checkpoint(args.pth, args.static, args.dynamic, args.batch, args.opset,
                           args.data_dir)
     except (CheckpointError, ExportError, OnnxReferenceError, data.DatasetError, OSError) as e:
-        print(f"mlprt_py.export: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.export: error: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -3,7 +3,7 @@
 What a user gets from `model.half()` + torch.onnx.export on a GPU, or from an fp16 conversion
 tool: every float initializer, graph input, graph output and value_info in the narrow type.
 
-    python3 -m mlprt_py.typed model.onnx model_fp16.onnx --type float16
+    python3 -m mlprt_tools.typed model.onnx model_fp16.onnx --type float16
 """
 import argparse
 
@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from mlprt_py.atomic import atomic_path
+from mlprt_tools.atomic import atomic_path
 
 NARROW = {"float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}
 

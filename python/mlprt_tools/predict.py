@@ -1,6 +1,6 @@
 """PyTorch's predictions for a .pth, and how an engine's outputs compare with them.
 
-    python3 -m mlprt_py.predict --pth work/model.pth --images work/test_images.npy \\
+    python3 -m mlprt_tools.predict --pth work/model.pth --images work/test_images.npy \\
         --labels work/test_labels.npy [--logits work/torch_logits.npy] \\
         [--compare work/engine_b32.npy ...] [--require-top1-match] [--json]
 
@@ -65,10 +65,10 @@ def _load_npy(path, what):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.predict", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth", required=True, help="checkpoint, e.g. work/model.pth")
-    parser.add_argument("--images", required=True, help="float32 [N, 784] .npy from mlprt_py.data")
+    parser.add_argument("--images", required=True, help="float32 [N, 784] .npy from mlprt_tools.data")
     parser.add_argument("--labels", default=None, help="int64 [N] .npy; enables accuracy")
     parser.add_argument("--logits", default=None, help="write PyTorch's float32 logits here")
     parser.add_argument("--compare", action="append", default=[], metavar="LOGITS_NPY",
@@ -97,7 +97,7 @@ def main(argv=None):
             except ValueError as e:
                 raise ValueError(f"{path}: {e}")
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:
-        print(f"mlprt_py.predict: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.predict: error: {e}", file=sys.stderr)
         return 1
 
     if args.json:
@@ -114,7 +114,7 @@ def main(argv=None):
                   f"images, max abs diff {r['max_abs_diff']:.3e}{where}")
     if args.require_top1_match and any(r["top1_agree"] != r["count"]
                                        for r in report["compare"].values()):
-        print("mlprt_py.predict: error: an engine output disagrees with PyTorch's top-1",
+        print("mlprt_tools.predict: error: an engine output disagrees with PyTorch's top-1",
               file=sys.stderr)
         return 1
     return 0

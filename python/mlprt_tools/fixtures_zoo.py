@@ -1,12 +1,12 @@
 """A zoo of small, varied MLPs exported by torch, with inputs and float64 references.
 
-    python3 -m mlprt_py.fixtures_zoo export --out tests/fixtures/torch1            # torch 1.13
-    python3 -m mlprt_py.fixtures_zoo export --out DIR --dynamo                     # torch 2.x
-    python3 -m mlprt_py.fixtures_zoo reference --dir tests/fixtures/torch2         # refs here
+    python3 -m mlprt_tools.fixtures_zoo export --out tests/fixtures/torch1            # torch 1.13
+    python3 -m mlprt_tools.fixtures_zoo export --out DIR --dynamo                     # torch 2.x
+    python3 -m mlprt_tools.fixtures_zoo reference --dir tests/fixtures/torch2         # refs here
 
 `export` writes per model <name>.onnx, <name>_in<k>.npy (float32) and <name>_torch<k>.npy
 (torch's own float64 output) plus index.json. Without --dynamo it also computes the references
-(<name>_ref<k>.npy, float64) with mlprt_py.reference and checks them against torch float64.
+(<name>_ref<k>.npy, float64) with mlprt_tools.reference and checks them against torch float64.
 `reference` does that last step for a folder exported elsewhere (the torch 2.x machine), using
 the stored torch float64 outputs for the cross-check. The module needs only torch and numpy
 until the reference step, so that it runs on a machine without our other dependencies.
@@ -324,7 +324,7 @@ def compute_references(folder, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.fixtures_zoo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.fixtures_zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export")

@@ -1,7 +1,7 @@
 """Fashion-MNIST from Debian's dataset-fashion-mnist: idx .gz reader, preprocessing, .npy export.
 
-    python3 -m mlprt_py.data --export-npy work     # work/test_images.npy, work/test_labels.npy
-    python3 -m mlprt_py.data --export-npy work --split train --limit 1000
+    python3 -m mlprt_tools.data --export-npy work     # work/test_images.npy, work/test_labels.npy
+    python3 -m mlprt_tools.data --export-npy work --split train --limit 1000
 """
 
 import argparse
@@ -131,7 +131,7 @@ def export_npy(out_dir, split="test", directory=None, limit=None, preprocess=Non
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.data", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export-npy", metavar="DIR", required=True,
                         help="folder for <split>_images.npy and <split>_labels.npy, e.g. work")
@@ -150,7 +150,7 @@ def main(argv=None):
         images_out, labels_out, shape = export_npy(args.export_npy, args.split, args.data_dir,
                                                    args.limit, preprocess)
     except (DatasetError, ValueError, OSError) as e:
-        print(f"mlprt_py.data: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.data: error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {images_out} (float32 {list(shape)}) and {labels_out} (int64 [{shape[0]}])")
     return 0

@@ -1,7 +1,7 @@
 """A float64 numpy evaluator for the ONNX graphs of MLPs: the ground truth of our numerics tests.
 
-    python3 -m mlprt_py.reference --onnx m.onnx --input x.npy --output ref.npy
-    python3 -m mlprt_py.reference --onnx m.onnx --input input:x.npy --output output:ref.npy
+    python3 -m mlprt_tools.reference --onnx m.onnx --input x.npy --output ref.npy
+    python3 -m mlprt_tools.reference --onnx m.onnx --input input:x.npy --output output:ref.npy
 
 Every float tensor (inputs, initializers, constants) is widened to float64 before any arithmetic,
 so the only float32 rounding left is the one already in the stored weights.
@@ -400,7 +400,7 @@ def _split_named(spec, default_name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.reference", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.reference", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--onnx", required=True, help="model, e.g. work/model_dynamic.onnx")
     parser.add_argument("--input", action="append", required=True,
@@ -424,10 +424,10 @@ def main(argv=None):
             save_npy(path, outputs[name])
             print(f"wrote {path}: '{name}' float64 {list(outputs[name].shape)}")
     except (OnnxReferenceError, OSError, ValueError) as e:
-        print(f"mlprt_py.reference: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.reference: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # onnx.load's protobuf errors
-        print(f"mlprt_py.reference: error: {args.onnx}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"mlprt_tools.reference: error: {args.onnx}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,6 @@
 """Random small sequential MLPs exported by torch.onnx.export, with inputs and float64 references.
 
-    python3 -m mlprt_py.fixtures --out build/fixtures [--count 28] [--seed 0]
+    python3 -m mlprt_tools.fixtures --out build/fixtures [--count 28] [--seed 0]
 
 Fixture i uses opset 11 + i % 7 and a dynamic batch when i is odd, so 14 fixtures cover every
 (opset, static/dynamic) pair. Each model is 1-4 Linear layers (widths 1..300, bias chosen per
@@ -164,7 +164,7 @@ def generate(out_dir, count, seed, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.fixtures", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.fixtures", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder to write, e.g. build/fixtures")
     parser.add_argument("--count", type=int, default=28, help="number of models (default 28)")
@@ -178,7 +178,7 @@ def main(argv=None):
     try:
         generate(args.out, args.count, args.seed, log=(lambda _: None) if args.quiet else print)
     except (FixtureError, OSError, RuntimeError, onnx.checker.ValidationError) as e:
-        print(f"mlprt_py.fixtures: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.fixtures: error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {args.count} fixtures and {os.path.join(args.out, 'index.json')}")
     return 0

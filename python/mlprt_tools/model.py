@@ -1,7 +1,7 @@
 """The tutorial's MLP, built from an architecture dict, and the .pth checkpoint format.
 
-    python3 -m mlprt_py.model --hidden 32 --activation relu     # print the model
-    python3 -m mlprt_py.model --pth work/model.pth              # print a saved model and its info
+    python3 -m mlprt_tools.model --hidden 32 --activation relu     # print the model
+    python3 -m mlprt_tools.model --pth work/model.pth              # print a saved model and its info
 
 A checkpoint is a dict saved with torch.save:
     {"format": "mlprt-checkpoint", "format_version": 1,
@@ -104,13 +104,13 @@ def load_checkpoint(path):
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: file not found; train one with "
-                              f"python3 -m mlprt_py.train --out {path}") from None
+                              f"python3 -m mlprt_tools.train --out {path}") from None
     except Exception as e:  # torch raises many types for damaged files
         raise CheckpointError(f"{path}: not a readable torch checkpoint "
                               f"({type(e).__name__}: {e})") from e
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an mlprt checkpoint (expected a dict with "
-                              f"format='{CHECKPOINT_FORMAT}'); train one with mlprt_py.train")
+                              f"format='{CHECKPOINT_FORMAT}'); train one with mlprt_tools.train")
     version = checkpoint.get("format_version")
     if version != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version}, this code reads "
@@ -138,7 +138,7 @@ def load_model(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.model", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.model", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth", default=None, help="print this checkpoint, e.g. work/model.pth")
     parser.add_argument("--hidden", type=int, nargs="*", default=[32],
@@ -156,7 +156,7 @@ def main(argv=None):
             model = build_mlp(default_arch(args.hidden, args.activation, bias=not args.no_bias))
             print(model)
     except (CheckpointError, ValueError) as e:
-        print(f"mlprt_py.model: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.model: error: {e}", file=sys.stderr)
         return 1
     print(f"parameters: {count_parameters(model)}")
     return 0

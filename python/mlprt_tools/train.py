@@ -1,7 +1,7 @@
 """Train the tutorial's MLP on Fashion-MNIST, seeded and deterministic, and save a .pth.
 
-    python3 -m mlprt_py.train --out work/model.pth
-    python3 -m mlprt_py.train --out work/small.pth --epochs 1 --limit-train 2000 --hidden 64 16
+    python3 -m mlprt_tools.train --out work/model.pth
+    python3 -m mlprt_tools.train --out work/small.pth --epochs 1 --limit-train 2000 --hidden 64 16
 """
 
 import argparse
@@ -104,7 +104,7 @@ def train(arch, epochs, batch_size, lr, seed, threads, limit_train=None, data_di
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mlprt_py.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python3 -m mlprt_tools.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="checkpoint to write, e.g. work/model.pth")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
@@ -136,7 +136,7 @@ def main(argv=None):
                                args.threads, args.limit_train, args.data_dir)
         save_checkpoint(args.out, model, arch, data.DEFAULT_PREPROCESS, metrics)
     except (data.DatasetError, ValueError, OSError) as e:
-        print(f"mlprt_py.train: error: {e}", file=sys.stderr)
+        print(f"mlprt_tools.train: error: {e}", file=sys.stderr)
         return 1
     print(f"saved {args.out}: test accuracy {100 * metrics['test_accuracy']:.2f}%, "
           f"{metrics['train_seconds']:.1f} s")

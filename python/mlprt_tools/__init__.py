@@ -1,4 +1,4 @@
 """mlprt's Python side: train, save, export, a float64 ONNX reference, and test fixtures.
 
-Run each module as ``python3 -m mlprt_py.<module> --help`` with ``PYTHONPATH=python``.
+Run each module as ``python3 -m mlprt_tools.<module> --help`` with ``PYTHONPATH=python``.
 """

@@ -1,0 +1,230 @@
+// engine.h: Runtime, ICudaEngine (also mlprt.Engine). Engines are immutable and may be shared
+// by threads; each thread makes its own context.
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "bind_logger.h"
+#include "engine.h"
+#include "io_mode.h"
+#include "mlprt/device.h"
+
+namespace mlprt::python {
+namespace {
+
+struct Runtime {};
+
+// TensorRT 8's bindings: every I/O tensor once per profile, profile k's at k * num_io + i.
+int num_io(const PyEngine& e) { return static_cast<int>(e.engine->io_tensors().size()); }
+const TensorDesc& binding(const PyEngine& e, int index) {
+  const int io = num_io(e);
+  if (index < 0 || index >= io * e.engine->num_profiles())
+    throw_error(StatusCode::kNotFound, "binding index " + std::to_string(index) +
+                                           " out of range: the engine has " +
+                                           std::to_string(io * e.engine->num_profiles()) +
+                                           " bindings (" + std::to_string(io) + " I/O tensors x " +
+                                           std::to_string(e.engine->num_profiles()) + " profiles)");
+  return e.engine->io_tensors()[static_cast<size_t>(index % io)];
+}
+
+nb::list profile_shapes(const PyEngine& e, const std::string& name, int profile) {
+  ShapeRange range = value_or_throw(e.engine->profile_range(profile, name));
+  nb::list out;
+  out.append(to_tuple(range.min));
+  out.append(to_tuple(range.opt));
+  out.append(to_tuple(range.max));
+  return out;
+}
+
+}  // namespace
+
+const TensorDesc& PyEngine::io(const std::string& name) const {
+  const TensorDesc* desc = engine->find_io_tensor(name);
+  if (!desc) {
+    std::string names;
+    for (const TensorDesc& t : engine->io_tensors()) names += (names.empty() ? "'" : ", '") + t.name + "'";
+    throw_error(StatusCode::kNotFound,
+                "no I/O tensor named '" + name + "'; the engine has " + names);
+  }
+  return *desc;
+}
+
+int PyEngine::num_inputs() const {
+  int n = 0;
+  for (const TensorDesc& t : engine->io_tensors()) n += t.mode == TensorIOMode::kInput;
+  return n;
+}
+
+std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what) {
+  Py_buffer view;
+  if (PyObject_GetBuffer(buffer.ptr(), &view, PyBUF_SIMPLE) != 0) {
+    PyErr_Clear();
+    throw_error(StatusCode::kInvalidArgument,
+                std::string(what) + ": expected bytes or another object with the buffer protocol "
+                "(IHostMemory, bytearray, memoryview), got " + nb::type_name(buffer.type()).c_str());
+  }
+  const auto* begin = static_cast<const uint8_t*>(view.buf);
+  std::vector<uint8_t> bytes(begin, begin + view.len);
+  PyBuffer_Release(&view);
+  return bytes;
+}
+
+nb::object load_engine(std::vector<uint8_t> plan, const std::string& source) {
+  auto engine = std::make_unique<PyEngine>();
+  engine->plan = std::move(plan);
+  {
+    nb::gil_scoped_release release;
+    Result<std::unique_ptr<Engine>> loaded = Engine::load(engine->plan, source);
+    if (!loaded) {
+      nb::gil_scoped_acquire gil;
+      throw_if_error(loaded.status(), ErrorSource::kPlan);
+    }
+    engine->engine = std::move(loaded).value();
+  }
+  return nb::cast(std::move(engine));
+}
+
+void bind_engine(nb::module_& m) {
+  nb::class_<PyEngine>(m, "ICudaEngine",
+                       "A loaded plan (also mlprt.Engine): immutable, shareable by threads. "
+                       "Make one execution context per thread; infer() is the short way.")
+      .def_static(
+          "load_file",
+          [](const std::filesystem::path& path) {
+            std::ifstream in(path, std::ios::binary);
+            if (!in)
+              throw_error(StatusCode::kIoError, "cannot open plan file '" + path.string() + "'");
+            std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+            return load_engine(std::move(bytes), path.string());
+          },
+          nb::arg("path"),
+          "Loads a plan file. Raises PlanError saying what mismatched (format version, "
+          "truncation, corruption, hardware), IoError if it cannot be read.")
+      .def_static(
+          "load",
+          [](nb::handle plan) { return load_engine(buffer_bytes(plan, "Engine.load"), "<buffer>"); },
+          nb::arg("plan"), "Loads a plan from bytes / IHostMemory / any buffer.")
+      .def_prop_ro("num_io_tensors", [](const PyEngine& e) { return num_io(e); })
+      .def(
+          "get_tensor_name",
+          [](const PyEngine& e, int i) {
+            if (i < 0 || i >= num_io(e))
+              throw_error(StatusCode::kNotFound, "I/O tensor index " + std::to_string(i) +
+                                                     " out of range: the engine has " +
+                                                     std::to_string(num_io(e)));
+            return e.engine->io_tensors()[static_cast<size_t>(i)].name;
+          },
+          nb::arg("index"), "Inputs first, then outputs, in the model's order.")
+      .def(
+          "get_tensor_mode",
+          [](const PyEngine& e, const std::string& name) {
+            const TensorDesc* d = e.engine->find_io_tensor(name);
+            return d ? to_io_mode(d->mode) : IOMode::kNone;
+          },
+          nb::arg("name"))
+      .def("get_tensor_shape", [](const PyEngine& e, const std::string& n) { return to_tuple(e.io(n).dims); },
+           nb::arg("name"), "The shape as built; -1 marks a dynamic dimension.")
+      .def("get_tensor_dtype", [](const PyEngine& e, const std::string& n) { return e.io(n).dtype; },
+           nb::arg("name"))
+      .def("get_tensor_profile_shape", &profile_shapes, nb::arg("name"), nb::arg("profile_index"),
+           "[min, opt, max] of an input in a profile.")
+      .def_prop_ro("num_optimization_profiles", [](const PyEngine& e) { return e.engine->num_profiles(); })
+      .def_prop_ro("name", [](const PyEngine& e) { return e.engine->info().model_name; })
+      .def_prop_ro("backend", [](const PyEngine& e) { return e.engine->info().backend; },
+                   "'cpu' or 'cuda'.")
+      .def_prop_ro("device", [](const PyEngine& e) { return e.engine->info().device; },
+                   "The GPU the engine lives on; -1 for a host (cpu) engine.")
+      .def_prop_ro("precision", [](const PyEngine& e) { return e.engine->info().precision; })
+      .def_prop_ro("hardware", [](const PyEngine& e) { return e.engine->info().hardware; })
+      .def("to_json", [](const PyEngine& e) { return e.engine->to_json(); },
+           "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")
+      .def(
+          "serialize",
+          [](const PyEngine& e) {
+            return nb::bytes(reinterpret_cast<const char*>(e.plan.data()), e.plan.size());
+          },
+          "The plan's bytes.")
+      .def(
+          "create_execution_context", [](nb::handle self) { return create_context(self); },
+          "A new context (profile 0). Not thread-safe: one per thread. It keeps the engine alive.")
+      .def(
+          "infer",
+          [](nb::handle self, nb::handle feed, nb::handle stream, nb::handle outputs) {
+            PyEngine& e = nb::cast<PyEngine&>(self);
+            std::unique_lock lock(e.default_context_mutex, std::defer_lock);
+            {
+              nb::gil_scoped_release release;
+              lock.lock();
+            }
+            if (!e.default_context) {
+              e.default_context = create_context(self);
+              e.default_context->engine_ref = nb::object();  // the engine owns it: no cycle
+            }
+            return infer(*e.default_context, feed, stream, outputs);
+          },
+          nb::arg("feed"), nb::arg("stream").none() = nb::none(),
+          nb::arg("outputs").none() = nb::none(),
+          "One-off inference on the engine's own context (callers are serialized); see "
+          "IExecutionContext.infer.")
+      // TensorRT 8's binding API.
+      .def_prop_ro("num_bindings", [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
+      .def("get_binding_name", [](const PyEngine& e, int i) {
+             const TensorDesc& d = binding(e, i);
+             const int profile = i / num_io(e);
+             return profile == 0 ? d.name : d.name + " [profile " + std::to_string(profile) + "]";
+           }, nb::arg("index"))
+      .def("get_binding_index", [](const PyEngine& e, const std::string& name) {
+             const auto& io = e.engine->io_tensors();
+             for (size_t i = 0; i < io.size(); ++i)
+               if (io[i].name == name) return static_cast<int>(i);
+             return -1;
+           }, nb::arg("name"))
+      .def("binding_is_input", [](const PyEngine& e, nb::handle key) {
+             if (nb::isinstance<nb::str>(key)) return e.io(nb::cast<std::string>(key)).mode == TensorIOMode::kInput;
+             return binding(e, nb::cast<int>(key)).mode == TensorIOMode::kInput;
+           }, nb::arg("index"))
+      .def("get_binding_shape", [](const PyEngine& e, int i) { return to_tuple(binding(e, i).dims); },
+           nb::arg("index"))
+      .def("get_binding_dtype", [](const PyEngine& e, int i) { return binding(e, i).dtype; },
+           nb::arg("index"))
+      .def("get_profile_shape", [](const PyEngine& e, int profile, nb::handle key) {
+             std::string name = nb::isinstance<nb::str>(key) ? nb::cast<std::string>(key)
+                                                              : binding(e, nb::cast<int>(key)).name;
+             return profile_shapes(e, name, profile);
+           }, nb::arg("profile_index"), nb::arg("binding"))
+      .def_prop_ro("max_batch_size", [](const PyEngine&) { return 1; },
+                   "1: networks are explicit-batch.")
+      .def_prop_ro("has_implicit_batch_dimension", [](const PyEngine&) { return false; })
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
+
+  m.def("set_device", [](int index) { throw_if_error(set_device(index)); }, nb::arg("index"),
+        "Makes GPU `index` current on the calling thread: engines loaded afterwards live there "
+        "(as cudaSetDevice). Index 0 is accepted without a cuda backend.");
+
+  nb::class_<Runtime>(m, "Runtime", "Deserializes plans into engines.")
+      .def(
+          "__init__",
+          [](Runtime* self, nb::handle logger) {
+            install_logger(logger);
+            new (self) Runtime();
+          },
+          nb::arg("logger").none() = nb::none())
+      .def(
+          "deserialize_cuda_engine",
+          [](const Runtime&, nb::handle plan) {
+            return load_engine(buffer_bytes(plan, "deserialize_cuda_engine"), "<buffer>");
+          },
+          nb::arg("serialized_engine"),
+          "Loads a plan (bytes, IHostMemory, any buffer) for whichever backend built it. Raises "
+          "PlanError (not a plan, truncated, corrupt, other format version or hardware).")
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
+}
+
+}  // namespace mlprt::python

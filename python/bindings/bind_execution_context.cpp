@@ -1,0 +1,162 @@
+// execution_context.h: IExecutionContext (also mlprt.ExecutionContext), with TensorRT 10's
+// tensor-address calls, TensorRT 8's binding calls, and infer().
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+
+#include "engine.h"
+
+namespace mlprt::python {
+namespace {
+
+const TensorDesc& binding(const PyContext& c, int index) {
+  const auto& io = c.engine->engine->io_tensors();
+  const int n = static_cast<int>(io.size());
+  if (index < 0 || index >= n * c.engine->engine->num_profiles())
+    throw_error(StatusCode::kNotFound, "binding index " + std::to_string(index) + " out of range");
+  return io[static_cast<size_t>(index % n)];
+}
+
+nb::tuple shape_of(const PyContext& c, const std::string& name) {
+  const TensorDesc& desc = c.engine->io(name);
+  Result<Dims> dims = c.context->tensor_shape(name);
+  return to_tuple(dims ? *dims : desc.dims);  // unresolved: the engine's shape with -1
+}
+
+// execute_async_v2 / execute_v2: one address per binding; with several profiles the list holds
+// every profile's bindings and the active profile's are used.
+void bind_all(PyContext& c, nb::handle bindings) {
+  const auto& io = c.engine->engine->io_tensors();
+  const size_t n = io.size();
+  std::vector<nb::handle> list;
+  for (nb::handle h : nb::iter(bindings)) list.push_back(h);
+  const size_t profile = static_cast<size_t>(c.context->optimization_profile());
+  const size_t offset = list.size() >= (profile + 1) * n ? profile * n : 0;
+  if (list.size() < n)
+    throw_error(StatusCode::kInvalidArgument,
+                "bindings: expected one address per I/O tensor (" + std::to_string(n) + "), got " +
+                    std::to_string(list.size()));
+  c.use_trt_location();
+  for (size_t i = 0; i < n; ++i) c.set_address(io[i].name, to_pointer(list[offset + i], "bindings"));
+}
+
+}  // namespace
+
+void bind_execution_context(nb::module_& m) {
+  nb::class_<PyContext>(m, "IExecutionContext",
+                        "One caller's state for running an engine (also mlprt.ExecutionContext): "
+                        "profile, input shapes, buffers. Not thread-safe: one per thread.")
+      .def_prop_ro("engine", [](const PyContext& c) { return c.engine_ref; })
+      .def(
+          "infer",
+          [](PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs) {
+            return infer(c, feed, stream, outputs);
+          },
+          nb::arg("feed"), nb::arg("stream").none() = nb::none(),
+          nb::arg("outputs").none() = nb::none(),
+          "Runs the engine on `feed` ({input name: array}) and returns {output name: array}.\n\n"
+          "Arrays: numpy, torch (CPU or the engine's GPU), cupy, or anything with __dlpack__ / "
+          "__cuda_array_interface__; every input of the engine, all on the host or all on the "
+          "engine's GPU, C-contiguous and of the engine's dtype (non-contiguous arrays are copied "
+          "with a warning). Picks the first profile that holds the shapes, binds the arrays' own "
+          "memory (no copy), and returns outputs of the first input's kind and device, already "
+          "shaped. `outputs`: preallocated arrays to write into (returned as given). `stream`: a "
+          "torch/cupy stream, an int handle or cudaStream_t; the call is then asynchronous on it "
+          "(default: torch's / cupy's current stream for their GPU tensors; host arrays return "
+          "when done).\n\nRaises ShapeError (outside every profile, wrong rank), "
+          "InvalidArgumentError (dtype, device, layout), NotFoundError (unknown or missing name).")
+      .def(
+          "set_optimization_profile_async",
+          [](PyContext& c, int index, nb::handle) {
+            throw_if_error(c.context->set_optimization_profile(index));
+            c.shapes_valid = false;
+            return true;
+          },
+          nb::arg("profile_index"), nb::arg("stream_handle").none() = nb::none(),
+          "Selects the profile the next input shapes must fall in.")
+      .def_prop_rw(
+          "active_optimization_profile",
+          [](const PyContext& c) { return c.context->optimization_profile(); },
+          [](PyContext& c, int index) {
+            throw_if_error(c.context->set_optimization_profile(index));
+            c.shapes_valid = false;
+          })
+      .def(
+          "set_input_shape",
+          [](PyContext& c, const std::string& name, nb::handle shape) {
+            c.use_trt_location();
+            c.set_input_shape(name, to_dims(shape, "set_input_shape"));
+            return true;
+          },
+          nb::arg("name"), nb::arg("shape"),
+          "Sets an input's shape (tuple, list, torch.Size) within the active profile; raises "
+          "ShapeError outside it.")
+      .def("get_tensor_shape", &shape_of, nb::arg("name"),
+           "An I/O tensor's concrete shape; outputs resolve once every input shape is set.")
+      .def(
+          "set_tensor_address",
+          [](PyContext& c, const std::string& name, nb::handle address) {
+            c.use_trt_location();
+            c.set_address(name, to_pointer(address, "set_tensor_address"));
+            return true;
+          },
+          nb::arg("name"), nb::arg("memory"),
+          "Binds memory (an int address): device memory on the engine's GPU for a cuda engine, "
+          "host memory for a cpu engine.")
+      .def(
+          "get_tensor_address",
+          [](const PyContext& c, const std::string& name) {
+            auto it = c.addresses.find(name);
+            return reinterpret_cast<uintptr_t>(it == c.addresses.end() ? nullptr : it->second);
+          },
+          nb::arg("name"))
+      .def(
+          "execute_async_v3",
+          [](PyContext& c, nb::handle stream) {
+            c.enqueue(to_stream(stream));
+            return true;
+          },
+          nb::arg("stream_handle").none() = nb::none(),
+          "Runs on `stream_handle` (int, cudaStream_t, torch/cupy stream) and returns without "
+          "waiting on a cuda engine; a cpu engine runs on the calling thread. The GIL is released.")
+      .def(
+          "execute_async_v2",
+          [](PyContext& c, nb::handle bindings, nb::handle stream) {
+            bind_all(c, bindings);
+            c.enqueue(to_stream(stream));
+            return true;
+          },
+          nb::arg("bindings"), nb::arg("stream_handle").none() = nb::none(),
+          "TensorRT 8: one address per binding, then execute_async_v3(stream_handle).")
+      .def(
+          "execute_v2",
+          [](PyContext& c, nb::handle bindings) {
+            bind_all(c, bindings);
+            c.enqueue(nullptr);
+            return true;
+          },
+          nb::arg("bindings"), "TensorRT 8: synchronous execute_async_v2.")
+      .def(
+          "set_binding_shape",
+          [](PyContext& c, int index, nb::handle shape) {
+            c.use_trt_location();
+            c.set_input_shape(binding(c, index).name, to_dims(shape, "set_binding_shape"));
+            return true;
+          },
+          nb::arg("binding"), nb::arg("shape"))
+      .def("get_binding_shape", [](const PyContext& c, int i) { return shape_of(c, binding(c, i).name); },
+           nb::arg("binding"))
+      .def_prop_ro("all_binding_shapes_specified", [](const PyContext& c) {
+        for (const TensorDesc& t : c.engine->engine->io_tensors())
+          if (!c.context->tensor_shape(t.name)) return false;
+        return true;
+      })
+      .def_prop_ro("all_shape_inputs_specified", [](const PyContext&) { return true; })
+      .def("set_num_threads", [](PyContext& c, int n) { throw_if_error(c.context->set_num_threads(n)); },
+           nb::arg("threads"), "Host threads for this context's calls (cpu engines).")
+      .def("set_use_cuda_graph", [](PyContext& c, bool use) { throw_if_error(c.context->set_use_cuda_graph(use)); },
+           nb::arg("use"), "Replay a captured CUDA graph (default) or launch kernels one by one.")
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
+}
+
+}  // namespace mlprt::python

@@ -1,0 +1,59 @@
+#pragma once
+// The Python-side owners of an Engine and its ExecutionContexts. A context holds a reference to
+// its Python engine, so deleting the engine in Python never invalidates a context (the C++
+// context also keeps the engine's state alive).
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "mlprt/engine.h"
+
+namespace mlprt::python {
+
+struct PyContext;
+
+struct PyEngine {
+  std::unique_ptr<Engine> engine;
+  std::vector<uint8_t> plan;  ///< the plan's bytes, for serialize()
+  /// engine.infer's own context, made on first use; the mutex serializes its callers.
+  std::unique_ptr<PyContext> default_context;
+  std::mutex default_context_mutex;
+
+  const TensorDesc& io(const std::string& name) const;
+  [[nodiscard]] int num_inputs() const;
+};
+
+/// Loads a plan (PlanError on anything that is not a loadable plan) into a Python Engine.
+nb::object load_engine(std::vector<uint8_t> plan, const std::string& source);
+/// The bytes of any object with the buffer protocol (bytes, IHostMemory, memoryview, numpy).
+std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what);
+
+struct PyContext {
+  nb::object engine_ref;  ///< keeps the Python engine alive
+  PyEngine* engine = nullptr;
+  std::unique_ptr<ExecutionContext> context;
+  TensorLocation location = TensorLocation::kHost;
+  std::map<std::string, void*> addresses;
+  /// Input shapes last set, in engine input order (infer skips set_input_shape when unchanged).
+  std::vector<Dims> shapes;
+  bool shapes_valid = false;
+
+  /// Switches where addresses live; the shapes must be set again afterwards.
+  void use_location(TensorLocation where);
+  /// The location TensorRT's calls imply: device memory on a GPU engine, else host.
+  void use_trt_location();
+  void set_input_shape(const std::string& name, const Dims& dims);
+  void set_address(const std::string& name, void* address);
+  void enqueue(void* stream);
+};
+
+std::unique_ptr<PyContext> create_context(nb::handle engine_object);
+
+/// context.infer / engine.infer (infer.cpp).
+nb::dict infer(PyContext& context, nb::handle feed, nb::handle stream, nb::handle outputs);
+
+}  // namespace mlprt::python

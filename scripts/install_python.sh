@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Python package mlprt into the virtual environment .venv/ in the repo root.
+# Debian's python refuses system-wide pip installs (PEP 668); the venv sees Debian's packages
+# (--system-site-packages: torch, numpy, onnx, pytest stay visible) and adds from PyPI only
+# nanobind and scikit-build-core (the build) and, with --bench, onnxruntime (the CPU peer).
+# Then `pip install .` builds the library and the module (scikit-build-core, CMake).
+#   scripts/install_python.sh [--bench] [--no-package]
+#   .venv/bin/python -c "import mlprt"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bench=0
+package=1
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    --no-package) package=0 ;;
+    *) echo "install_python.sh: unknown argument '$arg' (allowed: --bench, --no-package)" >&2; exit 2 ;;
+  esac
+done
+
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "mlprt: creating $venv (Debian's python3 with --system-site-packages)"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
+have() { "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" 2>/dev/null; }
+# The versions pyproject.toml's [build-system] names.
+have nanobind 2.9.2 && have scikit-build-core 0.11.6 || {
+  echo "mlprt: installing nanobind and scikit-build-core (PyPI) into $venv"
+  "${pip[@]}" install nanobind==2.9.2 scikit-build-core==0.11.6
+}
+if [ "$bench" -eq 1 ] && ! "$venv/bin/python" -c "import onnxruntime" 2>/dev/null; then
+  echo "mlprt: installing onnxruntime (PyPI) into $venv for the benchmarks"
+  # --no-deps: a PyPI protobuf would shadow Debian's, which python3-onnx needs.
+  "${pip[@]}" install --no-deps onnxruntime==1.23.2 flatbuffers
+fi
+if [ "$package" -eq 1 ]; then
+  echo "mlprt: building and installing the mlprt package into $venv (pip install .)"
+  "${pip[@]}" install --no-build-isolation .
+  "$venv/bin/python" -c "import mlprt; print('mlprt', mlprt.__version__, 'installed in', mlprt.__file__)"
+fi
