@@ -1,38 +1,40 @@
 #!/usr/bin/env python3
-"""The demo's last step: push the whole test set through the engines at several batch sizes
-with `mlprt run --batch=B`, and print accuracy beside PyTorch's, top-1 agreement on every image,
-and the latency per call. Exits 1 if any engine disagrees with PyTorch on any image's top-1.
+"""The demo's last step, with mlprt's Python API: push the whole test set through the engines
+at several batch sizes (one execution context, `context.infer` per batch of torch tensors), and
+print accuracy beside PyTorch's, top-1 agreement on every image, and the latency per call. Exits
+1 if any engine disagrees with PyTorch on any image's top-1.
 """
 import argparse
-import re
-import subprocess
+import statistics
 import sys
-from pathlib import Path
+import time
 
 import numpy as np
+import torch
 
+import mlprt
 from mlprt_tools.model import load_model
 from mlprt_tools.predict import accuracy, torch_logits
 
-LATENCY = re.compile(r"Latency: (\d+) calls .*?mean ([\d.]+) us, median ([\d.]+) us")
 
-
-def run_engine(mlprt, plan, images, batch, out):
-    proc = subprocess.run(
-        [mlprt, "run", f"--loadEngine={plan}", f"--loadInputs=input:{images}",
-         f"--batch={batch}", f"--exportOutput=output:{out}"],
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"demo: mlprt run failed for batch {batch}:\n{proc.stderr}")
-    match = LATENCY.search(proc.stdout)
-    if not match:
-        sys.exit(f"demo: no latency line in mlprt run's output:\n{proc.stdout}")
-    return int(match.group(1)), float(match.group(2)), float(match.group(3))
+def run_engine(plan, images, batch):
+    """Logits for every image, in calls of `batch` rows (the last may be smaller)."""
+    with open(plan, "rb") as f:
+        engine = mlprt.Runtime(mlprt.Logger()).deserialize_cuda_engine(f.read())
+    context = engine.create_execution_context()
+    x = torch.from_numpy(images)
+    logits, times_us = [], []
+    for start in range(0, len(images), batch):
+        chunk = x[start:start + batch]
+        t0 = time.perf_counter()
+        out = context.infer({"input": chunk})["output"]
+        times_us.append((time.perf_counter() - t0) * 1e6)
+        logits.append(out.numpy())
+    return np.concatenate(logits), len(times_us), statistics.mean(times_us), statistics.median(times_us)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mlprt", required=True)
     parser.add_argument("--pth", required=True)
     parser.add_argument("--images", required=True)
     parser.add_argument("--labels", required=True)
@@ -40,7 +42,6 @@ def main():
     parser.add_argument("--static-batch", type=int, required=True)
     parser.add_argument("--dynamic-plan", required=True)
     parser.add_argument("--batches", default="1,32,64,128,256")
-    parser.add_argument("--workdir", default="work")
     args = parser.parse_args()
 
     images = np.load(args.images)
@@ -61,9 +62,7 @@ def main():
     all_match = True
     for name, plan, batch in runs:
         count = len(images)
-        out = Path(args.workdir) / f"logits_{name}_b{batch}.npy"
-        calls, mean_us, median_us = run_engine(args.mlprt, plan, args.images, batch, out)
-        logits = np.load(out)
+        logits, calls, mean_us, median_us = run_engine(plan, images, batch)
         same = int(np.sum(logits.argmax(1) == torch_top1))
         all_match &= same == count
         diff = float(np.max(np.abs(logits - reference)))

@@ -15,12 +15,20 @@
 
 #include "bind_logger.h"
 #include "engine.h"
+#include "host_memory.h"
 #include "mlprt/builder.h"
 #include "mlprt/builder_config.h"
 #include "mlprt/optimization_profile.h"
 #include "network.h"
 
 namespace mlprt::python {
+
+nb::object make_host_memory(std::vector<uint8_t> bytes) {
+  auto memory = std::make_unique<HostMemory>();
+  memory->bytes = std::move(bytes);
+  return nb::cast(std::move(memory));
+}
+
 namespace {
 
 enum class BuilderFlag {
@@ -36,12 +44,6 @@ enum class BuilderFlag {
   kSPARSE_WEIGHTS,
 };
 enum class MemoryPoolType { kWORKSPACE, kDLA_MANAGED_SRAM, kDLA_LOCAL_DRAM, kDLA_GLOBAL_DRAM, kTACTIC_DRAM };
-
-struct HostMemory {
-  std::vector<uint8_t> bytes;
-  Py_ssize_t shape = 0;
-  Py_ssize_t strides = 1;
-};
 
 int host_memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   HostMemory* memory = nb::inst_ptr<HostMemory>(self);
@@ -194,19 +196,25 @@ void bind_builder(nb::module_& m) {
                          "protocol (f.write(plan), bytes(plan), memoryview(plan)).")
       .def_prop_ro("nbytes", [](const HostMemory& h) { return h.bytes.size(); })
       .def_prop_ro("dtype", [](const HostMemory&) { return DataType::kUInt8; })
-      .def("__len__", [](const HostMemory& h) { return h.bytes.size(); });
+      .def("__len__", [](const HostMemory& h) { return h.bytes.size(); })
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<TimingCache>(m, "ITimingCache",
                           "Tactic timings the builder reuses (skips timing, makes builds "
                           "reproducible). Keyed by hardware, so one cache serves several machines.")
-      .def("serialize", [](const TimingCache& t) { return nb::bytes(t.json.data(), t.json.size()); },
+      .def("serialize", [](const TimingCache& t) {
+             return make_host_memory(std::vector<uint8_t>(t.json.begin(), t.json.end()));
+           },
            "The cache's bytes (JSON), for create_timing_cache on a later build.")
       .def("reset", [](TimingCache& t) { t.json.clear(); })
       .def("combine", [](TimingCache& t, const TimingCache& other, bool) {
              if (t.json.empty()) t.json = other.json;
              return t.json == other.json || other.json.empty();
            }, nb::arg("input_cache"), nb::arg("ignore_mismatch") = false,
-           "Adopts `input_cache` when this one is empty; True when the result holds both.");
+           "Adopts `input_cache` when this one is empty; True when the result holds both.")
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<ProfileDefinition>(m, "IOptimizationProfile",
                                 "The shape range (min, opt, max) an engine serves per dynamic input.")
@@ -236,7 +244,9 @@ void bind_builder(nb::module_& m) {
           nb::arg("input"), "[min, opt, max], or [] if the input has no range here.")
       .def("set_shape_input", [](ProfileDefinition&, nb::args) {
         throw_error(StatusCode::kUnsupported, "set_shape_input: mlprt has no shape tensors");
-      });
+      })
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<ConfigDefinition>(m, "IBuilderConfig", "How to build: flags, profiles, timing cache.")
       .def(nb::init<>())
@@ -311,10 +321,13 @@ void bind_builder(nb::module_& m) {
           "mlprt's own: host threads the engine is built and run for (0: OpenMP's default).")
       .def_prop_rw(
           "int8_calibrator", [](const ConfigDefinition&) { return nb::none(); },
-          [](ConfigDefinition&, nb::handle) {
+          [](ConfigDefinition&, nb::handle calibrator) {
+            if (calibrator.is_none()) return;
             throw_error(StatusCode::kUnsupported,
                         "int8_calibrator: mlprt has no INT8 kernels or calibration");
-          });
+          })
+      .def("__enter__", [](nb::handle self) { return self; })
+      .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<Builder>(m, "Builder", "Builds serialized engines (plans) from networks.")
       .def(
@@ -334,7 +347,15 @@ void bind_builder(nb::module_& m) {
           nb::arg("flags") = 0,
           "An empty network for OnnxParser. Every network is explicit-batch; the flags are "
           "accepted (1 << EXPLICIT_BATCH, 1 << STRONGLY_TYPED).")
-      .def("create_builder_config", [](const Builder&) { return std::make_unique<ConfigDefinition>(); })
+      .def(
+          "create_builder_config",
+          [](const Builder&) {
+            auto config = std::make_unique<ConfigDefinition>();
+            config->config.allow_tf32 = true;  // TensorRT's default; clear_flag(TF32) for fp32
+            return config;
+          },
+          "A new config. As in TensorRT, TF32 is permitted by default (GPU matrix products; "
+          "rel. error ~1e-3): config.clear_flag(BuilderFlag.TF32) keeps them in fp32.")
       .def("create_optimization_profile",
            [](const Builder&) { return std::make_unique<ProfileDefinition>(); })
       .def(

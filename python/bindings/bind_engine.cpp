@@ -11,6 +11,7 @@
 
 #include "bind_logger.h"
 #include "engine.h"
+#include "host_memory.h"
 #include "io_mode.h"
 #include "mlprt/device.h"
 
@@ -18,9 +19,15 @@ namespace mlprt::python {
 namespace {
 
 struct Runtime {};
+enum class Location { kDevice, kHost };
 
 // TensorRT 8's bindings: every I/O tensor once per profile, profile k's at k * num_io + i.
 int num_io(const PyEngine& e) { return static_cast<int>(e.engine->io_tensors().size()); }
+const TensorDesc& binding(const PyEngine& e, int index);
+const TensorDesc& binding(const PyEngine& e, nb::handle key) {
+  if (nb::isinstance<nb::str>(key)) return e.io(nb::cast<std::string>(key));
+  return binding(e, nb::cast<int>(key));
+}
 const TensorDesc& binding(const PyEngine& e, int index) {
   const int io = num_io(e);
   if (index < 0 || index >= io * e.engine->num_profiles())
@@ -90,6 +97,10 @@ nb::object load_engine(std::vector<uint8_t> plan, const std::string& source) {
 }
 
 void bind_engine(nb::module_& m) {
+  nb::enum_<Location>(m, "TensorLocation", nb::is_arithmetic(), "Where a tensor's memory lives.")
+      .value("DEVICE", Location::kDevice)
+      .value("HOST", Location::kHost);
+
   nb::class_<PyEngine>(m, "ICudaEngine",
                        "A loaded plan (also mlprt.Engine): immutable, shareable by threads. "
                        "Make one execution context per thread; infer() is the short way.")
@@ -144,11 +155,18 @@ void bind_engine(nb::module_& m) {
       .def("to_json", [](const PyEngine& e) { return e.engine->to_json(); },
            "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")
       .def(
-          "serialize",
-          [](const PyEngine& e) {
-            return nb::bytes(reinterpret_cast<const char*>(e.plan.data()), e.plan.size());
+          "serialize", [](const PyEngine& e) { return make_host_memory(e.plan); },
+          "The plan, as IHostMemory (buffer protocol).")
+      .def_prop_ro("num_layers", [](const PyEngine& e) { return e.engine->info().layers.size(); },
+                   "Layers after fusion (to_json() lists them).")
+      .def(
+          "get_tensor_location",
+          [](const PyEngine& e, const std::string& name) {
+            (void)e.io(name);
+            return e.engine->info().device >= 0 ? Location::kDevice : Location::kHost;
           },
-          "The plan's bytes.")
+          nb::arg("name"),
+          "Where set_tensor_address expects the tensor: DEVICE on a cuda engine, HOST on cpu.")
       .def(
           "create_execution_context", [](nb::handle self) { return create_context(self); },
           "A new context (profile 0). Not thread-safe: one per thread. It keeps the engine alive.")
@@ -185,13 +203,25 @@ void bind_engine(nb::module_& m) {
              return -1;
            }, nb::arg("name"))
       .def("binding_is_input", [](const PyEngine& e, nb::handle key) {
-             if (nb::isinstance<nb::str>(key)) return e.io(nb::cast<std::string>(key)).mode == TensorIOMode::kInput;
-             return binding(e, nb::cast<int>(key)).mode == TensorIOMode::kInput;
+             return binding(e, key).mode == TensorIOMode::kInput;
            }, nb::arg("index"))
-      .def("get_binding_shape", [](const PyEngine& e, int i) { return to_tuple(binding(e, i).dims); },
+      .def("get_binding_shape", [](const PyEngine& e, nb::handle key) { return to_tuple(binding(e, key).dims); },
            nb::arg("index"))
-      .def("get_binding_dtype", [](const PyEngine& e, int i) { return binding(e, i).dtype; },
+      .def("get_binding_dtype", [](const PyEngine& e, nb::handle key) { return binding(e, key).dtype; },
            nb::arg("index"))
+      .def("__len__", [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
+      .def("__getitem__", [](const PyEngine& e, nb::handle key) -> nb::object {
+             if (nb::isinstance<nb::str>(key)) {
+               const std::string name = nb::cast<std::string>(key);
+               (void)e.io(name);
+               const auto& io = e.engine->io_tensors();
+               for (size_t i = 0; i < io.size(); ++i)
+                 if (io[i].name == name) return nb::int_(i);
+             }
+             const int index = nb::cast<int>(key);
+             if (index >= num_io(e) * e.engine->num_profiles()) throw nb::index_error();
+             return nb::str(binding(e, index).name.c_str());
+           }, "TensorRT 8: engine[i] is binding i's name, engine[name] its index.")
       .def("get_profile_shape", [](const PyEngine& e, int profile, nb::handle key) {
              std::string name = nb::isinstance<nb::str>(key) ? nb::cast<std::string>(key)
                                                               : binding(e, nb::cast<int>(key)).name;

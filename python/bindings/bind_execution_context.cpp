@@ -151,6 +151,16 @@ void bind_execution_context(nb::module_& m) {
         return true;
       })
       .def_prop_ro("all_shape_inputs_specified", [](const PyContext&) { return true; })
+      .def(
+          "infer_shapes",
+          [](const PyContext& c) {
+            nb::list unresolved;
+            for (const TensorDesc& t : c.engine->engine->io_tensors())
+              if (t.mode == TensorIOMode::kInput && !c.context->tensor_shape(t.name))
+                unresolved.append(nb::str(t.name.c_str()));
+            return unresolved;
+          },
+          "Names of inputs whose shape is still unknown ([] once every output shape resolves).")
       .def("set_num_threads", [](PyContext& c, int n) { throw_if_error(c.context->set_num_threads(n)); },
            nb::arg("threads"), "Host threads for this context's calls (cpu engines).")
       .def("set_use_cuda_graph", [](PyContext& c, bool use) { throw_if_error(c.context->set_use_cuda_graph(use)); },

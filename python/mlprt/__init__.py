@@ -93,5 +93,38 @@ def get_plugin_registry():
 
 
 def init_libnvinfer_plugins(*args, **kwargs):
-    """Plugins are not supported (raises UnsupportedError)."""
-    get_plugin_registry()
+    """Accepted for TensorRT scripts that call it whatever their model: mlprt has no plugins
+    (every op is built in), so it registers nothing, warns, and returns True."""
+    import warnings
+    warnings.warn("init_libnvinfer_plugins: mlprt has no plugins; nothing to register",
+                  stacklevel=2)
+    return True
+
+
+class _Int8Calibrator:
+    """INT8 calibration is not supported: mlprt has no INT8 kernels. Build with FP16, BF16 or
+    TF32 instead."""
+
+    def __init__(self, *args, **kwargs):
+        raise _unsupported(f"{type(self).__name__}: mlprt has no INT8 kernels or calibration; "
+                           "build with BuilderFlag.FP16, BF16 or TF32")
+
+
+class IInt8Calibrator(_Int8Calibrator):
+    __doc__ = _Int8Calibrator.__doc__
+
+
+class IInt8EntropyCalibrator(IInt8Calibrator):
+    __doc__ = _Int8Calibrator.__doc__
+
+
+class IInt8EntropyCalibrator2(IInt8Calibrator):
+    __doc__ = _Int8Calibrator.__doc__
+
+
+class IInt8MinMaxCalibrator(IInt8Calibrator):
+    __doc__ = _Int8Calibrator.__doc__
+
+
+class IInt8LegacyCalibrator(IInt8Calibrator):
+    __doc__ = _Int8Calibrator.__doc__

@@ -1,5 +1,6 @@
 #include "mlprt/execution_context.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "common/check.h"
@@ -106,6 +107,11 @@ void ContextState::resolve_shapes() {
   m_resolve_error = Status::ok();
   for (const TensorDesc& t : m_engine->io_tensors) {
     if (t.mode == TensorIOMode::kInput && !m_input_shapes.count(t.name)) {
+      // As in TensorRT, an input without dynamic dimensions needs no set_input_shape.
+      if (std::find(t.dims.begin(), t.dims.end(), kDynamicDim) == t.dims.end()) {
+        m_input_shapes[t.name] = t.dims;
+        continue;
+      }
       m_resolve_error = make_error(StatusCode::kInvalidArgument, "the shape of input '", t.name,
                                    "' is not set (call set_input_shape first)");
       return;

@@ -73,6 +73,7 @@ def build_plan(onnx_path, profiles=(((1, IN), (8, IN), (64, IN)),), backend="cpu
                                                     for i in range(parser.num_errors)]
     config = builder.create_builder_config()
     config.backend = backend
+    config.clear_flag(mlprt.BuilderFlag.TF32)  # fp32 checks at 1e-5; flags may permit it again
     for flag in flags:
         config.set_flag(flag)
     if cache is not None:

@@ -63,7 +63,9 @@ def models(tmp_path_factory):
     for kind, batch in (("static", STATIC_BATCH), ("dynamic", DYNAMIC_BATCH)):
         onnx_path = d / f"{kind}.onnx"
         example = torch.zeros(batch, IN_FEATURES)
-        dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}} if kind == "dynamic" else None
+        dynamic_axes = None
+        if kind == "dynamic":
+            dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}}
         with torch.no_grad():
             torch.onnx.export(net, example, str(onnx_path), input_names=["input"],
                               output_names=["output"], dynamic_axes=dynamic_axes, opset_version=17)
@@ -110,8 +112,8 @@ def test_trt8_script_catches_a_wrong_output(models, tmp_path):
     m = models["dynamic"]
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, m["expect"] * 1.01)
-    proc = run_script("trt8_build_run.py", "--onnx", m["onnx"], "--input", m["x"], "--expect", wrong,
-                      "--out", tmp_path / "y.npy", expect_rc=1)
+    proc = run_script("trt8_build_run.py", "--onnx", m["onnx"], "--input", m["x"],
+                      "--expect", wrong, "--out", tmp_path / "y.npy", expect_rc=1)
     assert "FAIL" in proc.stdout
 
 
@@ -124,7 +126,8 @@ def test_trt10_script(models, tmp_path, kind):
     assert "PASS" in proc.stdout
     if kind == "dynamic":
         # Rows 40 and 39 run in profile 1, rows 5 in profile 0, with the shape as three types.
-        for line in ("profile 1 rows 40 shape given as tuple", "profile 1 rows 39 shape given as list",
+        for line in ("profile 1 rows 40 shape given as tuple",
+                     "profile 1 rows 39 shape given as list",
                      "profile 0 rows 5 shape given as Size"):
             assert line in proc.stdout
     y = np.load(out)
@@ -241,22 +244,26 @@ UNKNOWN_NAME_CALLS = {
     "context.get_tensor_shape": lambda e, c: c.get_tensor_shape("nope"),
     "context.set_tensor_address": lambda e, c: c.set_tensor_address("nope", 0),
     "engine.get_tensor_shape": lambda e, c: e.get_tensor_shape("nope"),
-    "engine.get_tensor_mode": lambda e, c: e.get_tensor_mode("nope"),
     "engine.get_tensor_dtype": lambda e, c: e.get_tensor_dtype("nope"),
 }
 
 
 @pytest.mark.parametrize("call", sorted(UNKNOWN_NAME_CALLS))
-def test_unknown_tensor_name_raises_invalid_argument(trt, built, call):
-    """docs/python-api.md: a wrong name is an InvalidArgumentError (also a ValueError)."""
+def test_unknown_tensor_name_raises_not_found(trt, built, call):
+    """docs/python-api.md: an unknown tensor name is a NotFoundError (also a LookupError)."""
     engine = built["engine"]
     context = engine.create_execution_context()
     with pytest.raises(trt.Error) as info:
         UNKNOWN_NAME_CALLS[call](engine, context)
     assert "nope" in str(info.value)
-    assert isinstance(info.value, trt.InvalidArgumentError), \
-        f"{call} raised {type(info.value).__name__}, not InvalidArgumentError: {info.value}"
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, trt.NotFoundError), \
+        f"{call} raised {type(info.value).__name__}, not NotFoundError: {info.value}"
+    assert isinstance(info.value, LookupError)
+
+
+def test_unknown_tensor_mode_is_none(trt, built):
+    """TensorRT answers get_tensor_mode of an unknown name with TensorIOMode.NONE."""
+    assert built["engine"].get_tensor_mode("nope") == trt.TensorIOMode.NONE
 
 
 def test_static_engine_runs_without_set_input_shape(trt, models):
@@ -418,7 +425,8 @@ def _pairs(table):
 
 @pytest.mark.parametrize("kind,name", _pairs(CONTRACT))
 def test_documented_name_exists(objects, kind, name):
-    assert has_name(objects[kind], name), f"mlprt lacks {kind}.{name}, which docs/python-api.md promises"
+    assert has_name(objects[kind], name), \
+        f"mlprt lacks {kind}.{name}, which docs/python-api.md promises"
 
 
 @pytest.mark.parametrize("kind,name", _pairs(EXTRA))

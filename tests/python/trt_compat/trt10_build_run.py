@@ -146,7 +146,8 @@ def main():
     assert len(inputs) == 1 and len(outputs) == 1, (inputs, outputs)
     in_name, out_name = inputs[0], outputs[0]
     for name in inputs + outputs:
-        print(f"{engine.get_tensor_mode(name)} '{name}' shape {tuple(engine.get_tensor_shape(name))} "
+        shape = tuple(engine.get_tensor_shape(name))
+        print(f"{engine.get_tensor_mode(name)} '{name}' shape {shape} "
               f"dtype {engine.get_tensor_dtype(name)}")
     in_dtype = trt.nptype(engine.get_tensor_dtype(in_name))
     out_dtype = trt.nptype(engine.get_tensor_dtype(out_name))

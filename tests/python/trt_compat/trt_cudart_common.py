@@ -134,7 +134,8 @@ def main():
         context.set_optimization_profile_async(0, stream)
         context.set_input_shape(in_name, tuple(specs[in_name][0]))
         specs[out_name][0] = context.get_tensor_shape(out_name)
-    mem = {name: PinnedDeviceBuffer(trt.volume(shape), dtype) for name, (shape, dtype) in specs.items()}
+    mem = {name: PinnedDeviceBuffer(trt.volume(shape), dtype)
+           for name, (shape, dtype) in specs.items()}
     try:
         if dynamic:
             context.set_input_shape(in_name, x.shape)
