@@ -5,7 +5,7 @@
 #   2. clones the current commit into it (uncommitted changes are not part of the check),
 #   3. inside it runs scripts/install_deps.sh [--bench], the release build, and a smoke run:
 #      `mlprt build` + `mlprt run --check` of a small fixture model, the Python package
-#      (scripts/setup_python.sh, `import mlprt`, one inference) and, with --bench, the peers the
+#      (scripts/install_python.sh, `import mlprt`, one inference) and, with --bench, the peers the
 #      benchmarks import.
 # Any missing package fails a step, and the script exits non-zero. It prints the packages each
 # install added and the time of every step. Needs root (mmdebstrap's root mode) and Debian's
@@ -76,8 +76,8 @@ timed \$m run --loadEngine=/tmp/smoke.plan --loadInputs=input:\${f}_in0.npy --ex
 timed \$m run --loadEngine=/tmp/smoke.plan --loadInputs=input:\${f}_in0.npy --check
 test -s /tmp/smoke_out.npy
 
-step "Python package: scripts/setup_python.sh, import mlprt, one inference"
-timed scripts/setup_python.sh
+step "Python package: scripts/install_python.sh, import mlprt, one inference"
+timed scripts/install_python.sh
 timed .venv/bin/python - <<'PY'
 import numpy as np
 import mlprt
@@ -87,7 +87,7 @@ y = engine.infer({"input": x})["output"]
 ref = np.load("tests/fixtures/torch2/relu_nobias_dynamic_ref0.npy")
 err = np.linalg.norm(y - ref) / np.linalg.norm(ref)
 assert err <= 1e-5, err
-print("mlprt", mlprt.__version__, "backends", mlprt.backends(), "rel L2", err)
+print("mlprt", mlprt.__version__, engine.backend, "engine, rel L2", err)
 PY
 EOF
 if [ "$bench" -eq 1 ]; then
