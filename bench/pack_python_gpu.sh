@@ -8,11 +8,12 @@ set -euo pipefail
 build=${1:?usage: pack_python_gpu.sh BUILD_DIR OUT_DIR}
 out=${2:?usage: pack_python_gpu.sh BUILD_DIR OUT.tar.xz}
 root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$(dirname "$out")"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 pkg=$stage/pygpu
 mkdir -p "$pkg/lib" "$pkg/whl" "$pkg/bin"
-cmake --install "$build" --prefix "$pkg/prefix" > /dev/null
+cmake --install "$build" --prefix "$pkg/prefix" --component Unspecified > /dev/null
 strip --strip-unneeded "$pkg/prefix/lib/libmlprt.so."*.*.* 2> /dev/null || true
 cp "$build/tools/mlprt/mlprt" "$pkg/bin/"
 for lib in libdnnl.so.2 libprotobuf.so.32 libgomp.so.1 libOpenCL.so.1; do

@@ -106,7 +106,7 @@ def export_onnx(model, path, batch, dynamic):
     dynamic_axes = {INPUT: {0: "batch"}, OUTPUT: {0: "batch"}} if dynamic else None
     kwargs = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False  # torch >= 2.9 defaults to the dynamo exporter; keep the classic one
+        kwargs["dynamo"] = False  # torch >= 2.9 defaults to the dynamo exporter; use the classic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, dummy, path, input_names=[INPUT], output_names=[OUTPUT],
@@ -131,7 +131,7 @@ def build_engine(logger, onnx_path, plan_path, cache_path, profiles, backend, fp
     config = builder.create_builder_config()
     config.backend = backend  # mlprt's own setting: 'cpu', 'cuda' or 'auto'
     config.set_memory_pool_limit(mlprt.MemoryPoolType.WORKSPACE, 1 << 28)
-    config.clear_flag(mlprt.BuilderFlag.TF32)  # TensorRT permits TF32 by default; fp32 means fp32
+    config.clear_flag(mlprt.BuilderFlag.TF32)  # on by default, as in TensorRT; fp32 means fp32
     if fp16:
         config.set_flag(mlprt.BuilderFlag.FP16)
 
@@ -155,12 +155,14 @@ def build_engine(logger, onnx_path, plan_path, cache_path, profiles, backend, fp
         raise SystemExit(f"tutorial: error: building {onnx_path} failed")
     with open(plan_path, "wb") as f:
         f.write(plan)
+    serialized = bytes(cache.serialize())  # an IHostMemory, as in TensorRT; the build added to it
     with open(cache_path, "wb") as f:
-        f.write(cache.serialize())  # the build added what it timed
-    return seconds, count_cache_entries(cache_bytes), count_cache_entries(cache.serialize())
+        f.write(serialized)
+    return seconds, count_cache_entries(cache_bytes), count_cache_entries(serialized)
 
 
 def count_cache_entries(cache_bytes):
+    """mlprt's timing cache is JSON: {"entries": {tactic key: milliseconds}}."""
     return len(json.loads(cache_bytes)["entries"]) if cache_bytes else 0
 
 
@@ -204,8 +206,9 @@ def check_output(checks, label, out, x, rows):
     checks.expect(isinstance(out, torch.Tensor),
                   f"{label}: infer returned {type(out).__name__} for a torch input")
     if isinstance(out, torch.Tensor):
-        checks.expect(tuple(out.shape) == (rows, data.NUM_CLASSES),
-                      f"{label}: output shape {tuple(out.shape)}, expected {(rows, data.NUM_CLASSES)}")
+        expected = (rows, data.NUM_CLASSES)
+        checks.expect(tuple(out.shape) == expected,
+                      f"{label}: output shape {tuple(out.shape)}, expected {expected}")
         checks.expect(out.device == x.device,
                       f"{label}: output on {out.device}, the input is on {x.device}")
 

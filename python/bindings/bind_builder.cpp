@@ -23,10 +23,10 @@
 
 namespace mlprt::python {
 
-nb::object make_host_memory(std::vector<uint8_t> bytes) {
+std::unique_ptr<HostMemory> make_host_memory(std::vector<uint8_t> bytes) {
   auto memory = std::make_unique<HostMemory>();
   memory->bytes = std::move(bytes);
-  return nb::cast(std::move(memory));
+  return memory;
 }
 
 namespace {
@@ -206,7 +206,7 @@ void bind_builder(nb::module_& m) {
       .def("serialize", [](const TimingCache& t) {
              return make_host_memory(std::vector<uint8_t>(t.json.begin(), t.json.end()));
            },
-           "The cache's bytes (JSON), for create_timing_cache on a later build.")
+           "The cache as IHostMemory (bytes(...) gives its JSON), for create_timing_cache later.")
       .def("reset", [](TimingCache& t) { t.json.clear(); })
       .def("combine", [](TimingCache& t, const TimingCache& other, bool) {
              if (t.json.empty()) t.json = other.json;

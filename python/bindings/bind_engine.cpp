@@ -81,7 +81,7 @@ std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what) {
   return bytes;
 }
 
-nb::object load_engine(std::vector<uint8_t> plan, const std::string& source) {
+std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source) {
   auto engine = std::make_unique<PyEngine>();
   engine->plan = std::move(plan);
   {
@@ -93,7 +93,7 @@ nb::object load_engine(std::vector<uint8_t> plan, const std::string& source) {
     }
     engine->engine = std::move(loaded).value();
   }
-  return nb::cast(std::move(engine));
+  return engine;
 }
 
 void bind_engine(nb::module_& m) {

@@ -28,7 +28,7 @@ struct PyEngine {
 };
 
 /// Loads a plan (PlanError on anything that is not a loadable plan) into a Python Engine.
-nb::object load_engine(std::vector<uint8_t> plan, const std::string& source);
+std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source);
 /// The bytes of any object with the buffer protocol (bytes, IHostMemory, memoryview, numpy).
 std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what);
 

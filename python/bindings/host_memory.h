@@ -2,6 +2,7 @@
 // IHostMemory: read-only bytes with the buffer protocol (plans, timing caches).
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "bindings.h"
@@ -14,6 +15,6 @@ struct HostMemory {
   Py_ssize_t strides = 1;
 };
 
-nb::object make_host_memory(std::vector<uint8_t> bytes);
+std::unique_ptr<HostMemory> make_host_memory(std::vector<uint8_t> bytes);
 
 }  // namespace mlprt::python

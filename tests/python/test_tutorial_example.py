@@ -26,8 +26,9 @@ FILES = ["model.pth", "model_static.onnx", "model_dynamic.onnx", "static.plan", 
          "timing.cache"]
 
 ACCURACY_TORCH = re.compile(r"^accuracy  PyTorch\s+(\d+\.\d+)%$", re.M)
-ACCURACY_ENGINE = re.compile(r"^accuracy  mlprt (static|dynamic)\s+(\d+\.\d+)%  top-1 agrees with "
-                             r"PyTorch (\d+)/(\d+)  max abs diff \S+  rel L2 vs float64 (\S+)$", re.M)
+ACCURACY_ENGINE = re.compile(r"^accuracy  mlprt (static|dynamic)\s+(\d+\.\d+)%  top-1 agrees "
+                             r"with PyTorch (\d+)/(\d+)  max abs diff \S+  "
+                             r"rel L2 vs float64 (\S+)$", re.M)
 
 
 def dataset_installed():
@@ -63,8 +64,8 @@ def check_report(stdout, tmp_path, device):
         assert total == LIMIT
         assert agree >= total - 2, f"top-1 agrees on {agree}/{total} only"  # ties may flip
     assert f"torch tensors on {device}" in stdout
-    assert re.search(rf"^outputs: Tensor \({LIMIT}, 10\) torch.float32 on {device}", stdout, re.M), \
-        stdout
+    outputs = rf"^outputs: Tensor \({LIMIT}, 10\) torch.float32 on {device}"
+    assert re.search(outputs, stdout, re.M), stdout
     assert "execute_async_v3: output (100, 10)" in stdout
     assert "identical to infer's" in stdout
     assert "FAIL" not in stdout
@@ -77,7 +78,8 @@ def test_tutorial_on_the_cpu(tmp_path):
     stdout = run_tutorial(tmp_path, "--device", "cpu")
     check_report(stdout, tmp_path, "cpu")
     # The second build of the dynamic engine takes every tactic from the saved timing cache.
-    again = re.search(r"dynamic\.plan \(dynamic again\) in \S+ s; timing cache (\d+) -> (\d+)", stdout)
+    again = re.search(r"dynamic\.plan \(dynamic again\) in \S+ s; timing cache (\d+) -> (\d+)",
+                      stdout)
     assert again and again.group(1) == again.group(2) != "0", stdout
     for batch in (1, 32, 64, 128, 256):
         assert re.search(rf"^\s*{batch}\s+\d+\.\d+\s+\d+\.\d+\s+\d+$", stdout, re.M), stdout
