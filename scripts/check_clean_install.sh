@@ -47,10 +47,19 @@ work=$(mktemp -d /var/tmp/mlprt-clean-root.XXXXXX)
 cleanup() { [ "$keep" -eq 1 ] && echo "kept: $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
+# The host's network setup is not a dependency, but the root needs it to reach the same mirrors:
+# local CA certificates (an egress proxy's) and pip's index / certificate settings.
+network_env=""
+for var in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_CERT http_proxy https_proxy \
+           HTTP_PROXY HTTPS_PROXY no_proxy; do
+  [ -n "${!var:-}" ] && network_env+="export $var='${!var}'"$'\n'
+done
+
 # Runs inside the root, as a new user would: the clone, the install, the build, the smoke run.
 cat > "$work/inside.sh" <<EOF
 set -euo pipefail
 export HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+$network_env
 step() { printf '\n== [%s] %s\n' "\$(date +%T)" "\$*"; }
 timed() { local t0=\$SECONDS; "\$@"; echo "-- \$((SECONDS - t0)) s: \$*"; }
 packages() { dpkg-query -W -f='\${Package}\n' | sort; }
@@ -103,6 +112,9 @@ echo "== [$(date +%T)] minimal Debian 12 root (mmdebstrap minbase + git, ca-cert
 mmdebstrap --variant=minbase --include=git,ca-certificates --quiet \
   --customize-hook="git clone --quiet --no-hardlinks '$repo' \"\$1/mlprt\" && git -C \"\$1/mlprt\" checkout --quiet --detach $commit" \
   --customize-hook="cp '$work/inside.sh' \"\$1/inside.sh\"" \
+  --customize-hook='if ls /usr/local/share/ca-certificates/*.crt > /dev/null 2>&1; then
+      cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" &&
+      chroot "$1" update-ca-certificates > /dev/null; fi' \
   --customize-hook='chroot "$1" bash /inside.sh' \
   bookworm "$work/root" "$mirror"
 echo "== clean-root check of $commit passed in $((SECONDS - t0)) s"
