@@ -315,6 +315,7 @@ def cpu_section(mlprt, cli, model, onnx_path, args, workdir, rows, outs):
             return time_calls(functools.partial(model, xt), args,
                               how="torch eager model(xt), inference_mode, set_num_threads")
     measure(rows, "torch_eager_cpu", torch_cpu)
+    return engine.hardware
 
 
 def gpu_section(mlprt, cli, model, onnx_path, args, workdir, rows, outs):
@@ -526,7 +527,7 @@ def main():
     try:
         model, onnx_path = make_model(workdir)
         print(f"CPU section (threads {args.threads}, affinity {affinity}):", flush=True)
-        cpu_section(mlprt, cli, model, onnx_path, args, workdir, cpu_rows, outs)
+        hardware = cpu_section(mlprt, cli, model, onnx_path, args, workdir, cpu_rows, outs)
         import torch
         if args.device == "cuda" and torch.cuda.is_available():
             print(f"GPU section ({torch.cuda.get_device_name()}):", flush=True)
@@ -557,6 +558,7 @@ def main():
         "date": date,
         "command": shlex.join([sys.executable] + sys.argv),
         "device": {"host": socket.gethostname(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+                   "mlprt_hardware": hardware,
                    "affinity": affinity, "platform": platform.platform(),
                    "gpu": torch.cuda.get_device_name() if gpu.get("rows") else None},
         "versions": versions(mlprt, cli),

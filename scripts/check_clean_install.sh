@@ -80,7 +80,7 @@ step "smoke run: mlprt build, run, run --check"
 m=build/release/tools/mlprt/mlprt
 f=tests/fixtures/torch2/relu_nobias_dynamic
 timed \$m build --onnx=\$f.onnx --saveEngine=/tmp/smoke.plan \
-  --minShapes=input:1x20 --optShapes=input:4x20 --maxShapes=input:16x20
+  --minShapes=input:1x16 --optShapes=input:4x16 --maxShapes=input:16x16
 timed \$m run --loadEngine=/tmp/smoke.plan --loadInputs=input:\${f}_in0.npy --exportOutput=output:/tmp/smoke_out.npy
 timed \$m run --loadEngine=/tmp/smoke.plan --loadInputs=input:\${f}_in0.npy --check
 test -s /tmp/smoke_out.npy
