@@ -36,11 +36,10 @@ for step in "$@"; do
       timeout 300 python3 examples/tutorial.py --device cuda --workdir /tmp/tutorial > "$OUT/tutorial.log" 2>&1
       echo "tutorial rc=$?"; tail -25 "$OUT/tutorial.log" ;;
     bench)
-      timeout 200 python3 bench/python_overhead.py --device cuda --mlprt "$MLPRT_BIN" > "$OUT/bench_gpu.log" 2>&1
-      echo "bench gpu rc=$?"; tail -20 "$OUT/bench_gpu.log"
-      timeout 200 taskset -c 2 python3 bench/python_overhead.py --threads 1 --mlprt "$MLPRT_BIN" > "$OUT/bench_cpu.log" 2>&1
-      echo "bench cpu rc=$?"; tail -20 "$OUT/bench_cpu.log"
-      cp bench/results/python_overhead-* "$OUT/" 2>/dev/null ;;
+      # One run: the CPU rows on one pinned core of the host's Xeon, then the GPU rows.
+      timeout 300 taskset -c 2 python3 bench/python_overhead.py --threads 1 --device cuda \
+        --mlprt "$MLPRT_BIN" --out-dir "$OUT" > "$OUT/bench.log" 2>&1
+      echo "bench rc=$?"; tail -30 "$OUT/bench.log" ;;
     *) echo "gpu_python.sh: unknown step '$step' (tests, tutorial, bench)" ;;
   esac
 done
