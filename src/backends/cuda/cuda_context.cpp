@@ -3,6 +3,7 @@
 // shapes and bound device addresses) and, for host addresses, the copies around it.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -73,6 +74,16 @@ struct RowSpan {
   int64_t count = 0;
 };
 
+// One instantiated graph of the context's launches and the addresses and form it was captured
+// with (see CudaContext::launch_graph).
+struct GraphSlot {
+  cudaGraphExec_t exec = nullptr;
+  std::vector<const void*> key;
+  std::vector<uintptr_t> form;
+  uint64_t last_use = 0;  // 0: empty
+};
+constexpr size_t kGraphSlots = 4;
+
 class CudaContext final : public BackendContext {
  public:
   explicit CudaContext(const CudaExecutable& exe)
@@ -102,7 +113,7 @@ class CudaContext final : public BackendContext {
   ~CudaContext() override {
     if (use_device(m_exe.device()).is_ok()) {
       if (m_stream) cudaStreamSynchronize(m_stream);
-      if (m_graph_exec) cudaGraphExecDestroy(m_graph_exec);
+      drop_graphs();
       if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
       if (m_copy_in_stream) cudaStreamDestroy(m_copy_in_stream);
       if (m_copy_out_stream) cudaStreamDestroy(m_copy_out_stream);
@@ -138,7 +149,7 @@ class CudaContext final : public BackendContext {
 
   Status prepare(const ir::ShapeMap& shapes) override {
     m_prepared = false;
-    drop_graph();
+    drop_graphs();
     MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     const Precision prec = m_exe.blob().precision;
@@ -339,10 +350,14 @@ class CudaContext final : public BackendContext {
     return static_cast<size_t>(m_elements[tensor_id]) * (type == ElemType::kF32 ? 4 : 2);
   }
 
-  void drop_graph() {
-    if (m_graph_exec) cudaGraphExecDestroy(m_graph_exec);
-    m_graph_exec = nullptr;
-    m_graph_key.clear();
+  void drop_graph(GraphSlot& slot) {
+    if (slot.exec) cudaGraphExecDestroy(slot.exec);
+    slot.exec = nullptr;
+    slot.key.clear();
+    slot.last_use = 0;
+  }
+  void drop_graphs() {
+    for (GraphSlot& slot : m_graphs) drop_graph(slot);
   }
 
   Status check_dense_input(const Layer& layer, const Dims& x) const {
@@ -630,10 +645,16 @@ class CudaContext final : public BackendContext {
     for (const void* p : m_dev_out) form.push_back(alignment(p));
   }
 
-  // One graph per prepared shape set; re-captured (and updated in place) when the bound
-  // device addresses change.
+  // Graphs per prepared shape set, one per set of bound addresses, the kGraphSlots most recently
+  // used kept: a caller that alternates output buffers (a framework's allocator) replays instead
+  // of re-capturing. A miss re-captures into the least recently used slot (updated in place
+  // when its form allows).
   Status launch_graph(cudaStream_t stream) {
     if (!m_use_graph) return run_all(stream);
+    // A graph launch cannot be captured: in the caller's own capture our kernels go in directly.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    MLPRT_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
+    if (capturing != cudaStreamCaptureStatusNone) return run_all(stream);
     m_key_scratch.assign(m_dev_in.begin(), m_dev_in.end());
     m_key_scratch.insert(m_key_scratch.end(), m_dev_out.begin(), m_dev_out.end());
     if (m_copies_in_graph) {
@@ -641,8 +662,16 @@ class CudaContext final : public BackendContext {
       m_key_scratch.insert(m_key_scratch.end(), m_caller_out.begin(), m_caller_out.end());
     }
     graph_form(m_form_scratch);
-    if (m_graph_exec != nullptr && m_form_scratch != m_graph_form) drop_graph();
-    if (m_graph_exec == nullptr || m_key_scratch != m_graph_key) {
+    GraphSlot* slot = nullptr;
+    for (GraphSlot& g : m_graphs) {
+      if (g.exec != nullptr && g.key == m_key_scratch && g.form == m_form_scratch) slot = &g;
+    }
+    if (slot == nullptr) {
+      slot = &m_graphs[0];
+      for (GraphSlot& g : m_graphs) {
+        if (g.last_use < slot->last_use) slot = &g;
+      }
+      if (slot->exec != nullptr && slot->form != m_form_scratch) drop_graph(*slot);
       MLPRT_CUDA_TRY(cudaStreamBeginCapture(m_capture_stream, cudaStreamCaptureModeThreadLocal),
                      "cudaStreamBeginCapture");
       const Status run = run_all(m_capture_stream);
@@ -664,21 +693,22 @@ class CudaContext final : public BackendContext {
       }
       MLPRT_CUDA_TRY(end, "cudaStreamEndCapture");
       cudaError_t err = cudaErrorUnknown;
-      if (m_graph_exec != nullptr) {
+      if (slot->exec != nullptr) {
         cudaGraphExecUpdateResultInfo info{};
-        err = cudaGraphExecUpdate(m_graph_exec, graph, &info);
+        err = cudaGraphExecUpdate(slot->exec, graph, &info);
         if (err != cudaSuccess) {
           cudaGetLastError();
-          drop_graph();
+          drop_graph(*slot);
         }
       }
-      if (m_graph_exec == nullptr) err = cudaGraphInstantiate(&m_graph_exec, graph, 0);
+      if (slot->exec == nullptr) err = cudaGraphInstantiate(&slot->exec, graph, 0);
       cudaGraphDestroy(graph);
       MLPRT_CUDA_TRY(err, "cudaGraphInstantiate");
-      m_graph_key = m_key_scratch;
-      m_graph_form = m_form_scratch;
+      slot->key = m_key_scratch;
+      slot->form = m_form_scratch;
     }
-    MLPRT_CUDA_TRY(cudaGraphLaunch(m_graph_exec, stream), "cudaGraphLaunch");
+    slot->last_use = ++m_graph_clock;
+    MLPRT_CUDA_TRY(cudaGraphLaunch(slot->exec, stream), "cudaGraphLaunch");
     return Status::ok();
   }
 
@@ -716,10 +746,9 @@ class CudaContext final : public BackendContext {
   std::vector<DeviceBuffer> m_io_out;
   std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging
   std::vector<PinnedBuffer> m_pinned_out;
-  cudaGraphExec_t m_graph_exec = nullptr;
-  std::vector<const void*> m_graph_key;
+  std::array<GraphSlot, kGraphSlots> m_graphs;
+  uint64_t m_graph_clock = 0;  // last_use stamps
   std::vector<const void*> m_key_scratch;
-  std::vector<uintptr_t> m_graph_form;  // graph_form() of the instantiated graph
   std::vector<uintptr_t> m_form_scratch;
   bool m_device_io = false;
   bool m_prepared = false;
