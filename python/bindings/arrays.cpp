@@ -89,6 +89,11 @@ bool import_cuda_array_interface(nb::handle object, ArrayRef& out) {
   return true;
 }
 
+nb::handle torch_module() {
+  static nb::handle torch = nb::module_::import_("torch").release();  // lives until exit
+  return torch;
+}
+
 nb::object numpy_module() {
   static nb::handle module = nb::module_::import_("numpy").release();  // lives until exit
   return nb::borrow(module);
@@ -112,7 +117,7 @@ const char* numpy_dtype(DataType t, const std::string& what) {
 }
 
 nb::object torch_dtype(DataType t) {
-  static nb::handle torch = nb::module_::import_("torch").release();
+  nb::handle torch = torch_module();
   switch (t) {
     case DataType::kFloat16: return torch.attr("float16");
     case DataType::kBFloat16: return torch.attr("bfloat16");
@@ -163,6 +168,35 @@ bool import_buffer(nb::handle object, ArrayRef& out) {
   return true;
 }
 
+// torch tensors through their own attributes: several times cheaper than a DLPack capsule,
+// which matters for small batches. False (nothing set) for tensors without plain storage.
+bool import_torch(nb::handle object, ArrayRef& out) {
+  static nb::handle f32 = nb::object(torch_module().attr("float32")).release();
+  static nb::handle f16 = nb::object(torch_module().attr("float16")).release();
+  static nb::handle bf16 = nb::object(torch_module().attr("bfloat16")).release();
+  static nb::handle f64 = nb::object(torch_module().attr("float64")).release();
+  try {
+    nb::object dtype = object.attr("dtype");
+    out.dtype_known = true;
+    if (dtype.is(f32)) out.dtype = DataType::kFloat32;
+    else if (dtype.is(f16)) out.dtype = DataType::kFloat16;
+    else if (dtype.is(bf16)) out.dtype = DataType::kBFloat16;
+    else if (dtype.is(f64)) out.dtype = DataType::kFloat64;
+    else out.dtype_known = false;
+    out.dtype_name = nb::cast<std::string>(nb::str(dtype));
+    out.data = to_pointer(object.attr("data_ptr")(), "data_ptr()");
+    out.dims = to_dims(object.attr("shape"), "shape");
+    out.contiguous = nb::cast<bool>(object.attr("is_contiguous")());
+    out.on_device = nb::cast<bool>(object.attr("is_cuda"));
+    out.device_id = out.on_device ? nb::cast<int>(object.attr("get_device")()) : 0;
+    return true;
+  } catch (nb::python_error&) {
+    return false;  // sparse, meta, ...: DLPack says what it can
+  } catch (nb::cast_error&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 ArrayRef import_array(nb::handle object, const std::string& what) {
@@ -170,6 +204,7 @@ ArrayRef import_array(nb::handle object, const std::string& what) {
   out.object = nb::borrow(object);
   out.kind = kind_of(object);
   if (out.kind == ArrayKind::kNumpy && import_buffer(object, out)) return out;
+  if (out.kind == ArrayKind::kTorch && import_torch(object, out)) return out;
   nb::ndarray<nb::ro> view;
   if (nb::try_cast(object, view, false)) {
     out.data = const_cast<void*>(view.data());
@@ -232,7 +267,11 @@ ArrayRef allocate_like(const ArrayRef& like, const Dims& dims, DataType dtype,
       break;
     }
     case ArrayKind::kTorch: {
-      static nb::handle empty = nb::object(nb::module_::import_("torch").attr("empty")).release();
+      if (like.kind == ArrayKind::kTorch && like.dtype_known && like.dtype == dtype) {
+        array = like.object.attr("new_empty")(shape);  // the input's dtype and device
+        break;
+      }
+      static nb::handle empty = nb::object(torch_module().attr("empty")).release();
       nb::object device = like.kind == ArrayKind::kTorch ? like.object.attr("device")
                           : like.on_device ? nb::object(nb::str("cuda:") + nb::str(nb::int_(like.device_id < 0 ? 0 : like.device_id)))
                                            : nb::object(nb::str("cpu"));
@@ -253,6 +292,10 @@ ArrayRef allocate_like(const ArrayRef& like, const Dims& dims, DataType dtype,
 void* current_stream_of(const ArrayRef& array) {
   if (!array.on_device) return nullptr;
   if (array.kind == ArrayKind::kTorch) {
+    // torch's raw-handle query where it has one (no Stream object made per call).
+    static nb::handle raw = nb::getattr(torch_module().attr("_C"), "_cuda_getCurrentRawStream",
+                                        nb::none()).release();
+    if (!raw.is_none()) return to_pointer(raw(array.device_id), "current stream");
     static nb::handle current = nb::object(nb::module_::import_("torch.cuda").attr("current_stream")).release();
     return to_stream(current(array.object.attr("device")));
   }

@@ -93,6 +93,10 @@ std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::stri
     }
     engine->engine = std::move(loaded).value();
   }
+  for (const TensorDesc& t : engine->engine->io_tensors()) {
+    engine->names.push_back(nb::str(t.name.c_str(), t.name.size()));
+    engine->labels.push_back((t.mode == TensorIOMode::kInput ? "input '" : "output '") + t.name + "'");
+  }
   return engine;
 }
 

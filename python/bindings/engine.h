@@ -22,6 +22,10 @@ struct PyEngine {
   /// engine.infer's own context, made on first use; the mutex serializes its callers.
   std::unique_ptr<PyContext> default_context;
   std::mutex default_context_mutex;
+  /// Per I/O tensor, in engine order: its name as a Python str (dict lookups without making one)
+  /// and "input 'x'" / "output 'y'" for messages.
+  std::vector<nb::object> names;
+  std::vector<std::string> labels;
 
   const TensorDesc& io(const std::string& name) const;
   [[nodiscard]] int num_inputs() const;

@@ -121,14 +121,14 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   std::vector<PyObject*> values(num_inputs);
   bool names_ok = feed.size() == num_inputs;
   for (size_t i = 0; names_ok && i < num_inputs; ++i) {
-    values[i] = PyDict_GetItemString(feed.ptr(), io[i].name.c_str());
+    values[i] = PyDict_GetItem(feed.ptr(), engine.names[i].ptr());
     names_ok = values[i] != nullptr;
   }
   if (!names_ok) check_feed_names(engine, feed);
 
   std::vector<ArrayRef> inputs(num_inputs);
   for (size_t i = 0; i < num_inputs; ++i) {
-    const std::string what = "input '" + io[i].name + "'";
+    const std::string& what = engine.labels[i];
     inputs[i] = import_array(values[i], what);
     check_dtype(inputs[i], io[i], what);
     check_device(engine, inputs[i], what);
@@ -168,7 +168,7 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   }
   nb::dict result;
   for (size_t j = num_inputs; j < io.size(); ++j) {
-    const std::string what = "output '" + io[j].name + "'";
+    const std::string& what = engine.labels[j];
     const Dims dims = value_or_throw(c.context->tensor_shape(io[j].name));
     ArrayRef out;
     if (given.contains(io[j].name.c_str())) {
@@ -185,7 +185,7 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
       out = allocate_like(inputs[0], dims, io[j].dtype, what);
     }
     c.set_address(io[j].name, out.data);
-    result[io[j].name.c_str()] = out.object;
+    PyDict_SetItem(result.ptr(), engine.names[j].ptr(), out.object.ptr());
   }
   c.enqueue(stream.is_none() ? current_stream_of(inputs[0]) : to_stream(stream));
   return result;

@@ -336,3 +336,104 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
 
 }  // namespace
 }  // namespace mlprt::testing
+
+namespace mlprt::testing {
+namespace {
+
+// A small fp32 MLP on device I/O, its reference for one input, and a buffer of its output size.
+struct DeviceIoCase {
+  ir::Graph graph;
+  std::string out_name;
+  std::vector<double> ref;
+  HostTensor input;
+};
+
+DeviceIoCase device_io_case(int64_t batch) {
+  GraphMaker maker(23);
+  const std::string x = maker.input("x", {-1, 48});
+  maker.output(maker.dense(maker.dense(x, 48, 32, true, true), 32, 6));
+  DeviceIoCase c{maker.graph(), "", {}, random_tensor({batch, 48}, 7)};
+  c.out_name = c.graph.outputs[0].name;
+  c.ref = reference(c.graph, {{"x", c.input}}).begin()->second;
+  return c;
+}
+
+std::vector<float> read_device(const void* device, size_t count) {
+  std::vector<float> host(count);
+  EXPECT_EQ(cudaMemcpy(host.data(), device, count * sizeof(float), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return host;
+}
+
+// Frameworks' allocators hand out alternating buffers: the context keeps a graph per address set
+// (the 4 most recently used), so the pattern below hits, misses and evicts; every result is
+// checked.
+TEST(CudaIo, AlternatingDeviceOutputBuffersAgainstFloat64) {
+  SKIP_WITHOUT_GPU();
+  constexpr int64_t kBatch = 5;
+  const DeviceIoCase c = device_io_case(kBatch);
+  const IoEngine io = build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5},
+                                      {1, 48}, {kBatch, 48}, {16, 48});
+  ASSERT_NE(io.context, nullptr);
+  ExecutionContext& ctx = *io.context;
+  ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
+  ASSERT_TRUE(ctx.set_input_shape("x", {kBatch, 48}).is_ok());
+  backend::cuda::DeviceBuffer in;
+  ASSERT_TRUE(in.reserve(c.input.data.size() * sizeof(float), "input").is_ok());
+  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), c.input.data.size() * sizeof(float),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  std::vector<backend::cuda::DeviceBuffer> outs(6);
+  for (auto& out : outs) ASSERT_TRUE(out.reserve(c.ref.size() * sizeof(float), "output").is_ok());
+  ASSERT_TRUE(ctx.set_tensor_address("x", in.get()).is_ok());
+  for (int which : {0, 1, 0, 1, 2, 3, 4, 5, 0, 1, 5}) {
+    SCOPED_TRACE("output buffer " + std::to_string(which));
+    ASSERT_EQ(cudaMemset(outs[which].get(), 0, c.ref.size() * sizeof(float)), cudaSuccess);
+    ASSERT_TRUE(ctx.set_tensor_address(c.out_name, outs[which].get()).is_ok());
+    ASSERT_TRUE(ctx.enqueue(nullptr).is_ok());
+    EXPECT_LE(rel_l2(read_device(outs[which].get(), c.ref.size()), c.ref), 1e-5);
+  }
+}
+
+// enqueue inside the caller's own stream capture: the layers go into the caller's graph (a
+// graph launch cannot be captured), which then replays on new input values.
+TEST(CudaIo, EnqueueCapturedInTheCallersGraphAgainstFloat64) {
+  SKIP_WITHOUT_GPU();
+  constexpr int64_t kBatch = 3;
+  const DeviceIoCase c = device_io_case(kBatch);
+  const IoEngine io = build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5},
+                                      {1, 48}, {kBatch, 48}, {16, 48});
+  ASSERT_NE(io.context, nullptr);
+  ExecutionContext& ctx = *io.context;
+  ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
+  ASSERT_TRUE(ctx.set_input_shape("x", {kBatch, 48}).is_ok());
+  backend::cuda::DeviceBuffer in;
+  backend::cuda::DeviceBuffer out;
+  const size_t in_bytes = c.input.data.size() * sizeof(float);
+  ASSERT_TRUE(in.reserve(in_bytes, "input").is_ok());
+  ASSERT_TRUE(out.reserve(c.ref.size() * sizeof(float), "output").is_ok());
+  ASSERT_TRUE(ctx.set_tensor_address("x", in.get()).is_ok());
+  ASSERT_TRUE(ctx.set_tensor_address(c.out_name, out.get()).is_ok());
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_TRUE(ctx.enqueue(stream).is_ok());  // warm-up: the context's own graph exists now
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  const Status captured = ctx.enqueue(stream);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  ASSERT_TRUE(captured.is_ok()) << captured.message();
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemset(out.get(), 0, c.ref.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_LE(rel_l2(read_device(out.get(), c.ref.size()), c.ref), 1e-5);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
+}  // namespace
+}  // namespace mlprt::testing
