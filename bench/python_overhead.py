@@ -557,6 +557,7 @@ def main():
         "benchmark": "python_overhead",
         "date": date,
         "command": shlex.join([sys.executable] + sys.argv),
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "device": {"host": socket.gethostname(), "cpu": cpu_model(), "cpus": os.cpu_count(),
                    "mlprt_hardware": hardware,
                    "affinity": affinity, "platform": platform.platform(),

@@ -249,7 +249,7 @@ ArrayRef contiguous_copy(const ArrayRef& array, const std::string& what) {
   return import_array(copy, what);
 }
 
-ArrayRef allocate_like(const ArrayRef& like, const Dims& dims, DataType dtype,
+ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
                        const std::string& what) {
   ArrayKind kind = like.kind;
   if (kind == ArrayKind::kOther)
@@ -257,7 +257,6 @@ ArrayRef allocate_like(const ArrayRef& like, const Dims& dims, DataType dtype,
            : importable("torch") ? ArrayKind::kTorch
            : importable("cupy")  ? ArrayKind::kCupy
                                  : ArrayKind::kOther;
-  nb::tuple shape = to_tuple(dims);
   nb::object array;
   switch (kind) {
     case ArrayKind::kNumpy: {
@@ -295,7 +294,7 @@ void* current_stream_of(const ArrayRef& array) {
     // torch's raw-handle query where it has one (no Stream object made per call).
     static nb::handle raw = nb::getattr(torch_module().attr("_C"), "_cuda_getCurrentRawStream",
                                         nb::none()).release();
-    if (!raw.is_none()) return to_pointer(raw(array.device_id), "current stream");
+    if (!raw.is_none()) return from_raw_stream(to_pointer(raw(array.device_id), "current stream"));
     static nb::handle current = nb::object(nb::module_::import_("torch.cuda").attr("current_stream")).release();
     return to_stream(current(array.object.attr("device")));
   }

@@ -29,7 +29,7 @@ ArrayRef import_array(nb::handle object, const std::string& what);
 /// A C-contiguous copy made by the array's own library (numpy / torch / cupy); others refuse.
 ArrayRef contiguous_copy(const ArrayRef& array, const std::string& what);
 /// A new uninitialized array of `like`'s library and device (see IExecutionContext.infer).
-ArrayRef allocate_like(const ArrayRef& like, const Dims& dims, DataType dtype,
+ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
                        const std::string& what);
 /// The stream a library's GPU arrays are ordered on now (torch's / cupy's current stream),
 /// nullptr for host arrays and other libraries.

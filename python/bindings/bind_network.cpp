@@ -4,7 +4,9 @@
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "bind_logger.h"
 #include "network.h"
@@ -36,6 +38,15 @@ struct OnnxParser {
     return true;
   }
 };
+
+bool same_bytes(const std::string& path, std::span<const uint8_t> bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in || static_cast<size_t>(in.tellg()) != bytes.size()) return false;
+  in.seekg(0);
+  std::vector<char> file(bytes.size());
+  in.read(file.data(), static_cast<std::streamsize>(file.size()));
+  return in && std::memcmp(file.data(), bytes.data(), bytes.size()) == 0;
+}
 
 enum class CreationFlag : uint32_t { kExplicitBatch = 0, kStronglyTyped = 1 };
 
@@ -145,12 +156,16 @@ void bind_network(nb::module_& m) {
             std::string name = path.is_none() ? "<bytes>" : nb::cast<std::string>(nb::str(path));
             Result<std::unique_ptr<Network>> parsed = [&] {
               nb::gil_scoped_release release;
+              // With the model's path, external weights are read from its folder: the file is
+              // parsed when it holds these very bytes.
+              if (!path.is_none() && same_bytes(name, bytes)) return Network::from_onnx_file(name);
               return Network::from_onnx_bytes(bytes, name);
             }();
             return self.record(std::move(parsed));
           },
           nb::arg("model"), nb::arg("path").none() = nb::none(),
-          "Parses a serialized ONNX model (bytes). Returns True on success.")
+          "Parses a serialized ONNX model (bytes). `path`: the file it was read from, needed "
+          "for weights stored beside it (external data). Returns True on success.")
       .def(
           "parse_from_file",
           [](OnnxParser& self, const std::filesystem::path& path) {

@@ -44,9 +44,13 @@ T value_or_throw(Result<T> result, ErrorSource source = ErrorSource::kGeneral) {
 /// A shape from any sequence of ints (tuple, list, torch.Size, trt Dims).
 Dims to_dims(nb::handle sequence, const char* what);
 nb::tuple to_tuple(const Dims& dims);
-/// A CUDA stream from None (nullptr), an int, or an object with `cuda_stream` (torch), `ptr`
-/// (cupy) or `__int__` (cuda-python's cudaStream_t).
+/// A CUDA stream from None (nullptr: the context's own, waited for), an int, or an object with
+/// `cuda_stream` (torch), `ptr` (cupy) or `__int__` (cuda-python's cudaStream_t).
 void* to_stream(nb::handle stream);
+/// cudaStreamLegacy's value (the bindings do not include CUDA's headers).
+inline void* const kLegacyDefaultStream = reinterpret_cast<void*>(0x1);
+/// A raw stream handle from Python: 0 becomes kLegacyDefaultStream.
+void* from_raw_stream(void* handle);
 /// An address from an int or anything with `__int__` / `__index__`.
 void* to_pointer(nb::handle pointer, const char* what);
 

@@ -57,10 +57,20 @@ void* to_pointer(nb::handle pointer, const char* what) { return int_to_pointer(p
 
 void* to_stream(nb::handle stream) {
   if (stream.is_none()) return nullptr;
-  if (nb::hasattr(stream, "cuda_stream")) return int_to_pointer(stream.attr("cuda_stream"), "stream");
-  if (!PyLong_Check(stream.ptr()) && nb::hasattr(stream, "ptr"))
-    return int_to_pointer(stream.attr("ptr"), "stream");
-  return int_to_pointer(stream, "stream");
+  void* handle = nullptr;
+  if (PyLong_Check(stream.ptr())) handle = int_to_pointer(stream, "stream");  // the common case
+  else if (nb::hasattr(stream, "cuda_stream")) handle = int_to_pointer(stream.attr("cuda_stream"), "stream");
+  else if (!PyLong_Check(stream.ptr()) && nb::hasattr(stream, "ptr"))
+    handle = int_to_pointer(stream.attr("ptr"), "stream");
+  else handle = int_to_pointer(stream, "stream");
+  return from_raw_stream(handle);
+}
+
+void* from_raw_stream(void* handle) {
+  // Handle 0 from Python is CUDA's legacy default stream (torch's default stream, TensorRT's
+  // execute_async_v3(0)): asynchronous there. The C++ API's nullptr means the context's own
+  // stream, waited for, so it is passed as cudaStreamLegacy's value.
+  return handle == nullptr ? kLegacyDefaultStream : handle;
 }
 
 }  // namespace mlprt::python

@@ -42,6 +42,11 @@ struct PyContext {
   std::unique_ptr<ExecutionContext> context;
   TensorLocation location = TensorLocation::kHost;
   std::map<std::string, void*> addresses;
+  /// infer's view: per I/O tensor (engine order) the address last bound, and per output the
+  /// shape of the current input shapes as a Python tuple (made once per shape change).
+  std::vector<void*> bound;
+  std::vector<nb::object> output_shapes;
+  std::vector<Dims> output_dims;
   /// Input shapes last set, in engine input order (infer skips set_input_shape when unchanged).
   std::vector<Dims> shapes;
   bool shapes_valid = false;
@@ -52,6 +57,8 @@ struct PyContext {
   void use_trt_location();
   void set_input_shape(const std::string& name, const Dims& dims);
   void set_address(const std::string& name, void* address);
+  /// set_address for I/O tensor `index` (engine order), skipped when already bound there.
+  void bind(size_t index, void* address);
   void enqueue(void* stream);
 };
 

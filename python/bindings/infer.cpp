@@ -72,6 +72,7 @@ std::unique_ptr<PyContext> create_context(nb::handle engine_object) {
     return engine.engine->create_execution_context();
   }();
   context->context = value_or_throw(std::move(made));
+  context->bound.assign(engine.engine->io_tensors().size(), nullptr);
   return context;
 }
 
@@ -81,6 +82,7 @@ void PyContext::use_location(TensorLocation where) {
   location = where;
   shapes_valid = false;
   addresses.clear();
+  bound.assign(bound.size(), nullptr);
 }
 
 void PyContext::use_trt_location() {
@@ -95,6 +97,14 @@ void PyContext::set_input_shape(const std::string& name, const Dims& dims) {
 void PyContext::set_address(const std::string& name, void* address) {
   throw_if_error(context->set_tensor_address(name, address));
   addresses[name] = address;
+  const auto& io = engine->engine->io_tensors();
+  for (size_t i = 0; i < io.size(); ++i)
+    if (io[i].name == name) bound[i] = address;
+}
+
+void PyContext::bind(size_t index, void* address) {
+  if (bound[index] == address) return;
+  set_address(engine->engine->io_tensors()[index].name, address);
 }
 
 void PyContext::enqueue(void* stream) {
@@ -150,9 +160,15 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
     for (size_t i = 0; i < num_inputs; ++i) c.set_input_shape(io[i].name, inputs[i].dims);
     c.shapes.resize(num_inputs);
     for (size_t i = 0; i < num_inputs; ++i) c.shapes[i] = inputs[i].dims;
+    c.output_shapes.clear();
+    c.output_dims.clear();
+    for (size_t j = num_inputs; j < io.size(); ++j) {
+      c.output_dims.push_back(value_or_throw(c.context->tensor_shape(io[j].name)));
+      c.output_shapes.push_back(to_tuple(c.output_dims.back()));
+    }
     c.shapes_valid = true;
   }
-  for (size_t i = 0; i < num_inputs; ++i) c.set_address(io[i].name, inputs[i].data);
+  for (size_t i = 0; i < num_inputs; ++i) c.bind(i, inputs[i].data);
 
   nb::dict given;
   if (!outputs_object.is_none()) {
@@ -169,12 +185,13 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   nb::dict result;
   for (size_t j = num_inputs; j < io.size(); ++j) {
     const std::string& what = engine.labels[j];
-    const Dims dims = value_or_throw(c.context->tensor_shape(io[j].name));
+    nb::handle shape = c.output_shapes[j - num_inputs];
     ArrayRef out;
     if (given.contains(io[j].name.c_str())) {
       out = import_array(given[io[j].name.c_str()], what);
       check_dtype(out, io[j], what);
       check_device(engine, out, what);
+      const Dims& dims = c.output_dims[j - num_inputs];
       if (out.dims != dims)
         throw_error(StatusCode::kInvalidArgument,
                     what + " has shape " + to_string(out.dims) + "; this call writes " + to_string(dims));
@@ -182,9 +199,9 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
         throw_error(StatusCode::kInvalidArgument,
                     what + " must be C-contiguous and in the same memory (host or GPU) as the inputs");
     } else {
-      out = allocate_like(inputs[0], dims, io[j].dtype, what);
+      out = allocate_like(inputs[0], shape, io[j].dtype, what);
     }
-    c.set_address(io[j].name, out.data);
+    c.bind(j, out.data);
     PyDict_SetItem(result.ptr(), engine.names[j].ptr(), out.object.ptr());
   }
   c.enqueue(stream.is_none() ? current_stream_of(inputs[0]) : to_stream(stream));

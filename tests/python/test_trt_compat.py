@@ -10,6 +10,7 @@ the errors that bad calls raise, and which TensorRT names the package offers.
     PYTHONPATH=build/ci/python:python python3 -m pytest -q tests/python/test_trt_compat.py
 """
 
+import inspect
 import importlib.util
 import os
 import subprocess
@@ -67,14 +68,21 @@ def models(tmp_path_factory):
         if kind == "dynamic":
             dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}}
         with torch.no_grad():
+            # The TorchScript exporter keeps the weights inside the file (torch 2.x's dynamo
+            # exporter writes them beside it, which parse(bytes) without a path cannot read).
             torch.onnx.export(net, example, str(onnx_path), input_names=["input"],
-                              output_names=["output"], dynamic_axes=dynamic_axes, opset_version=17)
+                              output_names=["output"], dynamic_axes=dynamic_axes, opset_version=17,
+                              **EXPORT_KW)
         x = np.random.default_rng(batch).standard_normal((batch, IN_FEATURES)).astype(np.float32)
         np.save(d / f"{kind}_x.npy", x)
         np.save(d / f"{kind}_ref.npy", reference(weights, x))
         out[kind] = {"onnx": onnx_path, "x": d / f"{kind}_x.npy", "ref": d / f"{kind}_ref.npy",
                      "expect": reference(weights, x)}
     return out
+
+
+EXPORT_KW = ({"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters
+             else {})
 
 
 def run_script(name, *args, expect_rc=0):
@@ -90,17 +98,22 @@ def run_script(name, *args, expect_rc=0):
 # The scripts
 
 
+# The TensorRT 8 script keeps TensorRT's default flags, TF32 permitted: on a GPU (backend auto
+# picks cuda) its matrix products may run in TF32.
+TRT8_TOL = 1e-3 if torch.cuda.is_available() else TOL
+
+
 @pytest.mark.parametrize("kind", ["static", "dynamic"])
 def test_trt8_script(models, tmp_path, kind):
     m = models[kind]
     out, cache = tmp_path / "y.npy", tmp_path / "timing.cache"
     args = ["--onnx", m["onnx"], "--input", m["x"], "--expect", m["ref"], "--out", out,
-            "--plan", tmp_path / "m.plan", "--timing-cache", cache]
+            "--plan", tmp_path / "m.plan", "--timing-cache", cache, "--tol", TRT8_TOL]
     proc = run_script("trt8_build_run.py", *args)
     assert "PASS" in proc.stdout
     y = np.load(out)
     assert y.dtype == np.float32 and y.shape == m["expect"].shape
-    assert rel_l2(y, m["expect"]) <= TOL
+    assert rel_l2(y, m["expect"]) <= TRT8_TOL
     assert (tmp_path / "m.plan").stat().st_size > 0
     assert cache.exists()
     # A second build starts from the cache the first one saved.
