@@ -6,10 +6,10 @@
 #   3. inside it runs scripts/install_deps.sh [--bench], the release build, and a smoke run:
 #      `mlprt build` + `mlprt run --check` of a small fixture model, the Python package
 #      (scripts/install_python.sh, `import mlprt`, one inference) and, with --bench, the peers the
-#      benchmarks import.
+#      benchmarks import and a short run of bench/python_overhead.py.
 # Any missing package fails a step, and the script exits non-zero. It prints the packages each
 # install added and the time of every step. Needs root (mmdebstrap's root mode) and Debian's
-# mirror; about 10 minutes on 2 cores.
+# mirror; about 6.5 minutes on 2 cores (7 with --bench).
 #   scripts/check_clean_install.sh [--bench] [--keep] [--mirror URL]
 set -euo pipefail
 
@@ -103,6 +103,8 @@ if [ "$bench" -eq 1 ]; then
   cat >> "$work/inside.sh" <<'EOF'
 step "benchmark peers (install_deps.sh --bench)"
 timed .venv/bin/python -c "import onnxruntime, matplotlib; print('onnxruntime', onnxruntime.__version__, 'matplotlib', matplotlib.__version__)"
+timed .venv/bin/python bench/python_overhead.py --duration 0.2 --repeats 1 --warmup 0.05 --out-dir /tmp/bench-smoke
+ls /tmp/bench-smoke
 EOF
 fi
 echo 'step "clean-root check passed"' >> "$work/inside.sh"
