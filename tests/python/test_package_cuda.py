@@ -149,3 +149,32 @@ def test_tensor_on_another_gpu_is_refused(cuda_engine):
 def test_cuda_tensor_into_a_cpu_engine_is_refused(cpu_engine):
     with pytest.raises(mlprt.InvalidArgumentError, match="cpu backend"):
         cpu_engine.infer({"input": cuda_images(2)})
+
+
+def test_cupy_in_cupy_out(cuda_engine, reference):
+    cupy = pytest.importorskip("cupy", reason="cupy is not installed")
+    x = cupy.asarray(cuda_images(12, seed=8).cpu().numpy())
+    context = cuda_engine.create_execution_context()
+    y = context.infer({"input": x})["output"]
+    assert isinstance(y, cupy.ndarray) and y.shape == (12, OUT)
+    assert context.get_tensor_address("input") == x.data.ptr
+    cupy.cuda.get_current_stream().synchronize()
+    assert rel_l2(cupy.asnumpy(y), reference(cupy.asnumpy(x))) <= FP32_TOL
+
+
+class CudaArrayInterfaceOnly:
+    """Exposes a torch CUDA tensor through __cuda_array_interface__ alone (as numba does)."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+        self.__cuda_array_interface__ = tensor.__cuda_array_interface__
+
+
+def test_cuda_array_interface_input(cuda_engine, reference):
+    x = cuda_images(6, seed=9)
+    context = cuda_engine.create_execution_context()
+    y = context.infer({"input": CudaArrayInterfaceOnly(x)})["output"]
+    assert context.get_tensor_address("input") == x.data_ptr()
+    assert isinstance(y, torch.Tensor) and y.is_cuda  # a GPU output needs a library: torch here
+    torch.cuda.synchronize()
+    assert rel_l2(y.cpu().numpy(), reference(x.cpu().numpy())) <= FP32_TOL
