@@ -27,8 +27,12 @@ ArrayKind kind_of(nb::handle object) {
     else if (is("torch")) kind = ArrayKind::kTorch;
     else if (is("cupy") || is("cupy._core.core")) kind = ArrayKind::kCupy;
   }
-  Py_INCREF(type);  // the cache outlives the call: keep the type alive
-  cache.emplace(type, kind);
+  // Only the libraries' own array types are cached (and kept alive, as they are anyway): a
+  // user's class would keep its module, and everything in it, alive until exit.
+  if (kind != ArrayKind::kOther) {
+    Py_INCREF(type);
+    cache.emplace(type, kind);
+  }
   return kind;
 }
 

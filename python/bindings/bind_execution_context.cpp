@@ -67,6 +67,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "set_optimization_profile_async",
           [](PyContext& c, int index, nb::handle) {
+            const ContextInUse guard(c);
             throw_if_error(c.context->set_optimization_profile(index));
             c.shapes_valid = false;
             return true;
@@ -83,6 +84,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "set_input_shape",
           [](PyContext& c, const std::string& name, nb::handle shape) {
+            const ContextInUse guard(c);
             c.use_trt_location();
             c.set_input_shape(name, to_dims(shape, "set_input_shape"));
             return true;
@@ -95,6 +97,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "set_tensor_address",
           [](PyContext& c, const std::string& name, nb::handle address) {
+            const ContextInUse guard(c);
             c.use_trt_location();
             c.set_address(name, to_pointer(address, "set_tensor_address"));
             return true;
@@ -112,6 +115,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "execute_async_v3",
           [](PyContext& c, nb::handle stream) {
+            const ContextInUse guard(c);
             c.enqueue(to_stream(stream));
             return true;
           },
@@ -121,6 +125,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "execute_async_v2",
           [](PyContext& c, nb::handle bindings, nb::handle stream) {
+            const ContextInUse guard(c);
             bind_all(c, bindings);
             c.enqueue(to_stream(stream));
             return true;
@@ -130,6 +135,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "execute_v2",
           [](PyContext& c, nb::handle bindings) {
+            const ContextInUse guard(c);
             bind_all(c, bindings);
             c.enqueue(nullptr);
             return true;
@@ -138,6 +144,7 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "set_binding_shape",
           [](PyContext& c, int index, nb::handle shape) {
+            const ContextInUse guard(c);
             c.use_trt_location();
             c.set_input_shape(binding(c, index).name, to_dims(shape, "set_binding_shape"));
             return true;

@@ -3,6 +3,7 @@
 // its Python engine, so deleting the engine in Python never invalidates a context (the C++
 // context also keeps the engine's state alive).
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,8 @@ struct PyContext {
   std::vector<void*> bound;
   std::vector<nb::object> output_shapes;
   std::vector<Dims> output_dims;
+  /// Set while a call that changes or runs the context is under way (see ContextInUse).
+  std::atomic<bool> in_use{false};
   /// Input shapes last set, in engine input order (infer skips set_input_shape when unchanged).
   std::vector<Dims> shapes;
   bool shapes_valid = false;
@@ -63,6 +66,19 @@ struct PyContext {
 };
 
 std::unique_ptr<PyContext> create_context(nb::handle engine_object);
+
+/// Held by every call that changes or runs a context. A context is one thread's; a second thread
+/// using it at the same time gets an InvalidArgumentError instead of corrupting it.
+class ContextInUse {
+ public:
+  explicit ContextInUse(PyContext& context);
+  ~ContextInUse() { m_context.in_use.store(false, std::memory_order_release); }
+  ContextInUse(const ContextInUse&) = delete;
+  ContextInUse& operator=(const ContextInUse&) = delete;
+
+ private:
+  PyContext& m_context;
+};
 
 /// context.infer / engine.infer (infer.cpp).
 nb::dict infer(PyContext& context, nb::handle feed, nb::handle stream, nb::handle outputs);

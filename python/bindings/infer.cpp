@@ -62,6 +62,13 @@ void check_device(const PyEngine& engine, const ArrayRef& array, const std::stri
 
 }  // namespace
 
+ContextInUse::ContextInUse(PyContext& context) : m_context(context) {
+  if (context.in_use.exchange(true, std::memory_order_acquire))
+    throw_error(StatusCode::kInvalidArgument,
+                "this execution context is in use by another thread: a context is not "
+                "thread-safe; create one per thread (engine.create_execution_context())");
+}
+
 std::unique_ptr<PyContext> create_context(nb::handle engine_object) {
   PyEngine& engine = nb::cast<PyEngine&>(engine_object);
   auto context = std::make_unique<PyContext>();
@@ -122,6 +129,7 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
                 std::string("infer: feed must be a dict {input name: array}, got ") +
                     nb::type_name(feed_object.type()).c_str());
   nb::dict feed = nb::borrow<nb::dict>(feed_object);
+  const ContextInUse guard(c);
   const PyEngine& engine = *c.engine;
   const std::vector<TensorDesc>& io = engine.engine->io_tensors();
   const size_t num_inputs = static_cast<size_t>(engine.num_inputs());

@@ -396,3 +396,60 @@ def test_bad_model_raises_model_error(tmp_path):
         mlprt.Network.from_onnx_file(str(path))
     with pytest.raises(mlprt.ModelError):
         mlprt.Network.from_onnx_bytes(b"\x08\x07garbage", "bad")
+
+
+def test_a_context_used_by_two_callers_at_once_is_refused(cpu_engine, reference):
+    context = cpu_engine.create_execution_context()
+    x = images(3)
+    seen = []
+
+    class Reentrant:
+        """An array whose interface, when read by infer, calls infer on the same context (as a
+        second thread could): the inner call must be refused, the outer one must finish."""
+
+        @property
+        def __cuda_array_interface__(self):
+            try:
+                context.infer({"input": x})
+            except mlprt.InvalidArgumentError as e:
+                seen.append(str(e))
+            raise AttributeError("not an array")
+
+    with pytest.raises(mlprt.InvalidArgumentError, match="expected an array"):
+        context.infer({"input": Reentrant()})
+    assert seen and "in use by another thread" in seen[0]
+    assert rel_l2(context.infer({"input": x})["output"], reference(x)) <= FP32_TOL  # still usable
+    del Reentrant  # a class lives in a reference cycle: free its closure's context now
+    gc.collect()
+
+
+LEAK_SCRIPT = """
+import numpy as np, mlprt, sys
+engine = mlprt.Engine.load_file(sys.argv[1])
+context = engine.create_execution_context()
+x = np.zeros((2, 784), np.float32)
+context.infer({"input": x})
+engine.infer({"input": x})
+class NotAnArray:
+    @property
+    def __cuda_array_interface__(self):
+        raise AttributeError("no")
+for bad in ({"input": NotAnArray()}, {"input": x.astype(np.float64)}, {"nope": x}, {}):
+    try:
+        context.infer(bad)
+    except mlprt.Error:
+        pass
+"""
+
+
+def test_no_python_object_outlives_the_interpreter(cpu_engine, tmp_path):
+    """nanobind reports instances still alive at exit: every path above, errors included, must
+    release what it references (a cached user class once kept its whole module alive)."""
+    import subprocess
+    import sys
+    plan = tmp_path / "m.plan"
+    plan.write_bytes(bytes(cpu_engine.serialize()))
+    proc = subprocess.run([sys.executable, "-c", LEAK_SCRIPT, str(plan)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "leaked" not in proc.stderr, proc.stderr
