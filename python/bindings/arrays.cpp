@@ -16,16 +16,20 @@ ArrayKind kind_of(nb::handle object) {
   PyTypeObject* type = Py_TYPE(object.ptr());
   if (auto it = cache.find(type); it != cache.end()) return it->second;
   ArrayKind kind = ArrayKind::kOther;
-  nb::object module = nb::getattr(nb::handle(reinterpret_cast<PyObject*>(type)), "__module__", nb::none());
+  nb::object module =
+      nb::getattr(nb::handle(reinterpret_cast<PyObject*>(type)), "__module__", nb::none());
   if (nb::isinstance<nb::str>(module)) {
     std::string_view name = nb::cast<std::string_view>(module);
     auto is = [&](std::string_view prefix) {
       return name.substr(0, prefix.size()) == prefix &&
              (name.size() == prefix.size() || name[prefix.size()] == '.');
     };
-    if (is("numpy")) kind = ArrayKind::kNumpy;
-    else if (is("torch")) kind = ArrayKind::kTorch;
-    else if (is("cupy") || is("cupy._core.core")) kind = ArrayKind::kCupy;
+    if (is("numpy"))
+      kind = ArrayKind::kNumpy;
+    else if (is("torch"))
+      kind = ArrayKind::kTorch;
+    else if (is("cupy") || is("cupy._core.core"))
+      kind = ArrayKind::kCupy;
   }
   // Only the libraries' own array types are cached (and kept alive, as they are anyway): a
   // user's class would keep its module, and everything in it, alive until exit.
@@ -56,8 +60,10 @@ bool to_data_type(nb::dlpack::dtype t, DataType& out) {
     case code::UInt:
       if (t.bits == 8) return out = DataType::kUInt8, true;
       return false;
-    case code::Bool: return out = DataType::kBool, true;
-    default: return false;
+    case code::Bool:
+      return out = DataType::kBool, true;
+    default:
+      return false;
   }
 }
 
@@ -75,9 +81,12 @@ bool import_cuda_array_interface(nb::handle object, ArrayRef& out) {
   out.dims = to_dims(cai["shape"], "__cuda_array_interface__ shape");
   std::string typestr = nb::cast<std::string>(cai["typestr"]);
   out.dtype_name = typestr;
-  if (typestr == "<f4") out.dtype = DataType::kFloat32, out.dtype_known = true;
-  else if (typestr == "<f2") out.dtype = DataType::kFloat16, out.dtype_known = true;
-  else if (typestr == "<f8") out.dtype = DataType::kFloat64, out.dtype_known = true;
+  if (typestr == "<f4")
+    out.dtype = DataType::kFloat32, out.dtype_known = true;
+  else if (typestr == "<f2")
+    out.dtype = DataType::kFloat16, out.dtype_known = true;
+  else if (typestr == "<f8")
+    out.dtype = DataType::kFloat64, out.dtype_known = true;
   out.data = to_pointer(nb::cast<nb::tuple>(cai["data"])[0], "__cuda_array_interface__ data");
   out.on_device = true;
   out.device_id = -1;  // the interface does not say: taken to be the engine's GPU
@@ -105,33 +114,52 @@ nb::object numpy_module() {
 
 const char* numpy_dtype(DataType t, const std::string& what) {
   switch (t) {
-    case DataType::kFloat32: return "float32";
-    case DataType::kFloat16: return "float16";
-    case DataType::kFloat64: return "float64";
-    case DataType::kInt64: return "int64";
-    case DataType::kInt32: return "int32";
-    case DataType::kInt8: return "int8";
-    case DataType::kUInt8: return "uint8";
-    case DataType::kBool: return "bool";
-    case DataType::kBFloat16: break;
+    case DataType::kFloat32:
+      return "float32";
+    case DataType::kFloat16:
+      return "float16";
+    case DataType::kFloat64:
+      return "float64";
+    case DataType::kInt64:
+      return "int64";
+    case DataType::kInt32:
+      return "int32";
+    case DataType::kInt8:
+      return "int8";
+    case DataType::kUInt8:
+      return "uint8";
+    case DataType::kBool:
+      return "bool";
+    case DataType::kBFloat16:
+      break;
   }
   throw_error(StatusCode::kUnsupported,
-              what + " is bfloat16, which numpy has no type for: pass torch tensors, or build the "
-                     "engine with fp32 outputs (--outputIOFormats=fp32)");
+              what +
+                  " is bfloat16, which numpy has no type for: pass torch tensors, or build the "
+                  "engine with fp32 outputs (--outputIOFormats=fp32)");
 }
 
 nb::object torch_dtype(DataType t) {
   nb::handle torch = torch_module();
   switch (t) {
-    case DataType::kFloat16: return torch.attr("float16");
-    case DataType::kBFloat16: return torch.attr("bfloat16");
-    case DataType::kFloat64: return torch.attr("float64");
-    case DataType::kInt64: return torch.attr("int64");
-    case DataType::kInt32: return torch.attr("int32");
-    case DataType::kInt8: return torch.attr("int8");
-    case DataType::kUInt8: return torch.attr("uint8");
-    case DataType::kBool: return torch.attr("bool");
-    case DataType::kFloat32: break;
+    case DataType::kFloat16:
+      return torch.attr("float16");
+    case DataType::kBFloat16:
+      return torch.attr("bfloat16");
+    case DataType::kFloat64:
+      return torch.attr("float64");
+    case DataType::kInt64:
+      return torch.attr("int64");
+    case DataType::kInt32:
+      return torch.attr("int32");
+    case DataType::kInt8:
+      return torch.attr("int8");
+    case DataType::kUInt8:
+      return torch.attr("uint8");
+    case DataType::kBool:
+      return torch.attr("bool");
+    case DataType::kFloat32:
+      break;
   }
   return torch.attr("float32");
 }
@@ -157,10 +185,14 @@ bool import_buffer(nb::handle object, ArrayRef& out) {
   if (*format == '<' || *format == '=' || *format == '@') ++format;
   const std::string_view f(format);
   out.dtype_known = true;
-  if (f == "f") out.dtype = DataType::kFloat32, out.dtype_name = "float32";
-  else if (f == "e") out.dtype = DataType::kFloat16, out.dtype_name = "float16";
-  else if (f == "d") out.dtype = DataType::kFloat64, out.dtype_name = "float64";
-  else out.dtype_known = false, out.dtype_name = "numpy format '" + std::string(f) + "'";
+  if (f == "f")
+    out.dtype = DataType::kFloat32, out.dtype_name = "float32";
+  else if (f == "e")
+    out.dtype = DataType::kFloat16, out.dtype_name = "float16";
+  else if (f == "d")
+    out.dtype = DataType::kFloat64, out.dtype_name = "float64";
+  else
+    out.dtype_known = false, out.dtype_name = "numpy format '" + std::string(f) + "'";
   out.data = view.buf;
   out.dims.assign(view.shape, view.shape + view.ndim);
   int64_t expected = view.itemsize;
@@ -182,11 +214,16 @@ bool import_torch(nb::handle object, ArrayRef& out) {
   try {
     nb::object dtype = object.attr("dtype");
     out.dtype_known = true;
-    if (dtype.is(f32)) out.dtype = DataType::kFloat32;
-    else if (dtype.is(f16)) out.dtype = DataType::kFloat16;
-    else if (dtype.is(bf16)) out.dtype = DataType::kBFloat16;
-    else if (dtype.is(f64)) out.dtype = DataType::kFloat64;
-    else out.dtype_known = false;
+    if (dtype.is(f32))
+      out.dtype = DataType::kFloat32;
+    else if (dtype.is(f16))
+      out.dtype = DataType::kFloat16;
+    else if (dtype.is(bf16))
+      out.dtype = DataType::kBFloat16;
+    else if (dtype.is(f64))
+      out.dtype = DataType::kFloat64;
+    else
+      out.dtype_known = false;
     out.dtype_name = nb::cast<std::string>(nb::str(dtype));
     out.data = to_pointer(object.attr("data_ptr")(), "data_ptr()");
     out.dims = to_dims(object.attr("shape"), "shape");
@@ -219,7 +256,8 @@ ArrayRef import_array(nb::handle object, const std::string& what) {
     const int device = view.device_type();
     out.on_device = device == nb::device::cuda::value || device == nb::device::cuda_managed::value;
     out.device_id = view.device_id();
-    if (device != nb::device::cpu::value && device != nb::device::cuda_host::value && !out.on_device)
+    if (device != nb::device::cpu::value && device != nb::device::cuda_host::value &&
+        !out.on_device)
       throw_error(StatusCode::kInvalidArgument,
                   what + " lives on DLPack device type " + std::to_string(device) +
                       ": mlprt reads host memory and CUDA device memory");
@@ -232,23 +270,32 @@ ArrayRef import_array(nb::handle object, const std::string& what) {
   }
   if (import_cuda_array_interface(object, out)) return out;
   throw_error(StatusCode::kInvalidArgument,
-              what + ": expected an array (numpy, torch, cupy, or an object with __dlpack__ / "
-                     "__cuda_array_interface__), got " + nb::type_name(object.type()).c_str());
+              what +
+                  ": expected an array (numpy, torch, cupy, or an object with __dlpack__ / "
+                  "__cuda_array_interface__), got " +
+                  nb::type_name(object.type()).c_str());
 }
 
 ArrayRef contiguous_copy(const ArrayRef& array, const std::string& what) {
   nb::object copy;
   switch (array.kind) {
-    case ArrayKind::kNumpy: copy = numpy_module().attr("ascontiguousarray")(array.object); break;
-    case ArrayKind::kTorch: copy = array.object.attr("contiguous")(); break;
-    case ArrayKind::kCupy: copy = nb::module_::import_("cupy").attr("ascontiguousarray")(array.object); break;
+    case ArrayKind::kNumpy:
+      copy = numpy_module().attr("ascontiguousarray")(array.object);
+      break;
+    case ArrayKind::kTorch:
+      copy = array.object.attr("contiguous")();
+      break;
+    case ArrayKind::kCupy:
+      copy = nb::module_::import_("cupy").attr("ascontiguousarray")(array.object);
+      break;
     case ArrayKind::kOther:
       throw_error(StatusCode::kInvalidArgument,
                   what + " is not C-contiguous and mlprt cannot copy this kind of array (" +
                       nb::type_name(array.object.type()).c_str() + "): pass a contiguous one");
   }
-  const std::string note = what + " is not C-contiguous: mlprt copied it (pass a contiguous array "
-                                  "to avoid the copy)";
+  const std::string note = what +
+                           " is not C-contiguous: mlprt copied it (pass a contiguous array "
+                           "to avoid the copy)";
   if (PyErr_WarnEx(PyExc_UserWarning, note.c_str(), 2) != 0) throw nb::python_error();
   return import_array(copy, what);
 }
@@ -257,7 +304,7 @@ ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
                        const std::string& what) {
   ArrayKind kind = like.kind;
   if (kind == ArrayKind::kOther)
-    kind = !like.on_device ? ArrayKind::kNumpy
+    kind = !like.on_device       ? ArrayKind::kNumpy
            : importable("torch") ? ArrayKind::kTorch
            : importable("cupy")  ? ArrayKind::kCupy
                                  : ArrayKind::kOther;
@@ -266,7 +313,8 @@ ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
     case ArrayKind::kNumpy: {
       static nb::handle empty = nb::object(numpy_module().attr("empty")).release();
       static nb::handle float32 = nb::object(numpy_module().attr("dtype")("float32")).release();
-      array = dtype == DataType::kFloat32 ? empty(shape, float32) : empty(shape, numpy_dtype(dtype, what));
+      array = dtype == DataType::kFloat32 ? empty(shape, float32)
+                                          : empty(shape, numpy_dtype(dtype, what));
       break;
     }
     case ArrayKind::kTorch: {
@@ -275,9 +323,11 @@ ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
         break;
       }
       static nb::handle empty = nb::object(torch_module().attr("empty")).release();
-      nb::object device = like.kind == ArrayKind::kTorch ? like.object.attr("device")
-                          : like.on_device ? nb::object(nb::str("cuda:") + nb::str(nb::int_(like.device_id < 0 ? 0 : like.device_id)))
-                                           : nb::object(nb::str("cpu"));
+      nb::object device =
+          like.kind == ArrayKind::kTorch ? like.object.attr("device")
+          : like.on_device               ? nb::object(nb::str("cuda:") +
+                                                      nb::str(nb::int_(like.device_id < 0 ? 0 : like.device_id)))
+                                         : nb::object(nb::str("cpu"));
       array = empty(shape, nb::arg("dtype") = torch_dtype(dtype), nb::arg("device") = device);
       break;
     }
@@ -286,8 +336,9 @@ ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
       break;
     case ArrayKind::kOther:
       throw_error(StatusCode::kInvalidArgument,
-                  what + ": no library to make a GPU output with (install torch or cupy, or pass "
-                         "outputs=)");
+                  what +
+                      ": no library to make a GPU output with (install torch or cupy, or pass "
+                      "outputs=)");
   }
   return import_array(array, what);
 }
@@ -296,14 +347,16 @@ void* current_stream_of(const ArrayRef& array) {
   if (!array.on_device) return nullptr;
   if (array.kind == ArrayKind::kTorch) {
     // torch's raw-handle query where it has one (no Stream object made per call).
-    static nb::handle raw = nb::getattr(torch_module().attr("_C"), "_cuda_getCurrentRawStream",
-                                        nb::none()).release();
+    static nb::handle raw =
+        nb::getattr(torch_module().attr("_C"), "_cuda_getCurrentRawStream", nb::none()).release();
     if (!raw.is_none()) return from_raw_stream(to_pointer(raw(array.device_id), "current stream"));
-    static nb::handle current = nb::object(nb::module_::import_("torch.cuda").attr("current_stream")).release();
+    static nb::handle current =
+        nb::object(nb::module_::import_("torch.cuda").attr("current_stream")).release();
     return to_stream(current(array.object.attr("device")));
   }
   if (array.kind == ArrayKind::kCupy) {
-    static nb::handle current = nb::object(nb::module_::import_("cupy.cuda").attr("get_current_stream")).release();
+    static nb::handle current =
+        nb::object(nb::module_::import_("cupy.cuda").attr("get_current_stream")).release();
     return to_stream(current());
   }
   return nullptr;

@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <unistd.h>
 
 #include "bind_logger.h"
 #include "engine.h"
@@ -43,7 +43,13 @@ enum class BuilderFlag {
   kSTRICT_TYPES,
   kSPARSE_WEIGHTS,
 };
-enum class MemoryPoolType { kWORKSPACE, kDLA_MANAGED_SRAM, kDLA_LOCAL_DRAM, kDLA_GLOBAL_DRAM, kTACTIC_DRAM };
+enum class MemoryPoolType {
+  kWORKSPACE,
+  kDLA_MANAGED_SRAM,
+  kDLA_LOCAL_DRAM,
+  kDLA_GLOBAL_DRAM,
+  kTACTIC_DRAM
+};
 
 int host_memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   HostMemory* memory = nb::inst_ptr<HostMemory>(self);
@@ -68,8 +74,8 @@ int host_memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   return 0;
 }
 
-PyType_Slot host_memory_slots[] = {{Py_bf_getbuffer, reinterpret_cast<void*>(host_memory_getbuffer)},
-                                   {0, nullptr}};
+PyType_Slot host_memory_slots[] = {
+    {Py_bf_getbuffer, reinterpret_cast<void*>(host_memory_getbuffer)}, {0, nullptr}};
 
 struct TimingCache {
   std::string json;  ///< the timing cache file's contents; empty: no entries yet
@@ -93,12 +99,22 @@ struct Builder {
 
 void set_flag(ConfigDefinition& c, BuilderFlag flag, bool on) {
   switch (flag) {
-    case BuilderFlag::kFP16: c.config.allow_fp16 = on; return;
-    case BuilderFlag::kBF16: c.config.allow_bf16 = on; return;
-    case BuilderFlag::kTF32: c.config.allow_tf32 = on; return;
+    case BuilderFlag::kFP16:
+      c.config.allow_fp16 = on;
+      return;
+    case BuilderFlag::kBF16:
+      c.config.allow_bf16 = on;
+      return;
+    case BuilderFlag::kTF32:
+      c.config.allow_tf32 = on;
+      return;
     case BuilderFlag::kOBEY_PRECISION_CONSTRAINTS:
-    case BuilderFlag::kSTRICT_TYPES: c.obey = on; break;
-    case BuilderFlag::kPREFER_PRECISION_CONSTRAINTS: c.prefer = on; break;
+    case BuilderFlag::kSTRICT_TYPES:
+      c.obey = on;
+      break;
+    case BuilderFlag::kPREFER_PRECISION_CONSTRAINTS:
+      c.prefer = on;
+      break;
     case BuilderFlag::kINT8:
       if (on)
         throw_error(StatusCode::kUnsupported,
@@ -114,20 +130,27 @@ void set_flag(ConfigDefinition& c, BuilderFlag flag, bool on) {
                     "BuilderFlag.REFIT: mlprt engines cannot be refitted yet; rebuild the plan "
                     "with the new weights");
       return;
-    case BuilderFlag::kSPARSE_WEIGHTS: return;  // a permission: mlprt has no sparse kernels
+    case BuilderFlag::kSPARSE_WEIGHTS:
+      return;  // a permission: mlprt has no sparse kernels
   }
   c.config.precision_constraints = c.obey ? "obey" : (c.prefer ? "prefer" : "none");
 }
 
 bool get_flag(const ConfigDefinition& c, BuilderFlag flag) {
   switch (flag) {
-    case BuilderFlag::kFP16: return c.config.allow_fp16;
-    case BuilderFlag::kBF16: return c.config.allow_bf16;
-    case BuilderFlag::kTF32: return c.config.allow_tf32;
+    case BuilderFlag::kFP16:
+      return c.config.allow_fp16;
+    case BuilderFlag::kBF16:
+      return c.config.allow_bf16;
+    case BuilderFlag::kTF32:
+      return c.config.allow_tf32;
     case BuilderFlag::kOBEY_PRECISION_CONSTRAINTS:
-    case BuilderFlag::kSTRICT_TYPES: return c.obey;
-    case BuilderFlag::kPREFER_PRECISION_CONSTRAINTS: return c.prefer;
-    default: return false;
+    case BuilderFlag::kSTRICT_TYPES:
+      return c.obey;
+    case BuilderFlag::kPREFER_PRECISION_CONSTRAINTS:
+      return c.prefer;
+    default:
+      return false;
   }
 }
 
@@ -149,8 +172,9 @@ std::unique_ptr<HostMemory> build(const NetworkDefinition& network, ConfigDefini
   std::filesystem::path cache_path;
   if (cache) {
     cache_path = temporary_cache_path();
-    if (!cache->json.empty()) throw_if_error(write_file_atomic(cache_path,
-        {reinterpret_cast<const uint8_t*>(cache->json.data()), cache->json.size()}));
+    if (!cache->json.empty())
+      throw_if_error(write_file_atomic(
+          cache_path, {reinterpret_cast<const uint8_t*>(cache->json.data()), cache->json.size()}));
     config.timing_cache_path = cache_path.string();
   }
   Result<SerializedEngine> built = [&] {
@@ -171,7 +195,8 @@ std::unique_ptr<HostMemory> build(const NetworkDefinition& network, ConfigDefini
 }  // namespace
 
 void bind_builder(nb::module_& m) {
-  nb::enum_<BuilderFlag>(m, "BuilderFlag", nb::is_arithmetic(), "What the builder may or must do (TensorRT's names).")
+  nb::enum_<BuilderFlag>(m, "BuilderFlag", nb::is_arithmetic(),
+                         "What the builder may or must do (TensorRT's names).")
       .value("FP16", BuilderFlag::kFP16, "permit fp16 layers where faster")
       .value("BF16", BuilderFlag::kBF16, "permit bf16 layers where faster")
       .value("TF32", BuilderFlag::kTF32, "permit tf32 matrix products (GPU)")
@@ -203,29 +228,35 @@ void bind_builder(nb::module_& m) {
   nb::class_<TimingCache>(m, "ITimingCache",
                           "Tactic timings the builder reuses (skips timing, makes builds "
                           "reproducible). Keyed by hardware, so one cache serves several machines.")
-      .def("serialize", [](const TimingCache& t) {
-             return make_host_memory(std::vector<uint8_t>(t.json.begin(), t.json.end()));
-           },
-           "The cache as IHostMemory (bytes(...) gives its JSON), for create_timing_cache later.")
+      .def(
+          "serialize",
+          [](const TimingCache& t) {
+            return make_host_memory(std::vector<uint8_t>(t.json.begin(), t.json.end()));
+          },
+          "The cache as IHostMemory (bytes(...) gives its JSON), for create_timing_cache later.")
       .def("reset", [](TimingCache& t) { t.json.clear(); })
-      .def("combine", [](TimingCache& t, const TimingCache& other, bool) {
-             if (t.json.empty()) t.json = other.json;
-             return t.json == other.json || other.json.empty();
-           }, nb::arg("input_cache"), nb::arg("ignore_mismatch") = false,
-           "Adopts `input_cache` when this one is empty; True when the result holds both.")
+      .def(
+          "combine",
+          [](TimingCache& t, const TimingCache& other, bool) {
+            if (t.json.empty()) t.json = other.json;
+            return t.json == other.json || other.json.empty();
+          },
+          nb::arg("input_cache"), nb::arg("ignore_mismatch") = false,
+          "Adopts `input_cache` when this one is empty; True when the result holds both.")
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 
-  nb::class_<ProfileDefinition>(m, "IOptimizationProfile",
-                                "The shape range (min, opt, max) an engine serves per dynamic input.")
+  nb::class_<ProfileDefinition>(
+      m, "IOptimizationProfile",
+      "The shape range (min, opt, max) an engine serves per dynamic input.")
       .def(nb::init<>())
       .def(
           "set_shape",
           [](ProfileDefinition& p, const std::string& input, nb::handle min, nb::handle opt,
              nb::handle max) {
             ShapeRange range{to_dims(min, "min"), to_dims(opt, "opt"), to_dims(max, "max")};
-            throw_if_error(p.profile.set_dimensions(input, range).with_context(
-                "IOptimizationProfile.set_shape('" + input + "')"));
+            throw_if_error(p.profile.set_dimensions(input, range)
+                               .with_context("IOptimizationProfile.set_shape('" + input + "')"));
           },
           nb::arg("input"), nb::arg("min"), nb::arg("opt"), nb::arg("max"),
           "Range of one input: tuples, lists or torch.Size of equal rank with min <= opt <= max "
@@ -242,34 +273,43 @@ void bind_builder(nb::module_& m) {
             return out;
           },
           nb::arg("input"), "[min, opt, max], or [] if the input has no range here.")
-      .def("set_shape_input", [](ProfileDefinition&, nb::args) {
-        throw_error(StatusCode::kUnsupported, "set_shape_input: mlprt has no shape tensors");
-      })
+      .def("set_shape_input",
+           [](ProfileDefinition&, nb::args) {
+             throw_error(StatusCode::kUnsupported, "set_shape_input: mlprt has no shape tensors");
+           })
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<ConfigDefinition>(m, "IBuilderConfig", "How to build: flags, profiles, timing cache.")
       .def(nb::init<>())
-      .def("set_flag", [](ConfigDefinition& c, BuilderFlag f) { set_flag(c, f, true); }, nb::arg("flag"))
-      .def("clear_flag", [](ConfigDefinition& c, BuilderFlag f) { set_flag(c, f, false); }, nb::arg("flag"))
+      .def(
+          "set_flag", [](ConfigDefinition& c, BuilderFlag f) { set_flag(c, f, true); },
+          nb::arg("flag"))
+      .def(
+          "clear_flag", [](ConfigDefinition& c, BuilderFlag f) { set_flag(c, f, false); },
+          nb::arg("flag"))
       .def("get_flag", &get_flag, nb::arg("flag"))
-      .def("set_memory_pool_limit",
-           [](ConfigDefinition& c, MemoryPoolType pool, size_t size) { c.pool_limits[pool] = size; },
-           nb::arg("pool"), nb::arg("pool_size"),
-           "Accepted and recorded (bytes); mlprt sizes its workspace itself.")
-      .def("get_memory_pool_limit",
-           [](const ConfigDefinition& c, MemoryPoolType pool) {
-             auto it = c.pool_limits.find(pool);
-             return it == c.pool_limits.end() ? size_t{0} : it->second;
-           },
-           nb::arg("pool"))
+      .def(
+          "set_memory_pool_limit",
+          [](ConfigDefinition& c, MemoryPoolType pool, size_t size) { c.pool_limits[pool] = size; },
+          nb::arg("pool"), nb::arg("pool_size"),
+          "Accepted and recorded (bytes); mlprt sizes its workspace itself.")
+      .def(
+          "get_memory_pool_limit",
+          [](const ConfigDefinition& c, MemoryPoolType pool) {
+            auto it = c.pool_limits.find(pool);
+            return it == c.pool_limits.end() ? size_t{0} : it->second;
+          },
+          nb::arg("pool"))
       .def_prop_rw(
           "max_workspace_size",
           [](const ConfigDefinition& c) {
             auto it = c.pool_limits.find(MemoryPoolType::kWORKSPACE);
             return it == c.pool_limits.end() ? size_t{0} : it->second;
           },
-          [](ConfigDefinition& c, size_t size) { c.pool_limits[MemoryPoolType::kWORKSPACE] = size; },
+          [](ConfigDefinition& c, size_t size) {
+            c.pool_limits[MemoryPoolType::kWORKSPACE] = size;
+          },
           "TensorRT 8's name for the WORKSPACE pool limit (accepted, recorded).")
       .def(
           "add_optimization_profile",
@@ -278,8 +318,9 @@ void bind_builder(nb::module_& m) {
             return static_cast<int>(c.config.profiles.size()) - 1;
           },
           nb::arg("profile"), "Appends a profile; returns its index.")
-      .def_prop_ro("num_optimization_profiles",
-                   [](const ConfigDefinition& c) { return static_cast<int>(c.config.profiles.size()); })
+      .def_prop_ro(
+          "num_optimization_profiles",
+          [](const ConfigDefinition& c) { return static_cast<int>(c.config.profiles.size()); })
       .def(
           "create_timing_cache",
           [](const ConfigDefinition&, nb::handle serialized) {
@@ -288,12 +329,14 @@ void bind_builder(nb::module_& m) {
             cache->json.assign(bytes.begin(), bytes.end());
             return cache;
           },
-          nb::arg("serialized_timing_cache"), "A cache from serialize()'s bytes (b'' for a new one).")
+          nb::arg("serialized_timing_cache"),
+          "A cache from serialize()'s bytes (b'' for a new one).")
       .def(
           "set_timing_cache",
           [](ConfigDefinition& c, nb::handle cache, bool) {
             if (!cache.is_none() && !nb::isinstance<TimingCache>(cache))
-              throw_error(StatusCode::kInvalidArgument, "set_timing_cache: expected an ITimingCache");
+              throw_error(StatusCode::kInvalidArgument,
+                          "set_timing_cache: expected an ITimingCache");
             c.timing_cache = nb::borrow(cache);
             return true;
           },
@@ -379,18 +422,21 @@ void bind_builder(nb::module_& m) {
           "max_batch_size", [](const Builder& b) { return b.max_batch_size; },
           [](Builder& b, int size) {
             b.max_batch_size = size;
-            if (PyErr_WarnEx(PyExc_UserWarning,
-                             "Builder.max_batch_size is ignored: mlprt networks are explicit-batch; "
-                             "give the batch range with optimization profiles",
-                             1) != 0)
+            if (PyErr_WarnEx(
+                    PyExc_UserWarning,
+                    "Builder.max_batch_size is ignored: mlprt networks are explicit-batch; "
+                    "give the batch range with optimization profiles",
+                    1) != 0)
               throw nb::python_error();
           },
           "Accepted and ignored with a warning (explicit batch only), as TensorRT 8 did.")
-      .def_prop_ro("platform_has_fast_fp16", [](const Builder&) { return true; },
-                   "True: BuilderFlag.FP16 only permits fp16 where a backend has faster "
-                   "kernels (the cpu backend says so and stays fp32).")
-      .def_prop_ro("platform_has_tf32", [](const Builder&) { return true; },
-                   "True: BuilderFlag.TF32 only permits tf32 (GPU matrix products).")
+      .def_prop_ro(
+          "platform_has_fast_fp16", [](const Builder&) { return true; },
+          "True: BuilderFlag.FP16 only permits fp16 where a backend has faster "
+          "kernels (the cpu backend says so and stays fp32).")
+      .def_prop_ro(
+          "platform_has_tf32", [](const Builder&) { return true; },
+          "True: BuilderFlag.TF32 only permits tf32 (GPU matrix products).")
       .def_prop_ro("platform_has_fast_int8", [](const Builder&) { return false; })
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });

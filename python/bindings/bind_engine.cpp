@@ -54,7 +54,8 @@ const TensorDesc& PyEngine::io(const std::string& name) const {
   const TensorDesc* desc = engine->find_io_tensor(name);
   if (!desc) {
     std::string names;
-    for (const TensorDesc& t : engine->io_tensors()) names += (names.empty() ? "'" : ", '") + t.name + "'";
+    for (const TensorDesc& t : engine->io_tensors())
+      names += (names.empty() ? "'" : ", '") + t.name + "'";
     throw_error(StatusCode::kNotFound,
                 "no I/O tensor named '" + name + "'; the engine has " + names);
   }
@@ -72,8 +73,10 @@ std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what) {
   if (PyObject_GetBuffer(buffer.ptr(), &view, PyBUF_SIMPLE) != 0) {
     PyErr_Clear();
     throw_error(StatusCode::kInvalidArgument,
-                std::string(what) + ": expected bytes or another object with the buffer protocol "
-                "(IHostMemory, bytearray, memoryview), got " + nb::type_name(buffer.type()).c_str());
+                std::string(what) +
+                    ": expected bytes or another object with the buffer protocol "
+                    "(IHostMemory, bytearray, memoryview), got " +
+                    nb::type_name(buffer.type()).c_str());
   }
   const auto* begin = static_cast<const uint8_t*>(view.buf);
   std::vector<uint8_t> bytes(begin, begin + view.len);
@@ -95,7 +98,8 @@ std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::stri
   }
   for (const TensorDesc& t : engine->engine->io_tensors()) {
     engine->names.push_back(nb::str(t.name.c_str(), t.name.size()));
-    engine->labels.push_back((t.mode == TensorIOMode::kInput ? "input '" : "output '") + t.name + "'");
+    engine->labels.push_back((t.mode == TensorIOMode::kInput ? "input '" : "output '") + t.name +
+                             "'");
   }
   return engine;
 }
@@ -122,7 +126,9 @@ void bind_engine(nb::module_& m) {
           "truncation, corruption, hardware), IoError if it cannot be read.")
       .def_static(
           "load",
-          [](nb::handle plan) { return load_engine(buffer_bytes(plan, "Engine.load"), "<buffer>"); },
+          [](nb::handle plan) {
+            return load_engine(buffer_bytes(plan, "Engine.load"), "<buffer>");
+          },
           nb::arg("plan"), "Loads a plan from bytes / IHostMemory / any buffer.")
       .def_prop_ro("num_io_tensors", [](const PyEngine& e) { return num_io(e); })
       .def(
@@ -142,27 +148,34 @@ void bind_engine(nb::module_& m) {
             return d ? to_io_mode(d->mode) : IOMode::kNone;
           },
           nb::arg("name"))
-      .def("get_tensor_shape", [](const PyEngine& e, const std::string& n) { return to_tuple(e.io(n).dims); },
-           nb::arg("name"), "The shape as built; -1 marks a dynamic dimension.")
-      .def("get_tensor_dtype", [](const PyEngine& e, const std::string& n) { return e.io(n).dtype; },
-           nb::arg("name"))
+      .def(
+          "get_tensor_shape",
+          [](const PyEngine& e, const std::string& n) { return to_tuple(e.io(n).dims); },
+          nb::arg("name"), "The shape as built; -1 marks a dynamic dimension.")
+      .def(
+          "get_tensor_dtype", [](const PyEngine& e, const std::string& n) { return e.io(n).dtype; },
+          nb::arg("name"))
       .def("get_tensor_profile_shape", &profile_shapes, nb::arg("name"), nb::arg("profile_index"),
            "[min, opt, max] of an input in a profile.")
-      .def_prop_ro("num_optimization_profiles", [](const PyEngine& e) { return e.engine->num_profiles(); })
+      .def_prop_ro("num_optimization_profiles",
+                   [](const PyEngine& e) { return e.engine->num_profiles(); })
       .def_prop_ro("name", [](const PyEngine& e) { return e.engine->info().model_name; })
-      .def_prop_ro("backend", [](const PyEngine& e) { return e.engine->info().backend; },
-                   "'cpu' or 'cuda'.")
-      .def_prop_ro("device", [](const PyEngine& e) { return e.engine->info().device; },
-                   "The GPU the engine lives on; -1 for a host (cpu) engine.")
+      .def_prop_ro(
+          "backend", [](const PyEngine& e) { return e.engine->info().backend; }, "'cpu' or 'cuda'.")
+      .def_prop_ro(
+          "device", [](const PyEngine& e) { return e.engine->info().device; },
+          "The GPU the engine lives on; -1 for a host (cpu) engine.")
       .def_prop_ro("precision", [](const PyEngine& e) { return e.engine->info().precision; })
       .def_prop_ro("hardware", [](const PyEngine& e) { return e.engine->info().hardware; })
-      .def("to_json", [](const PyEngine& e) { return e.engine->to_json(); },
-           "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")
+      .def(
+          "to_json", [](const PyEngine& e) { return e.engine->to_json(); },
+          "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")
       .def(
           "serialize", [](const PyEngine& e) { return make_host_memory(e.plan); },
           "The plan, as IHostMemory (buffer protocol).")
-      .def_prop_ro("num_layers", [](const PyEngine& e) { return e.engine->info().layers.size(); },
-                   "Layers after fusion (to_json() lists them).")
+      .def_prop_ro(
+          "num_layers", [](const PyEngine& e) { return e.engine->info().layers.size(); },
+          "Layers after fusion (to_json() lists them).")
       .def(
           "get_tensor_location",
           [](const PyEngine& e, const std::string& name) {
@@ -194,52 +207,72 @@ void bind_engine(nb::module_& m) {
           "One-off inference on the engine's own context (callers are serialized); see "
           "IExecutionContext.infer.")
       // TensorRT 8's binding API.
-      .def_prop_ro("num_bindings", [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
-      .def("get_binding_name", [](const PyEngine& e, int i) {
-             const TensorDesc& d = binding(e, i);
-             const int profile = i / num_io(e);
-             return profile == 0 ? d.name : d.name + " [profile " + std::to_string(profile) + "]";
-           }, nb::arg("index"))
-      .def("get_binding_index", [](const PyEngine& e, const std::string& name) {
-             const auto& io = e.engine->io_tensors();
-             for (size_t i = 0; i < io.size(); ++i)
-               if (io[i].name == name) return static_cast<int>(i);
-             return -1;
-           }, nb::arg("name"))
-      .def("binding_is_input", [](const PyEngine& e, nb::handle key) {
-             return binding(e, key).mode == TensorIOMode::kInput;
-           }, nb::arg("index"))
-      .def("get_binding_shape", [](const PyEngine& e, nb::handle key) { return to_tuple(binding(e, key).dims); },
-           nb::arg("index"))
-      .def("get_binding_dtype", [](const PyEngine& e, nb::handle key) { return binding(e, key).dtype; },
-           nb::arg("index"))
+      .def_prop_ro("num_bindings",
+                   [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
+      .def(
+          "get_binding_name",
+          [](const PyEngine& e, int i) {
+            const TensorDesc& d = binding(e, i);
+            const int profile = i / num_io(e);
+            return profile == 0 ? d.name : d.name + " [profile " + std::to_string(profile) + "]";
+          },
+          nb::arg("index"))
+      .def(
+          "get_binding_index",
+          [](const PyEngine& e, const std::string& name) {
+            const auto& io = e.engine->io_tensors();
+            for (size_t i = 0; i < io.size(); ++i)
+              if (io[i].name == name) return static_cast<int>(i);
+            return -1;
+          },
+          nb::arg("name"))
+      .def(
+          "binding_is_input",
+          [](const PyEngine& e, nb::handle key) {
+            return binding(e, key).mode == TensorIOMode::kInput;
+          },
+          nb::arg("index"))
+      .def(
+          "get_binding_shape",
+          [](const PyEngine& e, nb::handle key) { return to_tuple(binding(e, key).dims); },
+          nb::arg("index"))
+      .def(
+          "get_binding_dtype",
+          [](const PyEngine& e, nb::handle key) { return binding(e, key).dtype; }, nb::arg("index"))
       .def("__len__", [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
-      .def("__getitem__", [](const PyEngine& e, nb::handle key) -> nb::object {
-             if (nb::isinstance<nb::str>(key)) {
-               const std::string name = nb::cast<std::string>(key);
-               (void)e.io(name);
-               const auto& io = e.engine->io_tensors();
-               for (size_t i = 0; i < io.size(); ++i)
-                 if (io[i].name == name) return nb::int_(i);
-             }
-             const int index = nb::cast<int>(key);
-             if (index >= num_io(e) * e.engine->num_profiles()) throw nb::index_error();
-             return nb::str(binding(e, index).name.c_str());
-           }, "TensorRT 8: engine[i] is binding i's name, engine[name] its index.")
-      .def("get_profile_shape", [](const PyEngine& e, int profile, nb::handle key) {
-             std::string name = nb::isinstance<nb::str>(key) ? nb::cast<std::string>(key)
-                                                              : binding(e, nb::cast<int>(key)).name;
-             return profile_shapes(e, name, profile);
-           }, nb::arg("profile_index"), nb::arg("binding"))
-      .def_prop_ro("max_batch_size", [](const PyEngine&) { return 1; },
-                   "1: networks are explicit-batch.")
+      .def(
+          "__getitem__",
+          [](const PyEngine& e, nb::handle key) -> nb::object {
+            if (nb::isinstance<nb::str>(key)) {
+              const std::string name = nb::cast<std::string>(key);
+              (void)e.io(name);
+              const auto& io = e.engine->io_tensors();
+              for (size_t i = 0; i < io.size(); ++i)
+                if (io[i].name == name) return nb::int_(i);
+            }
+            const int index = nb::cast<int>(key);
+            if (index >= num_io(e) * e.engine->num_profiles()) throw nb::index_error();
+            return nb::str(binding(e, index).name.c_str());
+          },
+          "TensorRT 8: engine[i] is binding i's name, engine[name] its index.")
+      .def(
+          "get_profile_shape",
+          [](const PyEngine& e, int profile, nb::handle key) {
+            std::string name = nb::isinstance<nb::str>(key) ? nb::cast<std::string>(key)
+                                                            : binding(e, nb::cast<int>(key)).name;
+            return profile_shapes(e, name, profile);
+          },
+          nb::arg("profile_index"), nb::arg("binding"))
+      .def_prop_ro(
+          "max_batch_size", [](const PyEngine&) { return 1; }, "1: networks are explicit-batch.")
       .def_prop_ro("has_implicit_batch_dimension", [](const PyEngine&) { return false; })
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 
-  m.def("set_device", [](int index) { throw_if_error(set_device(index)); }, nb::arg("index"),
-        "Makes GPU `index` current on the calling thread: engines loaded afterwards live there "
-        "(as cudaSetDevice). Index 0 is accepted without a cuda backend.");
+  m.def(
+      "set_device", [](int index) { throw_if_error(set_device(index)); }, nb::arg("index"),
+      "Makes GPU `index` current on the calling thread: engines loaded afterwards live there "
+      "(as cudaSetDevice). Index 0 is accepted without a cuda backend.");
 
   nb::class_<Runtime>(m, "Runtime", "Deserializes plans into engines.")
       .def(

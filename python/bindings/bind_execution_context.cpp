@@ -32,11 +32,12 @@ void bind_all(PyContext& c, nb::handle bindings) {
   const size_t profile = static_cast<size_t>(c.context->optimization_profile());
   const size_t offset = list.size() >= (profile + 1) * n ? profile * n : 0;
   if (list.size() < n)
-    throw_error(StatusCode::kInvalidArgument,
-                "bindings: expected one address per I/O tensor (" + std::to_string(n) + "), got " +
-                    std::to_string(list.size()));
+    throw_error(StatusCode::kInvalidArgument, "bindings: expected one address per I/O tensor (" +
+                                                  std::to_string(n) + "), got " +
+                                                  std::to_string(list.size()));
   c.use_trt_location();
-  for (size_t i = 0; i < n; ++i) c.set_address(io[i].name, to_pointer(list[offset + i], "bindings"));
+  for (size_t i = 0; i < n; ++i)
+    c.set_address(io[i].name, to_pointer(list[offset + i], "bindings"));
 }
 
 }  // namespace
@@ -150,13 +151,16 @@ void bind_execution_context(nb::module_& m) {
             return true;
           },
           nb::arg("binding"), nb::arg("shape"))
-      .def("get_binding_shape", [](const PyContext& c, int i) { return shape_of(c, binding(c, i).name); },
-           nb::arg("binding"))
-      .def_prop_ro("all_binding_shapes_specified", [](const PyContext& c) {
-        for (const TensorDesc& t : c.engine->engine->io_tensors())
-          if (!c.context->tensor_shape(t.name)) return false;
-        return true;
-      })
+      .def(
+          "get_binding_shape",
+          [](const PyContext& c, int i) { return shape_of(c, binding(c, i).name); },
+          nb::arg("binding"))
+      .def_prop_ro("all_binding_shapes_specified",
+                   [](const PyContext& c) {
+                     for (const TensorDesc& t : c.engine->engine->io_tensors())
+                       if (!c.context->tensor_shape(t.name)) return false;
+                     return true;
+                   })
       .def_prop_ro("all_shape_inputs_specified", [](const PyContext&) { return true; })
       .def(
           "infer_shapes",
@@ -168,10 +172,14 @@ void bind_execution_context(nb::module_& m) {
             return unresolved;
           },
           "Names of inputs whose shape is still unknown ([] once every output shape resolves).")
-      .def("set_num_threads", [](PyContext& c, int n) { throw_if_error(c.context->set_num_threads(n)); },
-           nb::arg("threads"), "Host threads for this context's calls (cpu engines).")
-      .def("set_use_cuda_graph", [](PyContext& c, bool use) { throw_if_error(c.context->set_use_cuda_graph(use)); },
-           nb::arg("use"), "Replay a captured CUDA graph (default) or launch kernels one by one.")
+      .def(
+          "set_num_threads",
+          [](PyContext& c, int n) { throw_if_error(c.context->set_num_threads(n)); },
+          nb::arg("threads"), "Host threads for this context's calls (cpu engines).")
+      .def(
+          "set_use_cuda_graph",
+          [](PyContext& c, bool use) { throw_if_error(c.context->set_use_cuda_graph(use)); },
+          nb::arg("use"), "Replay a captured CUDA graph (default) or launch kernels one by one.")
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 }

@@ -17,20 +17,28 @@ std::vector<PyObject*> g_loggers;  // every ILogger subclass installed; guarded 
 Severity to_mlprt(LoggerSeverity severity) {
   switch (severity) {
     case LoggerSeverity::kInternalError:
-    case LoggerSeverity::kError: return Severity::kError;
-    case LoggerSeverity::kWarning: return Severity::kWarning;
-    case LoggerSeverity::kInfo: return Severity::kInfo;
-    case LoggerSeverity::kVerbose: return Severity::kVerbose;
+    case LoggerSeverity::kError:
+      return Severity::kError;
+    case LoggerSeverity::kWarning:
+      return Severity::kWarning;
+    case LoggerSeverity::kInfo:
+      return Severity::kInfo;
+    case LoggerSeverity::kVerbose:
+      return Severity::kVerbose;
   }
   return Severity::kWarning;
 }
 
 LoggerSeverity from_mlprt(Severity severity) {
   switch (severity) {
-    case Severity::kError: return LoggerSeverity::kError;
-    case Severity::kWarning: return LoggerSeverity::kWarning;
-    case Severity::kInfo: return LoggerSeverity::kInfo;
-    case Severity::kVerbose: return LoggerSeverity::kVerbose;
+    case Severity::kError:
+      return LoggerSeverity::kError;
+    case Severity::kWarning:
+      return LoggerSeverity::kWarning;
+    case Severity::kInfo:
+      return LoggerSeverity::kInfo;
+    case Severity::kVerbose:
+      return LoggerSeverity::kVerbose;
   }
   return LoggerSeverity::kWarning;
 }
@@ -69,7 +77,8 @@ void bind_logger(nb::module_& m) {
   nb::class_<ILogger> ilogger(m, "ILogger",
                               "Base of loggers. Subclass it and define log(severity, message) "
                               "to receive mlprt's messages (from any thread).");
-  nb::enum_<LoggerSeverity>(ilogger, "Severity", nb::is_arithmetic(), "Message severity, most severe first.")
+  nb::enum_<LoggerSeverity>(ilogger, "Severity", nb::is_arithmetic(),
+                            "Message severity, most severe first.")
       .value("INTERNAL_ERROR", LoggerSeverity::kInternalError)
       .value("ERROR", LoggerSeverity::kError)
       .value("WARNING", LoggerSeverity::kWarning)

@@ -80,8 +80,9 @@ void bind_network(nb::module_& m) {
 
   nb::class_<NetworkTensor>(m, "ITensor", "An input or output of a network.")
       .def_prop_ro("name", [](const NetworkTensor& t) { return t.desc.name; })
-      .def_prop_ro("shape", [](const NetworkTensor& t) { return to_tuple(t.desc.dims); },
-                   "Dimensions as a tuple; -1 marks a dynamic dimension.")
+      .def_prop_ro(
+          "shape", [](const NetworkTensor& t) { return to_tuple(t.desc.dims); },
+          "Dimensions as a tuple; -1 marks a dynamic dimension.")
       .def_prop_ro("dtype", [](const NetworkTensor& t) { return t.desc.dtype; })
       .def_prop_ro("is_network_input", [](const NetworkTensor& t) { return t.is_input; })
       .def_prop_ro("is_network_output", [](const NetworkTensor& t) { return !t.is_input; })
@@ -99,7 +100,8 @@ void bind_network(nb::module_& m) {
           [](const std::string& path) {
             auto definition = std::make_unique<NetworkDefinition>();
             nb::gil_scoped_release release;
-            definition->network = value_or_throw(Network::from_onnx_file(path), ErrorSource::kModel);
+            definition->network =
+                value_or_throw(Network::from_onnx_file(path), ErrorSource::kModel);
             return definition;
           },
           nb::arg("path"),
@@ -117,25 +119,30 @@ void bind_network(nb::module_& m) {
           },
           nb::arg("model"), nb::arg("name") = "<bytes>", "Imports an in-memory ONNX model.")
       .def_prop_ro("name", [](const NetworkDefinition& n) { return n.get("name").name(); })
-      .def_prop_ro("num_inputs", [](const NetworkDefinition& n) {
-        return n.network ? static_cast<int>(n.network->inputs().size()) : 0;
-      })
-      .def_prop_ro("num_outputs", [](const NetworkDefinition& n) {
-        return n.network ? static_cast<int>(n.network->outputs().size()) : 0;
-      })
-      .def("get_input", [](const NetworkDefinition& n, int i) { return tensor_at(n, i, true); },
-           nb::arg("index"))
-      .def("get_output", [](const NetworkDefinition& n, int i) { return tensor_at(n, i, false); },
-           nb::arg("index"))
+      .def_prop_ro("num_inputs",
+                   [](const NetworkDefinition& n) {
+                     return n.network ? static_cast<int>(n.network->inputs().size()) : 0;
+                   })
+      .def_prop_ro("num_outputs",
+                   [](const NetworkDefinition& n) {
+                     return n.network ? static_cast<int>(n.network->outputs().size()) : 0;
+                   })
+      .def(
+          "get_input", [](const NetworkDefinition& n, int i) { return tensor_at(n, i, true); },
+          nb::arg("index"))
+      .def(
+          "get_output", [](const NetworkDefinition& n, int i) { return tensor_at(n, i, false); },
+          nb::arg("index"))
       .def_prop_ro("has_explicit_batch", [](const NetworkDefinition&) { return true; })
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 
   nb::class_<ParserError>(m, "ParserError", "One error OnnxParser recorded.")
-      .def("desc", [](const ParserError& e) { return e.message; }, "mlprt's message.")
+      .def(
+          "desc", [](const ParserError& e) { return e.message; }, "mlprt's message.")
       .def("code", [](const ParserError& e) { return std::string(to_string(e.code)); })
-      .def("node", [](const ParserError&) { return -1; },
-           "Always -1: the message names the node.")
+      .def(
+          "node", [](const ParserError&) { return -1; }, "Always -1: the message names the node.")
       .def("__str__", [](const ParserError& e) { return e.message; })
       .def("__repr__", [](const ParserError& e) { return "ParserError('" + e.message + "')"; });
 
@@ -176,14 +183,15 @@ void bind_network(nb::module_& m) {
             return self.record(std::move(parsed));
           },
           nb::arg("model"), "Parses an ONNX file. Returns True on success.")
-      .def_prop_ro("num_errors", [](const OnnxParser& p) { return static_cast<int>(p.errors.size()); })
+      .def_prop_ro("num_errors",
+                   [](const OnnxParser& p) { return static_cast<int>(p.errors.size()); })
       .def(
           "get_error",
           [](const OnnxParser& p, int i) {
             if (i < 0 || i >= static_cast<int>(p.errors.size()))
-              throw_error(StatusCode::kNotFound, "parser error index " + std::to_string(i) +
-                                                     " out of range: " +
-                                                     std::to_string(p.errors.size()) + " recorded");
+              throw_error(StatusCode::kNotFound,
+                          "parser error index " + std::to_string(i) +
+                              " out of range: " + std::to_string(p.errors.size()) + " recorded");
             return p.errors[static_cast<size_t>(i)];
           },
           nb::arg("index"))

@@ -17,7 +17,8 @@ void bind_tensor(nb::module_& m) {
       .value("INT8", DataType::kInt8)
       .value("UINT8", DataType::kUInt8)
       .value("BOOL", DataType::kBool);
-  nb::enum_<IOMode>(m, "TensorIOMode", nb::is_arithmetic(), "Whether an engine's tensor is an input or an output.")
+  nb::enum_<IOMode>(m, "TensorIOMode", nb::is_arithmetic(),
+                    "Whether an engine's tensor is an input or an output.")
       .value("NONE", IOMode::kNone, "not an I/O tensor of the engine")
       .value("INPUT", IOMode::kInput)
       .value("OUTPUT", IOMode::kOutput);

@@ -8,16 +8,17 @@ namespace mlprt::python {
 Dims to_dims(nb::handle sequence, const char* what) {
   if (!PySequence_Check(sequence.ptr()) || PyUnicode_Check(sequence.ptr()))
     throw_error(StatusCode::kInvalidArgument,
-                std::string(what) + ": expected a sequence of ints (tuple, list, torch.Size), got " +
+                std::string(what) +
+                    ": expected a sequence of ints (tuple, list, torch.Size), got " +
                     nb::type_name(sequence.type()).c_str());
   Dims dims;
   for (nb::handle item : nb::iter(sequence)) {
     PyObject* index = PyNumber_Index(item.ptr());
     if (!index) {
       PyErr_Clear();
-      throw_error(StatusCode::kInvalidArgument,
-                  std::string(what) + ": dimensions must be ints, got " +
-                      nb::type_name(item.type()).c_str());
+      throw_error(StatusCode::kInvalidArgument, std::string(what) +
+                                                    ": dimensions must be ints, got " +
+                                                    nb::type_name(item.type()).c_str());
     }
     const long long value = PyLong_AsLongLong(index);
     Py_DECREF(index);
@@ -42,9 +43,9 @@ void* int_to_pointer(nb::handle value, const char* what) {
   }
   if (!number) {
     PyErr_Clear();
-    throw_error(StatusCode::kInvalidArgument,
-                std::string(what) + ": expected an int address or handle, got " +
-                    nb::type_name(value.type()).c_str());
+    throw_error(StatusCode::kInvalidArgument, std::string(what) +
+                                                  ": expected an int address or handle, got " +
+                                                  nb::type_name(value.type()).c_str());
   }
   void* pointer = PyLong_AsVoidPtr(number);
   Py_DECREF(number);
@@ -58,11 +59,14 @@ void* to_pointer(nb::handle pointer, const char* what) { return int_to_pointer(p
 void* to_stream(nb::handle stream) {
   if (stream.is_none()) return nullptr;
   void* handle = nullptr;
-  if (PyLong_Check(stream.ptr())) handle = int_to_pointer(stream, "stream");  // the common case
-  else if (nb::hasattr(stream, "cuda_stream")) handle = int_to_pointer(stream.attr("cuda_stream"), "stream");
+  if (PyLong_Check(stream.ptr()))
+    handle = int_to_pointer(stream, "stream");  // the common case
+  else if (nb::hasattr(stream, "cuda_stream"))
+    handle = int_to_pointer(stream.attr("cuda_stream"), "stream");
   else if (!PyLong_Check(stream.ptr()) && nb::hasattr(stream, "ptr"))
     handle = int_to_pointer(stream.attr("ptr"), "stream");
-  else handle = int_to_pointer(stream, "stream");
+  else
+    handle = int_to_pointer(stream, "stream");
   return from_raw_stream(handle);
 }
 

@@ -38,14 +38,20 @@ PyObject* type_for(const StatusError& e) {
   if (e.source == ErrorSource::kModel && code != StatusCode::kUnsupported) return g_types.model;
   if (e.source == ErrorSource::kPlan) return g_types.plan;
   switch (code) {
-    case StatusCode::kOutOfRange: return g_types.shape;
-    case StatusCode::kUnsupported: return g_types.unsupported;
-    case StatusCode::kInvalidArgument: return g_types.invalid_argument;
-    case StatusCode::kNotFound: return g_types.not_found;
+    case StatusCode::kOutOfRange:
+      return g_types.shape;
+    case StatusCode::kUnsupported:
+      return g_types.unsupported;
+    case StatusCode::kInvalidArgument:
+      return g_types.invalid_argument;
+    case StatusCode::kNotFound:
+      return g_types.not_found;
     case StatusCode::kCorruptData:
     case StatusCode::kVersionMismatch:
-    case StatusCode::kHardwareMismatch: return g_types.plan;
-    default: return g_types.error;
+    case StatusCode::kHardwareMismatch:
+      return g_types.plan;
+    default:
+      return g_types.error;
   }
 }
 
@@ -96,9 +102,9 @@ void bind_errors(nb::module_& m) {
   g_types.invalid_argument = make_type(m, "InvalidArgumentError",
                                        "A wrong argument: name, dtype, device, layout or value.",
                                        g_types.error, PyExc_ValueError);
-  g_types.not_found = make_type(m, "NotFoundError",
-                                "A named tensor, profile or file that does not exist.",
-                                g_types.error, PyExc_LookupError);
+  g_types.not_found =
+      make_type(m, "NotFoundError", "A named tensor, profile or file that does not exist.",
+                g_types.error, PyExc_LookupError);
   g_types.io = make_type(m, "IoError", "The file system refused a read or write.", g_types.error,
                          PyExc_OSError);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {

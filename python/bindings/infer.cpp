@@ -31,8 +31,9 @@ void check_feed_names(const PyEngine& engine, nb::dict feed) {
     for (const TensorDesc& t : engine.engine->io_tensors())
       if (t.mode == TensorIOMode::kInput && !feed.contains(t.name.c_str()))
         missing += (missing.empty() ? "'" : ", '") + t.name + "'";
-    throw_error(StatusCode::kInvalidArgument, "infer: missing input(s) " + missing +
-                                                  "; the engine's inputs are " + input_names(engine));
+    throw_error(
+        StatusCode::kInvalidArgument,
+        "infer: missing input(s) " + missing + "; the engine's inputs are " + input_names(engine));
   }
 }
 
@@ -40,9 +41,9 @@ void check_dtype(const ArrayRef& array, const TensorDesc& desc, const std::strin
   if (array.dtype_known && array.dtype == desc.dtype) return;
   throw_error(StatusCode::kInvalidArgument,
               what + " is " + array.dtype_name + " but the engine's '" + desc.name + "' is " +
-                  std::string(to_string(desc.dtype)) +
-                  ": convert it first (numpy: x.astype(np." + std::string(to_string(desc.dtype)) +
-                  "), torch: x.to(torch." + std::string(to_string(desc.dtype)) + "))");
+                  std::string(to_string(desc.dtype)) + ": convert it first (numpy: x.astype(np." +
+                  std::string(to_string(desc.dtype)) + "), torch: x.to(torch." +
+                  std::string(to_string(desc.dtype)) + "))");
 }
 
 void check_device(const PyEngine& engine, const ArrayRef& array, const std::string& what) {
@@ -50,8 +51,9 @@ void check_device(const PyEngine& engine, const ArrayRef& array, const std::stri
   if (!array.on_device) return;
   if (device < 0)
     throw_error(StatusCode::kInvalidArgument,
-                what + " is in CUDA memory but the engine runs on the cpu backend, which reads "
-                       "host memory: move it to the host (x.cpu()) or build a cuda engine");
+                what +
+                    " is in CUDA memory but the engine runs on the cpu backend, which reads "
+                    "host memory: move it to the host (x.cpu()) or build a cuda engine");
   if (array.device_id >= 0 && array.device_id != device)
     throw_error(StatusCode::kInvalidArgument,
                 what + " is on GPU " + std::to_string(array.device_id) +
@@ -93,7 +95,8 @@ void PyContext::use_location(TensorLocation where) {
 }
 
 void PyContext::use_trt_location() {
-  use_location(engine->engine->info().device >= 0 ? TensorLocation::kDevice : TensorLocation::kHost);
+  use_location(engine->engine->info().device >= 0 ? TensorLocation::kDevice
+                                                  : TensorLocation::kHost);
 }
 
 void PyContext::set_input_shape(const std::string& name, const Dims& dims) {
@@ -151,14 +154,16 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
     check_dtype(inputs[i], io[i], what);
     check_device(engine, inputs[i], what);
     if (inputs[i].on_device != inputs[0].on_device)
-      throw_error(StatusCode::kInvalidArgument,
-                  "infer: inputs are partly in host and partly in CUDA memory; put them all in one");
+      throw_error(
+          StatusCode::kInvalidArgument,
+          "infer: inputs are partly in host and partly in CUDA memory; put them all in one");
     if (!inputs[i].contiguous) inputs[i] = contiguous_copy(inputs[i], what);
   }
   c.use_location(inputs[0].on_device ? TensorLocation::kDevice : TensorLocation::kHost);
 
   bool same_shapes = c.shapes_valid && c.shapes.size() == num_inputs;
-  for (size_t i = 0; same_shapes && i < num_inputs; ++i) same_shapes = c.shapes[i] == inputs[i].dims;
+  for (size_t i = 0; same_shapes && i < num_inputs; ++i)
+    same_shapes = c.shapes[i] == inputs[i].dims;
   if (!same_shapes) {
     std::map<std::string, Dims> shapes;
     for (size_t i = 0; i < num_inputs; ++i) shapes[io[i].name] = inputs[i].dims;
@@ -181,12 +186,14 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   nb::dict given;
   if (!outputs_object.is_none()) {
     if (!nb::isinstance<nb::dict>(outputs_object))
-      throw_error(StatusCode::kInvalidArgument, "infer: outputs must be a dict {output name: array}");
+      throw_error(StatusCode::kInvalidArgument,
+                  "infer: outputs must be a dict {output name: array}");
     given = nb::borrow<nb::dict>(outputs_object);
     for (auto [key, value] : given) {
       const TensorDesc* d = engine.engine->find_io_tensor(nb::cast<std::string>(nb::str(key)));
       if (!d || d->mode != TensorIOMode::kOutput)
-        throw_error(StatusCode::kNotFound, "infer: outputs: '" + nb::cast<std::string>(nb::str(key)) +
+        throw_error(StatusCode::kNotFound, "infer: outputs: '" +
+                                               nb::cast<std::string>(nb::str(key)) +
                                                "' is not an output of the engine");
     }
   }
@@ -201,11 +208,12 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
       check_device(engine, out, what);
       const Dims& dims = c.output_dims[j - num_inputs];
       if (out.dims != dims)
-        throw_error(StatusCode::kInvalidArgument,
-                    what + " has shape " + to_string(out.dims) + "; this call writes " + to_string(dims));
+        throw_error(StatusCode::kInvalidArgument, what + " has shape " + to_string(out.dims) +
+                                                      "; this call writes " + to_string(dims));
       if (!out.contiguous || out.on_device != inputs[0].on_device)
-        throw_error(StatusCode::kInvalidArgument,
-                    what + " must be C-contiguous and in the same memory (host or GPU) as the inputs");
+        throw_error(
+            StatusCode::kInvalidArgument,
+            what + " must be C-contiguous and in the same memory (host or GPU) as the inputs");
     } else {
       out = allocate_like(inputs[0], shape, io[j].dtype, what);
     }

@@ -1,7 +1,7 @@
 #include "mlprt/builder.h"
 
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -53,8 +53,8 @@ std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
   uint64_t weight_bytes = 0;
   for (const auto& [name, constant] : plan.graph.constants) weight_bytes += constant.data.size();
   std::ostringstream os;
-  os << plan.backend << " engine (" << plan.hardware << ", " << plan.precision << "): "
-     << plan.graph.nodes.size() << " layers [";
+  os << plan.backend << " engine (" << plan.hardware << ", " << plan.precision
+     << "): " << plan.graph.nodes.size() << " layers [";
   for (size_t i = 0; i < plan.graph.nodes.size(); ++i) {
     const ir::Node& node = plan.graph.nodes[i];
     os << (i ? ", " : "") << node.op;
@@ -76,8 +76,8 @@ Status apply_io_formats(std::vector<ir::TensorInfo>& tensors, const std::vector<
   if (formats.size() != 1 && formats.size() != tensors.size()) {
     std::string names;
     for (const ir::TensorInfo& t : tensors) names += (names.empty() ? "'" : ", '") + t.name + "'";
-    return make_error(StatusCode::kInvalidArgument, flag, ": ", formats.size(),
-                      " formats for ", tensors.size(), " tensors (", names,
+    return make_error(StatusCode::kInvalidArgument, flag, ": ", formats.size(), " formats for ",
+                      tensors.size(), " tensors (", names,
                       "); give one per tensor in the model's order, or one for all");
   }
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -111,14 +111,15 @@ BuilderConfig typed_config(const ir::Graph& graph, BuilderConfig config) {
 Result<SerializedEngine> build_serialized_engine(const Network& network,
                                                  const BuilderConfig& requested) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string model = network.graph().source.empty() ? network.name()
-                                                           : network.graph().source;
+  const std::string model =
+      network.graph().source.empty() ? network.name() : network.graph().source;
   auto in_model = [&](const Status& status) { return status.with_context(model); };
 
   ir::Graph graph = network.graph();
   if (requested.optimization_level < 0 || requested.optimization_level > 5) {
     return make_error(StatusCode::kInvalidArgument, "builder optimization level ",
-                      requested.optimization_level, " is out of range; allowed: 0 (no tactic "
+                      requested.optimization_level,
+                      " is out of range; allowed: 0 (no tactic "
                       "timing) to 5");
   }
   const BuilderConfig config = typed_config(graph, requested);
@@ -147,21 +148,20 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   if (config.allow_tf32) plan.precision += "+tf32";
   if (config.allow_bf16) plan.precision += "+bf16";
   if (config.allow_fp16) plan.precision += "+fp16";
-  nlohmann::json build_config = {{"backend", config.backend},
-                                 {"profiles", profiles_to_json(config.profiles)},
-                                 // The name only: a plan must not depend on where the cache lives.
-                                 {"timing_cache", std::filesystem::path(config.timing_cache_path)
-                                                      .filename()
-                                                      .string()},
-                                 {"fp16", config.allow_fp16},
-                                 {"bf16", config.allow_bf16},
-                                 {"tf32", config.allow_tf32},
-                                 {"precision_constraints", config.precision_constraints},
-                                 {"layer_precisions", config.layer_precisions},
-                                 {"input_formats", format_names(config.input_formats)},
-                                 {"output_formats", format_names(config.output_formats)},
-                                 {"threads", config.num_threads},
-                                 {"optimization_level", config.optimization_level}};
+  nlohmann::json build_config = {
+      {"backend", config.backend},
+      {"profiles", profiles_to_json(config.profiles)},
+      // The name only: a plan must not depend on where the cache lives.
+      {"timing_cache", std::filesystem::path(config.timing_cache_path).filename().string()},
+      {"fp16", config.allow_fp16},
+      {"bf16", config.allow_bf16},
+      {"tf32", config.allow_tf32},
+      {"precision_constraints", config.precision_constraints},
+      {"layer_precisions", config.layer_precisions},
+      {"input_formats", format_names(config.input_formats)},
+      {"output_formats", format_names(config.output_formats)},
+      {"threads", config.num_threads},
+      {"optimization_level", config.optimization_level}};
   // Paths and layer names come from the caller: never let a non-UTF-8 byte throw here.
   plan.build_config_json =
       build_config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -37,7 +37,8 @@ std::string ContextState::profile_ranges() const {
   const auto& profiles = m_engine->plan.profiles;
   for (size_t p = 0; p < profiles.size(); ++p) {
     os << (p ? "; " : "") << "profile " << p << ":";
-    for (const auto& [name, range] : profiles[p].ranges()) os << " " << name << " " << to_string(range);
+    for (const auto& [name, range] : profiles[p].ranges())
+      os << " " << name << " " << to_string(range);
   }
   return os.str();
 }
@@ -46,8 +47,8 @@ Status ContextState::set_optimization_profile(int index) {
   const int count = static_cast<int>(m_engine->plan.profiles.size());
   if (index < 0 || index >= count) {
     return make_error(StatusCode::kOutOfRange, "profile ", index,
-                      " does not exist: the engine has ", count, " profile(s) (",
-                      profile_ranges(), ")");
+                      " does not exist: the engine has ", count, " profile(s) (", profile_ranges(),
+                      ")");
   }
   if (index != m_profile) {
     m_profile = index;
@@ -146,7 +147,8 @@ Status ContextState::require_resolved(const char* doing) const {
 Result<Dims> ContextState::tensor_shape(const std::string& name) const {
   const TensorDesc* desc = find(name);
   if (!desc) {
-    return make_error(StatusCode::kNotFound, "'", name, "' is not an input or output of the engine");
+    return make_error(StatusCode::kNotFound, "'", name,
+                      "' is not an input or output of the engine");
   }
   if (desc->mode == TensorIOMode::kInput) {
     auto it = m_input_shapes.find(name);
@@ -159,7 +161,8 @@ Result<Dims> ContextState::tensor_shape(const std::string& name) const {
 
 Status ContextState::set_tensor_address(const std::string& name, void* address) {
   if (!find(name)) {
-    return make_error(StatusCode::kNotFound, "'", name, "' is not an input or output of the engine");
+    return make_error(StatusCode::kNotFound, "'", name,
+                      "' is not an input or output of the engine");
   }
   if (address) {
     m_addresses[name] = address;

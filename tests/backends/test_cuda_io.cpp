@@ -372,8 +372,9 @@ TEST(CudaIo, AlternatingDeviceOutputBuffersAgainstFloat64) {
   SKIP_WITHOUT_GPU();
   constexpr int64_t kBatch = 5;
   const DeviceIoCase c = device_io_case(kBatch);
-  const IoEngine io = build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5},
-                                      {1, 48}, {kBatch, 48}, {16, 48});
+  const IoEngine io =
+      build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5}, {1, 48},
+                      {kBatch, 48}, {16, 48});
   ASSERT_NE(io.context, nullptr);
   ExecutionContext& ctx = *io.context;
   ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
@@ -401,8 +402,9 @@ TEST(CudaIo, EnqueueCapturedInTheCallersGraphAgainstFloat64) {
   SKIP_WITHOUT_GPU();
   constexpr int64_t kBatch = 3;
   const DeviceIoCase c = device_io_case(kBatch);
-  const IoEngine io = build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5},
-                                      {1, 48}, {kBatch, 48}, {16, 48});
+  const IoEngine io =
+      build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5}, {1, 48},
+                      {kBatch, 48}, {16, 48});
   ASSERT_NE(io.context, nullptr);
   ExecutionContext& ctx = *io.context;
   ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
@@ -425,7 +427,8 @@ TEST(CudaIo, EnqueueCapturedInTheCallersGraphAgainstFloat64) {
   ASSERT_TRUE(captured.is_ok()) << captured.message();
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), in_bytes, cudaMemcpyHostToDevice),
+            cudaSuccess);
   ASSERT_EQ(cudaMemset(out.get(), 0, c.ref.size() * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);

@@ -214,14 +214,16 @@ class CudaContext final : public BackendContext {
       }
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
-      const size_t bytes = std::max<size_t>(io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]), 16);
+      const size_t bytes =
+          std::max<size_t>(io_bytes(m_exe.input_ids()[i], m_exe.input_types()[i]), 16);
       if (!m_device_io) {
         MLPRT_RETURN_IF_ERROR(m_io_in[i].reserve(bytes, "device copy of an input"));
         MLPRT_RETURN_IF_ERROR(m_pinned_in[i].reserve(bytes, "pinned staging of an input"));
       }
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
-      const size_t bytes = std::max<size_t>(io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]), 16);
+      const size_t bytes =
+          std::max<size_t>(io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]), 16);
       if (!m_device_io) {
         MLPRT_RETURN_IF_ERROR(m_io_out[i].reserve(bytes, "device copy of an output"));
         MLPRT_RETURN_IF_ERROR(m_pinned_out[i].reserve(bytes, "pinned staging of an output"));
@@ -297,8 +299,9 @@ class CudaContext final : public BackendContext {
           src = m_pinned_in[i].get();
           staged = true;
         }
-        MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), src, bytes, cudaMemcpyHostToDevice, stream),
-                       "copy of input '" + tensors[m_exe.input_ids()[i]].name + "' to the device");
+        MLPRT_CUDA_TRY(
+            cudaMemcpyAsync(m_io_in[i].get(), src, bytes, cudaMemcpyHostToDevice, stream),
+            "copy of input '" + tensors[m_exe.input_ids()[i]].name + "' to the device");
       }
     }
     MLPRT_RETURN_IF_ERROR(launch_graph(stream));
@@ -307,8 +310,9 @@ class CudaContext final : public BackendContext {
         const size_t bytes = io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]);
         void* dst = m_out_pinned[i] ? m_caller_out[i] : m_pinned_out[i].get();
         staged = staged || !m_out_pinned[i];
-        MLPRT_CUDA_TRY(cudaMemcpyAsync(dst, m_io_out[i].get(), bytes, cudaMemcpyDeviceToHost, stream),
-                       "copy of output '" + tensors[m_exe.output_ids()[i]].name + "' to the host");
+        MLPRT_CUDA_TRY(
+            cudaMemcpyAsync(dst, m_io_out[i].get(), bytes, cudaMemcpyDeviceToHost, stream),
+            "copy of output '" + tensors[m_exe.output_ids()[i]].name + "' to the host");
       }
     }
     // Pageable host memory goes through our pinned buffers, which the next call reuses: such a
@@ -400,8 +404,9 @@ class CudaContext final : public BackendContext {
     }
     MLPRT_ASSIGN_OR_RETURN(auto candidates, plan.candidates(m_exe.lt_handle(), ws, 1));
     dense.algos[index] = candidates.front();
-    detail::log(Severity::kVerbose, "cuda backend: layer '", layer.name, "' M=", m,
-                " was not tuned at build time; cuBLASLt heuristic: ", describe_algo(candidates.front()));
+    detail::log(
+        Severity::kVerbose, "cuda backend: layer '", layer.name, "' M=", m,
+        " was not tuned at build time; cuBLASLt heuristic: ", describe_algo(candidates.front()));
     return Status::ok();
   }
 
@@ -455,8 +460,8 @@ class CudaContext final : public BackendContext {
     double total = 0.0;
     for (const Layer& layer : m_exe.layers()) {
       if (layer.kind != LayerKind::kDense) continue;
-      total += estimate_dense_us(layer.tuned, dense_rows(layer, RowSpan{}), layer.spec.k,
-                                 layer.spec.n);
+      total +=
+          estimate_dense_us(layer.tuned, dense_rows(layer, RowSpan{}), layer.spec.k, layer.spec.n);
     }
     return total;
   }
@@ -526,9 +531,9 @@ class CudaContext final : public BackendContext {
           }
           break;
         case LayerKind::kBinary:
-          MLPRT_CUDA_TRY(launch_binary(x, m_ptrs[layer.inputs[1]], y, act, layer.binary, m_add[l],
-                                       n, stream),
-                         "binary kernel of layer '" + layer.name + "'");
+          MLPRT_CUDA_TRY(
+              launch_binary(x, m_ptrs[layer.inputs[1]], y, act, layer.binary, m_add[l], n, stream),
+              "binary kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kActivation:
           MLPRT_CUDA_TRY(launch_activation(x, y, act, layer.act, n, stream),
@@ -539,20 +544,21 @@ class CudaContext final : public BackendContext {
                          "softmax kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kLayerNorm:
-          MLPRT_CUDA_TRY(launch_layer_norm(x, y, act, m_rows[l], layer.epsilon,
-                                           static_cast<const float*>(layer.scale.get()),
-                                           layer.scale_count,
-                                           static_cast<const float*>(layer.shift.get()),
-                                           layer.shift_count, stream),
-                         "layer norm kernel of layer '" + layer.name + "'");
+          MLPRT_CUDA_TRY(
+              launch_layer_norm(x, y, act, m_rows[l], layer.epsilon,
+                                static_cast<const float*>(layer.scale.get()), layer.scale_count,
+                                static_cast<const float*>(layer.shift.get()), layer.shift_count,
+                                stream),
+              "layer norm kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kScaleShift:
-          MLPRT_CUDA_TRY(launch_scale_shift(x, y, act, m_rows[l],
-                                            static_cast<const float*>(layer.scale.get()),
-                                            static_cast<const float*>(layer.shift.get()), stream),
-                         "scale-shift kernel of layer '" + layer.name + "'");
+          MLPRT_CUDA_TRY(
+              launch_scale_shift(x, y, act, m_rows[l], static_cast<const float*>(layer.scale.get()),
+                                 static_cast<const float*>(layer.shift.get()), stream),
+              "scale-shift kernel of layer '" + layer.name + "'");
           break;
-        case LayerKind::kView: break;
+        case LayerKind::kView:
+          break;
       }
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
