@@ -186,11 +186,11 @@ bool import_buffer(nb::handle object, ArrayRef& out) {
   const std::string_view f(format);
   out.dtype_known = true;
   if (f == "f")
-    out.dtype = DataType::kFloat32, out.dtype_name = "float32";
+    out.dtype = DataType::kFloat32;
   else if (f == "e")
-    out.dtype = DataType::kFloat16, out.dtype_name = "float16";
+    out.dtype = DataType::kFloat16;
   else if (f == "d")
-    out.dtype = DataType::kFloat64, out.dtype_name = "float64";
+    out.dtype = DataType::kFloat64;
   else
     out.dtype_known = false, out.dtype_name = "numpy format '" + std::string(f) + "'";
   out.data = view.buf;
@@ -224,7 +224,7 @@ bool import_torch(nb::handle object, ArrayRef& out) {
       out.dtype = DataType::kFloat64;
     else
       out.dtype_known = false;
-    out.dtype_name = nb::cast<std::string>(nb::str(dtype));
+    if (!out.dtype_known) out.dtype_name = nb::cast<std::string>(nb::str(dtype));
     out.data = to_pointer(object.attr("data_ptr")(), "data_ptr()");
     out.dims = to_dims(object.attr("shape"), "shape");
     out.contiguous = nb::cast<bool>(object.attr("is_contiguous")());
@@ -339,6 +339,18 @@ ArrayRef allocate_like(const ArrayRef& like, nb::handle shape, DataType dtype,
                   what +
                       ": no library to make a GPU output with (install torch or cupy, or pass "
                       "outputs=)");
+  }
+  if (kind == ArrayKind::kTorch) {
+    // A fresh contiguous tensor of the asked dtype and device: only its address is needed.
+    ArrayRef out;
+    out.object = array;
+    out.kind = kind;
+    out.data = to_pointer(array.attr("data_ptr")(), "data_ptr()");
+    out.dtype_known = true;
+    out.dtype = dtype;
+    out.on_device = like.on_device;
+    out.device_id = like.device_id;
+    return out;
   }
   return import_array(array, what);
 }

@@ -18,7 +18,7 @@ struct ArrayRef {
   Dims dims;
   bool dtype_known = false;
   DataType dtype = DataType::kFloat32;
-  std::string dtype_name;  ///< as the library would say it, for messages
+  std::string dtype_name;  ///< when !dtype_known: as the library says it, for messages
   bool on_device = false;  ///< CUDA device memory (pinned host memory counts as host)
   int device_id = 0;
   bool contiguous = true;

@@ -40,7 +40,9 @@ void check_feed_names(const PyEngine& engine, nb::dict feed) {
 void check_dtype(const ArrayRef& array, const TensorDesc& desc, const std::string& what) {
   if (array.dtype_known && array.dtype == desc.dtype) return;
   throw_error(StatusCode::kInvalidArgument,
-              what + " is " + array.dtype_name + " but the engine's '" + desc.name + "' is " +
+              what + " is " +
+                  (array.dtype_known ? std::string(to_string(array.dtype)) : array.dtype_name) +
+                  " but the engine's '" + desc.name + "' is " +
                   std::string(to_string(desc.dtype)) + ": convert it first (numpy: x.astype(np." +
                   std::string(to_string(desc.dtype)) + "), torch: x.to(torch." +
                   std::string(to_string(desc.dtype)) + "))");
