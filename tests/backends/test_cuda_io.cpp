@@ -334,28 +334,35 @@ TEST(CudaIo, LargePinnedBatchesRunPipelinedAgainstFloat64) {
   set_log_severity(Severity::kWarning);
 }
 
-}  // namespace
-}  // namespace mlprt::testing
-
-namespace mlprt::testing {
-namespace {
-
-// A small fp32 MLP on device I/O, its reference for one input, and a buffer of its output size.
-struct DeviceIoCase {
+// A small fp32 MLP on device I/O with its float64 reference: the context has the batch's shape
+// and the input, uploaded, bound; the outputs are the test's.
+struct DeviceIoRun {
   ir::Graph graph;
   std::string out_name;
   std::vector<double> ref;
-  HostTensor input;
+  IoEngine io;
+  backend::cuda::DeviceBuffer in;
 };
 
-DeviceIoCase device_io_case(int64_t batch) {
+void start_device_io(int64_t batch, DeviceIoRun& run) {
   GraphMaker maker(23);
   const std::string x = maker.input("x", {-1, 48});
   maker.output(maker.dense(maker.dense(x, 48, 32, true, true), 32, 6));
-  DeviceIoCase c{maker.graph(), "", {}, random_tensor({batch, 48}, 7)};
-  c.out_name = c.graph.outputs[0].name;
-  c.ref = reference(c.graph, {{"x", c.input}}).begin()->second;
-  return c;
+  run.graph = maker.graph();
+  run.out_name = run.graph.outputs[0].name;
+  const HostTensor input = random_tensor({batch, 48}, 7);
+  run.ref = reference(run.graph, {{"x", input}}).begin()->second;
+  run.io = build_io_engine(run.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5},
+                           {1, 48}, {batch, 48}, {16, 48});
+  ASSERT_NE(run.io.context, nullptr);
+  ExecutionContext& ctx = *run.io.context;
+  ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
+  ASSERT_TRUE(ctx.set_input_shape("x", {batch, 48}).is_ok());
+  const size_t bytes = input.data.size() * sizeof(float);
+  ASSERT_TRUE(run.in.reserve(bytes, "input").is_ok());
+  ASSERT_EQ(cudaMemcpy(run.in.get(), input.data.data(), bytes, cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_TRUE(ctx.set_tensor_address("x", run.in.get()).is_ok());
 }
 
 std::vector<float> read_device(const void* device, size_t count) {
@@ -370,52 +377,32 @@ std::vector<float> read_device(const void* device, size_t count) {
 // checked.
 TEST(CudaIo, AlternatingDeviceOutputBuffersAgainstFloat64) {
   SKIP_WITHOUT_GPU();
-  constexpr int64_t kBatch = 5;
-  const DeviceIoCase c = device_io_case(kBatch);
-  const IoEngine io =
-      build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5}, {1, 48},
-                      {kBatch, 48}, {16, 48});
-  ASSERT_NE(io.context, nullptr);
-  ExecutionContext& ctx = *io.context;
-  ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
-  ASSERT_TRUE(ctx.set_input_shape("x", {kBatch, 48}).is_ok());
-  backend::cuda::DeviceBuffer in;
-  ASSERT_TRUE(in.reserve(c.input.data.size() * sizeof(float), "input").is_ok());
-  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), c.input.data.size() * sizeof(float),
-                       cudaMemcpyHostToDevice),
-            cudaSuccess);
+  DeviceIoRun run;
+  ASSERT_NO_FATAL_FAILURE(start_device_io(5, run));
+  ExecutionContext& ctx = *run.io.context;
+  const size_t out_bytes = run.ref.size() * sizeof(float);
   std::vector<backend::cuda::DeviceBuffer> outs(6);
-  for (auto& out : outs) ASSERT_TRUE(out.reserve(c.ref.size() * sizeof(float), "output").is_ok());
-  ASSERT_TRUE(ctx.set_tensor_address("x", in.get()).is_ok());
+  for (auto& out : outs) ASSERT_TRUE(out.reserve(out_bytes, "output").is_ok());
   for (int which : {0, 1, 0, 1, 2, 3, 4, 5, 0, 1, 5}) {
     SCOPED_TRACE("output buffer " + std::to_string(which));
-    ASSERT_EQ(cudaMemset(outs[which].get(), 0, c.ref.size() * sizeof(float)), cudaSuccess);
-    ASSERT_TRUE(ctx.set_tensor_address(c.out_name, outs[which].get()).is_ok());
+    ASSERT_EQ(cudaMemset(outs[which].get(), 0, out_bytes), cudaSuccess);
+    ASSERT_TRUE(ctx.set_tensor_address(run.out_name, outs[which].get()).is_ok());
     ASSERT_TRUE(ctx.enqueue(nullptr).is_ok());
-    EXPECT_LE(rel_l2(read_device(outs[which].get(), c.ref.size()), c.ref), 1e-5);
+    EXPECT_LE(rel_l2(read_device(outs[which].get(), run.ref.size()), run.ref), 1e-5);
   }
 }
 
 // enqueue inside the caller's own stream capture: the layers go into the caller's graph (a
-// graph launch cannot be captured), which then replays on new input values.
+// graph launch cannot be captured); replaying it refills a cleared output.
 TEST(CudaIo, EnqueueCapturedInTheCallersGraphAgainstFloat64) {
   SKIP_WITHOUT_GPU();
-  constexpr int64_t kBatch = 3;
-  const DeviceIoCase c = device_io_case(kBatch);
-  const IoEngine io =
-      build_io_engine(c.graph, {DataType::kFloat32, DataType::kFloat32, false, 1e-5}, {1, 48},
-                      {kBatch, 48}, {16, 48});
-  ASSERT_NE(io.context, nullptr);
-  ExecutionContext& ctx = *io.context;
-  ASSERT_TRUE(ctx.set_tensor_location(TensorLocation::kDevice).is_ok());
-  ASSERT_TRUE(ctx.set_input_shape("x", {kBatch, 48}).is_ok());
-  backend::cuda::DeviceBuffer in;
+  DeviceIoRun run;
+  ASSERT_NO_FATAL_FAILURE(start_device_io(3, run));
+  ExecutionContext& ctx = *run.io.context;
+  const std::vector<double>& ref = run.ref;
   backend::cuda::DeviceBuffer out;
-  const size_t in_bytes = c.input.data.size() * sizeof(float);
-  ASSERT_TRUE(in.reserve(in_bytes, "input").is_ok());
-  ASSERT_TRUE(out.reserve(c.ref.size() * sizeof(float), "output").is_ok());
-  ASSERT_TRUE(ctx.set_tensor_address("x", in.get()).is_ok());
-  ASSERT_TRUE(ctx.set_tensor_address(c.out_name, out.get()).is_ok());
+  ASSERT_TRUE(out.reserve(ref.size() * sizeof(float), "output").is_ok());
+  ASSERT_TRUE(ctx.set_tensor_address(run.out_name, out.get()).is_ok());
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   ASSERT_TRUE(ctx.enqueue(stream).is_ok());  // warm-up: the context's own graph exists now
@@ -427,12 +414,10 @@ TEST(CudaIo, EnqueueCapturedInTheCallersGraphAgainstFloat64) {
   ASSERT_TRUE(captured.is_ok()) << captured.message();
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(in.get(), c.input.data.data(), in_bytes, cudaMemcpyHostToDevice),
-            cudaSuccess);
-  ASSERT_EQ(cudaMemset(out.get(), 0, c.ref.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemset(out.get(), 0, ref.size() * sizeof(float)), cudaSuccess);  // replay refills
   ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  EXPECT_LE(rel_l2(read_device(out.get(), c.ref.size()), c.ref), 1e-5);
+  EXPECT_LE(rel_l2(read_device(out.get(), ref.size()), ref), 1e-5);
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
