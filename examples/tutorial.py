@@ -8,6 +8,7 @@ compare with PyTorch: accuracy, top-1 agreement, max abs diff, latency per batch
 TensorRT 10 low-level calls (set_input_shape, set_tensor_address, execute_async_v3) are shown
 once as well.
 
+    PYTHONPATH=python .venv/bin/python examples/tutorial.py                    # installed package
     PYTHONPATH=build/ci/python:python python3 examples/tutorial.py             # cpu, 2 epochs
     PYTHONPATH=build/ci/python:python python3 examples/tutorial.py --device cuda --fp16
     PYTHONPATH=build/ci/python:python python3 examples/tutorial.py --epochs 1 --limit 2000

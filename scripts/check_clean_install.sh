@@ -44,8 +44,17 @@ if ! command -v mmdebstrap > /dev/null; then
 fi
 
 work=$(mktemp -d /var/tmp/mlprt-clean-root.XXXXXX)
-cleanup() { [ "$keep" -eq 1 ] && echo "kept: $work" || rm -rf "$work"; }
+# mmdebstrap unmounts what it mounted in the root, unless it was killed: then unmount first, and
+# never let rm cross into a mounted file system.
+cleanup() {
+  local m
+  for m in $(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$m" || true
+  done
+  if [ "$keep" -eq 1 ]; then echo "kept: $work"; else rm -rf --one-file-system "$work"; fi
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # The host's network setup is not a dependency, but the root needs it to reach the same mirrors:
 # local CA certificates (an egress proxy's) and pip's index / certificate settings.

@@ -18,8 +18,9 @@ ctest --preset ci -j "$jobs"
 
 # The installed package (not the build tree): pip install . into .venv, then its tests.
 scripts/install_python.sh
-(cd /tmp && "$OLDPWD/.venv/bin/python" -m pytest -q -p no:cacheprovider -rs \
-  "$OLDPWD/tests/python/test_package.py" --rootdir "$OLDPWD/tests/python")
+# PYTHONPATH=python as the demo sets it (for mlprt_tools): it must not hide the installed package.
+(cd /tmp && PYTHONPATH="$OLDPWD/python" "$OLDPWD/.venv/bin/python" -m pytest -q \
+  -p no:cacheprovider -rs "$OLDPWD/tests/python/test_package.py" --rootdir "$OLDPWD/tests/python")
 
 # libFuzzer (clang, ASan + UBSan) on the ONNX importer for a bounded time.
 fuzz/run.sh "${MLPRT_FUZZ_SECONDS:-60}"

@@ -1,4 +1,4 @@
-// mlprt._mlprt: the C++ API for Python. python/mlprt/__init__.py re-exports it.
+// mlprt._mlprt: the C++ API for Python. python/package/mlprt/__init__.py re-exports it.
 #include "bindings.h"
 #include "mlprt/version.h"
 

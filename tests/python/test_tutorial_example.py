@@ -18,7 +18,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "tutorial.py"
-sys.path.append(str(REPO / "python"))  # last: python/mlprt holds the sources, not the build
+sys.path.append(str(REPO / "python"))  # for mlprt_tools
 from mlprt_tools import data  # noqa: E402
 
 LIMIT = 300  # training and test images: one epoch takes well under a second
