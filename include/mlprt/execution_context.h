@@ -58,7 +58,8 @@ class ExecutionContext {
   Status set_tensor_location(TensorLocation location);
   [[nodiscard]] TensorLocation tensor_location() const;
 
-  /// Sets the concrete shape of an input; must be within the selected profile's range.
+  /// Sets the concrete shape of an input; must be within the selected profile's range. An input
+  /// without dynamic dimensions has its shape from the start (as in TensorRT).
   /// Buffers are (re)sized here, only when a shape grows.
   Status set_input_shape(const std::string& name, const Dims& dims);
   /// Concrete shape of any I/O tensor; outputs resolve once every input shape is set.
