@@ -1,11 +1,12 @@
 #include "backends/cpu/cpu_executable.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <new>
-
-#include <omp.h>
 #include <set>
 
 #include "common/check.h"
@@ -27,10 +28,10 @@ Result<LayerKind> layer_params(const ir::Graph& graph, const ir::Node& node, Lay
   if (node.op == "Add" || node.op == "Binary") {
     const std::string kind = node.op == "Add" ? "add" : node.get_string("kind", "");
     static const std::map<std::string, BinaryKind> kKinds = {{"add", BinaryKind::kAdd},
-                                                            {"sub", BinaryKind::kSub},
-                                                            {"mul", BinaryKind::kMul},
-                                                            {"div", BinaryKind::kDiv},
-                                                            {"pow", BinaryKind::kPow}};
+                                                             {"sub", BinaryKind::kSub},
+                                                             {"mul", BinaryKind::kMul},
+                                                             {"div", BinaryKind::kDiv},
+                                                             {"pow", BinaryKind::kPow}};
     auto it = kKinds.find(kind);
     if (it == kKinds.end()) {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
@@ -43,8 +44,8 @@ Result<LayerKind> layer_params(const ir::Graph& graph, const ir::Node& node, Lay
     const auto spec = ir::activation_of(node);
     if (!spec) {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
-                        ": activation kind '", node.get_string("kind", ""), "'; supported: ",
-                        ir::kActivationKinds);
+                        ": activation kind '", node.get_string("kind", ""),
+                        "'; supported: ", ir::kActivationKinds);
     }
     p.activation = *spec;
     return LayerKind::kActivation;
@@ -110,8 +111,22 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
   if (exe.is_ok()) {
     (*exe)->m_threads = threads;
     (*exe)->m_chain_rows = std::move(chain_rows);
+    warm_up_gemm_kernels();
   }
   return exe;
+}
+
+// oneDNN's runtime-M matmul (gemm:jit) generates its f32 gemm kernels on the first call in the
+// process, about 25 ms: a first inference then took 1000x a warm one. One tiny sgemm at load
+// generates them; it runs once per process.
+void CpuExecutable::warm_up_gemm_kernels() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const float a[4] = {1, 1, 1, 1};
+    const float b[4] = {1, 1, 1, 1};
+    float c[4] = {};
+    (void)dnnl_sgemm('N', 'N', 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+  });
 }
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
@@ -120,16 +135,15 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
   try {
     exe->m_engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
   } catch (const dnnl::error& e) {
-    return make_error(StatusCode::kInternal, "cpu backend: cannot create the oneDNN cpu engine: ",
-                      e.what());
+    return make_error(StatusCode::kInternal,
+                      "cpu backend: cannot create the oneDNN cpu engine: ", e.what());
   }
-  const TensorTable::LoadConstant load =
-      std::bind_front(&CpuExecutable::load_constant, exe.get());
+  const TensorTable::LoadConstant load = std::bind_front(&CpuExecutable::load_constant, exe.get());
   for (const ir::TensorInfo& input : graph.inputs) {
     exe->m_tensors.add_input(input.name);
     if (!is_io_float_type(input.dtype)) {
-      return make_error(StatusCode::kUnsupported, "cpu backend: graph input '", input.name,
-                        "' is ", to_string(input.dtype), "; allowed: float32, float16, bfloat16");
+      return make_error(StatusCode::kUnsupported, "cpu backend: graph input '", input.name, "' is ",
+                        to_string(input.dtype), "; allowed: float32, float16, bfloat16");
     }
     exe->m_input_dtypes.push_back(input.dtype);
   }
@@ -141,9 +155,10 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
       layer.kind = LayerKind::kDense;
       auto it = tactics.find(node.name);
       MLPRT_ASSIGN_OR_RETURN(
-          layer.dense, make_dense_layer(exe->m_engine, graph, node,
-                                        it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}}
-                                                            : it->second));
+          layer.dense,
+          make_dense_layer(
+              exe->m_engine, graph, node,
+              it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}} : it->second));
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());
       }
@@ -216,7 +231,8 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
           precisions.insert(precision_name(split.precision));
           text += "; M=" + std::to_string(split.m) + ": " + describe(split) + " [";
           std::set<int64_t> sizes;
-          for (const RowRange& r : split_rows(split.m, split.threads)) sizes.insert(r.end - r.begin);
+          for (const RowRange& r : split_rows(split.m, split.threads))
+            sizes.insert(r.end - r.begin);
           std::string blocks;
           for (int64_t size : sizes) {
             if (!blocks.empty()) blocks += ", ";
@@ -231,15 +247,28 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
         out.push_back(joined + " (" + text + chain_note() + ")");
         break;
       }
-      case LayerKind::kAdd: out.emplace_back("fp32 (loop:broadcast)"); break;
-      case LayerKind::kRelu: out.emplace_back("fp32 (loop)"); break;
-      case LayerKind::kView: out.emplace_back("fp32 (view)"); break;
-      case LayerKind::kActivation:
-        out.push_back("fp32 (loop:" + std::string(ir::activation_name(layer.params.activation.kind)) + ")");
+      case LayerKind::kAdd:
+        out.emplace_back("fp32 (loop:broadcast)");
         break;
-      case LayerKind::kSoftmax: out.emplace_back("fp32 (loop:softmax)"); break;
-      case LayerKind::kLayerNorm: out.emplace_back("fp32 (loop:layer_norm)"); break;
-      case LayerKind::kScaleShift: out.emplace_back("fp32 (loop:scale_shift)"); break;
+      case LayerKind::kRelu:
+        out.emplace_back("fp32 (loop)");
+        break;
+      case LayerKind::kView:
+        out.emplace_back("fp32 (view)");
+        break;
+      case LayerKind::kActivation:
+        out.push_back(
+            "fp32 (loop:" + std::string(ir::activation_name(layer.params.activation.kind)) + ")");
+        break;
+      case LayerKind::kSoftmax:
+        out.emplace_back("fp32 (loop:softmax)");
+        break;
+      case LayerKind::kLayerNorm:
+        out.emplace_back("fp32 (loop:layer_norm)");
+        break;
+      case LayerKind::kScaleShift:
+        out.emplace_back("fp32 (loop:scale_shift)");
+        break;
     }
   }
   return out;

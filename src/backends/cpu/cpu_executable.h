@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_dense.h"
@@ -39,6 +38,9 @@ class CpuExecutable final : public Executable {
   static Result<std::unique_ptr<CpuExecutable>> create(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
       int threads, std::vector<int64_t> chain_rows = {});
+  /// Generates oneDNN's lazily made f32 gemm kernels now (once per process), not in the first
+  /// inference.
+  static void warm_up_gemm_kernels();
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
@@ -58,8 +60,12 @@ class CpuExecutable final : public Executable {
   [[nodiscard]] const float* constant(size_t id) const noexcept { return m_constants[id].data(); }
   /// Types of the caller's input and output memory, per input_ids() / output_ids() entry; the
   /// layers compute in float32 (or bf16 inside a Dense) whatever these are.
-  [[nodiscard]] const std::vector<DataType>& input_dtypes() const noexcept { return m_input_dtypes; }
-  [[nodiscard]] const std::vector<DataType>& output_dtypes() const noexcept { return m_output_dtypes; }
+  [[nodiscard]] const std::vector<DataType>& input_dtypes() const noexcept {
+    return m_input_dtypes;
+  }
+  [[nodiscard]] const std::vector<DataType>& output_dtypes() const noexcept {
+    return m_output_dtypes;
+  }
   /// Largest oneDNN scratchpad of any primitive, in bytes.
   [[nodiscard]] size_t scratchpad_bytes() const noexcept { return m_scratchpad_bytes; }
   /// Threads the plan was built for (0: OpenMP's default).
@@ -70,8 +76,8 @@ class CpuExecutable final : public Executable {
   CpuExecutable();
   static Result<std::unique_ptr<CpuExecutable>> create_impl(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
-  Status load_constant(const ir::Node& user, const std::string& name,
-                       const ir::Constant& constant, size_t id);
+  Status load_constant(const ir::Node& user, const std::string& name, const ir::Constant& constant,
+                       size_t id);
   [[nodiscard]] std::string chain_note() const;
 
   dnnl::engine m_engine;
