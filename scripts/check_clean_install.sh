@@ -28,7 +28,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "check_clean_install.sh: needs root (mmdebstrap builds the root with chroot)" >&2
+  # mmdebstrap builds the root with chroot: as install_deps.sh does, go through sudo.
+  if command -v sudo > /dev/null; then exec sudo -E "$0" "$@"; fi
+  echo "check_clean_install.sh: needs root (mmdebstrap builds the root with chroot) and there is no sudo" >&2
   exit 2
 fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
