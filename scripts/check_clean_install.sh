@@ -13,6 +13,7 @@
 #   scripts/check_clean_install.sh [--bench] [--keep] [--mirror URL]
 set -euo pipefail
 
+args=("$@")
 bench=0
 keep=0
 mirror=http://deb.debian.org/debian
@@ -29,7 +30,7 @@ done
 
 if [ "$(id -u)" -ne 0 ]; then
   # mmdebstrap builds the root with chroot: as install_deps.sh does, go through sudo.
-  if command -v sudo > /dev/null; then exec sudo -E "$0" "$@"; fi
+  if command -v sudo > /dev/null; then exec sudo -E "$0" "${args[@]}"; fi
   echo "check_clean_install.sh: needs root (mmdebstrap builds the root with chroot) and there is no sudo" >&2
   exit 2
 fi
