@@ -48,6 +48,7 @@ struct PyContext {
   std::vector<void*> bound;
   std::vector<nb::object> output_shapes;
   std::vector<Dims> output_dims;
+  std::vector<nb::object> copies;  ///< infer's contiguous copies of the last call's inputs
   /// Set while a call that changes or runs the context is under way (see ContextInUse).
   std::atomic<bool> in_use{false};
   /// Input shapes last set, in engine input order (infer skips set_input_shape when unchanged).

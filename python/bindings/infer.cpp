@@ -42,10 +42,9 @@ void check_dtype(const ArrayRef& array, const TensorDesc& desc, const std::strin
   throw_error(StatusCode::kInvalidArgument,
               what + " is " +
                   (array.dtype_known ? std::string(to_string(array.dtype)) : array.dtype_name) +
-                  " but the engine's '" + desc.name + "' is " +
-                  std::string(to_string(desc.dtype)) + ": convert it first (numpy: x.astype(np." +
-                  std::string(to_string(desc.dtype)) + "), torch: x.to(torch." +
-                  std::string(to_string(desc.dtype)) + "))");
+                  " but the engine's '" + desc.name + "' is " + std::string(to_string(desc.dtype)) +
+                  ": convert it first (numpy: x.astype(np." + std::string(to_string(desc.dtype)) +
+                  "), torch: x.to(torch." + std::string(to_string(desc.dtype)) + "))");
 }
 
 void check_device(const PyEngine& engine, const ArrayRef& array, const std::string& what) {
@@ -149,6 +148,9 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   }
   if (!names_ok) check_feed_names(engine, feed);
 
+  // Copies of non-contiguous inputs outlive the call (a GPU may read them after it returns):
+  // the context holds them until its next call, which its stream orders after this one.
+  c.copies.clear();
   std::vector<ArrayRef> inputs(num_inputs);
   for (size_t i = 0; i < num_inputs; ++i) {
     const std::string& what = engine.labels[i];
@@ -159,7 +161,10 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
       throw_error(
           StatusCode::kInvalidArgument,
           "infer: inputs are partly in host and partly in CUDA memory; put them all in one");
-    if (!inputs[i].contiguous) inputs[i] = contiguous_copy(inputs[i], what);
+    if (!inputs[i].contiguous) {
+      inputs[i] = contiguous_copy(inputs[i], what);
+      c.copies.push_back(inputs[i].object);
+    }
   }
   c.use_location(inputs[0].on_device ? TensorLocation::kDevice : TensorLocation::kHost);
 
@@ -167,6 +172,7 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
   for (size_t i = 0; same_shapes && i < num_inputs; ++i)
     same_shapes = c.shapes[i] == inputs[i].dims;
   if (!same_shapes) {
+    c.shapes_valid = false;  // until every step below has succeeded
     std::map<std::string, Dims> shapes;
     for (size_t i = 0; i < num_inputs; ++i) shapes[io[i].name] = inputs[i].dims;
     const int profile = value_or_throw(engine.engine->find_profile(shapes));

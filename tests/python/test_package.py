@@ -453,3 +453,13 @@ def test_no_python_object_outlives_the_interpreter(cpu_engine, tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "leaked" not in proc.stderr, proc.stderr
+
+
+def test_infer_recovers_after_a_refused_shape(cpu_engine, reference):
+    context = cpu_engine.create_execution_context()
+    small, large = images(3), images(100)
+    context.infer({"input": small})
+    with pytest.raises(mlprt.ShapeError):
+        context.infer({"input": np.zeros((300, IN), np.float32)})
+    for x in (small, large, small):  # both profiles, after the refusal
+        assert rel_l2(context.infer({"input": x})["output"], reference(x)) <= FP32_TOL
