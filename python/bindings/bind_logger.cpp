@@ -3,7 +3,7 @@
 // log(severity, message), where messages go.
 #include "bind_logger.h"
 
-#include <mutex>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -60,8 +60,10 @@ void install_logger(nb::handle logger) {
   // The callback may run on any thread and outlive this call: the logger stays referenced
   // until interpreter exit, when the callback is removed first (see bind_logger).
   PyObject* target = logger.ptr();
-  Py_INCREF(target);
-  g_loggers.push_back(target);
+  if (std::find(g_loggers.begin(), g_loggers.end(), target) == g_loggers.end()) {
+    Py_INCREF(target);
+    g_loggers.push_back(target);
+  }
   set_log_callback([target](Severity severity, std::string_view message) {
     if (!Py_IsInitialized()) return;
     nb::gil_scoped_acquire gil;
