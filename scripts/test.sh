@@ -6,7 +6,7 @@
 #   3. the Python package as a user installs it: `pip install .` into .venv/, its tests on it,
 #   4. the ONNX importer fuzzer (clang, libFuzzer) for 60 s (MLPRT_FUZZ_SECONDS),
 #   5. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests.
-# scripts/check_clean_install.sh (a clean Debian root, ~10 min) is separate: see the README.
+# scripts/check_clean_install.sh (a clean Debian root, ~6 min) is separate; .ci/run runs both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
