@@ -130,7 +130,9 @@ void bind_engine(nb::module_& m) {
             return load_engine(buffer_bytes(plan, "Engine.load"), "<buffer>");
           },
           nb::arg("plan"), "Loads a plan from bytes / IHostMemory / any buffer.")
-      .def_prop_ro("num_io_tensors", [](const PyEngine& e) { return num_io(e); })
+      .def_prop_ro(
+          "num_io_tensors", [](const PyEngine& e) { return num_io(e); },
+          "Inputs and outputs together; get_tensor_name(i) names them.")
       .def(
           "get_tensor_name",
           [](const PyEngine& e, int i) {
@@ -147,26 +149,33 @@ void bind_engine(nb::module_& m) {
             const TensorDesc* d = e.engine->find_io_tensor(name);
             return d ? to_io_mode(d->mode) : IOMode::kNone;
           },
-          nb::arg("name"))
+          nb::arg("name"), "TensorIOMode.INPUT or OUTPUT; NONE for a name that is neither.")
       .def(
           "get_tensor_shape",
           [](const PyEngine& e, const std::string& n) { return to_tuple(e.io(n).dims); },
           nb::arg("name"), "The shape as built; -1 marks a dynamic dimension.")
       .def(
           "get_tensor_dtype", [](const PyEngine& e, const std::string& n) { return e.io(n).dtype; },
-          nb::arg("name"))
+          nb::arg("name"),
+          "The tensor's DataType at the engine's boundary (mlprt.nptype() gives numpy's). "
+          "NotFoundError for an unknown name.")
       .def("get_tensor_profile_shape", &profile_shapes, nb::arg("name"), nb::arg("profile_index"),
            "[min, opt, max] of an input in a profile.")
-      .def_prop_ro("num_optimization_profiles",
-                   [](const PyEngine& e) { return e.engine->num_profiles(); })
+      .def_prop_ro(
+          "num_optimization_profiles", [](const PyEngine& e) { return e.engine->num_profiles(); },
+          "Profiles the engine was built with (1 for a static engine).")
       .def_prop_ro("name", [](const PyEngine& e) { return e.engine->info().model_name; })
       .def_prop_ro(
           "backend", [](const PyEngine& e) { return e.engine->info().backend; }, "'cpu' or 'cuda'.")
       .def_prop_ro(
           "device", [](const PyEngine& e) { return e.engine->info().device; },
           "The GPU the engine lives on; -1 for a host (cpu) engine.")
-      .def_prop_ro("precision", [](const PyEngine& e) { return e.engine->info().precision; })
-      .def_prop_ro("hardware", [](const PyEngine& e) { return e.engine->info().hardware; })
+      .def_prop_ro(
+          "precision", [](const PyEngine& e) { return e.engine->info().precision; },
+          "The precisions the build permitted, e.g. 'fp32+tf32'; to_json() has each layer's.")
+      .def_prop_ro(
+          "hardware", [](const PyEngine& e) { return e.engine->info().hardware; },
+          "What the plan was built for, e.g. 'x86_64 avx512_core' or the GPU's name.")
       .def(
           "to_json", [](const PyEngine& e) { return e.engine->to_json(); },
           "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")

@@ -46,7 +46,9 @@ void bind_execution_context(nb::module_& m) {
   nb::class_<PyContext>(m, "IExecutionContext",
                         "One caller's state for running an engine (also mlprt.ExecutionContext): "
                         "profile, input shapes, buffers. Not thread-safe: one per thread.")
-      .def_prop_ro("engine", [](const PyContext& c) { return c.engine_ref; })
+      .def_prop_ro(
+          "engine", [](const PyContext& c) { return c.engine_ref; },
+          "The engine this context runs (kept alive by the context).")
       .def(
           "infer",
           [](PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs) {
@@ -81,7 +83,8 @@ void bind_execution_context(nb::module_& m) {
           [](PyContext& c, int index) {
             throw_if_error(c.context->set_optimization_profile(index));
             c.shapes_valid = false;
-          })
+          },
+          "The profile the input shapes must fall in (TensorRT 8's way to select it).")
       .def(
           "set_input_shape",
           [](PyContext& c, const std::string& name, nb::handle shape) {
@@ -112,7 +115,8 @@ void bind_execution_context(nb::module_& m) {
             auto it = c.addresses.find(name);
             return reinterpret_cast<uintptr_t>(it == c.addresses.end() ? nullptr : it->second);
           },
-          nb::arg("name"))
+          nb::arg("name"),
+          "The address bound to the tensor (by set_tensor_address or infer), 0 if none.")
       .def(
           "execute_async_v3",
           [](PyContext& c, nb::handle stream) {
