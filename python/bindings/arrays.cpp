@@ -11,6 +11,18 @@
 namespace mlprt::python {
 namespace {
 
+// Whether `stride(i)` (in the unit of `unit`: bytes or elements) describes a C-contiguous
+// layout of `dims`; dimensions of size 1 may have any stride.
+template <typename Stride>
+bool c_contiguous(const Dims& dims, Stride stride, int64_t unit) {
+  int64_t expected = unit;
+  for (size_t i = dims.size(); i-- > 0;) {
+    if (dims[i] != 1 && static_cast<int64_t>(stride(i)) != expected) return false;
+    expected *= dims[i];
+  }
+  return true;
+}
+
 ArrayKind kind_of(nb::handle object) {
   static std::unordered_map<PyTypeObject*, ArrayKind> cache;  // guarded by the GIL
   PyTypeObject* type = Py_TYPE(object.ptr());
@@ -92,12 +104,11 @@ bool import_cuda_array_interface(nb::handle object, ArrayRef& out) {
   out.device_id = -1;  // the interface does not say: taken to be the engine's GPU
   nb::handle strides = cai.contains("strides") ? nb::handle(cai["strides"]) : nb::none();
   if (!strides.is_none() && out.dtype_known) {
-    Dims s = to_dims(strides, "__cuda_array_interface__ strides");
-    int64_t expected = static_cast<int64_t>(element_size(out.dtype));
-    for (size_t i = out.dims.size(); i-- > 0;) {
-      if (out.dims[i] != 1 && s[i] != expected) out.contiguous = false;
-      expected *= out.dims[i];
-    }
+    const Dims s = to_dims(strides, "__cuda_array_interface__ strides");
+    out.contiguous =
+        s.size() == out.dims.size() && c_contiguous(
+                                           out.dims, [&](size_t i) { return s[i]; },
+                                           static_cast<int64_t>(element_size(out.dtype)));
   }
   return true;
 }
@@ -195,11 +206,8 @@ bool import_buffer(nb::handle object, ArrayRef& out) {
     out.dtype_known = false, out.dtype_name = "numpy format '" + std::string(f) + "'";
   out.data = view.buf;
   out.dims.assign(view.shape, view.shape + view.ndim);
-  int64_t expected = view.itemsize;
-  for (int i = view.ndim; i-- > 0;) {
-    if (view.shape[i] != 1 && view.strides[i] != expected) out.contiguous = false;
-    expected *= view.shape[i];
-  }
+  out.contiguous = c_contiguous(
+      out.dims, [&](size_t i) { return view.strides[i]; }, view.itemsize);
   PyBuffer_Release(&view);  // the array itself stays referenced by out.object
   return true;
 }
@@ -261,11 +269,8 @@ ArrayRef import_array(nb::handle object, const std::string& what) {
       throw_error(StatusCode::kInvalidArgument,
                   what + " lives on DLPack device type " + std::to_string(device) +
                       ": mlprt reads host memory and CUDA device memory");
-    int64_t expected = 1;
-    for (size_t i = view.ndim(); i-- > 0;) {
-      if (view.shape(i) != 1 && view.stride(i) != expected) out.contiguous = false;
-      expected *= static_cast<int64_t>(view.shape(i));
-    }
+    out.contiguous = c_contiguous(
+        out.dims, [&](size_t i) { return view.stride(i); }, 1);
     return out;
   }
   if (import_cuda_array_interface(object, out)) return out;

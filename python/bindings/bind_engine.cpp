@@ -21,22 +21,11 @@ namespace {
 struct Runtime {};
 enum class Location { kDevice, kHost };
 
-// TensorRT 8's bindings: every I/O tensor once per profile, profile k's at k * num_io + i.
 int num_io(const PyEngine& e) { return static_cast<int>(e.engine->io_tensors().size()); }
-const TensorDesc& binding(const PyEngine& e, int index);
+// TensorRT 8.6 takes a binding's index or its tensor's name.
 const TensorDesc& binding(const PyEngine& e, nb::handle key) {
   if (nb::isinstance<nb::str>(key)) return e.io(nb::cast<std::string>(key));
-  return binding(e, nb::cast<int>(key));
-}
-const TensorDesc& binding(const PyEngine& e, int index) {
-  const int io = num_io(e);
-  if (index < 0 || index >= io * e.engine->num_profiles())
-    throw_error(StatusCode::kNotFound, "binding index " + std::to_string(index) +
-                                           " out of range: the engine has " +
-                                           std::to_string(io * e.engine->num_profiles()) +
-                                           " bindings (" + std::to_string(io) + " I/O tensors x " +
-                                           std::to_string(e.engine->num_profiles()) + " profiles)");
-  return e.engine->io_tensors()[static_cast<size_t>(index % io)];
+  return e.binding(nb::cast<int>(key));
 }
 
 nb::list profile_shapes(const PyEngine& e, const std::string& name, int profile) {
@@ -60,6 +49,25 @@ const TensorDesc& PyEngine::io(const std::string& name) const {
                 "no I/O tensor named '" + name + "'; the engine has " + names);
   }
   return *desc;
+}
+
+int PyEngine::index_of(const std::string& name) const {
+  const auto& io = engine->io_tensors();
+  for (size_t i = 0; i < io.size(); ++i)
+    if (io[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+int PyEngine::num_bindings() const { return num_io(*this) * engine->num_profiles(); }
+
+const TensorDesc& PyEngine::binding(int index) const {
+  const int io = num_io(*this);
+  if (index < 0 || index >= num_bindings())
+    throw_error(StatusCode::kNotFound,
+                "binding index " + std::to_string(index) + " out of range: the engine has " +
+                    std::to_string(num_bindings()) + " bindings (" + std::to_string(io) +
+                    " I/O tensors x " + std::to_string(engine->num_profiles()) + " profiles)");
+  return engine->io_tensors()[static_cast<size_t>(index % io)];
 }
 
 int PyEngine::num_inputs() const {
@@ -216,24 +224,18 @@ void bind_engine(nb::module_& m) {
           "One-off inference on the engine's own context (callers are serialized); see "
           "IExecutionContext.infer.")
       // TensorRT 8's binding API.
-      .def_prop_ro("num_bindings",
-                   [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
+      .def_prop_ro("num_bindings", [](const PyEngine& e) { return e.num_bindings(); })
       .def(
           "get_binding_name",
           [](const PyEngine& e, int i) {
-            const TensorDesc& d = binding(e, i);
+            const TensorDesc& d = e.binding(i);
             const int profile = i / num_io(e);
             return profile == 0 ? d.name : d.name + " [profile " + std::to_string(profile) + "]";
           },
           nb::arg("index"))
       .def(
           "get_binding_index",
-          [](const PyEngine& e, const std::string& name) {
-            const auto& io = e.engine->io_tensors();
-            for (size_t i = 0; i < io.size(); ++i)
-              if (io[i].name == name) return static_cast<int>(i);
-            return -1;
-          },
+          [](const PyEngine& e, const std::string& name) { return e.index_of(name); },
           nb::arg("name"))
       .def(
           "binding_is_input",
@@ -248,27 +250,25 @@ void bind_engine(nb::module_& m) {
       .def(
           "get_binding_dtype",
           [](const PyEngine& e, nb::handle key) { return binding(e, key).dtype; }, nb::arg("index"))
-      .def("__len__", [](const PyEngine& e) { return num_io(e) * e.engine->num_profiles(); })
+      .def("__len__", [](const PyEngine& e) { return e.num_bindings(); })
       .def(
           "__getitem__",
           [](const PyEngine& e, nb::handle key) -> nb::object {
             if (nb::isinstance<nb::str>(key)) {
               const std::string name = nb::cast<std::string>(key);
-              (void)e.io(name);
-              const auto& io = e.engine->io_tensors();
-              for (size_t i = 0; i < io.size(); ++i)
-                if (io[i].name == name) return nb::int_(i);
+              (void)e.io(name);  // NotFoundError naming the engine's tensors
+              return nb::int_(e.index_of(name));
             }
             const int index = nb::cast<int>(key);
-            if (index >= num_io(e) * e.engine->num_profiles()) throw nb::index_error();
-            return nb::str(binding(e, index).name.c_str());
+            if (index >= e.num_bindings()) throw nb::index_error();
+            return nb::str(e.binding(index).name.c_str());
           },
           "TensorRT 8: engine[i] is binding i's name, engine[name] its index.")
       .def(
           "get_profile_shape",
           [](const PyEngine& e, int profile, nb::handle key) {
             std::string name = nb::isinstance<nb::str>(key) ? nb::cast<std::string>(key)
-                                                            : binding(e, nb::cast<int>(key)).name;
+                                                            : e.binding(nb::cast<int>(key)).name;
             return profile_shapes(e, name, profile);
           },
           nb::arg("profile_index"), nb::arg("binding"))

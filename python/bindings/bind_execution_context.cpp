@@ -8,14 +8,6 @@
 namespace mlprt::python {
 namespace {
 
-const TensorDesc& binding(const PyContext& c, int index) {
-  const auto& io = c.engine->engine->io_tensors();
-  const int n = static_cast<int>(io.size());
-  if (index < 0 || index >= n * c.engine->engine->num_profiles())
-    throw_error(StatusCode::kNotFound, "binding index " + std::to_string(index) + " out of range");
-  return io[static_cast<size_t>(index % n)];
-}
-
 nb::tuple shape_of(const PyContext& c, const std::string& name) {
   const TensorDesc& desc = c.engine->io(name);
   Result<Dims> dims = c.context->tensor_shape(name);
@@ -112,8 +104,9 @@ void bind_execution_context(nb::module_& m) {
       .def(
           "get_tensor_address",
           [](const PyContext& c, const std::string& name) {
-            auto it = c.addresses.find(name);
-            return reinterpret_cast<uintptr_t>(it == c.addresses.end() ? nullptr : it->second);
+            const int index = c.engine->index_of(name);
+            return reinterpret_cast<uintptr_t>(index < 0 ? nullptr
+                                                         : c.bound[static_cast<size_t>(index)]);
           },
           nb::arg("name"),
           "The address bound to the tensor (by set_tensor_address or infer), 0 if none.")
@@ -151,13 +144,13 @@ void bind_execution_context(nb::module_& m) {
           [](PyContext& c, int index, nb::handle shape) {
             const ContextInUse guard(c);
             c.use_trt_location();
-            c.set_input_shape(binding(c, index).name, to_dims(shape, "set_binding_shape"));
+            c.set_input_shape(c.engine->binding(index).name, to_dims(shape, "set_binding_shape"));
             return true;
           },
           nb::arg("binding"), nb::arg("shape"))
       .def(
           "get_binding_shape",
-          [](const PyContext& c, int i) { return shape_of(c, binding(c, i).name); },
+          [](const PyContext& c, int i) { return shape_of(c, c.engine->binding(i).name); },
           nb::arg("binding"))
       .def_prop_ro("all_binding_shapes_specified",
                    [](const PyContext& c) {

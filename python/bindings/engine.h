@@ -4,7 +4,6 @@
 // context also keeps the engine's state alive).
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,7 +28,13 @@ struct PyEngine {
   std::vector<std::string> labels;
 
   const TensorDesc& io(const std::string& name) const;
+  /// Position of I/O tensor `name` (inputs first), -1 if none.
+  [[nodiscard]] int index_of(const std::string& name) const;
   [[nodiscard]] int num_inputs() const;
+  /// TensorRT 8's bindings: every I/O tensor once per profile, profile k's at k * I/O count + i.
+  [[nodiscard]] int num_bindings() const;
+  /// The I/O tensor of a binding index; NotFoundError out of range.
+  const TensorDesc& binding(int index) const;
 };
 
 /// Loads a plan (PlanError on anything that is not a loadable plan) into a Python Engine.
@@ -42,9 +47,8 @@ struct PyContext {
   PyEngine* engine = nullptr;
   std::unique_ptr<ExecutionContext> context;
   TensorLocation location = TensorLocation::kHost;
-  std::map<std::string, void*> addresses;
-  /// infer's view: per I/O tensor (engine order) the address last bound, and per output the
-  /// shape of the current input shapes as a Python tuple (made once per shape change).
+  /// Per I/O tensor (engine order) the address last bound, and per output the shape of the
+  /// current input shapes as a Python tuple (made once per shape change).
   std::vector<void*> bound;
   std::vector<nb::object> output_shapes;
   std::vector<Dims> output_dims;

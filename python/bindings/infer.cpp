@@ -91,7 +91,6 @@ void PyContext::use_location(TensorLocation where) {
   throw_if_error(context->set_tensor_location(where));
   location = where;
   shapes_valid = false;
-  addresses.clear();
   bound.assign(bound.size(), nullptr);
 }
 
@@ -106,11 +105,8 @@ void PyContext::set_input_shape(const std::string& name, const Dims& dims) {
 }
 
 void PyContext::set_address(const std::string& name, void* address) {
-  throw_if_error(context->set_tensor_address(name, address));
-  addresses[name] = address;
-  const auto& io = engine->engine->io_tensors();
-  for (size_t i = 0; i < io.size(); ++i)
-    if (io[i].name == name) bound[i] = address;
+  throw_if_error(context->set_tensor_address(name, address));  // refuses unknown names
+  bound[static_cast<size_t>(engine->index_of(name))] = address;
 }
 
 void PyContext::bind(size_t index, void* address) {
