@@ -77,6 +77,10 @@ class Engine {
   /// ranges.
   [[nodiscard]] Result<int> find_profile(const std::map<std::string, Dims>& input_shapes) const;
 
+  /// The plan's bytes (TensorRT's ICudaEngine::serialize): after a Refitter's
+  /// refit_cuda_engine, the refitted plan.
+  [[nodiscard]] Result<std::vector<uint8_t>> serialize() const;
+
   /// Everything `mlprt inspect --json` prints.
   [[nodiscard]] std::string to_json() const;
 
@@ -90,6 +94,7 @@ class Engine {
   [[nodiscard]] Result<std::unique_ptr<ExecutionContext>> create_execution_context() const;
 
  private:
+  friend class Refitter;  ///< refit_cuda_engine replaces m_state
   std::shared_ptr<const detail::EngineState> m_state;
 };
 

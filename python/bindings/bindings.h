@@ -21,6 +21,7 @@ void bind_network(nb::module_& m);
 void bind_builder(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_execution_context(nb::module_& m);
+void bind_refitter(nb::module_& m);
 
 /// Which call a Status came from: decides between mlprt.ModelError and mlprt.PlanError for
 /// corrupt data, which both report as kCorruptData.

@@ -14,4 +14,5 @@ NB_MODULE(_mlprt, m) {
   bind_builder(m);
   bind_engine(m);
   bind_execution_context(m);
+  bind_refitter(m);
 }

@@ -14,6 +14,7 @@
 #include "mlprt/float16.h"
 #include "mlprt/version.h"
 #include "plan/plan.h"
+#include "refit/refit_record.h"
 
 namespace mlprt {
 namespace {
@@ -116,6 +117,8 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   auto in_model = [&](const Status& status) { return status.with_context(model); };
 
   ir::Graph graph = network.graph();
+  // The graph before the passes, without its weights: what `mlprt refit` re-derives from.
+  std::string refit_json = refit::encode_refit_record(refit::make_refit_record(graph));
   if (requested.optimization_level < 0 || requested.optimization_level > 5) {
     return make_error(StatusCode::kInvalidArgument, "builder optimization level ",
                       requested.optimization_level,
@@ -167,6 +170,7 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
       build_config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);
+  plan.refit_json = std::move(refit_json);
 
   MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, plan::serialize_plan(plan));
   SerializedEngine engine;

@@ -28,6 +28,9 @@ struct Plan {
   std::vector<OptimizationProfile> profiles;
   ir::Graph graph;                    ///< optimized graph (layer ops) with its constants
   std::vector<uint8_t> backend_blob;  ///< Backend::compile output, opaque here
+  /// Optional "refit" metadata key (src/refit/refit_record.h): compact JSON of an object, or ""
+  /// when the plan has none (built by an mlprt without refit). Opaque here.
+  std::string refit_json;
 };
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).

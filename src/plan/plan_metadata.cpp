@@ -493,6 +493,14 @@ Result<EncodedMetadata> encode_metadata(const Plan& plan) {
   root["build_config_json"] = plan.build_config_json;
   root["profiles"] = encode_profiles(plan.profiles);
   root["graph"] = encoder.graph(plan.graph);
+  if (!plan.refit_json.empty()) {
+    try {
+      root["refit"] = Json::parse(plan.refit_json);
+    } catch (const Json::exception& e) {
+      return make_error(StatusCode::kInvalidArgument, "the plan's refit record is not JSON (",
+                        e.what(), ")");
+    }
+  }
   return encoder.finish(std::move(root));
 }
 
@@ -522,6 +530,11 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
   MLPRT_RETURN_IF_ERROR(d.profiles(*profiles, "profiles", plan.profiles));
   MLPRT_ASSIGN_OR_RETURN(const Json* graph, d.member(root, "", "graph"));
   MLPRT_RETURN_IF_ERROR(d.graph(*graph, "graph", plan.graph));
+  // Optional (plans built before refit existed lack it); its content is checked by the refitter.
+  if (auto it = root.find("refit"); it != root.end()) {
+    if (!it->is_object()) return d.wrong_type("refit", "an object", *it);
+    plan.refit_json = it->dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
   return Status::ok();
 }
 

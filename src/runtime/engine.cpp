@@ -215,6 +215,8 @@ std::string Engine::to_json() const {
   return j.dump(2);
 }
 
+Result<std::vector<uint8_t>> Engine::serialize() const { return plan::serialize_plan(m_state->plan); }
+
 Result<std::unique_ptr<ExecutionContext>> Engine::create_execution_context() const {
   MLPRT_ASSIGN_OR_RETURN(auto backend_context, m_state->executable->create_context());
   return std::make_unique<ExecutionContext>(

@@ -81,4 +81,13 @@ struct InspectOptions {
 CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options);
 int run_inspect_command(const InspectOptions& options);
 
+struct RefitOptions {
+  std::string load_engine;
+  std::string onnx;
+  std::string weights;
+  std::string save_engine;
+};
+CLI::App* add_refit_command(CLI::App& app, RefitOptions& options);
+int run_refit_command(const RefitOptions& options);
+
 }  // namespace mlprt::cli

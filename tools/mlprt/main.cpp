@@ -42,11 +42,13 @@ int run_cli(int argc, char** argv) {
   RunOptions run_options;
   InspectOptions inspect_options;
   BenchOptions bench_options;
+  RefitOptions refit_options;
   CLI::App* build = add_build_command(app, build_options);
   CLI::App* run = add_run_command(app, run_options);
   CLI::App* inspect = add_inspect_command(app, inspect_options);
   CLI::App* bench = add_bench_command(app, bench_options);
-  for (CLI::App* cmd : {build, run, inspect, bench}) {
+  CLI::App* refit = add_refit_command(app, refit_options);
+  for (CLI::App* cmd : {build, run, inspect, bench, refit}) {
     cmd->add_flag("--verbose", verbose, "log every step of the library, e.g. --verbose");
   }
 
@@ -66,7 +68,7 @@ int run_cli(int argc, char** argv) {
     std::ostream& out = severity == mlprt::Severity::kInfo ? std::cout : std::cerr;
     out << "mlprt: " << severity_name(severity) << ": " << message << std::endl;
   });
-  const bool reports_info = build->parsed() || bench->parsed();
+  const bool reports_info = build->parsed() || bench->parsed() || refit->parsed();
   mlprt::set_log_severity(verbose          ? mlprt::Severity::kVerbose
                           : reports_info ? mlprt::Severity::kInfo
                                          : mlprt::Severity::kWarning);
@@ -75,7 +77,8 @@ int run_cli(int argc, char** argv) {
   if (run->parsed()) return run_run_command(run_options);
   if (inspect->parsed()) return run_inspect_command(inspect_options);
   if (bench->parsed()) return run_bench_command(bench_options);
-  return report_usage_error("a subcommand is required: build, run, inspect or bench");
+  if (refit->parsed()) return run_refit_command(refit_options);
+  return report_usage_error("a subcommand is required: build, run, inspect, bench or refit");
 }
 
 }  // namespace

@@ -78,14 +78,6 @@ def _unsupported(message):
     return error
 
 
-class Refitter:
-    """Refitting engines is not supported yet: rebuild the plan with the new weights."""
-
-    def __init__(self, *args, **kwargs):
-        raise _unsupported("Refitter: mlprt engines cannot be refitted yet; rebuild the plan "
-                           "with the new weights")
-
-
 def get_plugin_registry():
     """Plugins are not supported: mlprt runs the ops its importer knows."""
     raise _unsupported("plugins: mlprt has no plugin registry; every op is built in "
