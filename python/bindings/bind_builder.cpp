@@ -125,11 +125,7 @@ void set_flag(ConfigDefinition& c, BuilderFlag flag, bool on) {
       if (on) throw_error(StatusCode::kUnsupported, "BuilderFlag.FP8: mlprt has no FP8 kernels");
       return;
     case BuilderFlag::kREFIT:
-      if (on)
-        throw_error(StatusCode::kUnsupported,
-                    "BuilderFlag.REFIT: mlprt engines cannot be refitted yet; rebuild the plan "
-                    "with the new weights");
-      return;
+      return;  // every mlprt plan is refittable (it carries a refit record)
     case BuilderFlag::kSPARSE_WEIGHTS:
       return;  // a permission: mlprt has no sparse kernels
   }
@@ -202,7 +198,7 @@ void bind_builder(nb::module_& m) {
       .value("TF32", BuilderFlag::kTF32, "permit tf32 matrix products (GPU)")
       .value("INT8", BuilderFlag::kINT8, "not supported: raises UnsupportedError")
       .value("FP8", BuilderFlag::kFP8, "not supported: raises UnsupportedError")
-      .value("REFIT", BuilderFlag::kREFIT, "not supported: raises UnsupportedError")
+      .value("REFIT", BuilderFlag::kREFIT, "accepted: every mlprt plan is refittable (mlprt.Refitter)")
       .value("OBEY_PRECISION_CONSTRAINTS", BuilderFlag::kOBEY_PRECISION_CONSTRAINTS)
       .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::kPREFER_PRECISION_CONSTRAINTS)
       .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES, "TensorRT 8's name for OBEY")

@@ -111,9 +111,7 @@ def test_memory_pool_limit_is_recorded():
 def test_unsupported_requests_say_so(cpu_engine):
     config = mlprt.Builder().create_builder_config()
     for call in (lambda: config.set_flag(mlprt.BuilderFlag.INT8),
-                 lambda: config.set_flag(mlprt.BuilderFlag.REFIT),
                  lambda: setattr(config, "int8_calibrator", object()),
-                 lambda: mlprt.Refitter(cpu_engine, mlprt.Logger()),
                  lambda: mlprt.get_plugin_registry(),
                  lambda: mlprt.Builder().create_optimization_profile().set_shape_input("x", 1, 1, 1)):
         with pytest.raises(mlprt.UnsupportedError) as info:

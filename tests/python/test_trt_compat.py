@@ -168,8 +168,8 @@ def test_cudart_common_script(models, tmp_path, kind):
     assert rel_l2(np.load(out), m["expect"]) <= TOL
 
 
-@pytest.mark.parametrize("case", ["int8_flag", "int8_calibrator", "refit_flag", "refitter",
-                                  "plugin_registry", "shape_input_profile"])
+@pytest.mark.parametrize("case", ["int8_flag", "int8_calibrator", "plugin_registry",
+                                  "shape_input_profile"])
 def test_unsupported_calls_raise(models, case):
     proc = run_script("trt_unsupported.py", "--onnx", models["dynamic"]["onnx"], "--case", case)
     assert f"PASS {case}" in proc.stdout

@@ -1,6 +1,6 @@
 """TensorRT calls that mlprt cannot honour must fail loudly, not be ignored.
 
-Each case below is a few lines of an ordinary TensorRT script (INT8 with a calibrator, refit,
+Each case below is a few lines of an ordinary TensorRT script (INT8 with a calibrator,
 plugins, shape-tensor profiles). Run under `import mlprt as trt`, each must raise
 mlprt.UnsupportedError, which is also a NotImplementedError, with a message that says mlprt
 does not support the feature (it names mlprt, or says 'unsupported' / 'not supported').
@@ -58,26 +58,6 @@ def int8_calibrator(onnx_path):
     config.int8_calibrator = Calibrator()
 
 
-def refit_flag(onnx_path):
-    builder, _, _ = parsed_network(onnx_path)
-    config = builder.create_builder_config()
-    config.set_flag(trt.BuilderFlag.REFIT)
-
-
-def refitter(onnx_path):
-    builder, network, _ = parsed_network(onnx_path)
-    config = builder.create_builder_config()
-    inp = network.get_input(0)
-    if -1 in tuple(inp.shape):
-        rest = tuple(inp.shape)[1:]
-        profile = builder.create_optimization_profile()
-        profile.set_shape(inp.name, (1, *rest), (1, *rest), (4, *rest))
-        config.add_optimization_profile(profile)
-    plan = builder.build_serialized_network(network, config)
-    engine = trt.Runtime(LOGGER).deserialize_cuda_engine(plan)
-    trt.Refitter(engine, LOGGER)
-
-
 def plugin_registry(onnx_path):
     registry = trt.get_plugin_registry()
     registry.plugin_creator_list
@@ -90,7 +70,7 @@ def shape_input_profile(onnx_path):
 
 
 CASES = {f.__name__: f for f in
-         (int8_flag, int8_calibrator, refit_flag, refitter, plugin_registry, shape_input_profile)}
+         (int8_flag, int8_calibrator, plugin_registry, shape_input_profile)}
 
 
 def run_case(name, onnx_path):
