@@ -42,11 +42,16 @@ int run_cli(int argc, char** argv) {
   RunOptions run_options;
   InspectOptions inspect_options;
   BenchOptions bench_options;
+  RetuneOptions retune_options;
   CLI::App* build = add_build_command(app, build_options);
   CLI::App* run = add_run_command(app, run_options);
   CLI::App* inspect = add_inspect_command(app, inspect_options);
   CLI::App* bench = add_bench_command(app, bench_options);
-  for (CLI::App* cmd : {build, run, inspect, bench}) {
+  CLI::App* retune = add_retune_command(app, retune_options);
+  add_hardware_mismatch_flag(*run, run_options.hardware_mismatch);
+  add_hardware_mismatch_flag(*inspect, inspect_options.hardware_mismatch);
+  add_hardware_mismatch_flag(*bench, bench_options.hardware_mismatch);
+  for (CLI::App* cmd : {build, run, inspect, bench, retune}) {
     cmd->add_flag("--verbose", verbose, "log every step of the library, e.g. --verbose");
   }
 
@@ -66,7 +71,7 @@ int run_cli(int argc, char** argv) {
     std::ostream& out = severity == mlprt::Severity::kInfo ? std::cout : std::cerr;
     out << "mlprt: " << severity_name(severity) << ": " << message << std::endl;
   });
-  const bool reports_info = build->parsed() || bench->parsed();
+  const bool reports_info = build->parsed() || bench->parsed() || retune->parsed();
   mlprt::set_log_severity(verbose          ? mlprt::Severity::kVerbose
                           : reports_info ? mlprt::Severity::kInfo
                                          : mlprt::Severity::kWarning);
@@ -75,7 +80,8 @@ int run_cli(int argc, char** argv) {
   if (run->parsed()) return run_run_command(run_options);
   if (inspect->parsed()) return run_inspect_command(inspect_options);
   if (bench->parsed()) return run_bench_command(bench_options);
-  return report_usage_error("a subcommand is required: build, run, inspect or bench");
+  if (retune->parsed()) return run_retune_command(retune_options);
+  return report_usage_error("a subcommand is required: build, run, inspect, bench or retune");
 }
 
 }  // namespace
