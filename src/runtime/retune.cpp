@@ -250,7 +250,8 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
   }
   std::string reason;
   if (fell_back) {
-    reason = "its " + plan.backend + " backend cannot run here (" + unusable.message() +
+    reason = "it was built for the " + plan.backend + " backend (" + plan.hardware +
+             "), which cannot run here (" + unusable.message() +
              "); hardware-mismatch policy 'fallback': it runs on the " + out.backend->name() +
              " backend (" + here + ")";
   } else if (plan.hardware == here) {
