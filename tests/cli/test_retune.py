@@ -5,6 +5,7 @@ GPU is: a cpu plan relabelled as an H200 cuda plan (plan_reframe.py)."""
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,3 +239,48 @@ def test_bf16_plan_on_a_cpu_without_bf16(models, tmp_path, constraints):
         proc = mlprt("run", f"--loadEngine={plan}", "--loadInputs=input:x.npy", isa="AVX512_CORE")
         assert proc.returncode == 1, proc.stderr
         assert "'fc1'" in proc.stderr and "bf16" in proc.stderr and "obey" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "inspect", "bench", "retune"])
+def test_help_lists_the_policy_flag_with_an_example(command):
+    lines = h.ok(command, "--help").stdout.splitlines()
+    line = next((l for l in lines if "--hardwareMismatch" in l), None)
+    assert line is not None, f"{command} --help does not list --hardwareMismatch"
+    assert "e.g. --hardwareMismatch=" in line, line
+
+
+def test_top_level_help_lists_retune():
+    assert re.search(r"^\s+retune\s", h.ok("--help").stdout, re.M)
+
+
+# Plans built on the GPU machine (the commands are in tests/fixtures/retune/README.md) from
+# tests/fixtures/torch2/relu_nobias_dynamic.onnx: a real cuda plan (fp32 and fp16) and a cpu bf16
+# plan of its Xeon (AMX). Each is checked against that fixture's float64 reference.
+def fixture_dir():
+    return Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("name,policy,tol", [
+    ("h200_fp32.plan", "fallback", 1e-5),
+    ("h200_fp16.plan", "fallback", 2e-2),
+    ("xeon_amx_bf16.plan", "retune", 2e-2),
+])
+def test_plans_built_on_the_gpu_machine(name, policy, tol, tmp_path):
+    plan = fixture_dir() / "retune" / name
+    if not plan.exists():
+        pytest.skip(f"{plan.name} is built on the GPU machine (tests/fixtures/retune/README.md); "
+                    "not committed yet")
+    meta = plan_reframe.read_plan(plan.read_bytes())[0]
+    if meta["backend"] == "cuda" and "cannot run here" not in mlprt(
+            "inspect", f"--loadEngine={plan}").stderr:
+        pytest.skip("the cuda backend runs here: the GPU tests cover cuda plans")
+    x = fixture_dir() / "torch2" / "relu_nobias_dynamic_in0.npy"
+    ref = np.load(fixture_dir() / "torch2" / "relu_nobias_dynamic_ref0.npy")
+    yp = tmp_path / "y.npy"
+    for isa in (None, "AVX512_CORE", "AVX2"):  # with and without bf16 (and AVX-512) here
+        proc = mlprt("run", f"--loadEngine={plan}", f"--loadInputs=input:{x}",
+                     f"--exportOutput={yp}", f"--hardwareMismatch={policy}", isa=isa)
+        assert proc.returncode == 0, proc.stderr
+        assert h.rel_l2(np.load(yp), ref) <= tol, (isa, proc.stderr)
+        if meta["precision"] != "fp32" and isa:
+            assert "runs in fp32 here" in proc.stderr, proc.stderr

@@ -254,6 +254,30 @@ TEST(HardwarePolicy, ObeyedPrecisionTheNewHardwareLacksFailsNamingTheLayer) {
   EXPECT_NE(m.find("obey"), std::string::npos) << m;
 }
 
+TEST(HardwarePolicy, CudaPlanForAnotherGpuIsRetunedOnThisOne) {
+  if (!cuda_runs_here()) GTEST_SKIP() << "no CUDA device: runs on the GPU machine";
+  BuilderConfig config;
+  config.backend = "cuda";
+  OptimizationProfile p;
+  ASSERT_TRUE(p.set_dimensions("input", {{1, kIn}, {8, kIn}, {32, kIn}}).is_ok());
+  config.profiles = {p};
+  auto built = build_serialized_engine(*make_network(graph()), config);
+  ASSERT_TRUE(built.is_ok()) << built.status().message();
+  plan::Plan plan = std::move(plan::deserialize_plan(built->bytes, "gpu.plan")).value();
+  const std::string here = plan.hardware;
+  plan.hardware = "NVIDIA A100-SXM4-80GB sm_80 cudart 12000 cublasLt 120000";
+  Logs logs;
+  auto engine = Engine::load(bytes_of(plan), "a100.plan");
+  ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+  EXPECT_EQ((*engine)->info().backend, "cuda");
+  EXPECT_EQ((*engine)->info().hardware, here);
+  EXPECT_LE(worst_error(**engine), 1e-5);
+  EXPECT_EQ(logs.count("re-tuned for cuda"), 1) << testing::PrintToString(logs.warnings());
+  auto strict = Engine::load(bytes_of(plan), "a100.plan", policy(HardwareMismatchPolicy::kRefuse));
+  ASSERT_FALSE(strict.is_ok());
+  EXPECT_EQ(strict.status().code(), StatusCode::kHardwareMismatch);
+}
+
 TEST(HardwarePolicy, UnknownBackendFallsBackOnlyUnderFallback) {
   plan::Plan plan = build_plan();
   plan.backend = "tpu";
