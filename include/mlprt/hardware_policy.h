@@ -47,8 +47,8 @@ struct EngineLoadOptions {
 
 /// What retune_serialized_engine did.
 struct RetunedEngine {
-  SerializedEngine engine;    ///< the re-tuned plan (bytes, summary, seconds it took)
-  std::string from_backend;   ///< the plan's backend and hardware before
+  SerializedEngine engine;   ///< the re-tuned plan (bytes, summary, seconds it took)
+  std::string from_backend;  ///< the plan's backend and hardware before
   std::string from_hardware;
   bool hardware_matched = false;  ///< the plan was already built for this machine
 };

@@ -90,14 +90,15 @@ void log_degraded_layers(const plan::Plan& before, const std::vector<std::string
     std::string why;
     for (const std::string& p : lost) {
       why += (why.empty() ? "" : "; ") + p +
-             (used_here.count(p) ? " was timed slower here"
-                                 : " is not available on " + target.name() + " (" +
-                                       after.hardware + ")");
+             (used_here.count(p)
+                  ? " was timed slower here"
+                  : " is not available on " + target.name() + " (" + after.hardware + ")");
     }
     log(Severity::kWarning, "layer '", node.name, "' (", node.op, "): ",
         known ? "ran in " + joined(old_set) + " in the plan"
-              : "the plan permitted " + joined(old_set) + " (its per-layer choice is not readable "
-                                                          "here)",
+              : "the plan permitted " + joined(old_set) +
+                    " (its per-layer choice is not readable "
+                    "here)",
         " (", before.backend, ", ", before.hardware, "); runs in ", joined(new_set),
         " here, as precision constraints 'prefer' would: ", why);
   }
@@ -128,9 +129,15 @@ Result<std::vector<uint8_t>> retune_in_place(plan::Plan& plan, const std::string
   for (const ir::Node& node : plan.graph.nodes) {
     MLPRT_RETURN_IF_ERROR(target.supports(plan.graph, node).with_context(context));
   }
-  const plan::Plan before_meta{plan.format_version, plan.producer_version, plan.backend,
-                               plan.hardware,       plan.precision,        plan.build_config_json,
-                               {},                  {},                    {}};
+  const plan::Plan before_meta{plan.format_version,
+                               plan.producer_version,
+                               plan.backend,
+                               plan.hardware,
+                               plan.precision,
+                               plan.build_config_json,
+                               {},
+                               {},
+                               {}};
   const backend::Backend* original = nullptr;
   if (auto found = backend::find_backend(plan.backend); found.is_ok()) original = *found;
   const std::vector<std::string> old_per_layer =
@@ -204,7 +211,8 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
   out.from_hardware = plan.hardware;
   const std::string policy_name(to_string(policy));
   if (always && policy == HardwareMismatchPolicy::kRefuse) {
-    return make_error(StatusCode::kInvalidArgument, "the hardware-mismatch policy 'refuse' never "
+    return make_error(StatusCode::kInvalidArgument,
+                      "the hardware-mismatch policy 'refuse' never "
                       "re-tunes; allowed for a re-tune: retune, fallback");
   }
 
@@ -223,7 +231,8 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
       std::string hint = policy == HardwareMismatchPolicy::kRetune
                              ? "; re-tuning needs the plan's backend: load it with the 'fallback' "
                                "hardware-mismatch policy (--hardwareMismatch=fallback) to run it "
-                               "on another backend, or " + rebuild_hint(source)
+                               "on another backend, or " +
+                                   rebuild_hint(source)
                              : "; " + rebuild_hint(source);
       return Status(found.is_ok() ? StatusCode::kUnsupported : found.status().code(),
                     "plan '" + source + "' was built for the " + plan.backend + " backend (" +
@@ -239,14 +248,15 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
   if (!fell_back && plan.hardware == here && !always) return out;
   if (!fell_back && policy == HardwareMismatchPolicy::kRefuse) {
     const Status runs = out.backend->check_hardware(plan.hardware);
-    return Status(StatusCode::kHardwareMismatch,
-                  "plan '" + source + "' was built for " + plan.backend + " on '" + plan.hardware +
-                      "', this machine is '" + here + "'" +
-                      (runs.is_ok() ? " (its kernels would run here, but its tactics were timed "
-                                      "on the other hardware)"
-                                    : " (it cannot run here as it is)") +
-                      "; the hardware-mismatch policy 'refuse' refuses it: " + rebuild_hint(source) +
-                      ", or load it with --hardwareMismatch=retune to re-tune it at load");
+    return Status(
+        StatusCode::kHardwareMismatch,
+        "plan '" + source + "' was built for " + plan.backend + " on '" + plan.hardware +
+            "', this machine is '" + here + "'" +
+            (runs.is_ok() ? " (its kernels would run here, but its tactics were timed "
+                            "on the other hardware)"
+                          : " (it cannot run here as it is)") +
+            "; the hardware-mismatch policy 'refuse' refuses it: " + rebuild_hint(source) +
+            ", or load it with --hardwareMismatch=retune to re-tune it at load");
   }
   std::string reason;
   if (fell_back) {
@@ -258,8 +268,8 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
     reason = "it was built for this machine's hardware (" + here + ") already; re-tuned anyway";
   } else {
     const Status runs = out.backend->check_hardware(plan.hardware);
-    reason = "it was built for " + plan.backend + " on '" + plan.hardware +
-             "', this machine is '" + here + "' (" +
+    reason = "it was built for " + plan.backend + " on '" + plan.hardware + "', this machine is '" +
+             here + "' (" +
              (runs.is_ok() ? "its kernels would run here, but its tactics were timed there"
                            : "it cannot run here as it is") +
              ")";
@@ -272,9 +282,11 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
   log(always ? Severity::kInfo : Severity::kWarning, "plan '", source, "': ", reason,
       "; re-tuned for ", out.backend->name(), " (", here,
       ") from its graph and recorded build settings in ", seconds_text(out.seconds),
-      always || fell_back ? "" : " (hardware-mismatch policy '" + policy_name +
-                        "'; --hardwareMismatch=refuse refuses instead; `mlprt retune` saves a "
-                        "re-tuned plan)");
+      always || fell_back
+          ? ""
+          : " (hardware-mismatch policy '" + policy_name +
+                "'; --hardwareMismatch=refuse refuses instead; `mlprt retune` saves a "
+                "re-tuned plan)");
   return out;
 }
 
@@ -282,9 +294,12 @@ Result<Resolution> resolve_for_this_machine(plan::Plan& plan, const std::string&
 
 std::string_view to_string(HardwareMismatchPolicy policy) {
   switch (policy) {
-    case HardwareMismatchPolicy::kRetune: return "retune";
-    case HardwareMismatchPolicy::kRefuse: return "refuse";
-    case HardwareMismatchPolicy::kFallback: return "fallback";
+    case HardwareMismatchPolicy::kRetune:
+      return "retune";
+    case HardwareMismatchPolicy::kRefuse:
+      return "refuse";
+    case HardwareMismatchPolicy::kFallback:
+      return "fallback";
   }
   return "retune";
 }
@@ -307,12 +322,13 @@ Result<RetunedEngine> retune_serialized_engine(std::span<const uint8_t> bytes,
   RetunedEngine out;
   out.from_backend = resolved.from_backend;
   out.from_hardware = resolved.from_hardware;
-  out.hardware_matched = resolved.from_backend == plan.backend && resolved.from_hardware == plan.hardware;
+  out.hardware_matched =
+      resolved.from_backend == plan.backend && resolved.from_hardware == plan.hardware;
   out.engine.bytes = std::move(resolved.bytes);
   out.engine.build_seconds = resolved.seconds;
   out.engine.summary = plan.backend + " engine (" + plan.hardware + ", " + plan.precision +
-                       "): re-tuned from " + resolved.from_backend + " (" +
-                       resolved.from_hardware + ")";
+                       "): re-tuned from " + resolved.from_backend + " (" + resolved.from_hardware +
+                       ")";
   return out;
 }
 

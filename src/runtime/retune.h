@@ -23,7 +23,7 @@ Result<BuilderConfig> recorded_build_config(const plan::Plan& plan, const std::s
 
 struct Resolution {
   const backend::Backend* backend = nullptr;  ///< the backend that runs the (re-tuned) plan
-  bool retuned = false;       ///< `plan` was replaced by its re-tune for this machine
+  bool retuned = false;        ///< `plan` was replaced by its re-tune for this machine
   std::vector<uint8_t> bytes;  ///< the re-tuned plan's bytes (when retuned)
   double seconds = 0.0;        ///< the re-tune's time
   std::string from_backend;    ///< backend and hardware of the plan as given

@@ -159,7 +159,8 @@ TEST(HardwarePolicy, DefaultRetunesPlanForOtherCpuWithWarningAndTime) {
   EXPECT_EQ(info.retuned_from, "cpu (" + other_cpu_id() + ")");
   EXPECT_GT(info.retune_seconds, 0.0);
   EXPECT_LE(worst_error(**engine), 1e-5);
-  ASSERT_EQ(logs.count("re-tuned for cpu (" + cpu_id() + ")"), 1) << testing::PrintToString(logs.warnings());
+  ASSERT_EQ(logs.count("re-tuned for cpu (" + cpu_id() + ")"), 1)
+      << testing::PrintToString(logs.warnings());
   EXPECT_EQ(logs.count("'" + other_cpu_id() + "'"), 1);
   EXPECT_EQ(logs.count(" s (hardware-mismatch policy 'retune'"), 1);
 

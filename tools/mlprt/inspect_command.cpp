@@ -89,7 +89,8 @@ CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options) {
 }
 
 int run_inspect_command(const InspectOptions& options) {
-  Result<std::unique_ptr<Engine>> engine = Engine::load_file(options.load_engine, load_options(options.hardware_mismatch));
+  Result<std::unique_ptr<Engine>> engine = Engine::load_file(
+      options.load_engine, load_options(options.hardware_mismatch));
   if (!engine) return report_runtime_error(engine.status());
   if (options.json) {
     std::cout << (*engine)->to_json() << std::endl;

@@ -67,9 +67,9 @@ int run_retune_command(const RetuneOptions& options) {
   std::ifstream in(options.load_engine, std::ios::binary);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(options.load_engine, ec) || !in) {
-    return report_runtime_error(Status(
-        StatusCode::kNotFound,
-        cat("plan '", options.load_engine, "' does not exist or is not a readable file")));
+    return report_runtime_error(
+        Status(StatusCode::kNotFound,
+               cat("plan '", options.load_engine, "' does not exist or is not a readable file")));
   }
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());

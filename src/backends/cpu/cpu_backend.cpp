@@ -175,7 +175,8 @@ class CpuBackend final : public Backend {
       if (!layer.is_object() || !layer.contains("node") || !layer.at("node").is_string()) continue;
       std::set<std::string> precisions;
       auto add = [&](const nlohmann::json& tactic) {
-        if (tactic.is_object() && tactic.contains("precision") && tactic.at("precision").is_string()) {
+        if (tactic.is_object() && tactic.contains("precision") &&
+            tactic.at("precision").is_string()) {
           precisions.insert(tactic.at("precision").get<std::string>());
         }
       };
