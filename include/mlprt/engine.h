@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mlprt/execution_context.h"
+#include "mlprt/hardware_policy.h"
 #include "mlprt/optimization_profile.h"
 #include "mlprt/status.h"
 #include "mlprt/tensor.h"
@@ -39,6 +40,10 @@ struct EngineInfo {
   uint64_t plan_bytes = 0;
   uint64_t weight_bytes = 0;
   std::vector<LayerInfo> layers;  ///< after fusion, in execution order
+  /// Set when the load re-tuned the plan for this machine (HardwareMismatchPolicy): the backend
+  /// and hardware the plan was built for; `backend` and `hardware` above are then this machine's.
+  std::string retuned_from;
+  double retune_seconds = 0.0;
 };
 
 /// A dense row-major float64 tensor, for reference_outputs().
@@ -53,11 +58,15 @@ struct EngineState;
 
 class Engine {
  public:
-  /// Loads a plan file. Checks magic, format version, size, checksum, backend and hardware, and
-  /// says exactly what mismatched and how to rebuild.
-  static Result<std::unique_ptr<Engine>> load_file(const std::filesystem::path& path);
+  /// Loads a plan file. Checks magic, format version, size, checksum and backend, and says
+  /// exactly what mismatched and how to rebuild. A plan built for other hardware is re-tuned
+  /// here, refused, or run on another backend as `options.hardware_mismatch` says (default:
+  /// re-tuned, with a warning; see mlprt/hardware_policy.h).
+  static Result<std::unique_ptr<Engine>> load_file(const std::filesystem::path& path,
+                                                   const EngineLoadOptions& options = {});
   static Result<std::unique_ptr<Engine>> load(std::span<const uint8_t> plan,
-                                              const std::string& source_name);
+                                              const std::string& source_name,
+                                              const EngineLoadOptions& options = {});
 
   explicit Engine(std::shared_ptr<const detail::EngineState> state);
   ~Engine();
@@ -89,6 +98,10 @@ class Engine {
   /// precision with plain loops. `inputs` by name, with concrete shapes. Slow: for checks only.
   [[nodiscard]] Result<std::map<std::string, ReferenceTensor>> reference_outputs(
       const std::map<std::string, ReferenceTensor>& inputs) const;
+
+  /// The re-tuned plan's bytes when the load re-tuned it (info().retuned_from is set), to save
+  /// it and skip the re-tune next time; empty otherwise.
+  [[nodiscard]] const std::vector<uint8_t>& retuned_plan() const;
 
   /// A new context; it keeps the engine's state alive.
   [[nodiscard]] Result<std::unique_ptr<ExecutionContext>> create_execution_context() const;

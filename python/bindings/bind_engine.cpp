@@ -18,7 +18,9 @@
 namespace mlprt::python {
 namespace {
 
-struct Runtime {};
+struct Runtime {
+  EngineLoadOptions options;  ///< hardware_mismatch_policy
+};
 enum class Location { kDevice, kHost };
 
 int num_io(const PyEngine& e) { return static_cast<int>(e.engine->io_tensors().size()); }
@@ -92,17 +94,19 @@ std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what) {
   return bytes;
 }
 
-std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source) {
+std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source,
+                                      const EngineLoadOptions& options) {
   auto engine = std::make_unique<PyEngine>();
   engine->plan = std::move(plan);
   {
     nb::gil_scoped_release release;
-    Result<std::unique_ptr<Engine>> loaded = Engine::load(engine->plan, source);
+    Result<std::unique_ptr<Engine>> loaded = Engine::load(engine->plan, source, options);
     if (!loaded) {
       nb::gil_scoped_acquire gil;
       throw_if_error(loaded.status(), ErrorSource::kPlan);
     }
     engine->engine = std::move(loaded).value();
+    if (!engine->engine->retuned_plan().empty()) engine->plan = engine->engine->retuned_plan();
   }
   for (const TensorDesc& t : engine->engine->io_tensors()) {
     engine->names.push_back(nb::str(t.name.c_str(), t.name.size()));
@@ -283,6 +287,16 @@ void bind_engine(nb::module_& m) {
       "Makes GPU `index` current on the calling thread: engines loaded afterwards live there "
       "(as cudaSetDevice). Index 0 is accepted without a cuda backend.");
 
+  nb::enum_<HardwareMismatchPolicy>(
+      m, "HardwareMismatchPolicy",
+      "What loading a plan built for other hardware does (Runtime.hardware_mismatch_policy).")
+      .value("RETUNE", HardwareMismatchPolicy::kRetune,
+             "Default: re-tune it here from its graph and build settings, with a warning.")
+      .value("REFUSE", HardwareMismatchPolicy::kRefuse,
+             "Refuse any plan not built for exactly this machine's hardware (PlanError).")
+      .value("FALLBACK", HardwareMismatchPolicy::kFallback,
+             "As RETUNE; a plan whose backend cannot run here runs on another backend.");
+
   nb::class_<Runtime>(m, "Runtime", "Deserializes plans into engines.")
       .def(
           "__init__",
@@ -293,12 +307,23 @@ void bind_engine(nb::module_& m) {
           nb::arg("logger").none() = nb::none())
       .def(
           "deserialize_cuda_engine",
-          [](const Runtime&, nb::handle plan) {
-            return load_engine(buffer_bytes(plan, "deserialize_cuda_engine"), "<buffer>");
+          [](const Runtime& self, nb::handle plan) {
+            return load_engine(buffer_bytes(plan, "deserialize_cuda_engine"), "<buffer>",
+                               self.options);
           },
           nb::arg("serialized_engine"),
-          "Loads a plan (bytes, IHostMemory, any buffer) for whichever backend built it. Raises "
-          "PlanError (not a plan, truncated, corrupt, other format version or hardware).")
+          "Loads a plan (bytes, IHostMemory, any buffer) for whichever backend built it. A plan "
+          "built for other hardware is handled as hardware_mismatch_policy says (re-tuned by "
+          "default; the engine's serialize() then gives the re-tuned plan). Raises PlanError "
+          "(not a plan, truncated, corrupt, other format version, or refused hardware).")
+      .def_prop_rw(
+          "hardware_mismatch_policy",
+          [](const Runtime& self) { return self.options.hardware_mismatch; },
+          [](Runtime& self, HardwareMismatchPolicy policy) {
+            self.options.hardware_mismatch = policy;
+          },
+          "HardwareMismatchPolicy for later deserialize_cuda_engine calls: RETUNE (default), "
+          "REFUSE or FALLBACK.")
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 }

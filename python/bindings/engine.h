@@ -38,7 +38,10 @@ struct PyEngine {
 };
 
 /// Loads a plan (PlanError on anything that is not a loadable plan) into a Python Engine.
-std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source);
+/// `options`: what a plan built for other hardware does (re-tuned by default); a re-tuned engine's
+/// serialize() gives the re-tuned plan.
+std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::string& source,
+                                      const EngineLoadOptions& options = {});
 /// The bytes of any object with the buffer protocol (bytes, IHostMemory, memoryview, numpy).
 std::vector<uint8_t> buffer_bytes(nb::handle buffer, const char* what);
 

@@ -88,6 +88,15 @@ class Backend {
   virtual Result<std::vector<uint8_t>> compile(const ir::Graph& graph,
                                                const std::vector<OptimizationProfile>& profiles,
                                                const BuilderConfig& config) const = 0;
+  /// Per layer (graph node order), the precision(s) a blob of this backend runs it in ("fp32",
+  /// "bf16", "fp32+bf16"), read without loading it (the blob may be for other hardware); an
+  /// empty entry or vector where it cannot tell. Used to say which layers a re-tune degraded.
+  virtual std::vector<std::string> blob_layer_precisions(const ir::Graph& graph,
+                                                         std::span<const uint8_t> blob) const {
+    (void)graph;
+    (void)blob;
+    return {};
+  }
   /// Engine-load-time work: pack weights, create kernels. `graph` holds the weights.
   virtual Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
                                                    std::span<const uint8_t> blob) const = 0;

@@ -10,6 +10,7 @@
 #include "ir/evaluator.h"
 #include "runtime/context_state.h"
 #include "runtime/engine_state.h"
+#include "runtime/retune.h"
 
 namespace mlprt {
 namespace {
@@ -58,32 +59,28 @@ std::vector<TensorDesc> make_io_tensors(const ir::Graph& graph) {
 
 }  // namespace
 
-Result<std::unique_ptr<Engine>> Engine::load_file(const std::filesystem::path& path) {
+Result<std::unique_ptr<Engine>> Engine::load_file(const std::filesystem::path& path,
+                                                  const EngineLoadOptions& options) {
   MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(path));
-  return load(bytes, path.string());
+  return load(bytes, path.string(), options);
 }
 
 Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
-                                             const std::string& source_name) {
+                                             const std::string& source_name,
+                                             const EngineLoadOptions& options) {
   auto state = std::make_shared<detail::EngineState>();
   MLPRT_ASSIGN_OR_RETURN(state->plan, plan::deserialize_plan(bytes, source_name));
   const plan::Plan& plan = state->plan;
-  const std::string rebuild = "rebuild it on this machine with `mlprt build --onnx=<model> "
-                              "--saveEngine=" + source_name + "`";
-
-  auto backend = backend::find_backend(plan.backend);
-  if (!backend.is_ok()) {
-    return backend.status().with_context("plan '" + source_name + "' was built for backend '" +
-                                         plan.backend + "'; " + rebuild);
-  }
-  state->backend = *backend;
-  if (Status s = state->backend->check_available(); !s.is_ok()) {
-    return s.with_context("plan '" + source_name + "' needs the " + plan.backend +
-                          " backend, which cannot run here");
-  }
-  if (Status s = state->backend->check_hardware(plan.hardware); !s.is_ok()) {
-    return Status(StatusCode::kHardwareMismatch,
-                  "plan '" + source_name + "': " + s.message() + "; " + rebuild);
+  // Backend and hardware against this machine, under the load's policy (runtime/retune.h).
+  MLPRT_ASSIGN_OR_RETURN(
+      detail::Resolution resolved,
+      detail::resolve_for_this_machine(state->plan, source_name, options.hardware_mismatch));
+  state->backend = resolved.backend;
+  if (resolved.retuned) {
+    state->retuned_plan = std::move(resolved.bytes);
+    bytes = state->retuned_plan;
+    state->info.retuned_from = resolved.from_backend + " (" + resolved.from_hardware + ")";
+    state->info.retune_seconds = resolved.seconds;
   }
   MLPRT_ASSIGN_OR_RETURN(state->executable, state->backend->load(plan.graph, plan.backend_blob));
 
@@ -113,6 +110,7 @@ Engine::Engine(std::shared_ptr<const detail::EngineState> state) : m_state(std::
 Engine::~Engine() = default;
 
 const EngineInfo& Engine::info() const { return m_state->info; }
+const std::vector<uint8_t>& Engine::retuned_plan() const { return m_state->retuned_plan; }
 const std::vector<TensorDesc>& Engine::io_tensors() const { return m_state->io_tensors; }
 
 const TensorDesc* Engine::find_io_tensor(const std::string& name) const {
@@ -210,6 +208,10 @@ std::string Engine::to_json() const {
                            {"detail", layer.detail},
                            {"inputs", layer.inputs},
                            {"outputs", layer.outputs}});
+  }
+  if (!info.retuned_from.empty()) {
+    j["retuned_from"] = info.retuned_from;
+    j["retune_seconds"] = info.retune_seconds;
   }
   j["build_config"] = nlohmann::json::parse(m_state->plan.build_config_json, nullptr, false);
   return j.dump(2);

@@ -16,6 +16,7 @@ struct EngineState {
   std::vector<TensorDesc> io_tensors;  ///< inputs, then outputs
   const backend::Backend* backend = nullptr;
   std::unique_ptr<backend::Executable> executable;
+  std::vector<uint8_t> retuned_plan;  ///< the re-tuned plan's bytes when the load re-tuned it
 };
 
 }  // namespace mlprt::detail

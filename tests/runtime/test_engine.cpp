@@ -158,7 +158,8 @@ TEST(Engine, RefusesPlanForOtherHardwareOrBackend) {
   future_cpu.hardware = "x86_64 avx10_2_future";
   auto bytes = plan::serialize_plan(future_cpu);
   ASSERT_TRUE(bytes.is_ok());
-  auto engine = Engine::load(*bytes, "future.plan");
+  // Strict: the 'refuse' policy (the default re-tunes it: test_retune.cpp).
+  auto engine = Engine::load(*bytes, "future.plan", {HardwareMismatchPolicy::kRefuse});
   ASSERT_FALSE(engine.is_ok());
   EXPECT_NE(engine.status().message().find("avx10_2_future"), std::string::npos)
       << engine.status().message();

@@ -289,7 +289,8 @@ int run_bench_command(const BenchOptions& options) {
     if (!loaded) return report_runtime_error(loaded.status());
     engine = std::move(*loaded);
   } else {
-    Result<std::unique_ptr<Engine>> loaded = Engine::load_file(options.load_engine);
+    Result<std::unique_ptr<Engine>> loaded = Engine::load_file(
+        options.load_engine, load_options(options.hardware_mismatch));
     if (!loaded) return report_runtime_error(loaded.status());
     engine = std::move(*loaded);
   }

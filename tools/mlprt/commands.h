@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mlprt/hardware_policy.h"
 #include "shape_flags.h"
 
 namespace CLI {
@@ -55,6 +56,7 @@ struct BenchOptions {
   bool use_cuda_graph = false;
   bool no_data_transfers = false;
   int inf_streams = 1;
+  std::string hardware_mismatch = "retune";  ///< --hardwareMismatch (with --loadEngine)
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench_command(const BenchOptions& options);
@@ -70,6 +72,7 @@ struct RunOptions {
   bool check = false;              ///< compare with the float64 reference evaluator
   double check_tolerance = 1e-5;   ///< largest rel L2 error --check accepts
   int device = -1;                 ///< -1: not given (the current GPU)
+  std::string hardware_mismatch = "retune";  ///< --hardwareMismatch
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_run_command(const RunOptions& options);
@@ -77,6 +80,7 @@ int run_run_command(const RunOptions& options);
 struct InspectOptions {
   std::string load_engine;
   bool json = false;
+  std::string hardware_mismatch = "retune";  ///< --hardwareMismatch
 };
 CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options);
 int run_inspect_command(const InspectOptions& options);
@@ -89,5 +93,18 @@ struct RefitOptions {
 };
 CLI::App* add_refit_command(CLI::App& app, RefitOptions& options);
 int run_refit_command(const RefitOptions& options);
+
+/// --hardwareMismatch=retune|refuse|fallback on a command that loads a plan (retune_command.cpp).
+void add_hardware_mismatch_flag(CLI::App& cmd, std::string& value);
+/// The load options of a validated --hardwareMismatch value.
+EngineLoadOptions load_options(const std::string& hardware_mismatch);
+
+struct RetuneOptions {
+  std::string load_engine;
+  std::string save_engine;
+  std::string hardware_mismatch = "retune";
+};
+CLI::App* add_retune_command(CLI::App& app, RetuneOptions& options);
+int run_retune_command(const RetuneOptions& options);
 
 }  // namespace mlprt::cli

@@ -38,6 +38,8 @@ Status print_engine(const Engine& engine, const std::string& path, std::ostream&
       << "Backend:     " << info.backend << '\n'
       << "Hardware:    " << info.hardware << '\n'
       << "Precision:   " << info.precision << '\n'
+      << (info.retuned_from.empty() ? ""
+                                    : "Re-tuned:    at load, from " + info.retuned_from + "\n")
       << "Plan hash:   " << info.plan_hash << '\n'
       << "Plan size:   " << human_bytes(info.plan_bytes) << '\n'
       << "Weights:     " << human_bytes(info.weight_bytes) << '\n';
@@ -87,7 +89,8 @@ CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options) {
 }
 
 int run_inspect_command(const InspectOptions& options) {
-  Result<std::unique_ptr<Engine>> engine = Engine::load_file(options.load_engine);
+  Result<std::unique_ptr<Engine>> engine = Engine::load_file(
+      options.load_engine, load_options(options.hardware_mismatch));
   if (!engine) return report_runtime_error(engine.status());
   if (options.json) {
     std::cout << (*engine)->to_json() << std::endl;

@@ -43,12 +43,17 @@ int run_cli(int argc, char** argv) {
   InspectOptions inspect_options;
   BenchOptions bench_options;
   RefitOptions refit_options;
+  RetuneOptions retune_options;
   CLI::App* build = add_build_command(app, build_options);
   CLI::App* run = add_run_command(app, run_options);
   CLI::App* inspect = add_inspect_command(app, inspect_options);
   CLI::App* bench = add_bench_command(app, bench_options);
   CLI::App* refit = add_refit_command(app, refit_options);
-  for (CLI::App* cmd : {build, run, inspect, bench, refit}) {
+  CLI::App* retune = add_retune_command(app, retune_options);
+  add_hardware_mismatch_flag(*run, run_options.hardware_mismatch);
+  add_hardware_mismatch_flag(*inspect, inspect_options.hardware_mismatch);
+  add_hardware_mismatch_flag(*bench, bench_options.hardware_mismatch);
+  for (CLI::App* cmd : {build, run, inspect, bench, refit, retune}) {
     cmd->add_flag("--verbose", verbose, "log every step of the library, e.g. --verbose");
   }
 
@@ -68,7 +73,8 @@ int run_cli(int argc, char** argv) {
     std::ostream& out = severity == mlprt::Severity::kInfo ? std::cout : std::cerr;
     out << "mlprt: " << severity_name(severity) << ": " << message << std::endl;
   });
-  const bool reports_info = build->parsed() || bench->parsed() || refit->parsed();
+  const bool reports_info =
+      build->parsed() || bench->parsed() || refit->parsed() || retune->parsed();
   mlprt::set_log_severity(verbose          ? mlprt::Severity::kVerbose
                           : reports_info ? mlprt::Severity::kInfo
                                          : mlprt::Severity::kWarning);
@@ -78,7 +84,9 @@ int run_cli(int argc, char** argv) {
   if (inspect->parsed()) return run_inspect_command(inspect_options);
   if (bench->parsed()) return run_bench_command(bench_options);
   if (refit->parsed()) return run_refit_command(refit_options);
-  return report_usage_error("a subcommand is required: build, run, inspect, bench or refit");
+  if (retune->parsed()) return run_retune_command(retune_options);
+  return report_usage_error(
+      "a subcommand is required: build, run, inspect, bench, refit or retune");
 }
 
 }  // namespace

@@ -423,7 +423,8 @@ int run_run_command(const RunOptions& options) {
   if (options.device >= 0) {
     if (Status s = set_device(options.device); !s) return report_runtime_error(s);
   }
-  Result<std::unique_ptr<Engine>> loaded = Engine::load_file(options.load_engine);
+  Result<std::unique_ptr<Engine>> loaded = Engine::load_file(
+      options.load_engine, load_options(options.hardware_mismatch));
   if (!loaded) return report_runtime_error(loaded.status());
   const Engine& engine = **loaded;
   if (options.profile >= engine.num_profiles()) {

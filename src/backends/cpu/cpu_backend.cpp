@@ -162,6 +162,41 @@ class CpuBackend final : public Backend {
     }
   }
 
+  std::vector<std::string> blob_layer_precisions(const ir::Graph& graph,
+                                                 std::span<const uint8_t> blob) const override {
+    // Dense layers: the precisions of their tactics; the other layers run in fp32.
+    std::vector<std::string> out(graph.nodes.size(), "fp32");
+    const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end(), nullptr, false);
+    if (!json.is_object() || json.value("format", "") != kBlobFormat || !json.contains("layers") ||
+        !json.at("layers").is_array()) {
+      return {};
+    }
+    for (const nlohmann::json& layer : json.at("layers")) {
+      if (!layer.is_object() || !layer.contains("node") || !layer.at("node").is_string()) continue;
+      std::set<std::string> precisions;
+      auto add = [&](const nlohmann::json& tactic) {
+        if (tactic.is_object() && tactic.contains("precision") &&
+            tactic.at("precision").is_string()) {
+          precisions.insert(tactic.at("precision").get<std::string>());
+        }
+      };
+      if (layer.contains("runtime")) add(layer.at("runtime"));
+      if (layer.contains("opt") && layer.at("opt").is_array()) {
+        for (const nlohmann::json& opt : layer.at("opt")) add(opt);
+      }
+      std::string text;
+      for (const std::string_view p : {std::string_view("fp32"), std::string_view("bf16")}) {
+        if (!precisions.count(std::string(p))) continue;
+        if (!text.empty()) text += '+';
+        text.append(p);
+      }
+      for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        if (graph.nodes[i].name == layer.at("node").get<std::string>()) out[i] = text;
+      }
+    }
+    return out;
+  }
+
  private:
   Result<std::vector<uint8_t>> compile_impl(const ir::Graph& graph,
                                             const std::vector<OptimizationProfile>& profiles,

@@ -322,6 +322,19 @@ class CudaBackend final : public Backend {
     return std::unique_ptr<Executable>(std::move(exe));
   }
 
+  std::vector<std::string> blob_layer_precisions(const ir::Graph& graph,
+                                                 std::span<const uint8_t> blob) const override {
+    // Every layer runs in the blob's one precision (tf32 is fp32 storage).
+    const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end(), nullptr, false);
+    if (!json.is_object() || json.value("format", "") != kBlobFormat ||
+        !json.contains("precision") || !json.at("precision").is_string()) {
+      return {};
+    }
+    std::string precision = json.at("precision").get<std::string>();
+    if (precision == "tf32") precision = "fp32";
+    return std::vector<std::string>(graph.nodes.size(), precision);
+  }
+
  private:
   // The cuda backend runs every layer in the build's one precision: a --layerPrecisions entry
   // asking for another is refused under 'obey' and warned about under 'prefer', never dropped
