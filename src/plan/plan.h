@@ -28,6 +28,9 @@ struct Plan {
   std::vector<OptimizationProfile> profiles;
   ir::Graph graph;                    ///< optimized graph (layer ops) with its constants
   std::vector<uint8_t> backend_blob;  ///< Backend::compile output, opaque here
+  /// Optional metadata key "accuracy": what an accuracy-budget build chose and measured (a JSON
+  /// object, see docs/plan-format.md); empty: the plan was built without a budget.
+  std::string accuracy_json;
 };
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).
