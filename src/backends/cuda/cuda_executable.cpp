@@ -181,7 +181,9 @@ Status CudaExecutable::load_constant(const ir::Node& user, const std::string& na
                       name, "' ", kNotProducedNorConstant);
   }
   if (m_constants.size() <= id) m_constants.resize(id + 1);
-  return upload(floats_of(constant), m_blob.precision, m_constants[id], "constant '" + name + "'");
+  // A mixed engine keeps constants in fp32; its 16-bit layers read them through a cast.
+  const Precision precision = m_blob.layer_precision.empty() ? m_blob.precision : Precision::kFp32;
+  return upload(floats_of(constant), precision, m_constants[id], "constant '" + name + "'");
 }
 
 Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
@@ -226,9 +228,21 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   precisions.base = blob.precision;
   precisions.by_node = blob.layer_precision;
   const ElemType base_type = storage_type(blob.precision);
-  // Graph inputs and constants are stored in the base precision's type, as before mixed engines.
+  // A single-precision engine converts its inputs to its type on entry and keeps constants in
+  // it, as before mixed engines. A mixed one keeps each input in its I/O type and constants in
+  // fp32: each layer converts what it reads in another type (no double rounding).
   const auto grow_types = [&] {
-    exe->m_tensor_types.resize(exe->m_tensors.slots().size(), base_type);
+    const auto& slots = exe->m_tensors.slots();
+    for (size_t t = exe->m_tensor_types.size(); t < slots.size(); ++t) {
+      ElemType type = base_type;
+      if (precisions.mixed() && slots[t].role == TensorRole::kConstant) type = ElemType::kF32;
+      if (precisions.mixed() && slots[t].role == TensorRole::kInput) {
+        const auto& ids = exe->m_tensors.input_ids();
+        const auto at = static_cast<size_t>(std::find(ids.begin(), ids.end(), t) - ids.begin());
+        if (at < exe->m_input_types.size()) type = exe->m_input_types[at];
+      }
+      exe->m_tensor_types.push_back(type);
+    }
   };
   for (const ir::TensorInfo& input : graph.inputs) {
     MLPRT_ASSIGN_OR_RETURN(const ElemType type,
