@@ -138,6 +138,27 @@ def main():
     flags = ["--fp16", "--tf32"] if args.backend == "cuda" else ["--bf16"]
     rows = []
     device = None
+    date = datetime.date.today().isoformat()
+    stem = f"accuracy_budget-{args.backend}{'-' + args.label if args.label else ''}-{date}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(complete):
+        """Written after every row too, so that a run cut short keeps what it measured."""
+        for r in rows:
+            base = next((x for x in rows if x["model"] == r["model"] and x["engine"] == "all-fp32"),
+                        None)
+            low_row = next((x for x in rows if x["model"] == r["model"]
+                            and x["engine"] == f"all-{low}"), None)
+            r["speedup_vs_fp32"] = base["latency_us"] / r["latency_us"] if base else None
+            r[f"speedup_vs_{low}"] = low_row["latency_us"] / r["latency_us"] if low_row else None
+        result = {"device": device, "backend": args.backend, "date": date, "complete": complete,
+                  "command": " ".join([sys.executable] + sys.argv),
+                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                  "batch": args.batch, "held_out_rows": args.held_out,
+                  "metric": "relative L2 of the output against float64", "rows": rows}
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         for model in args.models.split(","):
@@ -181,21 +202,8 @@ def main():
                 print(f"{model:6s} {name:14s} {row['latency_us']:10.1f} us  held-out error "
                       f"{row['held_out_error']:.2e}  "
                       + " ".join(f"{n}:{p}" for n, p in layers.items()), flush=True)
-    for r in rows:
-        base = next(x for x in rows if x["model"] == r["model"] and x["engine"] == "all-fp32")
-        low_row = next(x for x in rows if x["model"] == r["model"] and x["engine"] == f"all-{low}")
-        r["speedup_vs_fp32"] = base["latency_us"] / r["latency_us"]
-        r[f"speedup_vs_{low}"] = low_row["latency_us"] / r["latency_us"]
-    date = datetime.date.today().isoformat()
-    stem = f"accuracy_budget-{args.backend}{'-' + args.label if args.label else ''}-{date}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"device": device, "backend": args.backend, "date": date,
-              "command": " ".join([sys.executable] + sys.argv),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-              "batch": args.batch, "held_out_rows": args.held_out,
-              "metric": "relative L2 of the output against float64", "rows": rows}
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+                save(False)
+    save(True)
     plotted = plot(rows, out / f"{stem}.png", f"{device} ({date}): {args.backend}, batch "
                    f"{args.batch}; bars: speed vs all-fp32, labels: held-out error")
     print(f"wrote {out / (stem + '.json')}" + (" and .png" if plotted else ""))

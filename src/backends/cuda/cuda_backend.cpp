@@ -286,9 +286,9 @@ class CudaBackend final : public Backend {
       if (version != kBlobVersion && version != kMixedBlobVersion) {
         return make_error(StatusCode::kVersionMismatch, "cuda backend: the plan for '",
                           graph.name, "' has cuda blob version ", version,
-                          "; this build reads versions ", kBlobVersion, " and ", kMixedBlobVersion,
-                          " only (version 2 records each Dense layer's epilogue tactic, 3 also "
-                          "each layer's precision): rebuild "
+                          "; this build reads version ", kBlobVersion, " (and ", kMixedBlobVersion,
+                          " for engines whose layers run in different precisions) only (version "
+                          "2 records each Dense layer's epilogue tactic): rebuild "
                           "the plan with this mlprt (mlprt build --backend=cuda)");
       }
       MLPRT_ASSIGN_OR_RETURN(info.precision, parse_precision(json.at("precision").get<std::string>()));
