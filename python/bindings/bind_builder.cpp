@@ -399,7 +399,7 @@ void bind_builder(nb::module_& m) {
               if (kind != "f")
                 throw_error(StatusCode::kInvalidArgument,
                             "set_calibration_inputs: input '" + name + "' is " +
-                                nb::cast<std::string>(nb::str(array.attr("dtype"))) +
+                                nb::cast<std::string>(array.attr("dtype").attr("name")) +
                                 "; give floating-point arrays (float32, float64 or float16)");
               array = np.attr("ascontiguousarray")(array, "float32");
               CalibrationTensor tensor;
