@@ -22,16 +22,16 @@ ldd "$pk/bin/mlprt" | grep "not found"
 for step in "$@"; do
   case "$step" in
     tests)
-      timeout 150 "$pk/bin/test_cuda_io" > "$OUT/tests.log" 2>&1; echo "test_cuda_io rc=$?"
-      timeout 150 "$pk/bin/test_cuda_backend" --gtest_filter=-CudaKernels.ElementCountsPastInt32 \
+      timeout 100 "$pk/bin/test_cuda_io" > "$OUT/tests.log" 2>&1; echo "test_cuda_io rc=$?"
+      timeout 90 "$pk/bin/test_cuda_backend" --gtest_filter=-CudaKernels.ElementCountsPastInt32 \
         >> "$OUT/tests.log" 2>&1; echo "test_cuda_backend rc=$?"
       grep -E "^\[  (FAILED|PASSED) |^\[  +FAILED|Failure" "$OUT/tests.log" | head -30 ;;
     cuda)
-      timeout 240 python3 "$here/accuracy_budget.py" --mlprt="$pk/bin/mlprt" --backend=cuda \
+      timeout 150 python3 "$here/accuracy_budget.py" --mlprt="$pk/bin/mlprt" --backend=cuda \
         --batch=128 --held-out=256 --label=h200 --out="$OUT" > "$OUT/bench_cuda.log" 2>&1
       echo "bench cuda rc=$?"; tail -20 "$OUT/bench_cuda.log" ;;
     cpu)
-      timeout 240 taskset -c 0,1 python3 "$here/accuracy_budget.py" --mlprt="$pk/bin/mlprt" \
+      timeout 120 taskset -c 0,1 python3 "$here/accuracy_budget.py" --mlprt="$pk/bin/mlprt" \
         --backend=cpu --threads=2 --batch=64 --held-out=128 --label=xeon-2cores \
         --out="$OUT" > "$OUT/bench_cpu.log" 2>&1
       echo "bench cpu rc=$?"; tail -20 "$OUT/bench_cpu.log" ;;
