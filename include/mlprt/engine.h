@@ -26,6 +26,9 @@ struct LayerInfo {
   std::string detail;     ///< e.g. "784x32 +bias relu"
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
+  /// Accuracy-budget plans: the network's relative L2 error against float64 on the calibration
+  /// data with this layer alone in its precision (fp32 layers: the all-fp32 error); -1: none.
+  double measured_error = -1.0;
 };
 
 struct EngineInfo {
@@ -44,6 +47,12 @@ struct EngineInfo {
   /// and hardware the plan was built for; `backend` and `hardware` above are then this machine's.
   std::string retuned_from;
   double retune_seconds = 0.0;
+  /// Accuracy-budget plans: the budget (relative L2 against float64) and the chosen mix's
+  /// measured error on the calibration data; 0 and -1: built without a budget.
+  double accuracy_budget = 0.0;
+  double accuracy_error = -1.0;
+  /// The plan's whole "accuracy" record as JSON (empty: none).
+  std::string accuracy_json;
 };
 
 /// A dense row-major float64 tensor, for reference_outputs().

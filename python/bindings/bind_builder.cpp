@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -358,6 +360,60 @@ void bind_builder(nb::module_& m) {
           "num_threads", [](const ConfigDefinition& c) { return c.config.num_threads; },
           [](ConfigDefinition& c, int n) { c.config.num_threads = n; },
           "mlprt's own: host threads the engine is built and run for (0: OpenMP's default).")
+      .def_prop_rw(
+          "accuracy_budget",
+          [](const ConfigDefinition& c) -> nb::object {
+            if (!c.config.accuracy_budget) return nb::none();
+            return nb::float_(*c.config.accuracy_budget);
+          },
+          [](ConfigDefinition& c, nb::handle budget) {
+            if (budget.is_none()) {
+              c.config.accuracy_budget.reset();
+              return;
+            }
+            const double value = nb::cast<double>(budget);
+            if (!std::isfinite(value) || value <= 0.0)
+              throw_error(StatusCode::kInvalidArgument,
+                          "accuracy_budget " + std::to_string(value) +
+                              ": must be a finite relative L2 error > 0 (e.g. 1e-3), or None");
+            c.config.accuracy_budget = value;
+          },
+          nb::arg("budget").none(),
+          "mlprt's own (`mlprt build --accuracyBudget`): None (default) or the largest relative "
+          "L2 error of the outputs against float64 on the calibration inputs. Set, the builder "
+          "chooses each layer's precision among fp32 and the permitted FP16 / BF16 / TF32: the "
+          "fastest mix within the budget. The plan records each layer's precision and error.")
+      .def(
+          "set_calibration_inputs",
+          [](ConfigDefinition& c, nb::dict inputs) {
+            nb::module_ np = nb::module_::import_("numpy");
+            std::map<std::string, CalibrationTensor> out;
+            for (auto [key, value] : inputs) {
+              const std::string name = nb::cast<std::string>(key);
+              nb::object array = np.attr("asarray")(value);
+              const std::string kind = nb::cast<std::string>(array.attr("dtype").attr("kind"));
+              if (kind != "f")
+                throw_error(StatusCode::kInvalidArgument,
+                            "set_calibration_inputs: input '" + name + "' is " +
+                                nb::cast<std::string>(array.attr("dtype").attr("name")) +
+                                "; give floating-point arrays (float32, float64 or float16)");
+              array = np.attr("ascontiguousarray")(array, "float32");
+              CalibrationTensor tensor;
+              for (nb::handle d : nb::tuple(array.attr("shape")))
+                tensor.dims.push_back(nb::cast<int64_t>(d));
+              nb::bytes bytes = nb::bytes(array.attr("tobytes")());
+              tensor.values.resize(bytes.size() / sizeof(float));
+              if (!tensor.values.empty())
+                std::memcpy(tensor.values.data(), bytes.c_str(), bytes.size());
+              out[name] = std::move(tensor);
+            }
+            c.config.calibration_inputs = std::move(out);
+            c.config.calibration_source = c.config.calibration_inputs.empty() ? "" : "arrays";
+          },
+          nb::arg("inputs"),
+          "mlprt's own: calibration data for accuracy_budget, {input name: array} (every input "
+          "of the network, floating point). Not set (or {}): random data in profile 0's opt "
+          "shape.")
       .def_prop_rw(
           "int8_calibrator", [](const ConfigDefinition&) { return nb::none(); },
           [](ConfigDefinition&, nb::handle calibrator) {

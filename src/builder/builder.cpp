@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "backends/registry.h"
+#include "builder/accuracy_budget.h"
 #include "builder/precision_requests.h"
 #include "builder/profile_validation.h"
 #include "common/check.h"
@@ -107,10 +108,12 @@ BuilderConfig typed_config(const ir::Graph& graph, BuilderConfig config) {
   return config;
 }
 
-}  // namespace
-
-Result<SerializedEngine> build_serialized_engine(const Network& network,
-                                                 const BuilderConfig& requested) {
+// One build. `accuracy_json`: the plan's "accuracy" metadata (empty: none); `recorded_cache`:
+// the timing cache path the plan's build config names (the accuracy budget's search builds with
+// a temporary cache of its own).
+Result<SerializedEngine> build_engine(const Network& network, const BuilderConfig& requested,
+                                      const std::string& accuracy_json,
+                                      const std::string& recorded_cache) {
   const auto start = std::chrono::steady_clock::now();
   const std::string model =
       network.graph().source.empty() ? network.name() : network.graph().source;
@@ -155,7 +158,7 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
       {"backend", config.backend},
       {"profiles", profiles_to_json(config.profiles)},
       // The name only: a plan must not depend on where the cache lives.
-      {"timing_cache", std::filesystem::path(config.timing_cache_path).filename().string()},
+      {"timing_cache", std::filesystem::path(recorded_cache).filename().string()},
       {"fp16", config.allow_fp16},
       {"bf16", config.allow_bf16},
       {"tf32", config.allow_tf32},
@@ -171,6 +174,7 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);
   plan.refit_json = std::move(refit_json);
+  plan.accuracy_json = accuracy_json;
 
   MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, plan::serialize_plan(plan));
   SerializedEngine engine;
@@ -178,6 +182,29 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   engine.bytes = std::move(bytes);
   engine.build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return engine;
+}
+
+}  // namespace
+
+Result<SerializedEngine> build_serialized_engine(const Network& network,
+                                                 const BuilderConfig& requested) {
+  if (!requested.accuracy_budget) {
+    return build_engine(network, requested, std::string(), requested.timing_cache_path);
+  }
+  // The budget's search names layers as the optimized graph does.
+  ir::Graph graph = network.graph();
+  MLPRT_RETURN_IF_ERROR(ir::optimize(graph).with_context(
+      network.graph().source.empty() ? network.name() : network.graph().source));
+  const auto start = std::chrono::steady_clock::now();
+  Result<SerializedEngine> engine = builder::build_within_budget(
+      graph, requested, [&](const BuilderConfig& config, const std::string& accuracy_json) {
+        return build_engine(network, config, accuracy_json, requested.timing_cache_path);
+      });
+  if (engine.is_ok()) {
+    engine->build_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   return engine;
 }
 

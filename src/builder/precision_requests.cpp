@@ -11,7 +11,7 @@ namespace mlprt::builder {
 
 Status check_precision_requests(const ir::Graph& graph, const BuilderConfig& config) {
   static const std::set<std::string, std::less<>> kConstraints = {"none", "prefer", "obey"};
-  static const std::set<std::string, std::less<>> kPrecisions = {"fp32", "fp16", "bf16"};
+  static const std::set<std::string, std::less<>> kPrecisions = {"fp32", "tf32", "fp16", "bf16"};
   if (!kConstraints.count(config.precision_constraints)) {
     return make_error(StatusCode::kInvalidArgument, "precision constraints '",
                       config.precision_constraints, "'; allowed: none, prefer, obey");
@@ -22,7 +22,7 @@ Status check_precision_requests(const ir::Graph& graph, const BuilderConfig& con
   for (const auto& [name, precision] : config.layer_precisions) {
     if (!kPrecisions.count(precision)) {
       return make_error(StatusCode::kInvalidArgument, "layer precision '", name, ":", precision,
-                        "': precision '", precision, "' is not one of fp32, fp16, bf16");
+                        "': precision '", precision, "' is not one of fp32, tf32, fp16, bf16");
     }
     const std::string& wanted = name;  // clang 14 cannot capture a structured binding
     if (name != "*" && std::none_of(graph.nodes.begin(), graph.nodes.end(),

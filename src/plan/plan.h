@@ -31,6 +31,9 @@ struct Plan {
   /// Optional "refit" metadata key (src/refit/refit_record.h): compact JSON of an object, or ""
   /// when the plan has none (built by an mlprt without refit). Opaque here.
   std::string refit_json;
+  /// Optional metadata key "accuracy": what an accuracy-budget build chose and measured (a JSON
+  /// object, see docs/plan-format.md); empty: the plan was built without a budget.
+  std::string accuracy_json;
 };
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).

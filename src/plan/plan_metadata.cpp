@@ -491,6 +491,12 @@ Result<EncodedMetadata> encode_metadata(const Plan& plan) {
   root["hardware"] = plan.hardware;
   root["precision"] = plan.precision;
   root["build_config_json"] = plan.build_config_json;
+  if (!plan.accuracy_json.empty()) {
+    root["accuracy"] = Json::parse(plan.accuracy_json, nullptr, false);
+    if (!root["accuracy"].is_object()) {
+      return Status(StatusCode::kInternal, "plan metadata: the accuracy record is not a JSON object");
+    }
+  }
   root["profiles"] = encode_profiles(plan.profiles);
   root["graph"] = encoder.graph(plan.graph);
   if (!plan.refit_json.empty()) {
@@ -526,6 +532,13 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
   MLPRT_ASSIGN_OR_RETURN(plan.hardware, d.string(root, "", "hardware"));
   MLPRT_ASSIGN_OR_RETURN(plan.precision, d.string(root, "", "precision"));
   MLPRT_ASSIGN_OR_RETURN(plan.build_config_json, d.string(root, "", "build_config_json"));
+  if (root.is_object() && root.contains("accuracy")) {  // optional: accuracy-budget builds
+    if (!root["accuracy"].is_object()) {
+      return Status(StatusCode::kCorruptData,
+                    malformed_message(source_name, "metadata key 'accuracy' is not an object"));
+    }
+    plan.accuracy_json = root["accuracy"].dump();
+  }
   MLPRT_ASSIGN_OR_RETURN(const Json* profiles, d.member(root, "", "profiles"));
   MLPRT_RETURN_IF_ERROR(d.profiles(*profiles, "profiles", plan.profiles));
   MLPRT_ASSIGN_OR_RETURN(const Json* graph, d.member(root, "", "graph"));

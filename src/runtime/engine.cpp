@@ -102,6 +102,19 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
                            i < precisions.size() ? precisions[i] : plan.precision,
                            describe_layer(plan.graph, node), node.inputs, node.outputs});
   }
+  if (!plan.accuracy_json.empty()) {
+    const nlohmann::json accuracy = nlohmann::json::parse(plan.accuracy_json, nullptr, false);
+    if (accuracy.is_object()) {
+      info.accuracy_json = plan.accuracy_json;
+      info.accuracy_budget = accuracy.value("budget", 0.0);
+      info.accuracy_error = accuracy.value("error", -1.0);
+      const nlohmann::json layers = accuracy.value("layers", nlohmann::json::object());
+      for (LayerInfo& layer : info.layers) {
+        auto it = layers.find(layer.name);
+        if (it != layers.end() && it->is_object()) layer.measured_error = it->value("error", -1.0);
+      }
+    }
+  }
   state->io_tensors = make_io_tensors(plan.graph);
   return std::make_unique<Engine>(std::move(state));
 }
@@ -208,6 +221,10 @@ std::string Engine::to_json() const {
                            {"detail", layer.detail},
                            {"inputs", layer.inputs},
                            {"outputs", layer.outputs}});
+    if (layer.measured_error >= 0.0) j["layers"].back()["measured_error"] = layer.measured_error;
+  }
+  if (!info.accuracy_json.empty()) {
+    j["accuracy"] = nlohmann::json::parse(info.accuracy_json, nullptr, false);
   }
   if (!info.retuned_from.empty()) {
     j["retuned_from"] = info.retuned_from;

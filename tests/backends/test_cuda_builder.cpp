@@ -1,6 +1,6 @@
 // The cuda builder: a second build with a warm timing cache times nothing and writes the same
-// plan bytes; per-layer precisions it cannot honour are refused (obey) or warned about
-// (prefer). Skipped where no CUDA device is present.
+// plan bytes; per-layer precisions are honoured (a mixed engine), a single one for every layer
+// makes a single-precision engine. Skipped where no CUDA device is present.
 
 #include <gtest/gtest.h>
 
@@ -53,7 +53,7 @@ TEST(CudaTimingCache, WarmCacheSkipsTimingAndGivesTheSamePlan) {
   std::filesystem::remove(cache);
 }
 
-TEST(CudaBuilder, LayerPrecisionsItCannotHonourAreRefusedOrWarned) {
+TEST(CudaBuilder, LayerPrecisionsAreHonouredPerLayer) {
   SKIP_WITHOUT_GPU();
   GraphMaker maker(6);
   const std::string x = maker.input("x", {-1, 32});
@@ -67,14 +67,25 @@ TEST(CudaBuilder, LayerPrecisionsItCannotHonourAreRefusedOrWarned) {
   ASSERT_TRUE(profile.set_dimensions("x", {{1, 32}, {8, 32}, {64, 32}}).is_ok());
   config.profiles = {profile};
   config.precision_constraints = "obey";
-  config.layer_precisions = {{first, "fp32"}};
-  auto refused = build_serialized_engine(network, config);
-  ASSERT_FALSE(refused.is_ok());
-  EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(refused.status().message().find("one precision"), std::string::npos)
-      << refused.status().message();
-  config.layer_precisions = {{"*", "fp16"}};  // what the build runs anyway
-  EXPECT_TRUE(build_serialized_engine(network, config).is_ok());
+  config.layer_precisions = {{first, "fp32"}};  // the rest: fp16, as --fp16 makes them
+  auto mixed = build_serialized_engine(network, config);
+  ASSERT_TRUE(mixed.is_ok()) << mixed.status().message();
+  auto engine = Engine::load(mixed->bytes, "mixed");
+  ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+  const auto& layers = (*engine)->info().layers;
+  EXPECT_EQ(layers.front().precision.rfind("fp32", 0), 0u) << layers.front().precision;
+  EXPECT_EQ(layers.back().precision.rfind("fp16", 0), 0u) << layers.back().precision;
+  EXPECT_NE(layers.back().precision.find("cast kernel: input 0 from fp32"), std::string::npos)
+      << layers.back().precision;
+  config.layer_precisions = {{"*", "fp16"}};  // one precision: a single-precision engine
+  auto single = build_serialized_engine(network, config);
+  ASSERT_TRUE(single.is_ok());
+  auto single_engine = Engine::load(single->bytes, "single");
+  ASSERT_TRUE(single_engine.is_ok());
+  for (const LayerInfo& layer : (*single_engine)->info().layers) {
+    EXPECT_EQ(layer.precision.find("cast kernel"), std::string::npos) << layer.precision;
+    EXPECT_EQ(layer.precision.find("writing fp32"), std::string::npos) << layer.precision;
+  }
   config.layer_precisions = {{"no_such_layer", "fp16"}};
   EXPECT_EQ(build_serialized_engine(network, config).status().code(), StatusCode::kNotFound);
   config.precision_constraints = "prefer";

@@ -106,7 +106,7 @@ def test_build_layer_precision_errors(models, tmp_path):
     out = tmp_path / "e.plan"
     err = h.fails(2, "build", f"--onnx={models['dir'] / 'dynamic.onnx'}", f"--saveEngine={out}",
                   "--shapes=input:4x6", "--layerPrecisions=fc:int4")
-    assert "int4" in err and "fp32, fp16, bf16" in err
+    assert "int4" in err and "fp32, tf32, fp16, bf16" in err
     err = h.fails(1, "build", f"--onnx={models['dir'] / 'dynamic.onnx'}", f"--saveEngine={out}",
                   "--shapes=input:4x6", "--precisionConstraints=obey",
                   "--layerPrecisions=nope:fp32")

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "accuracy_flags.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
@@ -25,10 +26,11 @@ Result<std::map<std::string, std::string>> parse_layer_precisions(
                           "' is not name:precision, e.g. --layerPrecisions=fc1:fp32,*:bf16"));
       }
       const std::string precision = item.substr(colon + 1);
-      if (precision != "fp32" && precision != "fp16" && precision != "bf16") {
+      if (precision != "fp32" && precision != "tf32" && precision != "fp16" &&
+          precision != "bf16") {
         return Status(StatusCode::kInvalidArgument,
                       cat("--layerPrecisions: '", item, "': precision '", precision,
-                          "' is not one of fp32, fp16, bf16"));
+                          "' is not one of fp32, tf32, fp16, bf16"));
       }
       if (!out.emplace(item.substr(0, colon), precision).second) {
         return Status(StatusCode::kInvalidArgument,
@@ -132,6 +134,15 @@ void add_builder_flags(CLI::App& cmd, BuildOptions& options) {
   cmd.add_option("--outputIOFormats", options.output_formats,
                  "type of each output, as --inputIOFormats, e.g. --outputIOFormats=fp16:chw")
       ->allow_extra_args(false);
+  cmd.add_option("--accuracyBudget", options.accuracy_budget,
+                 "choose each layer's precision (among fp32 and what --fp16/--bf16/--tf32 "
+                 "allow): the fastest mix whose outputs stay within this relative L2 error of "
+                 "float64 on the calibration data, e.g. --accuracyBudget=1e-3");
+  cmd.add_option("--calibrationInputs", options.calibration_inputs,
+                 "calibration data for --accuracyBudget: a .npy for the single input or "
+                 "name:file.npy for each; default: random data in profile 0's opt shape, e.g. "
+                 "--calibrationInputs=input:calib.npy")
+      ->allow_extra_args(false);
 }
 
 BuiltPlan build_from_flags(const BuildOptions& options) {
@@ -151,6 +162,10 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
   if (!output_formats) return {{}, report_usage_error(output_formats.status().message())};
 
   const auto start = std::chrono::steady_clock::now();
+  if (!options.accuracy_budget.empty()) {
+    Result<double> budget = parse_accuracy_budget(options.accuracy_budget);
+    if (!budget) return {{}, report_usage_error(budget.status().message())};
+  }
   Result<std::unique_ptr<Network>> network = Network::from_onnx_file(options.onnx);
   if (!network) return {{}, report_runtime_error(network.status())};
 
@@ -167,6 +182,11 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
   config.optimization_level = options.optimization_level;
   config.input_formats = std::move(*input_formats);
   config.output_formats = std::move(*output_formats);
+  if (Status s = apply_accuracy_flags(options.accuracy_budget, options.calibration_inputs,
+                                      **network, config);
+      !s) {
+    return {{}, report_runtime_error(s)};
+  }
   Result<SerializedEngine> engine = build_serialized_engine(**network, config);
   if (!engine) return {{}, report_runtime_error(engine.status())};
 

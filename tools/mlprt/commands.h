@@ -31,6 +31,8 @@ struct BuildOptions {
   int optimization_level = 3;                 ///< --builderOptimizationLevel
   std::vector<std::string> input_formats;     ///< --inputIOFormats values, as given
   std::vector<std::string> output_formats;    ///< --outputIOFormats values, as given
+  std::string accuracy_budget;                  ///< --accuracyBudget, as given; empty: none
+  std::vector<std::string> calibration_inputs;  ///< --calibrationInputs values, as given
 };
 /// Adds the builder flags (backend, shapes, precision, timing cache) shared by build and bench;
 /// --onnx and --saveEngine are left to the caller.

@@ -104,8 +104,9 @@ Result<std::vector<DensePrecision>> allowed_precisions(const ir::Node& node,
     if (precision == "bf16" && cpu_has_bf16()) {
       return std::vector<DensePrecision>{DensePrecision::kBf16};
     }
-    const std::string why = precision == "bf16" ? "this CPU has neither AVX-512 BF16 nor AMX"
-                                                : "the cpu backend has no fp16 kernels";
+    const std::string why = precision == "bf16"   ? "this CPU has neither AVX-512 BF16 nor AMX"
+                            : precision == "tf32" ? "CPUs have no tf32 math"
+                                                  : "the cpu backend has no fp16 kernels";
     if (config.precision_constraints == "obey") {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": precision ",
                         precision,

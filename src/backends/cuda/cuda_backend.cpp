@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/cuda/cuda_executable.h"
+#include "backends/cuda/cuda_precisions.h"
 #include "backends/profile_shapes.h"
 #include "common/check.h"
 #include "common/log.h"
@@ -23,8 +24,10 @@ using namespace cuda;
 
 constexpr std::string_view kBlobFormat = "mlprt.cuda";
 // Version 2: each layer names its "epilogue" ("exact" or "gelu_tanh", the GELU tactic), and a
-// tactic's "us" is the whole layer's time.
+// tactic's "us" is the whole layer's time. Version 3 (written only for engines whose layers run
+// in different precisions) adds "layer_precisions": every non-view layer's precision by name.
 constexpr int kBlobVersion = 2;
+constexpr int kMixedBlobVersion = 3;
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 constexpr int kCandidates = 16;
 constexpr int64_t kFusedCandidateRows = 1024;
@@ -229,7 +232,8 @@ class CudaBackend final : public Backend {
     } else if (config.allow_tf32) {
       precision = Precision::kTf32;
     }
-    MLPRT_RETURN_IF_ERROR(check_layer_precisions(config, precision));
+    MLPRT_ASSIGN_OR_RETURN(const LayerPrecisions precisions,
+                           resolve_layer_precisions(graph, config, precision));
     std::vector<OptimizationProfile> points = profiles;
     if (points.empty()) points.emplace_back();
     LtHandle handle;
@@ -252,8 +256,8 @@ class CudaBackend final : public Backend {
     Result<nlohmann::json> layers =
         !cache_loaded.is_ok() ? Result<nlohmann::json>(cache_loaded)
         : config.optimization_level == 0
-            ? Result<nlohmann::json>(untuned(graph, precision))
-            : tune(graph, points, precision, handle.get(), stream, timer);
+            ? Result<nlohmann::json>(untuned(graph, precisions))
+            : tune(graph, points, precisions, handle.get(), stream, timer);
     cudaStreamDestroy(stream);
     if (!layers.is_ok()) return layers.status();
     detail::log(Severity::kInfo, "cuda backend: tactics: ", timer.timed, " timed, ", timer.cached,
@@ -278,14 +282,26 @@ class CudaBackend final : public Backend {
         return make_error(StatusCode::kCorruptData, "cuda backend: the plan's backend section for '",
                           graph.name, "' is not a cuda backend blob");
       }
-      if (json.at("version").get<int>() != kBlobVersion) {
+      const int version = json.at("version").get<int>();
+      if (version != kBlobVersion && version != kMixedBlobVersion) {
         return make_error(StatusCode::kVersionMismatch, "cuda backend: the plan for '",
-                          graph.name, "' has cuda blob version ", json.at("version").get<int>(),
-                          "; this build reads version ", kBlobVersion,
-                          " only (version 2 records each Dense layer's epilogue tactic): rebuild "
+                          graph.name, "' has cuda blob version ", version,
+                          "; this build reads version ", kBlobVersion, " (and ", kMixedBlobVersion,
+                          " for engines whose layers run in different precisions) only (version "
+                          "2 records each Dense layer's epilogue tactic): rebuild "
                           "the plan with this mlprt (mlprt build --backend=cuda)");
       }
       MLPRT_ASSIGN_OR_RETURN(info.precision, parse_precision(json.at("precision").get<std::string>()));
+      if (version == kMixedBlobVersion) {
+        for (const auto& [node, text] : json.at("layer_precisions").items()) {
+          MLPRT_ASSIGN_OR_RETURN(info.layer_precision[node],
+                                 parse_precision(text.get<std::string>()));
+        }
+        if (info.layer_precision.empty()) {
+          return make_error(StatusCode::kCorruptData, "cuda backend: the plan for '", graph.name,
+                            "' has cuda blob version 3 with no layer precisions");
+        }
+      }
       info.workspace_bytes = json.at("workspace_bytes").get<size_t>();
       info.fused_max_rows = json.at("fused_max_rows").get<int64_t>();
       for (const nlohmann::json& layer : json.at("layers")) {
@@ -336,32 +352,6 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  // The cuda backend runs every layer in the build's one precision: a --layerPrecisions entry
-  // asking for another is refused under 'obey' and warned about under 'prefer', never dropped
-  // silently.
-  static Status check_layer_precisions(const BuilderConfig& config, Precision precision) {
-    // With constraints 'none' the builder has said that layer precisions are ignored.
-    if (config.layer_precisions.empty() || config.precision_constraints == "none") {
-      return Status::ok();
-    }
-    const std::string network = precision == Precision::kFp16   ? "fp16"
-                                : precision == Precision::kBf16 ? "bf16"
-                                                                : "fp32";
-    // The builder has checked the precision values and the layer names.
-    for (const auto& [layer, wanted] : config.layer_precisions) {
-      if (wanted == network) continue;
-      if (config.precision_constraints == "obey") {
-        return make_error(StatusCode::kUnsupported, "cuda backend: layer precision '", layer, ":",
-                          wanted, "' with constraints 'obey': the cuda backend runs every layer "
-                          "in the build's one precision (", network, " here); per-layer "
-                          "precisions are not supported on cuda yet");
-      }
-      detail::log(Severity::kWarning, "cuda backend: layer precision '", layer, ":", wanted,
-                  "' preferred, but the cuda backend runs every layer in ", network);
-    }
-    return Status::ok();
-  }
-
   // One Dense layer's fastest cuBLASLt algorithm at each row count in `ms`, with its activation
   // as `spec` says; each tactic's time is the layer's (matmul plus our activation kernel when
   // the epilogue does not compute it).
@@ -372,15 +362,17 @@ class CudaBackend final : public Backend {
     LayerTuning tuning;
     const ElemType type = storage_type(precision);
     const size_t es = storage_size(precision);
+    const ElemType out_type = spec.out_f32 ? ElemType::kF32 : type;
+    const size_t out_es = spec.out_f32 ? 4 : es;
     for (int64_t m : ms) {
       DeviceBuffer xb, wb, bb, yb;
       MLPRT_RETURN_IF_ERROR(xb.reserve(static_cast<size_t>(m * spec.k) * es, "tactic X"));
       MLPRT_RETURN_IF_ERROR(wb.reserve(static_cast<size_t>(spec.k * spec.n) * es, "tactic W"));
-      MLPRT_RETURN_IF_ERROR(bb.reserve(static_cast<size_t>(spec.n) * es, "tactic bias"));
-      MLPRT_RETURN_IF_ERROR(yb.reserve(static_cast<size_t>(m * spec.n) * es, "tactic Y"));
+      MLPRT_RETURN_IF_ERROR(bb.reserve(static_cast<size_t>(spec.n) * out_es, "tactic bias"));
+      MLPRT_RETURN_IF_ERROR(yb.reserve(static_cast<size_t>(m * spec.n) * out_es, "tactic Y"));
       MLPRT_CUDA_TRY(launch_fill_pattern(xb.get(), type, m * spec.k, 1, stream), "fill");
       MLPRT_CUDA_TRY(launch_fill_pattern(wb.get(), type, spec.k * spec.n, 2, stream), "fill");
-      MLPRT_CUDA_TRY(launch_fill_pattern(bb.get(), type, spec.n, 3, stream), "fill");
+      MLPRT_CUDA_TRY(launch_fill_pattern(bb.get(), out_type, spec.n, 3, stream), "fill");
       MLPRT_ASSIGN_OR_RETURN(MatmulPlan plan, MatmulPlan::create(spec, precision, m, bb.get()));
       MLPRT_ASSIGN_OR_RETURN(auto candidates,
                              plan.candidates(handle, kWorkspaceBytes, kCandidates));
@@ -409,7 +401,7 @@ class CudaBackend final : public Backend {
       if (!spec.lt_activation) {
         const std::string what = dense_key(spec, precision, m) + " | our activation kernel";
         MLPRT_ASSIGN_OR_RETURN(kernel_us, timer.time(what, stream, [&]() -> Status {
-                                 MLPRT_CUDA_TRY(launch_activation(yb.get(), yb.get(), type,
+                                 MLPRT_CUDA_TRY(launch_activation(yb.get(), yb.get(), out_type,
                                                                   spec.act, m * spec.n, stream),
                                                 "activation kernel");
                                  return Status::ok();
@@ -432,29 +424,43 @@ class CudaBackend final : public Backend {
 
   // Builder optimization level 0: nothing timed; every Dense layer runs cuBLASLt's first
   // heuristic candidate for its M (chosen when a context prepares it) and the exact epilogue.
-  nlohmann::json untuned(const ir::Graph& graph, Precision precision) const {
+  nlohmann::json untuned(const ir::Graph& graph, const LayerPrecisions& precisions) const {
     nlohmann::json layers = nlohmann::json::array();
     for (const ir::Node& node : graph.nodes) {
       if (node.op != "Dense") continue;
       layers.push_back({{"node", node.name}, {"epilogue", "exact"},
                         {"tactics", nlohmann::json::array()}});
     }
-    return nlohmann::json{{"format", kBlobFormat},
-                          {"version", kBlobVersion},
-                          {"hardware", hardware_id()},
-                          {"precision", to_string(precision)},
-                          {"workspace_bytes", kWorkspaceBytes},
-                          {"fused_max_rows", 0},
-                          {"layers", layers}};
+    return blob_json(precisions, 0, std::move(layers));
+  }
+
+  // The blob: version 2 for a single-precision engine (as before per-layer precisions), 3 with
+  // every layer's precision for a mixed one.
+  nlohmann::json blob_json(const LayerPrecisions& precisions, int64_t fused_max_rows,
+                           nlohmann::json layers) const {
+    nlohmann::json blob{{"format", kBlobFormat},
+                        {"version", precisions.mixed() ? kMixedBlobVersion : kBlobVersion},
+                        {"hardware", hardware_id()},
+                        {"precision", to_string(precisions.base)},
+                        {"workspace_bytes", kWorkspaceBytes},
+                        {"fused_max_rows", fused_max_rows},
+                        {"layers", std::move(layers)}};
+    if (precisions.mixed()) {
+      nlohmann::json by_node = nlohmann::json::object();
+      for (const auto& [node, p] : precisions.by_node) by_node[node] = to_string(p);
+      blob["layer_precisions"] = std::move(by_node);
+    }
+    return blob;
   }
 
   Result<nlohmann::json> tune(const ir::Graph& graph, const std::vector<OptimizationProfile>& points,
-                              Precision precision, cublasLtHandle_t handle,
+                              const LayerPrecisions& precisions, cublasLtHandle_t handle,
                               cudaStream_t stream, TacticTimer& timer) const {
     DeviceBuffer workspace;
     MLPRT_RETURN_IF_ERROR(workspace.reserve(kWorkspaceBytes, "tactic timing workspace"));
     std::vector<const ir::Node*> chain;
-    const bool fusable = fusable_chain(graph, chain);
+    // The fused kernel computes in fp32: it stands in for single-precision engines only.
+    const bool fusable = !precisions.mixed() && fusable_chain(graph, chain);
     // Each Dense layer's row count at every profile's opt shape.
     std::map<std::string, std::vector<int64_t>> rows_of;
     std::vector<std::vector<std::pair<const ir::Node*, int64_t>>> profile_rows(points.size());
@@ -477,6 +483,8 @@ class CudaBackend final : public Backend {
     for (const ir::Node& node : graph.nodes) {
       if (node.op != "Dense") continue;
       MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+      spec.out_f32 = dense_writes_f32(graph, node, precisions);
+      const Precision precision = precisions.of(node.name);
       const std::vector<int64_t>& ms = rows_of[node.name];
       MLPRT_ASSIGN_OR_RETURN(LayerTuning chosen,
                              tune_dense(node, spec, ms, precision, handle, stream, workspace, timer));
@@ -515,13 +523,7 @@ class CudaBackend final : public Backend {
                   fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
       if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
     }
-    return nlohmann::json{{"format", kBlobFormat},
-                          {"version", kBlobVersion},
-                          {"hardware", hardware_id()},
-                          {"precision", to_string(precision)},
-                          {"workspace_bytes", kWorkspaceBytes},
-                          {"fused_max_rows", fused_max_rows},
-                          {"layers", layers}};
+    return blob_json(precisions, fused_max_rows, std::move(layers));
   }
 
   Result<double> time_fused(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,

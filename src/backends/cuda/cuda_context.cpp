@@ -152,8 +152,6 @@ class CudaContext final : public BackendContext {
     drop_graphs();
     MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
-    const Precision prec = m_exe.blob().precision;
-    const ElemType act = storage_type(prec);
     for (size_t t = 0; t < tensors.size(); ++t) {
       auto it = shapes.find(tensors[t].name);
       if (it == shapes.end()) {
@@ -175,17 +173,27 @@ class CudaContext final : public BackendContext {
       const bool computed = tensors[t].role == TensorRole::kComputed && !tensors[t].is_view;
       const bool input = tensors[t].role == TensorRole::kInput;
       const bool output = tensors[t].output_index >= 0;
-      // A graph output in the activations' type is written straight into the caller's buffer,
+      // A graph output in its layer's type is written straight into the caller's buffer,
       // unless that is mapped pinned memory (small host I/O), which copy kernels write.
+      const ElemType type = m_exe.tensor_type(t);
       const bool direct_output =
-          output && m_exe.output_types()[static_cast<size_t>(tensors[t].output_index)] == act;
-      const bool needs = (input && (input_type(t) != act || m_small_io)) ||
+          output && m_exe.output_types()[static_cast<size_t>(tensors[t].output_index)] == type;
+      const bool needs = (input && (input_type(t) != type || m_small_io)) ||
                          (computed && (!direct_output || m_small_io));
       if (needs) {
         MLPRT_RETURN_IF_ERROR(m_buffers[t].reserve(
-            std::max<size_t>(static_cast<size_t>(m_elements[t]) * storage_size(prec), 16),
+            std::max<size_t>(static_cast<size_t>(m_elements[t]) * elem_bytes(type), 16),
             "tensor '" + tensors[t].name + "' of shape " + to_string(shapes.at(tensors[t].name))));
       }
+    }
+    const std::vector<CastSlot>& casts = m_exe.cast_slots();
+    m_cast_buffers.resize(casts.size());
+    for (size_t s = 0; s < casts.size(); ++s) {
+      MLPRT_RETURN_IF_ERROR(m_cast_buffers[s].reserve(
+          std::max<size_t>(static_cast<size_t>(m_elements[casts[s].tensor]) *
+                               elem_bytes(casts[s].type),
+                           16),
+          "cast of tensor '" + tensors[casts[s].tensor].name + "'"));
     }
     m_fused = false;
     const int64_t in_elements = m_elements[m_exe.input_ids().front()];
@@ -390,7 +398,7 @@ class CudaContext final : public BackendContext {
       return Status::ok();
     }
     MLPRT_ASSIGN_OR_RETURN(
-        plan, MatmulPlan::create(layer.spec, m_exe.blob().precision, m, layer.bias.get()));
+        plan, MatmulPlan::create(layer.spec, layer.precision, m, layer.bias.get()));
     const size_t ws = m_workspace.bytes();
     auto tuned = std::find_if(layer.tuned.begin(), layer.tuned.end(),
                               [&](const TunedAlgo& t) { return t.m == m; });
@@ -483,9 +491,6 @@ class CudaContext final : public BackendContext {
   // `span` with the matmul plans made for its row count.
   Status run_layers(cudaStream_t stream, const DensePlans& dense, const RowSpan& span) {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
-    const Precision prec = m_exe.blob().precision;
-    const ElemType act = storage_type(prec);
-    const size_t act_size = storage_size(prec);
     if (m_fused) return run_fused(stream);
     for (size_t t = 0; t < tensors.size(); ++t) {
       if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = m_exe.constant(t);
@@ -493,12 +498,13 @@ class CudaContext final : public BackendContext {
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
       const size_t id = m_exe.input_ids()[i];
       const void* x = at_span(m_dev_in[i], id, span, elem_bytes(m_exe.input_types()[i]));
-      if (m_exe.input_types()[i] == act && !m_zero_copy) {
+      const ElemType type = m_exe.tensor_type(id);
+      if (m_exe.input_types()[i] == type && !m_zero_copy) {
         m_ptrs[id] = const_cast<void*>(x);
       } else {
-        m_ptrs[id] = at_span(m_buffers[id].get(), id, span, act_size);
+        m_ptrs[id] = at_span(m_buffers[id].get(), id, span, elem_bytes(type));
         MLPRT_CUDA_TRY(
-            launch_cast(x, m_exe.input_types()[i], m_ptrs[id], act, count(id, span), stream),
+            launch_cast(x, m_exe.input_types()[i], m_ptrs[id], type, count(id, span), stream),
             "cast of input '" + tensors[id].name + "'");
       }
     }
@@ -509,13 +515,28 @@ class CudaContext final : public BackendContext {
         m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
         continue;
       }
+      const ElemType act = layer.out_type;
       const bool direct = out.output_index >= 0 && !m_zero_copy &&
                           m_exe.output_types()[static_cast<size_t>(out.output_index)] == act;
       void* y = at_span(
           direct ? m_dev_out[static_cast<size_t>(out.output_index)] : m_buffers[layer.output].get(),
-          layer.output, span, act_size);
+          layer.output, span, elem_bytes(act));
       m_ptrs[layer.output] = y;
-      const void* x = m_ptrs[layer.inputs[0]];
+      // Mixed engines: inputs in another type go through a cast kernel into the layer's type.
+      std::array<const void*, 2> xs = {nullptr, nullptr};
+      for (size_t i = 0; i < layer.inputs.size() && i < xs.size(); ++i) {
+        xs[i] = m_ptrs[layer.inputs[i]];
+        if (layer.casts[i] < 0) continue;
+        const CastSlot& slot = m_exe.cast_slots()[static_cast<size_t>(layer.casts[i])];
+        void* converted = at_span(m_cast_buffers[static_cast<size_t>(layer.casts[i])].get(),
+                                  slot.tensor, span, elem_bytes(slot.type));
+        MLPRT_CUDA_TRY(launch_cast(xs[i], m_exe.tensor_type(slot.tensor), converted, slot.type,
+                                   count(slot.tensor, span), stream),
+                       "cast of input '" + tensors[slot.tensor].name + "' of layer '" +
+                           layer.name + "'");
+        xs[i] = converted;
+      }
+      const void* x = xs[0];
       const int64_t n = count(layer.output, span);
       switch (layer.kind) {
         case LayerKind::kDense:
@@ -532,7 +553,7 @@ class CudaContext final : public BackendContext {
           break;
         case LayerKind::kBinary:
           MLPRT_CUDA_TRY(
-              launch_binary(x, m_ptrs[layer.inputs[1]], y, act, layer.binary, m_add[l], n, stream),
+              launch_binary(x, xs[1], y, act, layer.binary, m_add[l], n, stream),
               "binary kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kActivation:
@@ -566,7 +587,8 @@ class CudaContext final : public BackendContext {
       void* y = at_span(m_dev_out[i], id, span, elem_bytes(m_exe.output_types()[i]));
       if (m_ptrs[id] == y || count(id, span) == 0) continue;
       MLPRT_CUDA_TRY(
-          launch_cast(m_ptrs[id], act, y, m_exe.output_types()[i], count(id, span), stream),
+          launch_cast(m_ptrs[id], m_exe.tensor_type(id), y, m_exe.output_types()[i],
+                      count(id, span), stream),
           "copy of output '" + tensors[id].name + "'");
     }
     return Status::ok();
@@ -722,7 +744,8 @@ class CudaContext final : public BackendContext {
   cudaStream_t m_stream = nullptr;          // for callers that pass no stream
   cudaStream_t m_capture_stream = nullptr;  // graphs are captured here, launched on the caller's
   DeviceBuffer m_workspace;
-  std::vector<DeviceBuffer> m_buffers;  // per tensor id, in the plan's precision
+  std::vector<DeviceBuffer> m_buffers;  // per tensor id, in its type (Executable::tensor_type)
+  std::vector<DeviceBuffer> m_cast_buffers;  // per Executable::cast_slots() entry
   std::vector<int64_t> m_elements;
   std::vector<void*> m_ptrs;
   DensePlans m_whole;    // the prepared shapes

@@ -53,6 +53,11 @@ bool gelu_tanh_tactic_allowed(const DenseSpec& spec, Precision precision) {
 }
 
 std::string describe_epilogue(const DenseSpec& spec) {
+  if (spec.out_f32) {
+    DenseSpec plain = spec;
+    plain.out_f32 = false;
+    return describe_epilogue(plain) + ", writing fp32";
+  }
   const std::string bias = spec.has_bias ? "bias" : "";
   if (spec.gelu_tanh_epilogue) {
     return "cublasLt " + bias + (spec.has_bias ? "+" : "") + "gelu_tanh epilogue (for gelu_erf)";
@@ -147,6 +152,7 @@ Result<MatmulPlan> MatmulPlan::create(const DenseSpec& spec, Precision precision
   MatmulPlan plan;
   plan.m_m = m;
   const cudaDataType_t type = data_type(precision);
+  const cudaDataType_t out_type = spec.out_f32 ? CUDA_R_32F : type;
   MLPRT_CUBLAS_TRY(cublasLtMatmulDescCreate(&plan.m_desc, compute_type(precision), CUDA_R_32F),
                    "cublasLtMatmulDescCreate");
   const cublasOperation_t op_b = spec.transpose_x ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -162,8 +168,8 @@ Result<MatmulPlan> MatmulPlan::create(const DenseSpec& spec, Precision precision
                                                     &bias, sizeof(bias)),
                      "set BIAS_POINTER");
     MLPRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.m_desc,
-                                                    CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type,
-                                                    sizeof(type)),
+                                                    CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &out_type,
+                                                    sizeof(out_type)),
                      "set BIAS_DATA_TYPE");
   }
   const auto k = static_cast<uint64_t>(spec.k);
@@ -176,7 +182,7 @@ Result<MatmulPlan> MatmulPlan::create(const DenseSpec& spec, Precision precision
   } else {
     MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_b, type, k, rows, spec.k), "layout of X");
   }
-  MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_d, type, n, rows, spec.n), "layout of Y");
+  MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_d, out_type, n, rows, spec.n), "layout of Y");
   return plan;
 }
 

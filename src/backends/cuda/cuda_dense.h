@@ -32,6 +32,9 @@ struct DenseSpec {
   /// gelu_erf approximated by cuBLASLt's GELU (tanh) epilogue: a tactic of fp16 / bf16 layers
   /// only (see gelu_tanh_tactic_allowed); lt_activation is then true.
   bool gelu_tanh_epilogue = false;
+  /// A 16-bit layer writing Y (and reading its bias) in fp32 for fp32 consumers: the cast
+  /// between the precisions fused into the epilogue (see cuda_precisions.h).
+  bool out_f32 = false;
 };
 
 /// The kernel parameters of an activation (every ir::ActivationKind has a kernel).

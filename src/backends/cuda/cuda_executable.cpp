@@ -1,5 +1,6 @@
 #include "backends/cuda/cuda_executable.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -9,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "backends/cuda/cuda_precisions.h"
 #include "common/check.h"
 
 namespace mlprt::backend::cuda {
@@ -179,7 +181,9 @@ Status CudaExecutable::load_constant(const ir::Node& user, const std::string& na
                       name, "' ", kNotProducedNorConstant);
   }
   if (m_constants.size() <= id) m_constants.resize(id + 1);
-  return upload(floats_of(constant), m_blob.precision, m_constants[id], "constant '" + name + "'");
+  // A mixed engine keeps constants in fp32; its 16-bit layers read them through a cast.
+  const Precision precision = m_blob.layer_precision.empty() ? m_blob.precision : Precision::kFp32;
+  return upload(floats_of(constant), precision, m_constants[id], "constant '" + name + "'");
 }
 
 Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
@@ -220,6 +224,26 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
   MLPRT_RETURN_IF_ERROR(exe->m_lt.create());
   const TensorTable::LoadConstant load =
       std::bind_front(&CudaExecutable::load_constant, exe.get());
+  LayerPrecisions precisions;
+  precisions.base = blob.precision;
+  precisions.by_node = blob.layer_precision;
+  const ElemType base_type = storage_type(blob.precision);
+  // A single-precision engine converts its inputs to its type on entry and keeps constants in
+  // it, as before mixed engines. A mixed one keeps each input in its I/O type and constants in
+  // fp32: each layer converts what it reads in another type (no double rounding).
+  const auto grow_types = [&] {
+    const auto& slots = exe->m_tensors.slots();
+    for (size_t t = exe->m_tensor_types.size(); t < slots.size(); ++t) {
+      ElemType type = base_type;
+      if (precisions.mixed() && slots[t].role == TensorRole::kConstant) type = ElemType::kF32;
+      if (precisions.mixed() && slots[t].role == TensorRole::kInput) {
+        const auto& ids = exe->m_tensors.input_ids();
+        const auto at = static_cast<size_t>(std::find(ids.begin(), ids.end(), t) - ids.begin());
+        if (at < exe->m_input_types.size()) type = exe->m_input_types[at];
+      }
+      exe->m_tensor_types.push_back(type);
+    }
+  };
   for (const ir::TensorInfo& input : graph.inputs) {
     MLPRT_ASSIGN_OR_RETURN(const ElemType type,
                            io_elem_type(input.dtype, "graph input '" + input.name + "'"));
@@ -230,24 +254,31 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     Layer layer;
     layer.name = node.name;
     layer.op = node.op;
+    layer.precision = precisions.of(node.name);
+    layer.in_type = storage_type(layer.precision);
+    layer.out_type = layer.in_type;
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
       MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node));
+      layer.spec.out_f32 = dense_writes_f32(graph, node, precisions);
+      if (layer.spec.out_f32) layer.out_type = ElemType::kF32;
       if (blob.gelu_tanh_layers.count(node.name)) {
-        if (!gelu_tanh_tactic_allowed(layer.spec, blob.precision)) {
+        if (!gelu_tanh_tactic_allowed(layer.spec, layer.precision)) {
           return make_error(StatusCode::kCorruptData, "cuda backend: ", describe(node),
                             ": the plan runs it with the tanh-GELU epilogue, which only gelu_erf "
                             "layers in fp16/bf16 take; this one is ", layer.spec.activation,
-                            " in ", to_string(blob.precision));
+                            " in ", to_string(layer.precision));
         }
         layer.spec.gelu_tanh_epilogue = true;
         layer.spec.lt_activation = true;
       }
       MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[1])),
-                                   blob.precision, layer.weights, "weights of " + describe(node)));
+                                   layer.precision, layer.weights, "weights of " + describe(node)));
       if (layer.spec.has_bias) {
+        // cuBLASLt reads the bias in D's type.
         MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[2])),
-                                     blob.precision, layer.bias, "bias of " + describe(node)));
+                                     layer.spec.out_f32 ? Precision::kFp32 : layer.precision,
+                                     layer.bias, "bias of " + describe(node)));
       }
       auto tuned = blob.tuned.find(node.name);
       if (tuned != blob.tuned.end()) layer.tuned = tuned->second;
@@ -263,9 +294,34 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
       MLPRT_ASSIGN_OR_RETURN(const size_t id,
                              exe->m_tensors.resolve(graph, node, node.inputs[i], load));
       layer.inputs.push_back(id);
+      grow_types();
+      int cast = -1;
+      const ElemType have = exe->m_tensor_types[id];
+      if (layer.kind != LayerKind::kView && have != layer.in_type) {
+        auto& slots = exe->m_cast_slots;
+        auto it = std::find_if(slots.begin(), slots.end(), [&](const CastSlot& slot) {
+          return slot.tensor == id && slot.type == layer.in_type;
+        });
+        if (it == slots.end()) it = slots.insert(slots.end(), CastSlot{id, layer.in_type});
+        cast = static_cast<int>(it - slots.begin());
+      }
+      layer.casts.push_back(cast);
     }
     MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
                                                                    layer.kind == LayerKind::kView));
+    grow_types();
+    if (layer.kind == LayerKind::kView) {
+      layer.out_type = exe->m_tensor_types[layer.inputs[0]];
+      // A view has its input's type; shown as the base precision where that is the type.
+      if (layer.out_type == ElemType::kF16) {
+        layer.precision = Precision::kFp16;
+      } else if (layer.out_type == ElemType::kBF16) {
+        layer.precision = Precision::kBf16;
+      } else if (base_type != ElemType::kF32) {
+        layer.precision = Precision::kFp32;
+      }
+    }
+    exe->m_tensor_types[layer.output] = layer.out_type;
     exe->m_layers.push_back(std::move(layer));
   }
   for (const ir::TensorInfo& output : graph.outputs) {
@@ -273,6 +329,7 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
                            io_elem_type(output.dtype, "graph output '" + output.name + "'"));
     exe->m_output_types.push_back(type);
     MLPRT_RETURN_IF_ERROR(exe->m_tensors.add_graph_output(graph, output.name, load));
+    grow_types();
   }
   if (blob.fused_max_rows > 0) MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
   return exe;
@@ -284,10 +341,16 @@ Result<std::unique_ptr<BackendContext>> CudaExecutable::create_context() const {
 
 std::vector<std::string> CudaExecutable::layer_precisions() const {
   std::vector<std::string> out;
-  const std::string prec = to_string(m_blob.precision);
   const std::string fused =
       m_fusable ? "; M<=" + std::to_string(m_blob.fused_max_rows) + ": fp32 fused MLP kernel" : "";
   for (const Layer& layer : m_layers) {
+    std::string prec = to_string(layer.precision);
+    for (size_t i = 0; i < layer.casts.size(); ++i) {
+      if (layer.casts[i] < 0) continue;
+      const ElemType from = m_tensor_types[layer.inputs[i]];
+      prec += std::string(" [cast kernel: input ") + std::to_string(i) + " from " +
+              (from == ElemType::kF32 ? "fp32" : from == ElemType::kF16 ? "fp16" : "bf16") + "]";
+    }
     switch (layer.kind) {
       case LayerKind::kDense: {
         std::string text = prec + " (" + describe_epilogue(layer.spec);

@@ -37,6 +37,15 @@ struct BlobInfo {
   std::map<std::string, std::vector<TunedAlgo>> tuned;  ///< by Dense node name
   /// gelu_erf Dense layers whose build chose cuBLASLt's tanh-GELU epilogue (fp16 / bf16).
   std::set<std::string> gelu_tanh_layers;
+  /// Mixed engines (blob version 3): every non-view layer's precision; empty: all `precision`.
+  std::map<std::string, Precision> layer_precision;
+};
+
+/// A tensor converted to another type before a layer that reads it in that type (mixed
+/// engines only; see cuda_precisions.h).
+struct CastSlot {
+  size_t tensor = 0;
+  ElemType type = ElemType::kF32;
 };
 
 enum class LayerKind { kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView };
@@ -47,6 +56,11 @@ struct Layer {
   LayerKind kind = LayerKind::kView;
   std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
   size_t output = 0;
+  Precision precision = Precision::kFp32;  ///< what the layer computes in
+  ElemType in_type = ElemType::kF32;       ///< the type it reads its data inputs in
+  ElemType out_type = ElemType::kF32;      ///< the type it writes
+  /// Per data input: the CastSlot index converting it to in_type first, or -1 (none).
+  std::vector<int> casts;
   DenseSpec spec;              ///< kDense
   DeviceBuffer weights;        ///< kDense: [K, N] in the plan's precision
   DeviceBuffer bias;           ///< kDense with bias: [N] in the plan's precision
@@ -90,6 +104,10 @@ class CudaExecutable final : public Executable {
   /// Types of the caller's input / output memory, per input_ids() / output_ids() entry.
   [[nodiscard]] const std::vector<ElemType>& input_types() const noexcept { return m_input_types; }
   [[nodiscard]] const std::vector<ElemType>& output_types() const noexcept { return m_output_types; }
+  /// The element type tensor `id` is stored in (views: their input's).
+  [[nodiscard]] ElemType tensor_type(size_t id) const noexcept { return m_tensor_types[id]; }
+  /// Conversions in front of layers of a mixed engine (empty for a single-precision one).
+  [[nodiscard]] const std::vector<CastSlot>& cast_slots() const noexcept { return m_cast_slots; }
   /// The whole graph as one fused kernel, when it is a chain of small fp32-able Dense layers.
   [[nodiscard]] bool fusable() const noexcept { return m_fusable; }
   [[nodiscard]] const FusedMlpParams& fused() const noexcept { return m_fused; }
@@ -107,6 +125,8 @@ class CudaExecutable final : public Executable {
   std::vector<Layer> m_layers;
   TensorTable m_tensors;
   std::vector<DeviceBuffer> m_constants;  ///< by tensor id: kConstant tensors
+  std::vector<ElemType> m_tensor_types;  ///< by tensor id
+  std::vector<CastSlot> m_cast_slots;
   std::vector<ElemType> m_input_types;
   std::vector<ElemType> m_output_types;
   bool m_fusable = false;
