@@ -129,15 +129,13 @@ Result<std::vector<uint8_t>> retune_in_place(plan::Plan& plan, const std::string
   for (const ir::Node& node : plan.graph.nodes) {
     MLPRT_RETURN_IF_ERROR(target.supports(plan.graph, node).with_context(context));
   }
-  const plan::Plan before_meta{plan.format_version,
-                               plan.producer_version,
-                               plan.backend,
-                               plan.hardware,
-                               plan.precision,
-                               plan.build_config_json,
-                               {},
-                               {},
-                               {}};
+  plan::Plan before_meta;  // the plan's header fields as built, for the degrade messages
+  before_meta.format_version = plan.format_version;
+  before_meta.producer_version = plan.producer_version;
+  before_meta.backend = plan.backend;
+  before_meta.hardware = plan.hardware;
+  before_meta.precision = plan.precision;
+  before_meta.build_config_json = plan.build_config_json;
   const backend::Backend* original = nullptr;
   if (auto found = backend::find_backend(plan.backend); found.is_ok()) original = *found;
   const std::vector<std::string> old_per_layer =
