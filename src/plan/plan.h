@@ -2,11 +2,13 @@
 // The plan file: a serialized engine. Layout and compatibility rules: docs/plan-format.md.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/row_independence.h"
 #include "mlprt/optimization_profile.h"
 #include "mlprt/status.h"
 #include "mlprt/version.h"
@@ -28,6 +30,9 @@ struct Plan {
   std::vector<OptimizationProfile> profiles;
   ir::Graph graph;                    ///< optimized graph (layer ops) with its constants
   std::vector<uint8_t> backend_blob;  ///< Backend::compile output, opaque here
+  /// Whether the builder proved the graph's rows independent (metadata key
+  /// "row_independence"); absent in plans built before it was recorded.
+  std::optional<ir::RowIndependence> row_independence;
 };
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).

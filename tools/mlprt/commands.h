@@ -55,6 +55,7 @@ struct BenchOptions {
   bool use_cuda_graph = false;
   bool no_data_transfers = false;
   int inf_streams = 1;
+  bool split_batch = false;  ///< --splitBatch (a --shapes batch past every profile)
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench_command(const BenchOptions& options);
@@ -70,6 +71,7 @@ struct RunOptions {
   bool check = false;              ///< compare with the float64 reference evaluator
   double check_tolerance = 1e-5;   ///< largest rel L2 error --check accepts
   int device = -1;                 ///< -1: not given (the current GPU)
+  bool split_batch = false;        ///< --splitBatch: a batch past every profile runs in chunks
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_run_command(const RunOptions& options);
