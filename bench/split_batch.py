@@ -13,6 +13,9 @@ fp32, built with mlprt's Python API with one profile min 1, opt = max = --max-ba
   * by_hand: another context at shape (max, features); per iteration, for each chunk, the input
     and output addresses set at the chunk's offset and one execute_async_v3 (what a caller
     would write without split batch).
+  * with --mlprt PATH (the CLI) also the C++ view: `mlprt bench --shapes=input:ROWSxF
+    --splitBatch` against `mlprt bench --shapes=input:MAXxF` (one chunk per enqueue, no Python
+    in the loop), rows/s from each run's throughput_qps x batch.
 Both run from the same buffers, alternating rounds; each round times --iters iterations with
 perf_counter_ns (cuda: one synchronize per round); rows/s is the median over --rounds rounds.
 Target: split_rows_per_s >= 0.9 x by_hand_rows_per_s. Writes
@@ -65,6 +68,33 @@ def build_engine(onnx_path, features, max_batch, backend, threads):
     return mlprt.Runtime(logger).deserialize_cuda_engine(plan)
 
 
+def cli_bench(args, engine, features, tmp):
+    """rows/s of `mlprt bench` split (whole batch, --splitBatch) and per chunk, alternating."""
+    import subprocess
+    plan = Path(tmp) / "split.plan"
+    plan.write_bytes(bytes(engine.serialize()))
+    rows, chunk = args.factor * args.max_batch, args.max_batch
+    out = {"split": [], "one_chunk_per_call": [], "commands": {}}
+    for _ in range(3):
+        for name, batch, extra in (("split", rows, ["--splitBatch"]),
+                                   ("one_chunk_per_call", chunk, [])):
+            times = Path(tmp) / f"{name}.json"
+            cmd = [args.mlprt, "bench", f"--loadEngine={plan}", f"--shapes=input:{batch}x{features}",
+                   "--warmUp=200", f"--duration={args.duration}", f"--exportTimes={times}", *extra]
+            if args.threads:
+                cmd.append(f"--threads={args.threads}")
+            if args.backend == "cuda":
+                cmd += ["--useCudaGraph", "--noDataTransfers"]
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            summary = json.loads(times.read_text())["summary"]
+            out[name].append(summary["throughput_qps"] * batch)
+            out["commands"][name] = " ".join(str(c) for c in cmd)
+    out["split_rows_per_s"] = statistics.median(out["split"])
+    out["one_chunk_per_call_rows_per_s"] = statistics.median(out["one_chunk_per_call"])
+    out["split_over_chunks"] = out["split_rows_per_s"] / out["one_chunk_per_call_rows_per_s"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="mnist", choices=sorted(models.MODELS))
@@ -75,6 +105,8 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--mlprt", default=None, help="the mlprt CLI, for the C++ comparison")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds per CLI bench run")
     args = ap.parse_args()
 
     dims, act = models.MODELS[args.model]
@@ -83,6 +115,7 @@ def main():
         onnx_path = Path(tmp) / f"{args.model}.onnx"
         models.make_mlp(onnx_path, dims, act)
         engine = build_engine(onnx_path, features, args.max_batch, args.backend, args.threads)
+        cli = cli_bench(args, engine, features, tmp) if args.mlprt else None
     rows, chunk = args.factor * args.max_batch, args.max_batch
     x_host = np.random.default_rng(0).standard_normal((rows, features)).astype(np.float32)
 
@@ -153,6 +186,7 @@ def main():
         "split_over_by_hand": ratio, "target": ">= 0.9", "pass": ratio >= 0.9,
         "max_abs_diff_split_vs_by_hand": max_diff,
         "round_seconds": times, "iters_per_round": args.iters,
+        "cli": cli,
     }
     tag = "h200" if cuda and "H200" in device else ("gpu" if cuda else "cpu")
     out = Path(args.out) if args.out else (
@@ -165,6 +199,9 @@ def main():
     print(f"{args.model} {args.backend} ({device}): {rows} rows = {rows // chunk} chunks of {chunk}: "
           f"split {rate['split']:.0f} rows/s, by hand {rate['by_hand']:.0f} rows/s, "
           f"ratio {ratio:.3f} (target >= 0.9); max |split - by hand| {max_diff:.2e} -> {out}")
+    if cli:
+        print(f"  mlprt bench: split {cli['split_rows_per_s']:.0f} rows/s, one chunk per call "
+              f"{cli['one_chunk_per_call_rows_per_s']:.0f} rows/s, ratio {cli['split_over_chunks']:.3f}")
     return 0 if ratio >= 0.9 else 1
 
 

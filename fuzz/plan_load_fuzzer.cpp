@@ -5,6 +5,7 @@
 // repeated) or the backend section (or, rarely, the weights or a header field), then frames
 // the sections again with canonical offsets and recomputes the CRC-64, so that mutations reach
 // the validation behind the checksum instead of stopping at it.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +30,7 @@ using mlprt::fuzz::PlanSections;
 template <typename Bytes>
 void mutate_bytes(Bytes& bytes, size_t grow) {
   const size_t size = bytes.size();
+  if (size + grow == 0) return;
   bytes.resize(size + grow);
   const size_t n = LLVMFuzzerMutate(reinterpret_cast<uint8_t*>(bytes.data()), size, size + grow);
   bytes.resize(n);
@@ -54,8 +56,30 @@ Json interesting_value(std::mt19937& rng) {
   return kValues[rng() % std::size(kValues)];
 }
 
-// One structural edit of the JSON tree; false if the text is not JSON.
+// Bracket nesting of JSON text (strings ignored), so that deep seeds (200,000 levels) are not
+// walked recursively here; the loader refuses them itself.
+int nesting(const std::string& text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// One structural edit of the JSON tree; false if the text is not JSON (or too deep to walk).
 bool mutate_tree(std::string& text, std::mt19937& rng) {
+  if (nesting(text) > 64) return false;
   Json root = Json::parse(text, nullptr, false);
   if (root.is_discarded()) return false;
   std::vector<Json*> values;
