@@ -218,6 +218,20 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
         const std::string text = blob.dump();
         s.blob.assign(text.begin(), text.end());
       }));
+  // Found by the fuzzer: get<int>() of a float is undefined past int's range.
+  bad("backend_version_float", edit_sections(mlp, [](PlanSections& s) {
+        Json blob = Json::parse(s.blob.begin(), s.blob.end());
+        blob["version"] = 1e308;
+        blob["threads"] = -1e300;
+        const std::string text = blob.dump();
+        s.blob.assign(text.begin(), text.end());
+      }));
+  bad("backend_tactic_m_float", edit_sections(mlp, [](PlanSections& s) {
+        Json blob = Json::parse(s.blob.begin(), s.blob.end());
+        for (Json& layer : blob["layers"]) layer["runtime"]["threads"] = 3.5e200;
+        const std::string text = blob.dump();
+        s.blob.assign(text.begin(), text.end());
+      }));
   bad("backend_layer_unknown", edit_sections(mlp, [](PlanSections& s) {
         Json blob = Json::parse(s.blob.begin(), s.blob.end());
         if (blob.contains("layers") && !blob["layers"].empty()) blob["layers"][0]["node"] = "ghost";

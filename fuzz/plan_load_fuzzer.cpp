@@ -106,7 +106,10 @@ bool mutate_tree(std::string& text, std::mt19937& rng) {
       if (target.is_array() && !target.empty()) target.push_back(target[rng() % target.size()]);
       break;
     default:
-      if (target.is_number_integer()) target = target.get<int64_t>() + static_cast<int>(rng() % 5) - 2;
+      if (target.is_number_integer()) {  // a step of -2..2, wrapping (no signed overflow)
+        const uint64_t step = static_cast<uint64_t>(rng() % 5) - 2u;
+        target = static_cast<int64_t>(static_cast<uint64_t>(target.get<int64_t>()) + step);
+      }
       break;
   }
   text = root.dump(-1, ' ', false, Json::error_handler_t::replace);

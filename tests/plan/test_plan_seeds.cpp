@@ -7,7 +7,11 @@
 #include <fstream>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
+#include "backends/registry.h"
 #include "mlprt/logger.h"
+#include "plan_framing.h"
 #include "plan_fuzz_support.h"
 
 namespace mlprt::fuzz {
@@ -30,6 +34,27 @@ TEST(PlanSeeds, ValidSeedsLoadAndHostileOnesAreRefusedWithAMessage) {
   EXPECT_GE(hostile, 25u);
 }
 
+// `bytes` with the metadata's and a JSON backend section's "hardware" set to this machine's.
+std::vector<uint8_t> retarget(const std::vector<uint8_t>& bytes) {
+  auto sections = split_plan(bytes);
+  if (!sections) return bytes;
+  auto cpu = backend::find_backend("cpu");
+  if (!cpu) return bytes;
+  const std::string here = (*cpu)->hardware_id();
+  nlohmann::json meta = nlohmann::json::parse(sections->metadata, nullptr, false);
+  if (meta.is_object() && meta.contains("hardware")) {
+    meta["hardware"] = here;
+    sections->metadata = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  nlohmann::json blob = nlohmann::json::parse(sections->blob.begin(), sections->blob.end(), nullptr, false);
+  if (blob.is_object() && blob.contains("hardware")) {
+    blob["hardware"] = here;
+    const std::string text = blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    sections->blob.assign(text.begin(), text.end());
+  }
+  return frame_plan(*sections);
+}
+
 TEST(PlanSeeds, FuzzerReproducersNeverCrash) {
   set_log_severity(Severity::kError);
   const std::filesystem::path dir =
@@ -40,7 +65,9 @@ TEST(PlanSeeds, FuzzerReproducersNeverCrash) {
     std::ifstream in(entry.path(), std::ios::binary);
     const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                      std::istreambuf_iterator<char>());
-    (void)load_and_run(bytes);  // loads or is refused; a crash fails the test binary
+    // Made for the machine that found it: retargeted to this one, so that it passes the
+    // hardware check and reaches the code that once crashed.
+    (void)load_and_run(retarget(bytes));  // loads or is refused; a crash fails the test binary
     ++files;
   }
   RecordProperty("reproducers", static_cast<int>(files));
