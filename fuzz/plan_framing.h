@@ -75,7 +75,8 @@ inline std::vector<uint8_t> frame_plan(const PlanSections& s) {
   write_u64(out, kOffsetBackendBlob, blob_offset);
   write_u64(out, kOffsetBackendBlob + 8, s.blob.size());
   std::copy(s.metadata.begin(), s.metadata.end(), out.begin() + meta_offset);
-  std::copy(s.weights.begin(), s.weights.end(), out.begin() + static_cast<ptrdiff_t>(weights_offset));
+  std::copy(s.weights.begin(), s.weights.end(),
+            out.begin() + static_cast<ptrdiff_t>(weights_offset));
   std::copy(s.blob.begin(), s.blob.end(), out.begin() + static_cast<ptrdiff_t>(blob_offset));
   reseal(out);
   return out;

@@ -80,7 +80,8 @@ Result<std::vector<uint8_t>> build(ir::Graph graph,
   config.optimization_level = 0;
   for (const auto& ranges : profiles) {
     OptimizationProfile profile;
-    for (const auto& [name, range] : ranges) MLPRT_RETURN_IF_ERROR(profile.set_dimensions(name, range));
+    for (const auto& [name, range] : ranges)
+      MLPRT_RETURN_IF_ERROR(profile.set_dimensions(name, range));
     config.profiles.push_back(profile);
   }
   MLPRT_ASSIGN_OR_RETURN(auto plan, build_serialized_engine(network, config));
@@ -119,9 +120,7 @@ std::vector<uint8_t> edit_header(const std::vector<uint8_t>& base, size_t field,
 Json& constant(Json& meta, size_t i) { return meta["graph"]["constants"][i]; }
 Json& node(Json& meta, size_t i) { return meta["graph"]["nodes"][i]; }
 
-std::string deep_json(size_t depth) {
-  return std::string(depth, '[') + std::string(depth, ']');
-}
+std::string deep_json(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 }  // namespace
 
@@ -130,8 +129,8 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
   const std::map<std::string, ShapeRange> small{{"input", rows(1, 4, 8, 6)}};
   MLPRT_ASSIGN_OR_RETURN(auto mlp, build(mlp_graph(), {small}));
   MLPRT_ASSIGN_OR_RETURN(auto two, build(mlp_graph(), {small, {{"input", rows(9, 16, 32, 6)}}}));
-  MLPRT_ASSIGN_OR_RETURN(auto mixed, build(mixed_graph(), {{{"x", rows(1, 2, 4, 6)},
-                                                            {"mask", rows(1, 2, 4, 8)}}}));
+  MLPRT_ASSIGN_OR_RETURN(
+      auto mixed, build(mixed_graph(), {{{"x", rows(1, 2, 4, 6)}, {"mask", rows(1, 2, 4, 8)}}}));
   seeds.push_back({"valid_mlp.plan", mlp, true});
   seeds.push_back({"valid_two_profiles.plan", two, true});
   seeds.push_back({"valid_two_inputs_layernorm_softmax.plan", mixed, true});
@@ -148,8 +147,10 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
   bad("file_size_field", edit_header(mlp, kOffsetFileSize, mlp.size() + 64));
   bad("metadata_size_past_end", edit_header(mlp, kOffsetMetadata + 8, 1ull << 40));
   bad("weights_size_larger", edit_header(mlp, kOffsetWeights + 8, sections.weights.size() + 64));
-  bad("weights_offset_unaligned", edit_header(mlp, kOffsetWeights, read_u64(mlp, kOffsetWeights) + 1));
-  bad("blob_offset_overlaps_weights", edit_header(mlp, kOffsetBackendBlob, read_u64(mlp, kOffsetWeights)));
+  bad("weights_offset_unaligned",
+      edit_header(mlp, kOffsetWeights, read_u64(mlp, kOffsetWeights) + 1));
+  bad("blob_offset_overlaps_weights",
+      edit_header(mlp, kOffsetBackendBlob, read_u64(mlp, kOffsetWeights)));
   bad("metadata_offset_zero", edit_header(mlp, kOffsetMetadata, 0));
   bad("flags_set", [&] {
     std::vector<uint8_t> out = mlp;
@@ -158,35 +159,46 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
     return out;
   }());
   // Constants: offsets, sizes, dims, dtypes.
-  bad("constant_offset_past_end", edit_json(mlp, [](Json& m) { constant(m, 0)["offset"] = 1 << 20; }));
+  bad("constant_offset_past_end",
+      edit_json(mlp, [](Json& m) { constant(m, 0)["offset"] = 1 << 20; }));
   bad("constant_offset_unaligned", edit_json(mlp, [](Json& m) { constant(m, 0)["offset"] = 4; }));
   bad("constant_size_not_dims", edit_json(mlp, [](Json& m) { constant(m, 0)["size"] = 12; }));
   bad("constant_dims_negative", edit_json(mlp, [](Json& m) { constant(m, 0)["dims"] = {-5, 6}; }));
   bad("constant_dims_overflow", edit_json(mlp, [](Json& m) {
         constant(m, 0)["dims"] = {int64_t{1} << 40, int64_t{1} << 40};
       }));
-  bad("constant_dtype_unknown", edit_json(mlp, [](Json& m) { constant(m, 0)["dtype"] = "float128"; }));
+  bad("constant_dtype_unknown",
+      edit_json(mlp, [](Json& m) { constant(m, 0)["dtype"] = "float128"; }));
   bad("constant_dtype_int8_weight", edit_json(mlp, [](Json& m) {
         Json& c = constant(m, 0);
         c["dtype"] = "int8";
         c["size"] = c["size"].get<int64_t>() / 4;
       }));
   // Graph inputs, outputs and profiles.
-  bad("input_dim_negative", edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["shape"][1] = -3; }));
-  bad("input_dtype_int64", edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["dtype"] = "int64"; }));
-  bad("input_features_mismatch", edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["shape"][1] = 7; }));
-  bad("profile_min_above_max", edit_json(mlp, [](Json& m) { m["profiles"][0]["input"]["min"] = {9, 6}; }));
-  bad("profile_unknown_input", edit_json(mlp, [](Json& m) {
-        m["profiles"][0]["ghost"] = m["profiles"][0]["input"];
+  bad("input_dim_negative",
+      edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["shape"][1] = -3; }));
+  bad("input_dtype_int64",
+      edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["dtype"] = "int64"; }));
+  bad("input_features_mismatch",
+      edit_json(mlp, [](Json& m) { m["graph"]["inputs"][0]["shape"][1] = 7; }));
+  bad("profile_min_above_max", edit_json(mlp, [](Json& m) {
+        m["profiles"][0]["input"]["min"] = {9, 6};
       }));
-  bad("profile_rank_mismatch", edit_json(mlp, [](Json& m) { m["profiles"][0]["input"]["max"] = {8}; }));
+  bad("profile_unknown_input",
+      edit_json(mlp, [](Json& m) { m["profiles"][0]["ghost"] = m["profiles"][0]["input"]; }));
+  bad("profile_rank_mismatch",
+      edit_json(mlp, [](Json& m) { m["profiles"][0]["input"]["max"] = {8}; }));
   // Valid, if odd: a profile may allow any batch (runs past the fuzzer's cap are skipped).
-  seeds.push_back({"valid_profile_huge_batch.plan", edit_json(mlp, [](Json& m) {
-                     m["profiles"][0]["input"]["max"] = {int64_t{1} << 62, 6};
-                     m["profiles"][0]["input"]["min"] = {int64_t{1} << 61, 6};
-                     m["profiles"][0]["input"]["opt"] = {int64_t{1} << 61, 6};
-                   }), true});
-  bad("output_never_produced", edit_json(mlp, [](Json& m) { m["graph"]["outputs"][0]["name"] = "nowhere"; }));
+  seeds.push_back({"valid_profile_huge_batch.plan",
+                   edit_json(mlp,
+                             [](Json& m) {
+                               m["profiles"][0]["input"]["max"] = {int64_t{1} << 62, 6};
+                               m["profiles"][0]["input"]["min"] = {int64_t{1} << 61, 6};
+                               m["profiles"][0]["input"]["opt"] = {int64_t{1} << 61, 6};
+                             }),
+                   true});
+  bad("output_never_produced",
+      edit_json(mlp, [](Json& m) { m["graph"]["outputs"][0]["name"] = "nowhere"; }));
   // Structure: cycles, undefined and repeated tensors, unknown ops, bad attributes.
   bad("cycle_self", edit_json(mlp, [](Json& m) {
         Json& n = node(m, 0);
@@ -197,7 +209,8 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
         node(m, 0)["inputs"][0] = out1;
       }));
   bad("input_undefined", edit_json(mlp, [](Json& m) { node(m, 1)["inputs"][0] = "undefined"; }));
-  bad("tensor_defined_twice", edit_json(mlp, [](Json& m) { node(m, 1)["outputs"][0] = node(m, 0)["outputs"][0]; }));
+  bad("tensor_defined_twice",
+      edit_json(mlp, [](Json& m) { node(m, 1)["outputs"][0] = node(m, 0)["outputs"][0]; }));
   bad("unknown_op", edit_json(mlp, [](Json& m) { node(m, 0)["op"] = "Conv"; }));
   bad("dense_without_weight", edit_json(mlp, [](Json& m) { node(m, 0)["inputs"] = {"input"}; }));
   bad("dense_weight_is_input", edit_json(mlp, [](Json& m) { node(m, 0)["inputs"][1] = "input"; }));
@@ -242,8 +255,10 @@ Result<std::vector<PlanSeed>> make_plan_seeds() {
         const std::string text = deep_json(200000);
         s.blob.assign(text.begin(), text.end());
       }));
-  bad("metadata_deep_json", edit_sections(mlp, [](PlanSections& s) { s.metadata = deep_json(200000); }));
-  bad("metadata_not_json", edit_sections(mlp, [](PlanSections& s) { s.metadata = "{\"backend\": cpu"; }));
+  bad("metadata_deep_json",
+      edit_sections(mlp, [](PlanSections& s) { s.metadata = deep_json(200000); }));
+  bad("metadata_not_json",
+      edit_sections(mlp, [](PlanSections& s) { s.metadata = "{\"backend\": cpu"; }));
   bad("metadata_not_utf8", edit_sections(mlp, [](PlanSections& s) { s.metadata[20] = '\xff'; }));
   return seeds;
 }

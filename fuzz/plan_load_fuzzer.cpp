@@ -45,14 +45,50 @@ void collect(Json& v, std::vector<Json*>& out) {
 }
 
 Json interesting_value(std::mt19937& rng) {
-  static const Json kValues[] = {
-      0, -1, 1, 2, 63, 64, 65, -64, int64_t{1} << 31, int64_t{1} << 32, int64_t{1} << 62,
-      INT64_MAX, INT64_MIN, UINT64_MAX, 0.5, -0.0, 1e308, "nan", "inf", "", "float16",
-      "bfloat16", "int64", "bool", "Dense", "Softmax", "Reshape", "LayerNorm", "ScaleShift",
-      "relu", "gelu_erf", "none", nullptr, true, false, Json::array(), Json::object(),
-      Json::array({-1}), Json::array({0, 0}), Json::array({1, 6}), Json::array({-1, 6}),
-      Json{{"type", "ints"}, {"value", Json::array({-1})}},
-      Json{{"type", "int"}, {"value", 0}}, Json{{"value", 3}, {"symbol", "b"}}};
+  static const Json kValues[] = {0,
+                                 -1,
+                                 1,
+                                 2,
+                                 63,
+                                 64,
+                                 65,
+                                 -64,
+                                 int64_t{1} << 31,
+                                 int64_t{1} << 32,
+                                 int64_t{1} << 62,
+                                 INT64_MAX,
+                                 INT64_MIN,
+                                 UINT64_MAX,
+                                 0.5,
+                                 -0.0,
+                                 1e308,
+                                 "nan",
+                                 "inf",
+                                 "",
+                                 "float16",
+                                 "bfloat16",
+                                 "int64",
+                                 "bool",
+                                 "Dense",
+                                 "Softmax",
+                                 "Reshape",
+                                 "LayerNorm",
+                                 "ScaleShift",
+                                 "relu",
+                                 "gelu_erf",
+                                 "none",
+                                 nullptr,
+                                 true,
+                                 false,
+                                 Json::array(),
+                                 Json::object(),
+                                 Json::array({-1}),
+                                 Json::array({0, 0}),
+                                 Json::array({1, 6}),
+                                 Json::array({-1, 6}),
+                                 Json{{"type", "ints"}, {"value", Json::array({-1})}},
+                                 Json{{"type", "int"}, {"value", 0}},
+                                 Json{{"value", 3}, {"symbol", "b"}}};
   return kValues[rng() % std::size(kValues)];
 }
 
@@ -64,8 +100,10 @@ int nesting(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -150,7 +188,8 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     // A header field (sizes, offsets, flags, versions) edited after framing, resealed.
     std::vector<uint8_t> out = mlprt::fuzz::frame_plan(s);
     const size_t field = 8 + 4 * (rng() % 16);
-    mlprt::plan::layout::write_u32(out, field, static_cast<uint32_t>(rng() % 4 == 0 ? rng() : rng() % 256));
+    mlprt::plan::layout::write_u32(out, field,
+                                   static_cast<uint32_t>(rng() % 4 == 0 ? rng() : rng() % 256));
     mlprt::fuzz::reseal(out);
     if (out.size() > max_size) return size;
     std::memcpy(data, out.data(), out.size());

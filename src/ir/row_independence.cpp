@@ -32,8 +32,9 @@ RowIndependence check_op(const Node& node, const std::set<std::string>& batched,
   if (op == "Dense") {
     if (!is_batched(0)) return mixes(node, "computes its weights from the batch");
     if (node.get_int("transpose_x", 0) != 0) {
-      return mixes(node, "reads its input transposed (Gemm transA=1): axis 0 is its features, so "
-                         "every output row depends on every input row");
+      return mixes(node,
+                   "reads its input transposed (Gemm transA=1): axis 0 is its features, so "
+                   "every output row depends on every input row");
     }
     if (is_batched(1) || is_batched(2)) {
       return mixes(node, "takes its weights or bias from the batch");
@@ -61,11 +62,13 @@ RowIndependence check_op(const Node& node, const std::set<std::string>& batched,
     }
     if (axis == 0) {
       if (op == "ScaleShift") {
-        return mixes(node, "scales along axis 0, the batch: row i would take the scale of "
-                           "channel i");
+        return mixes(node,
+                     "scales along axis 0, the batch: row i would take the scale of "
+                     "channel i");
       }
-      return mixes(node, "normalizes over axis 0, the batch: every output row depends on "
-                         "every input row");
+      return mixes(node,
+                   "normalizes over axis 0, the batch: every output row depends on "
+                   "every input row");
     }
     return {true, "", ""};
   }
@@ -145,11 +148,11 @@ RowIndependence analyze_row_independence(const Graph& graph, const std::vector<S
     for (const TensorInfo& output : graph.outputs) {
       if (!batched.count(output.name)) {
         return {false, "",
-                "output '" + output.name + "' does not depend on the inputs: it has no rows to "
-                                           "split"};
+                "output '" + output.name +
+                    "' does not depend on the inputs: it has no rows to "
+                    "split"};
       }
-      if (!batch_axis_kept(sa.at(output.name),
-                           sb.at(output.name))) {
+      if (!batch_axis_kept(sa.at(output.name), sb.at(output.name))) {
         return {false, "", "output '" + output.name + "' does not keep the batch as axis 0"};
       }
     }

@@ -72,8 +72,8 @@ Status check_split_allowed(const plan::Plan& plan) {
   return Status(StatusCode::kUnsupported,
                 "split batch is not allowed for this plan: the builder could not prove every "
                 "layer keeps rows independent" +
-                    (rows.layer.empty() ? std::string() : " (layer '" + rows.layer + "')") +
-                    ": " + rows.reason);
+                    (rows.layer.empty() ? std::string() : " (layer '" + rows.layer + "')") + ": " +
+                    rows.reason);
 }
 
 bool past_every_profile(const plan::Plan& plan, const std::string& name, const Dims& dims) {
@@ -96,8 +96,10 @@ Status check_split_shape(const plan::Plan& plan, const std::string& name, const 
     ranges << (ranges.tellp() > 0 ? "; " : "") << "profile " << p << ": " << to_string(*range);
   }
   return make_error(StatusCode::kOutOfRange, "split batch: input '", name, "' shape ",
-                    to_string(dims), " has a batch past every profile, but its other dims fit "
-                    "no profile (", ranges.str(), ")");
+                    to_string(dims),
+                    " has a batch past every profile, but its other dims fit "
+                    "no profile (",
+                    ranges.str(), ")");
 }
 
 Result<SplitPlan> plan_split(const plan::Plan& plan, const std::vector<TensorDesc>& io,
@@ -208,12 +210,11 @@ Status ContextState::resolve_split() {
   }
   detail::log(Severity::kVerbose, "split batch: ", split.rows, " rows in ", split.full_chunks,
               " chunks of ", split.chunk_rows, " (profile ", split.profile, ")",
-              split.tail_rows == 0      ? std::string()
-              : split.tail_on_main      ? ", then rows " + std::to_string(split.tail_first) +
-                                         ".. as one more full chunk"
-                                        : " + " + std::to_string(split.tail_rows) +
-                                         " rows (profile " +
-                                         std::to_string(split.tail_profile) + ")");
+              split.tail_rows == 0 ? std::string()
+              : split.tail_on_main
+                  ? ", then rows " + std::to_string(split.tail_first) + ".. as one more full chunk"
+                  : " + " + std::to_string(split.tail_rows) + " rows (profile " +
+                        std::to_string(split.tail_profile) + ")");
   m_shapes = split.full_shapes;
   m_split = std::move(split);
   return Status::ok();

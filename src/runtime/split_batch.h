@@ -14,17 +14,17 @@
 namespace mlprt::detail {
 
 struct SplitPlan {
-  int profile = 0;          ///< the best profile: its max batch is the chunk
-  int64_t rows = 0;         ///< the whole batch
+  int profile = 0;   ///< the best profile: its max batch is the chunk
+  int64_t rows = 0;  ///< the whole batch
   int64_t chunk_rows = 0;
   int64_t full_chunks = 0;  ///< chunks of chunk_rows rows from row 0
   int64_t tail_first = 0;   ///< the last chunk's first row (tail_rows == 0: none)
   int64_t tail_rows = 0;
-  bool tail_on_main = false;  ///< the tail is a full chunk that overlaps the one before it
-  int tail_profile = -1;      ///< the profile holding a shorter tail
-  ir::ShapeMap full_shapes;   ///< every tensor at the whole batch
-  ir::ShapeMap chunk_shapes;  ///< every tensor at chunk_rows
-  ir::ShapeMap tail_shapes;   ///< every tensor at tail_rows (a shorter tail only)
+  bool tail_on_main = false;      ///< the tail is a full chunk that overlaps the one before it
+  int tail_profile = -1;          ///< the profile holding a shorter tail
+  ir::ShapeMap full_shapes;       ///< every tensor at the whole batch
+  ir::ShapeMap chunk_shapes;      ///< every tensor at chunk_rows
+  ir::ShapeMap tail_shapes;       ///< every tensor at tail_rows (a shorter tail only)
   std::vector<size_t> row_bytes;  ///< per I/O tensor (engine order): bytes of one row
 };
 

@@ -18,8 +18,8 @@ Graph base_graph() {
   g.inputs.push_back({"x", DataType::kFloat32, {Dim{-1, "batch"}, Dim{6, ""}}});
   g.constants["w"] = Constant::from_floats({6, 5}, std::vector<float>(30, 0.1f));
   g.constants["b"] = Constant::from_floats({5}, std::vector<float>(5, 0.0f));
-  g.nodes.push_back(node("fc", "Dense", {"x", "w", "b"}, {"h"},
-                         {{"activation", std::string("relu")}}));
+  g.nodes.push_back(
+      node("fc", "Dense", {"x", "w", "b"}, {"h"}, {{"activation", std::string("relu")}}));
   return g;
 }
 
@@ -39,11 +39,13 @@ TEST(RowIndependence, ProvesARowWiseChainOfEveryKind) {
   g.nodes.push_back(node("add", "Add", {"h", "bias_row"}, {"a"}));
   g.nodes.push_back(node("mul", "Binary", {"scale", "a"}, {"m"}, {{"kind", std::string("mul")}}));
   g.nodes.push_back(node("act", "Activation", {"m"}, {"t"}, {{"kind", std::string("tanh")}}));
-  g.nodes.push_back(node("bn", "ScaleShift", {"t", "scale", "shift"}, {"s"}, {{"axis", int64_t{1}}}));
+  g.nodes.push_back(
+      node("bn", "ScaleShift", {"t", "scale", "shift"}, {"s"}, {{"axis", int64_t{1}}}));
   g.nodes.push_back(node("ln", "LayerNorm", {"s", "scale", "shift"}, {"n"},
                          {{"axis", int64_t{-1}}, {"epsilon", 1e-5}}));
   g.nodes.push_back(node("up", "Unsqueeze", {"n"}, {"u"}, {{"axes", std::vector<int64_t>{2}}}));
-  g.nodes.push_back(node("view", "Reshape", {"u"}, {"r"}, {{"shape", std::vector<int64_t>{0, 5, 1}}}));
+  g.nodes.push_back(
+      node("view", "Reshape", {"u"}, {"r"}, {{"shape", std::vector<int64_t>{0, 5, 1}}}));
   g.nodes.push_back(node("flat", "Flatten", {"r"}, {"f"}, {{"axis", int64_t{1}}}));
   g.nodes.push_back(node("sm", "Softmax", {"f"}, {"y"}, {{"axis", int64_t{1}}}));
   set_output(g, "y");
@@ -64,7 +66,8 @@ TEST(RowIndependence, AReshapeThatFoldsTheBatchIntoFeaturesMixesRows) {
 
 TEST(RowIndependence, AReshapeThatMovesRowsBetweenTheBatchAndFeaturesMixesRows) {
   Graph g = base_graph();  // [b, 5] -> [-1, 10]: two rows per output row
-  g.nodes.push_back(node("pairs", "Reshape", {"h"}, {"y"}, {{"shape", std::vector<int64_t>{-1, 10}}}));
+  g.nodes.push_back(
+      node("pairs", "Reshape", {"h"}, {"y"}, {{"shape", std::vector<int64_t>{-1, 10}}}));
   set_output(g, "y");
   const RowIndependence rows = analyze_row_independence(g, {ShapeMap{{"x", {8, 6}}}});
   EXPECT_FALSE(rows.independent);
@@ -74,8 +77,8 @@ TEST(RowIndependence, AReshapeThatMovesRowsBetweenTheBatchAndFeaturesMixesRows) 
 TEST(RowIndependence, ReductionsOverTheBatchAxisMixRows) {
   for (const std::string op : {"Softmax", "LayerNorm"}) {
     Graph g = base_graph();
-    g.nodes.push_back(node("over_batch", op, {"h"}, {"y"},
-                           {{"axis", int64_t{0}}, {"epsilon", 1e-5}}));
+    g.nodes.push_back(
+        node("over_batch", op, {"h"}, {"y"}, {{"axis", int64_t{0}}, {"epsilon", 1e-5}}));
     set_output(g, "y");
     const RowIndependence rows = analyze(g);
     EXPECT_FALSE(rows.independent) << op;
@@ -163,7 +166,8 @@ TEST(RowIndependence, NeedsADynamicBatchAndOutputsThatFollowIt) {
 TEST(RowIndependence, EverySampleIsChecked) {
   Graph g;  // x [batch, n] -> Reshape [0, 4, -1]: row-wise when n is a multiple of 4
   g.inputs.push_back({"x", DataType::kFloat32, {Dim{-1, "batch"}, Dim{-1, "n"}}});
-  g.nodes.push_back(node("split", "Reshape", {"x"}, {"y"}, {{"shape", std::vector<int64_t>{0, 4, -1}}}));
+  g.nodes.push_back(
+      node("split", "Reshape", {"x"}, {"y"}, {{"shape", std::vector<int64_t>{0, 4, -1}}}));
   set_output(g, "y");
   EXPECT_TRUE(analyze_row_independence(g, {ShapeMap{{"x", {2, 8}}}}).independent);
   // n = 6 fits no sample: the second sample's failure is the answer.

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-
 #include <nlohmann/json.hpp>
 
 #include "backends/registry.h"
@@ -28,7 +27,8 @@ TEST(PlanSeeds, ValidSeedsLoadAndHostileOnesAreRefusedWithAMessage) {
     } else {
       ++hostile;
       EXPECT_FALSE(s.is_ok()) << seed.name << " was accepted";
-      EXPECT_NE(s.message().find("fuzz.plan"), std::string::npos) << seed.name << ": " << s.message();
+      EXPECT_NE(s.message().find("fuzz.plan"), std::string::npos)
+          << seed.name << ": " << s.message();
     }
   }
   EXPECT_GE(hostile, 25u);
@@ -46,7 +46,8 @@ std::vector<uint8_t> retarget(const std::vector<uint8_t>& bytes) {
     meta["hardware"] = here;
     sections->metadata = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
-  nlohmann::json blob = nlohmann::json::parse(sections->blob.begin(), sections->blob.end(), nullptr, false);
+  nlohmann::json blob =
+      nlohmann::json::parse(sections->blob.begin(), sections->blob.end(), nullptr, false);
   if (blob.is_object() && blob.contains("hardware")) {
     blob["hardware"] = here;
     const std::string text = blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

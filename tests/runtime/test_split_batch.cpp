@@ -151,7 +151,8 @@ TEST(SplitBatch, WithoutItABatchPastEveryProfileIsRefusedSayingHow) {
   ASSERT_FALSE(found.is_ok());
   EXPECT_NE(found.status().message().find("--splitBatch"), std::string::npos);
   // Within the max but outside the selected profile: today's error, no split hint.
-  auto two = load(build_plan(make_mlp_graph(-1, kIn, kHidden, kOut, 7), {rows(1, 8, 8), rows(9, 16, 16)}));
+  auto two =
+      load(build_plan(make_mlp_graph(-1, kIn, kHidden, kOut, 7), {rows(1, 8, 8), rows(9, 16, 16)}));
   auto ctx2 = std::move(two->create_execution_context()).value();
   ASSERT_TRUE(ctx2->set_split_batch(true).is_ok());
   s = ctx2->set_input_shape("input", {12, kIn});
