@@ -4,7 +4,8 @@
 #   2. Release build with warnings as errors, every test (unit, CLI, Python package and tooling,
 #      end-to-end, install),
 #   3. the Python package as a user installs it: `pip install .` into .venv/, its tests on it,
-#   4. the ONNX importer fuzzer (clang, libFuzzer) for 60 s (MLPRT_FUZZ_SECONDS),
+#   4. the ONNX importer fuzzer and the plan-loading fuzzer (clang, libFuzzer), 60 s each
+#      (MLPRT_FUZZ_SECONDS),
 #   5. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and CLI tests.
 # scripts/check_clean_install.sh (a clean Debian root, ~6 min) is separate; .ci/run runs both.
 set -euo pipefail
@@ -22,8 +23,9 @@ scripts/install_python.sh
 (cd /tmp && PYTHONPATH="$OLDPWD/python" "$OLDPWD/.venv/bin/python" -m pytest -q \
   -p no:cacheprovider -rs "$OLDPWD/tests/python/test_package.py" --rootdir "$OLDPWD/tests/python")
 
-# libFuzzer (clang, ASan + UBSan) on the ONNX importer for a bounded time.
+# libFuzzer (clang, ASan + UBSan) on the ONNX importer and on plan loading, for a bounded time.
 fuzz/run.sh "${MLPRT_FUZZ_SECONDS:-60}"
+fuzz/run_plan.sh "${MLPRT_FUZZ_SECONDS:-60}"
 
 cmake --preset asan
 cmake --build --preset asan -j "$jobs"

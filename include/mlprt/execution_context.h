@@ -89,6 +89,22 @@ class ExecutionContext {
   /// almost every call, direct launches avoid the capture. kUnsupported on host-only backends.
   Status set_use_cuda_graph(bool use);
 
+  /// Split batch (default: off). When on, an input shape whose axis 0 (the batch) is past the
+  /// max of every optimization profile is accepted, and enqueue runs the rows in chunks of the
+  /// best profile, reading and writing the caller's buffers at each chunk's offset, the outputs
+  /// concatenated along axis 0 as one call would give them. The best profile is the one with
+  /// the largest max batch that holds the other dims; a chunk is that max (a profile whose opt
+  /// equals its max has kernels tuned for the chunks). A remainder runs as one shorter chunk in
+  /// a profile that holds it (a second backend context, made at set_input_shape), or else as a
+  /// full chunk ending at the last row (its overlap with the previous chunk is computed twice).
+  /// The selected profile does not matter for such shapes. Allowed only where the builder
+  /// proved every layer maps row i of its inputs to row i of its outputs (the plan's
+  /// "row_independence"): turning it on for another plan fails, naming the layer that mixes
+  /// rows, or asking to rebuild a plan from before this was recorded. Changing it clears the
+  /// input shapes. enqueue still never allocates.
+  Status set_split_batch(bool split);
+  [[nodiscard]] bool split_batch() const;
+
   /// The output with its real shape, valid until the next set_input_shape or enqueue.
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
 

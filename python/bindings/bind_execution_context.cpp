@@ -177,6 +177,15 @@ void bind_execution_context(nb::module_& m) {
           "set_use_cuda_graph",
           [](PyContext& c, bool use) { throw_if_error(c.context->set_use_cuda_graph(use)); },
           nb::arg("use"), "Replay a captured CUDA graph (default) or launch kernels one by one.")
+      .def_prop_rw(
+          "split_batch", [](const PyContext& c) { return c.context->split_batch(); },
+          [](PyContext& c, bool split) {
+            throw_if_error(c.context->set_split_batch(split));
+            c.shapes_valid = false;  // the input shapes were cleared
+          },
+          "Split batch (default False): a batch past every profile's max runs in chunks of the "
+          "best profile (the largest max batch), outputs concatenated. Only for plans whose rows "
+          "the builder proved independent; setting it clears the input shapes.")
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 }

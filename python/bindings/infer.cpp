@@ -171,9 +171,13 @@ nb::dict infer(PyContext& c, nb::handle feed_object, nb::handle stream, nb::hand
     c.shapes_valid = false;  // until every step below has succeeded
     std::map<std::string, Dims> shapes;
     for (size_t i = 0; i < num_inputs; ++i) shapes[io[i].name] = inputs[i].dims;
-    const int profile = value_or_throw(engine.engine->find_profile(shapes));
-    if (profile != c.context->optimization_profile())
-      throw_if_error(c.context->set_optimization_profile(profile));
+    Result<int> found = engine.engine->find_profile(shapes);
+    // Split batch: a batch past every profile is the context's to split, from any profile.
+    if (found || !c.context->split_batch()) {
+      const int profile = value_or_throw(std::move(found));
+      if (profile != c.context->optimization_profile())
+        throw_if_error(c.context->set_optimization_profile(profile));
+    }
     for (size_t i = 0; i < num_inputs; ++i) c.set_input_shape(io[i].name, inputs[i].dims);
     c.shapes.resize(num_inputs);
     for (size_t i = 0; i < num_inputs; ++i) c.shapes[i] = inputs[i].dims;

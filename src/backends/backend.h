@@ -56,6 +56,14 @@ class BackendContext {
     (void)use;
     return Status(StatusCode::kUnsupported, "this backend runs on the host: it has no CUDA graphs");
   }
+  /// How many execute calls, each with other I/O addresses, every enqueue makes for the
+  /// prepared shapes (split batch: one per chunk of rows; 0 or 1: one). A backend that caches
+  /// work by address (the cuda context's CUDA graphs) keeps that many entries, so that chunks
+  /// replay instead of evicting each other; others ignore it. May allocate.
+  virtual Status set_calls_per_enqueue(size_t calls) {
+    (void)calls;
+    return Status::ok();
+  }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;
 };

@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "ir/passes/passes.h"
+#include "ir/row_independence.h"
 #include "mlprt/float16.h"
 #include "mlprt/version.h"
 #include "plan/plan.h"
@@ -49,6 +50,26 @@ std::vector<std::string> format_names(const std::vector<DataType>& formats) {
   std::vector<std::string> names;
   for (DataType type : formats) names.emplace_back(to_string(type));
   return names;
+}
+
+// Split batch (ExecutionContext::set_split_batch) needs rows proven independent; checked at
+// every profile's opt shapes, logged when not, so `mlprt build --verbose` says why.
+ir::RowIndependence prove_row_independence(const ir::Graph& graph,
+                                           const std::vector<OptimizationProfile>& profiles) {
+  std::vector<ir::ShapeMap> samples;
+  for (const OptimizationProfile& profile : profiles) {
+    ir::ShapeMap sample;
+    for (const auto& [name, range] : profile.ranges()) sample[name] = range.opt;
+    samples.push_back(std::move(sample));
+  }
+  ir::RowIndependence rows = ir::analyze_row_independence(graph, samples);
+  if (rows.independent) {
+    detail::log(Severity::kVerbose, "rows proven independent: split batch allowed");
+  } else {
+    detail::log(Severity::kVerbose, "rows not proven independent (split batch refused): ",
+                rows.reason);
+  }
+  return rows;
 }
 
 std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
@@ -171,6 +192,7 @@ Result<SerializedEngine> build_engine(const Network& network, const BuilderConfi
   // Paths and layer names come from the caller: never let a non-UTF-8 byte throw here.
   plan.build_config_json =
       build_config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  plan.row_independence = prove_row_independence(graph, profiles);
   plan.profiles = std::move(profiles);
   plan.graph = std::move(graph);
   plan.refit_json = std::move(refit_json);

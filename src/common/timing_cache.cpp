@@ -34,9 +34,13 @@ Result<TimingCache> TimingCache::load(const std::filesystem::path& path) {
                       "' is not an mlprt timing cache (JSON object with format '", kFormat,
                       "' and 'entries' expected); delete it or pass another --timingCacheFile");
   }
-  if (json.value("version", 0) != kVersion) {
+  // An integer only: get<int>() of a float is a cast, undefined past int's range.
+  const auto version = json.find("version");
+  if (version == json.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != kVersion) {
     return make_error(StatusCode::kVersionMismatch, "timing cache '", path.string(),
-                      "' has version ", json.value("version", 0), "; this build reads version ",
+                      "' has version ", version == json.end() ? "none" : version->dump(),
+                      "; this build reads version ",
                       kVersion, "; delete it to start a new one");
   }
   for (const auto& [key, value] : json["entries"].items()) {

@@ -2,11 +2,13 @@
 // The plan file: a serialized engine. Layout and compatibility rules: docs/plan-format.md.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/row_independence.h"
 #include "mlprt/optimization_profile.h"
 #include "mlprt/status.h"
 #include "mlprt/version.h"
@@ -34,6 +36,9 @@ struct Plan {
   /// Optional metadata key "accuracy": what an accuracy-budget build chose and measured (a JSON
   /// object, see docs/plan-format.md); empty: the plan was built without a budget.
   std::string accuracy_json;
+  /// Whether the builder proved the graph's rows independent (metadata key
+  /// "row_independence"); absent in plans built before it was recorded.
+  std::optional<ir::RowIndependence> row_independence;
 };
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).

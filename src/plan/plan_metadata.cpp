@@ -440,6 +440,19 @@ class Decoder {
     return Status::ok();
   }
 
+  Result<ir::RowIndependence> row_independence(const Json& v) const {
+    const std::string path = "row_independence";
+    ir::RowIndependence rows;
+    MLPRT_ASSIGN_OR_RETURN(const Json* independent, member(v, path, "independent"));
+    if (!independent->is_boolean()) {
+      return wrong_type(join(path, "independent"), "a boolean", *independent);
+    }
+    rows.independent = independent->get<bool>();
+    MLPRT_ASSIGN_OR_RETURN(rows.layer, string(v, path, "layer"));
+    MLPRT_ASSIGN_OR_RETURN(rows.reason, string(v, path, "reason"));
+    return rows;
+  }
+
   static std::string join(const std::string& path, const std::string& key) {
     return path.empty() ? key : path + "." + key;
   }
@@ -507,6 +520,11 @@ Result<EncodedMetadata> encode_metadata(const Plan& plan) {
                         e.what(), ")");
     }
   }
+  if (plan.row_independence) {
+    const ir::RowIndependence& rows = *plan.row_independence;
+    root["row_independence"] =
+        Json{{"independent", rows.independent}, {"layer", rows.layer}, {"reason", rows.reason}};
+  }
   return encoder.finish(std::move(root));
 }
 
@@ -547,6 +565,9 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
   if (auto it = root.find("refit"); it != root.end()) {
     if (!it->is_object()) return d.wrong_type("refit", "an object", *it);
     plan.refit_json = it->dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  if (root.contains("row_independence")) {  // optional: older plans lack it
+    MLPRT_ASSIGN_OR_RETURN(plan.row_independence, d.row_independence(root.at("row_independence")));
   }
   return Status::ok();
 }

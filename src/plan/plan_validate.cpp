@@ -1,4 +1,5 @@
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -25,6 +26,24 @@ std::string check_constant(const std::string& what, const ir::Constant& c) {
            std::to_string(expected);
   }
   return "";
+}
+
+// The layer ops' attributes have one type each (passes/passes.h); a reader asking for another
+// type gets its default, so a plan whose attribute has the wrong type would run a different
+// layer silently (found by the plan fuzzer: an int "activation" ran as none).
+std::string check_attribute_type(const std::string& what, const std::string& key,
+                                 const ir::AttributeValue& value) {
+  static const std::map<std::string, size_t, std::less<>> kTypes = {
+      {"activation", 2}, {"kind", 2},      {"alpha", 1},       {"beta", 1},
+      {"epsilon", 1},    {"axis", 0},      {"log", 0},         {"coerce_2d", 0},
+      {"allowzero", 0},  {"transpose_x", 0}, {"axes", 3},      {"shape", 3}};
+  static const char* const kNames[] = {"an int", "a float", "a string", "ints"};
+  auto it = kTypes.find(key);
+  if (it == kTypes.end()) return "";
+  const size_t index = value.index();
+  const bool fits = index == it->second || (it->second == 1 && index == 0);  // int as float
+  if (fits) return "";
+  return what + " attribute '" + key + "' should be " + kNames[it->second];
 }
 
 std::string check_shape(const std::string& what, const ir::Shape& shape) {
@@ -92,6 +111,7 @@ std::string find_inconsistency(const Plan& plan) {
       if (!defined.insert(out).second) return what + " writes tensor '" + out + "', defined before";
     }
     for (const auto& [key, value] : n.attributes) {
+      if (auto e = check_attribute_type(what, key, value); !e.empty()) return e;
       if (const auto* c = std::get_if<ir::Constant>(&value)) {
         if (auto e = check_constant(what + " attribute '" + key + "'", *c); !e.empty()) return e;
       }

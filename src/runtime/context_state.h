@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "ir/shape_inference.h"
 #include "mlprt/execution_context.h"
 #include "runtime/engine_state.h"
+#include "runtime/split_batch.h"
 
 namespace mlprt::detail {
 
@@ -27,8 +29,10 @@ class ContextState {
   [[nodiscard]] Result<Dims> tensor_shape(const std::string& name) const;
   Status set_tensor_address(const std::string& name, void* address);
   Status enqueue(void* stream);
-  Status set_num_threads(int threads) { return m_backend->set_num_threads(threads); }
-  Status set_use_cuda_graph(bool use) { return m_backend->set_use_graph(use); }
+  Status set_num_threads(int threads);
+  Status set_use_cuda_graph(bool use);
+  Status set_split_batch(bool split);
+  [[nodiscard]] bool split_batch() const { return m_split_batch; }
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
 
  private:
@@ -39,6 +43,11 @@ class ContextState {
   /// in m_resolve_error: inputs set one by one may disagree until the last one is set.
   void resolve_shapes();
   Status require_resolved(const char* doing) const;
+  // Split batch (split_batch.cpp).
+  [[nodiscard]] bool needs_split() const;
+  Status resolve_split();
+  void bind_rows(int64_t first);
+  Status enqueue_split(void* stream);
 
   std::shared_ptr<const EngineState> m_engine;
   std::unique_ptr<backend::BackendContext> m_backend;
@@ -52,6 +61,18 @@ class ContextState {
   std::map<std::string, std::vector<std::byte>> m_owned_outputs;
   backend::IoBindings m_bindings;
   TensorLocation m_location = TensorLocation::kHost;
+  // Split batch: the chunks of the current shapes (empty when they fit a profile), a second
+  // backend context for a shorter last chunk, and each chunk's addresses (keys made once).
+  bool m_split_batch = false;
+  std::optional<SplitPlan> m_split;
+  std::unique_ptr<backend::BackendContext> m_tail_backend;
+  backend::IoBindings m_chunk_bindings;
+  bool m_calls_reserved = false;  // m_backend was told of several calls per enqueue
+  // Settings the tail context gets when made.
+  int m_threads = 0;
+  bool m_threads_set = false;
+  bool m_use_graph = true;
+  bool m_graph_set = false;
 };
 
 }  // namespace mlprt::detail

@@ -82,7 +82,10 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
     state->info.retuned_from = resolved.from_backend + " (" + resolved.from_hardware + ")";
     state->info.retune_seconds = resolved.seconds;
   }
-  MLPRT_ASSIGN_OR_RETURN(state->executable, state->backend->load(plan.graph, plan.backend_blob));
+  // The backend's messages name the model, not the file: say which plan (found by the fuzzer).
+  auto executable = state->backend->load(plan.graph, plan.backend_blob);
+  if (!executable) return executable.status().with_context("plan '" + source_name + "'");
+  state->executable = std::move(executable).value();
 
   EngineInfo& info = state->info;
   info.format_version = plan.format_version;
@@ -164,9 +167,13 @@ Result<int> Engine::find_profile(const std::map<std::string, Dims>& input_shapes
   for (const auto& [name, dims] : input_shapes) {
     given << (given.tellp() > 0 ? ", " : "") << name << " " << to_string(dims);
   }
+  bool past = false;
+  for (const auto& [name, dims] : input_shapes)
+    past = past || detail::past_every_profile(m_state->plan, name, dims);
   return make_error(StatusCode::kOutOfRange, "input shape ", given.str(),
                     " is outside every optimization profile of the engine:", ranges.str(),
-                    "\nrebuild with a profile that covers it (--minShapes/--optShapes/--maxShapes)");
+                    "\nrebuild with a profile that covers it (--minShapes/--optShapes/--maxShapes)",
+                    past ? detail::split_batch_hint() : std::string());
 }
 
 Result<std::map<std::string, ReferenceTensor>> Engine::reference_outputs(

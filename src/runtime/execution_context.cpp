@@ -22,7 +22,34 @@ ContextState::ContextState(std::shared_ptr<const EngineState> engine,
       m_owned_outputs[t.name];
     }
   }
+  m_chunk_bindings = m_bindings;
   resolve_shapes();  // an engine without inputs has its shapes now
+}
+
+Status ContextState::set_num_threads(int threads) {
+  MLPRT_RETURN_IF_ERROR(m_backend->set_num_threads(threads));
+  if (m_tail_backend) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_num_threads(threads));
+  m_threads = threads;
+  m_threads_set = true;
+  return Status::ok();
+}
+
+Status ContextState::set_use_cuda_graph(bool use) {
+  MLPRT_RETURN_IF_ERROR(m_backend->set_use_graph(use));
+  if (m_tail_backend) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_use_graph(use));
+  m_use_graph = use;
+  m_graph_set = true;
+  return Status::ok();
+}
+
+Status ContextState::set_split_batch(bool split) {
+  if (split) MLPRT_RETURN_IF_ERROR(check_split_allowed(m_engine->plan));
+  if (split == m_split_batch) return Status::ok();
+  m_split_batch = split;
+  m_input_shapes.clear();
+  m_resolved = false;
+  resolve_shapes();
+  return Status::ok();
 }
 
 const TensorDesc* ContextState::find(const std::string& name) const {
@@ -65,6 +92,7 @@ Status ContextState::set_tensor_location(TensorLocation location) {
   MLPRT_RETURN_IF_ERROR(m_backend->set_device_io(device).with_context(
       "set_tensor_location(" + std::string(device ? "kDevice" : "kHost") + ") on a " +
       m_engine->plan.backend + " engine"));
+  if (m_tail_backend) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_device_io(device));
   m_location = location;
   m_bindings.device_addresses = device;
   if (m_resolved) {
@@ -95,7 +123,12 @@ Status ContextState::set_input_shape(const std::string& name, const Dims& dims) 
     return make_error(StatusCode::kNotFound, "'", name,
                       "' is not an input of the engine; its inputs are: ", inputs);
   }
-  MLPRT_RETURN_IF_ERROR(check_in_profile(name, dims));
+  if (Status in_profile = check_in_profile(name, dims); !in_profile.is_ok()) {
+    const bool past = past_every_profile(m_engine->plan, name, dims);
+    if (!past) return in_profile;
+    if (!m_split_batch) return Status(in_profile.code(), in_profile.message() + split_batch_hint());
+    MLPRT_RETURN_IF_ERROR(check_split_shape(m_engine->plan, name, dims));
+  }
   auto it = m_input_shapes.find(name);
   if (it != m_input_shapes.end() && it->second == dims && m_resolved) return Status::ok();
   m_input_shapes[name] = dims;
@@ -117,6 +150,17 @@ void ContextState::resolve_shapes() {
                                    "' is not set (call set_input_shape first)");
       return;
     }
+  }
+  m_split.reset();
+  if (m_split_batch && needs_split()) {
+    m_resolve_error = resolve_split();
+    m_resolved = m_resolve_error.is_ok();
+    return;
+  }
+  if (m_calls_reserved) {
+    m_resolve_error = m_backend->set_calls_per_enqueue(1);
+    if (!m_resolve_error.is_ok()) return;
+    m_calls_reserved = false;
   }
   auto shapes = ir::infer_shapes(m_engine->plan.graph, m_input_shapes);
   if (!shapes.is_ok()) {
@@ -197,6 +241,7 @@ Status ContextState::enqueue(void* stream) {
     }
   }
   MLPRT_RETURN_IF_ERROR(require_resolved("enqueue"));
+  if (m_split) return enqueue_split(stream);
   return m_backend->execute(m_bindings, stream);
 }
 
@@ -239,6 +284,8 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
 Status ExecutionContext::enqueue(void* stream) { return m_state->enqueue(stream); }
 Status ExecutionContext::set_num_threads(int threads) { return m_state->set_num_threads(threads); }
 Status ExecutionContext::set_use_cuda_graph(bool use) { return m_state->set_use_cuda_graph(use); }
+Status ExecutionContext::set_split_batch(bool split) { return m_state->set_split_batch(split); }
+bool ExecutionContext::split_batch() const { return m_state->split_batch(); }
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
   return m_state->output(name);
 }

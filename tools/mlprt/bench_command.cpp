@@ -142,6 +142,7 @@ int bench_gpu(const Engine& engine, const std::string& source, const BenchOption
   gpu.warm_up_ms = options.warm_up_ms;
   gpu.duration_s = options.duration_s;
   gpu.use_cuda_graph = options.use_cuda_graph;
+  gpu.split_batch = options.split_batch;
   gpu.no_data_transfers = options.no_data_transfers;
   gpu.streams = options.inf_streams;
   Result<GpuBenchResult> result = run_gpu_bench(engine, profile, shapes, gpu);
@@ -256,6 +257,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
                   "parallel inference streams (cuda plans only), e.g. --infStreams=2")
       ->check(CLI::PositiveNumber)
       ->default_str("1");
+  cmd->add_flag("--splitBatch", options.split_batch,
+                "run a --shapes batch past every profile's max in chunks of the best profile "
+                "(see mlprt run --splitBatch), e.g. --splitBatch");
   return cmd;
 }
 
@@ -310,6 +314,8 @@ int run_bench_command(const BenchOptions& options) {
   Result<std::map<std::string, Dims>> shapes = input_shapes(*engine, shapes_given);
   if (!shapes) return report_runtime_error(shapes.status());
   Result<int> profile = engine->find_profile(*shapes);
+  // --splitBatch: a batch past every profile runs in the context's chunks, from any profile.
+  if (!profile && options.split_batch) profile = 0;
   if (!profile) return report_runtime_error(profile.status());
   if (backend == "cuda") return bench_gpu(*engine, source, options, *shapes, *profile, *ps);
   Result<std::unique_ptr<ExecutionContext>> made = engine->create_execution_context();
@@ -321,6 +327,10 @@ int run_bench_command(const BenchOptions& options) {
   }
   Status status = context.set_optimization_profile(*profile);
   if (!status) return report_runtime_error(status);
+  if (options.split_batch) {
+    status = context.set_split_batch(true);
+    if (!status) return report_runtime_error(status.with_context("--splitBatch"));
+  }
 
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);

@@ -95,6 +95,7 @@ Status set_up(StreamState& st, const Engine& engine, int profile,
   BENCH_TRY(ctx.set_optimization_profile(profile));
   BENCH_TRY(ctx.set_tensor_location(TensorLocation::kDevice));
   BENCH_TRY(ctx.set_use_cuda_graph(options.use_cuda_graph));
+  if (options.split_batch) BENCH_TRY(ctx.set_split_batch(true));
   BENCH_CUDA(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   for (cudaEvent_t& e : st.events) BENCH_CUDA(cudaEventCreate(&e), "cudaEventCreate");
   std::mt19937 rng(seed);

@@ -17,6 +17,7 @@ struct GpuBenchOptions {
   int warm_up_ms = 200;
   double duration_s = 3.0;
   bool use_cuda_graph = false;
+  bool split_batch = false;  ///< --splitBatch
   bool no_data_transfers = false;
   int streams = 1;
 };

@@ -59,6 +59,7 @@ struct BenchOptions {
   bool no_data_transfers = false;
   int inf_streams = 1;
   std::string hardware_mismatch = "retune";  ///< --hardwareMismatch (with --loadEngine)
+  bool split_batch = false;  ///< --splitBatch (a --shapes batch past every profile)
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench_command(const BenchOptions& options);
@@ -75,6 +76,7 @@ struct RunOptions {
   double check_tolerance = 1e-5;   ///< largest rel L2 error --check accepts
   int device = -1;                 ///< -1: not given (the current GPU)
   std::string hardware_mismatch = "retune";  ///< --hardwareMismatch
+  bool split_batch = false;        ///< --splitBatch: a batch past every profile runs in chunks
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_run_command(const RunOptions& options);

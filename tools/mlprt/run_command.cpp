@@ -92,12 +92,13 @@ struct Output {
 class Runner {
  public:
   Runner(const Engine& engine, std::vector<Input>& inputs, std::vector<Output>& outputs,
-         int forced_profile, int64_t batch)
+         int forced_profile, int64_t batch, bool split_batch)
       : m_engine(engine),
         m_inputs(inputs),
         m_outputs(outputs),
         m_forced_profile(forced_profile),
-        m_batch(batch) {}
+        m_batch(batch),
+        m_split_batch(split_batch) {}
 
   Status run_pass(std::vector<double>* call_us, bool collect) {
     const Input& first = m_inputs.front();
@@ -121,8 +122,10 @@ class Runner {
       int profile = m_forced_profile;
       if (profile < 0) {
         Result<int> found = m_engine.find_profile(shapes);
-        if (!found) return found.status();
-        profile = *found;
+        // --splitBatch: a batch past every profile is the context's to split; any profile will
+        // do (it picks the best one for the chunks).
+        if (!found && !m_split_batch) return found.status();
+        profile = found ? *found : 0;
       }
       // The context resolves shapes as soon as every input has one, so with several inputs a
       // new batch size would be checked against the other inputs' old sizes: start afresh.
@@ -131,6 +134,10 @@ class Runner {
         if (!context) return context.status();
         m_context = std::move(*context);
         m_profile_set = false;
+        if (m_split_batch) {
+          Status status = m_context->set_split_batch(true);
+          if (!status) return status.with_context("--splitBatch");
+        }
       }
       m_last_shapes = shapes;
       const auto begin = Clock::now();
@@ -197,6 +204,7 @@ class Runner {
   std::vector<Output>& m_outputs;
   int m_forced_profile;
   int64_t m_batch;
+  bool m_split_batch;
   bool m_profile_set = false;
 };
 
@@ -363,6 +371,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options) {
       ->default_str("1e-5");
   cmd->add_option("--device", options.device, "GPU to run a cuda plan on, e.g. --device=1")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--splitBatch", options.split_batch,
+                "run a batch past every profile's max in chunks of the best profile (the one "
+                "with the largest max batch) and concatenate the outputs; only for plans whose "
+                "rows the builder proved independent, e.g. --splitBatch");
   return cmd;
 }
 
@@ -446,7 +458,7 @@ int run_run_command(const RunOptions& options) {
   auto exports = resolve_exports(engine, options, outputs);
   if (!exports) return report_runtime_error(exports.status());
 
-  Runner runner(engine, *inputs, outputs, options.profile, options.batch);
+  Runner runner(engine, *inputs, outputs, options.profile, options.batch, options.split_batch);
 
   if (options.warm_up_ms > 0) {
     const auto until = Clock::now() + std::chrono::milliseconds(options.warm_up_ms);

@@ -19,6 +19,7 @@
 #include "backends/profile_shapes.h"
 #include "common/timing_cache.h"
 #include "common/check.h"
+#include "common/json_integer.h"
 #include "common/log.h"
 #include "mlprt/float16.h"
 
@@ -438,8 +439,8 @@ class CpuBackend final : public Backend {
     }
     tactic.precision = precision == "bf16" ? cpu::DensePrecision::kBf16 : cpu::DensePrecision::kFp32;
     tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
-    tactic.m = kind == "fixed" ? json.at("m").get<int64_t>() : -1;
-    tactic.threads = json.value("threads", 0);
+    tactic.m = kind == "fixed" ? json_integer<int64_t>(json.at("m")) : -1;
+    tactic.threads = json_integer<int>(json, "threads", 0);
     tactic.row_split = json.value("row_split", false);
     tactic.fused = json.value("fused", true);
     if (tactic.threads < 0 || (tactic.row_split && (tactic.threads < 1 || kind != "fixed"))) {
@@ -468,7 +469,7 @@ class CpuBackend final : public Backend {
                         graph.name, "' is not a cpu backend blob (format '", kBlobFormat,
                         "' expected)");
     }
-    const int version = json.at("version").get<int>();
+    const int version = json_integer<int>(json.at("version"));
     if (version != kBlobVersion) {
       return make_error(StatusCode::kVersionMismatch, "cpu backend: blob version ", version,
                         " in the plan for '", graph.name, "'; this build reads version ",
@@ -476,14 +477,14 @@ class CpuBackend final : public Backend {
                         "rebuild the plan");
     }
     for (const nlohmann::json& r : json.value("chain_rows", nlohmann::json::array())) {
-      const int64_t rows = r.get<int64_t>();
+      const int64_t rows = json_integer<int64_t>(r);
       if (rows < 2) {
         return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
                           "' asks for a whole-chain row split at ", rows, " rows; allowed: 2 or more");
       }
       chain_rows.push_back(rows);
     }
-    threads = json.value("threads", 0);
+    threads = json_integer<int>(json, "threads", 0);
     if (threads < 0) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
                         "' says threads = ", threads, "; allowed: 0 (default) or more");

@@ -123,6 +123,9 @@ void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b,
 }
 
 void run_softmax(const RowLoop& loop, bool log, const float* x, float* y) {
+  // No element along the axis (a 0 dim): nothing to normalize, and px[0] below would be read
+  // from an empty, possibly null, buffer (found by the plan fuzzer).
+  if (loop.n == 0) return;
   for (int64_t o = 0; o < loop.outer; ++o) {
     for (int64_t i = 0; i < loop.inner; ++i) {
       const float* px = x + o * loop.n * loop.inner + i;

@@ -14,6 +14,7 @@
 #include "backends/cuda/cuda_precisions.h"
 #include "backends/profile_shapes.h"
 #include "common/check.h"
+#include "common/json_integer.h"
 #include "common/log.h"
 #include "common/timing_cache.h"
 
@@ -282,7 +283,7 @@ class CudaBackend final : public Backend {
         return make_error(StatusCode::kCorruptData, "cuda backend: the plan's backend section for '",
                           graph.name, "' is not a cuda backend blob");
       }
-      const int version = json.at("version").get<int>();
+      const int version = json_integer<int>(json.at("version"));
       if (version != kBlobVersion && version != kMixedBlobVersion) {
         return make_error(StatusCode::kVersionMismatch, "cuda backend: the plan for '",
                           graph.name, "' has cuda blob version ", version,
@@ -302,8 +303,8 @@ class CudaBackend final : public Backend {
                             "' has cuda blob version 3 with no layer precisions");
         }
       }
-      info.workspace_bytes = json.at("workspace_bytes").get<size_t>();
-      info.fused_max_rows = json.at("fused_max_rows").get<int64_t>();
+      info.workspace_bytes = json_integer<size_t>(json.at("workspace_bytes"));
+      info.fused_max_rows = json_integer<int64_t>(json.at("fused_max_rows"));
       for (const nlohmann::json& layer : json.at("layers")) {
         const std::string node = layer.at("node").get<std::string>();
         const std::string epilogue = layer.at("epilogue").get<std::string>();
@@ -317,10 +318,10 @@ class CudaBackend final : public Backend {
         auto& tuned = info.tuned[node];
         for (const nlohmann::json& t : layer.at("tactics")) {
           TunedAlgo algo;
-          algo.m = t.at("m").get<int64_t>();
+          algo.m = json_integer<int64_t>(t.at("m"));
           algo.us = t.at("us").get<double>();
-          algo.candidates = t.at("candidates").get<int>();
-          const auto words = t.at("algo").get<std::vector<uint64_t>>();
+          algo.candidates = json_integer<int>(t.at("candidates"));
+          const auto words = json_integers<uint64_t>(t.at("algo"));
           if (words.size() != std::size(algo.algo.data)) {
             return make_error(StatusCode::kCorruptData, "cuda backend: tactic of layer '",
                               node, "' has ", words.size(),

@@ -83,6 +83,9 @@ struct GraphSlot {
   uint64_t last_use = 0;  // 0: empty
 };
 constexpr size_t kGraphSlots = 4;
+// Split batch: one graph per chunk of rows up to this many chunks per call; past it the chunks
+// launch their kernels directly (capturing a graph per chunk on every call would cost more).
+constexpr size_t kMaxGraphSlots = 64;
 
 class CudaContext final : public BackendContext {
  public:
@@ -144,6 +147,14 @@ class CudaContext final : public BackendContext {
 
   Status set_use_graph(bool use) override {
     m_use_graph = use;
+    return Status::ok();
+  }
+
+  Status set_calls_per_enqueue(size_t calls) override {
+    m_direct_launches = calls > kMaxGraphSlots;
+    const size_t slots = m_direct_launches ? kGraphSlots : std::max(kGraphSlots, calls);
+    for (size_t i = slots; i < m_graphs.size(); ++i) drop_graph(m_graphs[i]);
+    m_graphs.resize(slots);
     return Status::ok();
   }
 
@@ -673,12 +684,12 @@ class CudaContext final : public BackendContext {
     for (const void* p : m_dev_out) form.push_back(alignment(p));
   }
 
-  // Graphs per prepared shape set, one per set of bound addresses, the kGraphSlots most recently
-  // used kept: a caller that alternates output buffers (a framework's allocator) replays instead
+  // Graphs per prepared shape set, one per set of bound addresses, the kGraphSlots (or, split
+  // batch, one per chunk) most recently used kept: a caller that alternates output buffers (a framework's allocator) replays instead
   // of re-capturing. A miss re-captures into the least recently used slot (updated in place
   // when its form allows).
   Status launch_graph(cudaStream_t stream) {
-    if (!m_use_graph) return run_all(stream);
+    if (!m_use_graph || m_direct_launches) return run_all(stream);
     // A graph launch cannot be captured: in the caller's own capture our kernels go in directly.
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     MLPRT_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
@@ -775,7 +786,8 @@ class CudaContext final : public BackendContext {
   std::vector<DeviceBuffer> m_io_out;
   std::vector<PinnedBuffer> m_pinned_in;  // host I/O from pageable memory: staging
   std::vector<PinnedBuffer> m_pinned_out;
-  std::array<GraphSlot, kGraphSlots> m_graphs;
+  std::vector<GraphSlot> m_graphs = std::vector<GraphSlot>(kGraphSlots);
+  bool m_direct_launches = false;  // split batch with more chunks than kMaxGraphSlots
   uint64_t m_graph_clock = 0;  // last_use stamps
   std::vector<const void*> m_key_scratch;
   std::vector<uintptr_t> m_form_scratch;
