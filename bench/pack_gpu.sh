@@ -12,6 +12,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/pkg/bin" "$stage/pkg/lib" "$stage/pkg/src"
 for t in tools/mlprt/mlprt tests/backends/test_cuda_backend tests/backends/test_cuda_io \
+         tests/backends/test_cuda_split_batch \
          tests/backends/test_cpu_backend tests/common/test_common tests/ir/mlprt_ir_tests \
          tests/onnx/mlprt_onnx_tests tests/plan/test_plan tests/runtime/test_runtime \
          bench/mlprt_gpu_bench bench/mlprt_gpu_accuracy; do
