@@ -58,7 +58,8 @@ for step in "$@"; do
       cp b.onnx model.onnx
       "$m" build --backend=cuda --onnx=model.onnx $shapes --timingCacheFile=cache.json --saveEngine=fresh.plan >> refit.log 2>&1
       cmp r_pth.plan fresh.plan && echo "refit from .pth: byte-identical to a fresh build"
-      "$m" run --loadEngine=r_pth.plan --shapes=input:64x784 --check 2>&1 | grep -iE "check|error"
+      python3 -c "import numpy; numpy.save('x.npy', numpy.random.default_rng(0).standard_normal((64, 784), dtype=numpy.float32))"
+      "$m" run --loadEngine=r_pth.plan --loadInputs=input:x.npy --check 2>&1 | grep -iE "check|error"
       for plan in r_pth.plan fresh.plan; do
         "$m" bench --loadEngine=$plan --shapes=input:64x784 --duration=2 2>&1 | grep -iE "median|latency" | head -3 | sed "s|^|$plan: |"
       done
