@@ -4,7 +4,8 @@
 For each model (bench/models.py: mnist, wide) and budget (1e-2, 1e-3, 1e-4) it builds with
 --accuracyBudget on calibration data (uniform [-1, 1], seed 1, the opt batch), then reports the
 chosen mix (per layer), its relative L2 error against float64 on held-out inputs (seed 2) and its
-median latency (mlprt bench) against all-fp32 and all-fp16 (cuda) / all-bf16 (cpu) engines.
+median latency (mlprt bench; the median of interleaved rounds, every engine once per round)
+against all-fp32 and all-fp16 (cuda) / all-bf16 (cpu) engines.
 
     python3 bench/accuracy_budget.py --backend=cpu                 # this machine's CPU (bf16)
     taskset -c 0,1 python3 bench/accuracy_budget.py --backend=cpu --threads=2 --label=xeon
@@ -130,6 +131,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--warmup-ms", type=int, default=200)
     ap.add_argument("--duration", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", default=str(ROOT / "bench/results"))
     args = ap.parse_args()
@@ -180,15 +182,15 @@ def main():
             engines += [(f"budget {b}", flags + [f"--accuracyBudget={b}",
                                                  f"--calibrationInputs={tmp / 'calib.npy'}"])
                         for b in args.budgets.split(",")]
-            for name, extra in engines:
-                plan = tmp / "p.plan"
+            model_rows = []
+            for i, (name, extra) in enumerate(engines):
+                plan = tmp / f"{model}-{i}.plan"
                 build = run(common + [f"--saveEngine={plan}"] + extra)
                 info, layers = layer_precisions(mlprt, plan)
                 device = device or info["hardware"]
                 row = {"model": model, "engine": name, "layers": layers,
                        "held_out_error": held_out_error(mlprt, plan, onnx_path, activation,
-                                                        held, tmp),
-                       "latency_us": latency_us(mlprt, plan, args.batch, k, args, tmp)}
+                                                        held, tmp)}
                 if "accuracy" in info:
                     acc = info["accuracy"]
                     row.update(budget=acc["budget"], calibration_error=acc["error"],
@@ -198,11 +200,20 @@ def main():
                                build_log=[line for line in (build.stdout + build.stderr).splitlines()
                                           if "accuracy budget" in line])
                     row["within_budget_held_out"] = row["held_out_error"] <= acc["budget"]
+                model_rows.append((row, plan))
+            # Speeds in interleaved rounds (every engine once per round), so that drift of the
+            # machine over the run (clocks, neighbours) hits every engine alike.
+            for _ in range(args.rounds):
+                for row, plan in model_rows:
+                    row.setdefault("latency_rounds_us", []).append(
+                        latency_us(mlprt, plan, args.batch, k, args, tmp))
+            for row, _ in model_rows:
+                row["latency_us"] = float(np.median(row["latency_rounds_us"]))
                 rows.append(row)
-                print(f"{model:6s} {name:14s} {row['latency_us']:10.1f} us  held-out error "
-                      f"{row['held_out_error']:.2e}  "
-                      + " ".join(f"{n}:{p}" for n, p in layers.items()), flush=True)
-                save(False)
+                print(f"{model:6s} {row['engine']:14s} {row['latency_us']:10.1f} us  held-out "
+                      f"error {row['held_out_error']:.2e}  "
+                      + " ".join(f"{n}:{p}" for n, p in row["layers"].items()), flush=True)
+            save(False)
     save(True)
     plotted = plot(rows, out / f"{stem}.png", f"{device} ({date}): {args.backend}, batch "
                    f"{args.batch}; bars: speed vs all-fp32, labels: held-out error")
