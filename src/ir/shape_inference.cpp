@@ -66,7 +66,11 @@ Result<Dims> reshape_shape(const Node& node, const Dims& in, const std::vector<i
                         " is ", t, "; allowed: >= 0 or -1");
     }
     out[i] = t;
-    known *= t;
+    // Checked: a target from a plan file may hold any int64 (found by the plan fuzzer).
+    if (__builtin_mul_overflow(known, t, &known)) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": target shape ",
+                        to_string(target), " has more elements than an int64 can count");
+    }
   }
   if (infer_at >= 0) {
     if (known == 0 || total % known != 0) {
