@@ -9,7 +9,8 @@
 #   refit     a cuda plan refitted from .pth and .onnx against a fresh build with the same timing
 #             cache (cmp), and both benched (DIR/refit/{a,b}.{onnx,pth}: two 784-32-10 models)
 #   budget    bench/accuracy_budget.py on cuda (mnist and wide, budgets 1e-2..1e-4)
-#   bench/gpu_plan_features.sh DIR/pkg.tar.xz tests retune refit budget
+#   budget-cpu  the same on two pinned cores of the host's Xeon (bf16 on AMX)
+#   bench/gpu_plan_features.sh DIR/pkg.tar.xz tests retune refit budget budget-cpu
 set -uo pipefail
 pack=${1:?usage: gpu_plan_features.sh PKG.tar.xz STEP...}
 shift
@@ -68,6 +69,11 @@ for step in "$@"; do
       timeout 330 python3 "$root/bench/accuracy_budget.py" --mlprt="$m" --backend=cuda \
         --batch=128 --held-out=256 --label=h200 --out="$OUT" > "$OUT/budget_cuda.log" 2>&1
       echo "budget cuda rc=$?"; tail -14 "$OUT/budget_cuda.log" ;;
+    budget-cpu)
+      timeout 280 taskset -c 0,1 python3 "$root/bench/accuracy_budget.py" --mlprt="$m" \
+        --backend=cpu --threads=2 --batch=64 --held-out=128 --label=xeon-2cores --out="$OUT" \
+        > "$OUT/budget_cpu.log" 2>&1
+      echo "budget cpu rc=$?"; tail -14 "$OUT/budget_cpu.log" ;;
     *) echo "gpu_plan_features.sh: unknown step '$step'" ;;
   esac
   echo "step $step: $((SECONDS - start)) s"

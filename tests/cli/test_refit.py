@@ -12,6 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 import cli_helpers as h
+import plan_file
 
 torch = pytest.importorskip("torch", reason="the refit tests export models with torch")
 
@@ -289,32 +290,5 @@ def test_refuses_a_plan_without_refit_record(gemm_plan, tmp_path):
 
 def rewrite_metadata(plan, meta_text):
     """The plan with other metadata: sections moved to their canonical places, checksum redone."""
-    def align(v):
-        return (v + 63) // 64 * 64
-    meta_size, w_off, w_size, b_off, b_size = struct.unpack_from("<QQQQQ", plan, 32)
-    weights, blob = plan[w_off:w_off + w_size], plan[b_off:b_off + b_size]
-    meta = meta_text.encode()
-    new_w = align(128 + len(meta))
-    new_b = align(new_w + len(weights))
-    size = new_b + len(blob) + 8
-    out = bytearray(size)
-    out[:128] = plan[:128]
-    struct.pack_into("<QQQQQQQ", out, 16, size, 128, len(meta), new_w, len(weights), new_b, len(blob))
-    out[128:128 + len(meta)] = meta
-    out[new_w:new_w + len(weights)] = weights
-    out[new_b:new_b + len(blob)] = blob
-    struct.pack_into("<Q", out, size - 8, crc64(bytes(out[:size - 8])))
-    return bytes(out)
-
-
-def crc64(data):
-    poly, crc = 0xC96C5795D7870F42, 0xFFFFFFFFFFFFFFFF
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        table.append(c)
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFFFFFFFFFF
+    header, _, weights, blob = plan_file.read(plan)
+    return plan_file.write(header, meta_text, weights, blob)
