@@ -9,6 +9,7 @@
 #include "backends/registry.h"
 #include "builder/precision_requests.h"
 #include "common/check.h"
+#include "common/json_integer.h"
 #include "common/log.h"
 #include "mlprt/version.h"
 
@@ -183,8 +184,8 @@ Result<BuilderConfig> recorded_build_config(const plan::Plan& plan, const std::s
     config.allow_tf32 = need("tf32").get<bool>();
     config.precision_constraints = need("precision_constraints").get<std::string>();
     config.layer_precisions = need("layer_precisions").get<std::map<std::string, std::string>>();
-    config.num_threads = need("threads").get<int>();
-    config.optimization_level = need("optimization_level").get<int>();
+    config.num_threads = json_integer<int>(need("threads"));
+    config.optimization_level = json_integer<int>(need("optimization_level"));
   } catch (const std::out_of_range& e) {
     return Status(StatusCode::kUnsupported, e.what());
   } catch (const nlohmann::json::exception& e) {

@@ -168,8 +168,8 @@ class CpuBackend final : public Backend {
     // Dense layers: the precisions of their tactics; the other layers run in fp32.
     std::vector<std::string> out(graph.nodes.size(), "fp32");
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end(), nullptr, false);
-    if (!json.is_object() || json.value("format", "") != kBlobFormat || !json.contains("layers") ||
-        !json.at("layers").is_array()) {
+    if (!json.is_object() || !json.contains("format") || json.at("format") != kBlobFormat ||
+        !json.contains("layers") || !json.at("layers").is_array()) {
       return {};
     }
     for (const nlohmann::json& layer : json.at("layers")) {

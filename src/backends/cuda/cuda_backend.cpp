@@ -343,7 +343,7 @@ class CudaBackend final : public Backend {
                                                  std::span<const uint8_t> blob) const override {
     // Every layer runs in the blob's one precision (tf32 is fp32 storage).
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end(), nullptr, false);
-    if (!json.is_object() || json.value("format", "") != kBlobFormat ||
+    if (!json.is_object() || !json.contains("format") || json.at("format") != kBlobFormat ||
         !json.contains("precision") || !json.at("precision").is_string()) {
       return {};
     }
