@@ -15,6 +15,9 @@ corpus=build/fuzz/plan_corpus
 mkdir -p "$corpus" fuzz/plan_crashes
 build/fuzz/fuzz/mlprt_make_plan_seeds "$corpus"
 # libomp's thread state at exit is not a leak of ours (fuzz/lsan_plan.supp).
+# A plan may declare shapes whose buffers this machine cannot hold: the runtime's allocation
+# fails and the load is refused (not an ASan abort).
+ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
 LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan_plan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
   build/fuzz/fuzz/mlprt_plan_load_fuzzer "$corpus" -max_total_time="$seconds" -timeout=10 \
   -rss_limit_mb=2048 -max_len=1048576 -artifact_prefix=fuzz/plan_crashes/ -print_final_stats=1 "$@"
