@@ -277,7 +277,10 @@ Status load_and_run(std::span<const uint8_t> bytes) {
       auto range = engine.profile_range(0, t.name);
       if (!range) return;
       Dims dims = range->min;
-      if (split && !dims.empty()) dims[0] = range->max[0] + 3;
+      if (split && !dims.empty()) {
+        if (range->max[0] > kMaxElements) return;  // + 3 below must not overflow
+        dims[0] = range->max[0] + 3;
+      }
       int64_t n = 1;
       for (int64_t d : dims) {
         if (d < 0 || d > kMaxElements || (n *= std::max<int64_t>(d, 1)) > kMaxElements) return;
