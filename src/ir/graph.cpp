@@ -1,7 +1,9 @@
 #include "ir/graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "mlprt/float16.h"
 
@@ -84,7 +86,15 @@ std::vector<int64_t> Constant::to_int64s() const {
     switch (dtype) {
       case DataType::kInt64: out[i] = load<int64_t>(p); break;
       case DataType::kInt32: out[i] = load<int32_t>(p); break;
-      default: out[i] = static_cast<int64_t>(element_as_double(dtype, p)); break;
+      default: {
+        // Saturated: a float outside int64's range (or NaN) cannot be cast without UB.
+        const double v = element_as_double(dtype, p);
+        out[i] = std::isnan(v)       ? 0
+                 : v >= 0x1p63       ? std::numeric_limits<int64_t>::max()
+                 : v < -0x1p63       ? std::numeric_limits<int64_t>::min()
+                                     : static_cast<int64_t>(v);
+        break;
+      }
     }
   }
   return out;
