@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mlprt/logger.h"
+#include "plan/plan_metadata.h"
 #include "plan_framing.h"
 #include "plan_fuzz_support.h"
 
@@ -92,32 +93,9 @@ Json interesting_value(std::mt19937& rng) {
   return kValues[rng() % std::size(kValues)];
 }
 
-// Bracket nesting of JSON text (strings ignored), so that deep seeds (200,000 levels) are not
-// walked recursively here; the loader refuses them itself.
-int nesting(const std::string& text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // One structural edit of the JSON tree; false if the text is not JSON (or too deep to walk).
 bool mutate_tree(std::string& text, std::mt19937& rng) {
-  if (nesting(text) > 64) return false;
+  if (mlprt::plan::detail::json_depth(text) > 64) return false;
   Json root = Json::parse(text, nullptr, false);
   if (root.is_discarded()) return false;
   std::vector<Json*> values;

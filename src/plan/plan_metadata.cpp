@@ -465,7 +465,9 @@ class Decoder {
   std::span<const uint8_t> m_weights;
 };
 
-// The deepest bracket nesting of `text`, ignoring brackets inside strings.
+
+}  // namespace
+
 int json_depth(std::string_view text) {
   int depth = 0;
   int deepest = 0;
@@ -488,8 +490,6 @@ int json_depth(std::string_view text) {
   }
   return deepest;
 }
-
-}  // namespace
 
 std::string malformed_message(const std::string& source_name, const std::string& detail) {
   return "plan '" + source_name + "' is malformed: " + detail +

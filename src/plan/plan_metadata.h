@@ -37,6 +37,10 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
 /// their dims, profiles naming graph inputs with matching rank and min <= opt <= max.
 std::string find_inconsistency(const Plan& plan);
 
+/// The deepest bracket nesting of JSON `text`, ignoring brackets inside strings; walks the text
+/// without recursion, so hostile nesting can be measured before it is parsed.
+int json_depth(std::string_view text);
+
 /// Text of the "malformed" error, so plan.cpp and the metadata decoder word it the same.
 std::string malformed_message(const std::string& source_name, const std::string& detail);
 
