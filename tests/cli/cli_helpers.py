@@ -107,3 +107,12 @@ def inputs(rows, seed=1, features=IN_FEATURES):
 
 def shape_flag(name, rows, features=IN_FEATURES):
     return f"{name}:{rows}x{features}"
+
+
+def run_plan(plan, x, tmp_path, *extra, name="x.npy", out_name="y.npy"):
+    """`mlprt run` on `x` (saved as .npy): the exported output and the finished process."""
+    xp, yp = tmp_path / name, tmp_path / out_name
+    np.save(xp, x)
+    proc = ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{xp}", f"--exportOutput={yp}",
+              *extra)
+    return np.load(yp), proc

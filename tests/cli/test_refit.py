@@ -57,13 +57,6 @@ def reference(model, x):
     return out
 
 
-def run_plan(plan, x, tmp_path):
-    np.save(tmp_path / "x.npy", x)
-    h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
-         f"--exportOutput=output:{tmp_path / 'y.npy'}")
-    return np.load(tmp_path / "y.npy")
-
-
 def rel_l2(a, b):
     return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b))
 
@@ -128,14 +121,14 @@ def test_refit_is_byte_identical_to_a_fresh_build(tmp_path, make, source):
     refit, fresh, b = refit_round_trip(tmp_path, make, source)
     assert refit.read_bytes() == fresh.read_bytes()
     x = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
-    assert rel_l2(run_plan(refit, x, tmp_path), reference(b, x)) <= 1e-5
+    assert rel_l2(h.run_plan(refit, x, tmp_path)[0], reference(b, x)) <= 1e-5
 
 
 def test_refit_changes_the_outputs(tmp_path):
     refit, _, b = refit_round_trip(tmp_path, gemm_mlp, "pth")
     x = np.random.default_rng(1).standard_normal((3, 6)).astype(np.float32)
-    before = run_plan(tmp_path / "a.plan", x, tmp_path)
-    after = run_plan(refit, x, tmp_path)
+    before = h.run_plan(tmp_path / "a.plan", x, tmp_path)[0]
+    after = h.run_plan(refit, x, tmp_path)[0]
     assert rel_l2(before, reference(b, x)) > 1e-2  # A really differs from B
     assert rel_l2(after, reference(b, x)) <= 1e-5
 
@@ -186,7 +179,7 @@ def test_dynamo_export_refit_by_torch_names(tmp_path):
     hdn = x.astype(np.float64) @ state["body.0.weight"].T.astype(np.float64) + state["body.0.bias"]
     hdn = hdn * 0.5 * (1 + np.vectorize(erf)(hdn / np.sqrt(2)))
     ref = hdn @ state["body.2.weight"].T.astype(np.float64) + state["body.2.bias"]
-    assert rel_l2(run_plan(tmp_path / "refit.plan", x, tmp_path), ref) <= 1e-5
+    assert rel_l2(h.run_plan(tmp_path / "refit.plan", x, tmp_path)[0], ref) <= 1e-5
 
 
 # ------------------------------------------------------------------------------ refusals

@@ -9,18 +9,9 @@ import cli_helpers as h
 TOL = 1e-5
 
 
-def run_plan(plan, x, tmp_path, *extra, name="x.npy", out_name="y.npy"):
-    xp, yp = tmp_path / name, tmp_path / out_name
-    np.save(xp, x)
-    proc = h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{xp}", f"--exportOutput={yp}",
-                *extra)
-    y = np.load(yp)
-    return y, proc
-
-
 def test_static_plan_matches_float64(models, plans, tmp_path):
     x = h.inputs(3)
-    y, proc = run_plan(plans["static"], x, tmp_path)
+    y, proc = h.run_plan(plans["static"], x, tmp_path)
     assert y.dtype == np.float32
     assert y.shape == (3, h.OUT_FEATURES)
     assert h.rel_l2(y, h.reference(models["weights"], x)) <= TOL
@@ -30,7 +21,7 @@ def test_static_plan_matches_float64(models, plans, tmp_path):
 @pytest.mark.parametrize("rows", [1, 7, 32])
 def test_dynamic_plan_matches_float64(models, plans, tmp_path, rows):
     x = h.inputs(rows, seed=rows)
-    y, _ = run_plan(plans["dynamic"], x, tmp_path)
+    y, _ = h.run_plan(plans["dynamic"], x, tmp_path)
     assert y.shape == (rows, h.OUT_FEATURES)
     assert h.rel_l2(y, h.reference(models["weights"], x)) <= TOL
 
@@ -38,14 +29,14 @@ def test_dynamic_plan_matches_float64(models, plans, tmp_path, rows):
 @pytest.mark.parametrize("rows", [1, 4, 5, 8])
 def test_two_profiles_picks_the_one_that_holds_the_shape(models, plans, tmp_path, rows):
     x = h.inputs(rows, seed=10 + rows)
-    y, _ = run_plan(plans["two_profiles"], x, tmp_path)
+    y, _ = h.run_plan(plans["two_profiles"], x, tmp_path)
     assert y.shape == (rows, h.OUT_FEATURES)
     assert h.rel_l2(y, h.reference(models["weights"], x)) <= TOL
 
 
 def test_explicit_profile(models, plans, tmp_path):
     x = h.inputs(6)
-    y, _ = run_plan(plans["two_profiles"], x, tmp_path, "--profile=1")
+    y, _ = h.run_plan(plans["two_profiles"], x, tmp_path, "--profile=1")
     assert h.rel_l2(y, h.reference(models["weights"], x)) <= TOL
 
 
@@ -93,8 +84,8 @@ def test_static_plan_refuses_another_batch(plans, tmp_path):
 
 def test_batch_chunks_equal_a_single_run(models, plans, tmp_path):
     x = h.inputs(20, seed=5)
-    whole, _ = run_plan(plans["dynamic"], x, tmp_path, out_name="whole.npy")
-    chunked, proc = run_plan(plans["dynamic"], x, tmp_path, "--batch=3", "--iterations=2",
+    whole, _ = h.run_plan(plans["dynamic"], x, tmp_path, out_name="whole.npy")
+    chunked, proc = h.run_plan(plans["dynamic"], x, tmp_path, "--batch=3", "--iterations=2",
                              out_name="chunked.npy")
     assert chunked.shape == whole.shape == (20, h.OUT_FEATURES)
     assert h.rel_l2(chunked, whole) <= 1e-6
@@ -111,7 +102,7 @@ def test_batch_chunks_equal_a_single_run(models, plans, tmp_path):
 def test_batch_across_two_profiles(models, plans, tmp_path):
     # Chunks of 7: 7, 7, 3 use profile 1, 1, 0.
     x = h.inputs(17, seed=6)
-    y, _ = run_plan(plans["two_profiles"], x, tmp_path, "--batch=7", "--warmUp=1")
+    y, _ = h.run_plan(plans["two_profiles"], x, tmp_path, "--batch=7", "--warmUp=1")
     assert y.shape == (17, h.OUT_FEATURES)
     assert h.rel_l2(y, h.reference(models["weights"], x)) <= TOL
 
@@ -161,7 +152,7 @@ def test_two_inputs(models, tmp_path):
 @pytest.mark.parametrize("dtype", [np.float64, np.float16])
 def test_float64_and_float16_inputs_are_converted(models, plans, tmp_path, dtype):
     x = h.inputs(5).astype(dtype)
-    y, _ = run_plan(plans["dynamic"], x, tmp_path)
+    y, _ = h.run_plan(plans["dynamic"], x, tmp_path)
     assert y.dtype == np.float32
     expected = h.reference(models["weights"], x.astype(np.float32))
     assert h.rel_l2(y, expected) <= TOL
@@ -287,7 +278,7 @@ def test_missing_plan(tmp_path):
 
 def test_output_npy_is_standard_v1_float32(plans, tmp_path):
     x = h.inputs(3)
-    _, _ = run_plan(plans["static"], x, tmp_path)
+    _, _ = h.run_plan(plans["static"], x, tmp_path)
     data = (tmp_path / "y.npy").read_bytes()
     assert data[:8] == b"\x93NUMPY\x01\x00"
     header_len = int.from_bytes(data[8:10], "little")

@@ -12,11 +12,7 @@ TOL = 1e-5
 
 
 def run_split(plan, x, tmp_path, *extra):
-    xp, yp = tmp_path / "x.npy", tmp_path / "y.npy"
-    np.save(xp, x)
-    proc = h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{xp}", f"--exportOutput={yp}",
-                "--splitBatch", *extra)
-    return np.load(yp), proc
+    return h.run_plan(plan, x, tmp_path, "--splitBatch", *extra)
 
 
 @pytest.mark.parametrize("rows", [320, 321, 333])
