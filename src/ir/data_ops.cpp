@@ -147,10 +147,22 @@ Result<ReduceLoops> reduce_loops(const Node& node, const Dims& x) {
   }
   for (int i = first; i <= last; ++i) {
     if (!reduce[static_cast<size_t>(i)] && x[static_cast<size_t>(i)] != 1) {
-      return make_error(StatusCode::kUnsupported, describe(node), ": axes ", to_string(axes),
-                        " of input ", to_string(x),
-                        " are not adjacent; ReduceMean supports one block of adjacent axes");
+      loops.general = true;
     }
+  }
+  if (loops.general) {
+    const std::vector<int64_t> stride = row_major_strides(x);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (x[i] == 1) continue;
+      (reduce[i] ? loops.reduced_dims : loops.kept_dims).push_back(x[i]);
+      (reduce[i] ? loops.reduced_strides : loops.kept_strides).push_back(stride[i]);
+    }
+    loops.outer = 1;
+    for (int64_t d : loops.kept_dims) loops.outer *= d;
+    loops.n = 1;
+    for (int64_t d : loops.reduced_dims) loops.n *= d;
+    loops.inner = 1;
+    return loops;
   }
   for (size_t i = 0; i < x.size(); ++i) {
     const auto at = static_cast<int>(i);

@@ -37,13 +37,18 @@ Result<std::vector<int64_t>> transpose_perm(const Node& node, size_t rank);
 /// The copy Transpose or Slice makes of an input of shape `x`.
 Result<StridedCopy> strided_copy_of(const Node& node, const Dims& x);
 
-/// ReduceMean as loops: `outer` x `n` x `inner` where the reduced axes are contiguous in the
-/// input; `reduced` marks them. Non-contiguous reduced axes are refused by reduce_loops (the
-/// backends need one reduced block); the output shape comes from reduce_mean_shape.
+/// ReduceMean as loops: `outer` x `n` x `inner` when the reduced axes (of size > 1) are
+/// adjacent in the input. Otherwise `general` is set and each of the prod(kept_dims) outputs
+/// averages the prod(reduced_dims) inputs at sum_d index_d * stride_d (kept axes, then reduced
+/// axes; dims and element strides of the input, outermost first). The output shape comes from
+/// reduce_mean_shape.
 struct ReduceLoops {
   int64_t outer = 1;
   int64_t n = 1;
   int64_t inner = 1;
+  bool general = false;
+  std::vector<int64_t> kept_dims, kept_strides;
+  std::vector<int64_t> reduced_dims, reduced_strides;
 };
 Result<Dims> reduce_mean_shape(const Node& node, const Dims& x);
 Result<ReduceLoops> reduce_loops(const Node& node, const Dims& x);

@@ -38,8 +38,33 @@ void run_strided_copy(CopyRun& run, const float* x, float* y) {
   }
 }
 
+namespace {
+
+// Element offset of flat index `i` over `dims` (outermost first) with element `strides`.
+int64_t offset_of(int64_t i, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  int64_t off = 0;
+  for (size_t d = dims.size(); d-- > 0;) {
+    off += (i % dims[d]) * strides[d];
+    i /= dims[d];
+  }
+  return off;
+}
+
+}  // namespace
+
 void run_reduce_mean(const ir::ReduceLoops& loops, const float* x, float* y) {
   const double inv = loops.n > 0 ? 1.0 / static_cast<double>(loops.n) : 0.0;
+  if (loops.general) {  // reduced axes not adjacent: index arithmetic per element
+    for (int64_t o = 0; o < loops.outer; ++o) {
+      const float* px = x + offset_of(o, loops.kept_dims, loops.kept_strides);
+      double sum = 0.0;
+      for (int64_t r = 0; r < loops.n; ++r) {
+        sum += px[offset_of(r, loops.reduced_dims, loops.reduced_strides)];
+      }
+      y[o] = loops.n > 0 ? static_cast<float>(sum * inv) : std::numeric_limits<float>::quiet_NaN();
+    }
+    return;
+  }
   if (loops.inner == 1) {
     for (int64_t o = 0; o < loops.outer; ++o) {
       const float* px = x + o * loops.n;
