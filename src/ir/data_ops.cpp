@@ -1,6 +1,7 @@
 #include "ir/data_ops.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/check.h"
 #include "ir/shape_inference.h"
@@ -203,41 +204,51 @@ Result<MatMulShape> matmul_layer_shape(const Node& node, const Dims& a_in, const
   MLPRT_ASSIGN_OR_RETURN(const Dims batch, broadcast_dims(node, batch_a, batch_b));
   int64_t count = 1;
   for (int64_t d : batch) count *= d;
-  // Element offsets of each product's matrices, odometer over the broadcast batch.
+  s.count = count;
   const int64_t mat_a = s.m * s.k, mat_b = s.k * s.n;
-  auto strides_of = [&](const Dims& own) {
-    std::vector<int64_t> st(batch.size(), 0);
-    int64_t step = 1;
-    for (size_t i = own.size(); i-- > 0;) {
-      const size_t at = i + (batch.size() - own.size());
-      st[at] = own[i] == 1 ? 0 : step;
-      step *= own[i];
-    }
-    return st;
+  // An operand steps uniformly when its batch axes are all 1 (stride 0: broadcast) or are the
+  // whole broadcast batch (stride: one matrix).
+  const auto stride_if_uniform = [&](const Dims& own, int64_t mat) -> std::optional<int64_t> {
+    if (std::all_of(own.begin(), own.end(), [](int64_t d) { return d == 1; })) return 0;
+    if (own.size() == batch.size() && std::equal(own.begin(), own.end(), batch.begin())) return mat;
+    return std::nullopt;
   };
-  const std::vector<int64_t> sa = strides_of(batch_a), sb = strides_of(batch_b);
-  s.a_offset.reserve(static_cast<size_t>(count));
-  s.b_offset.reserve(static_cast<size_t>(count));
-  std::vector<int64_t> index(batch.size(), 0);
-  for (int64_t p = 0; p < count; ++p) {
-    int64_t oa = 0, ob = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      oa += index[i] * sa[i];
-      ob += index[i] * sb[i];
+  const std::optional<int64_t> ua = stride_if_uniform(batch_a, mat_a);
+  const std::optional<int64_t> ub = stride_if_uniform(batch_b, mat_b);
+  s.uniform = ua.has_value() && ub.has_value();
+  if (s.uniform) {
+    s.a_stride = *ua;
+    s.b_stride = *ub;
+  } else if (s.m > 0 && s.n > 0) {
+    // Element offsets of each product's matrices, odometer over the broadcast batch. Only
+    // here, where the output has at least `count` elements, so the tables stay proportional.
+    auto strides_of = [&](const Dims& own) {
+      std::vector<int64_t> st(batch.size(), 0);
+      int64_t step = 1;
+      for (size_t i = own.size(); i-- > 0;) {
+        const size_t at = i + (batch.size() - own.size());
+        st[at] = own[i] == 1 ? 0 : step;
+        step *= own[i];
+      }
+      return st;
+    };
+    const std::vector<int64_t> sa = strides_of(batch_a), sb = strides_of(batch_b);
+    s.a_offset.reserve(static_cast<size_t>(count));
+    s.b_offset.reserve(static_cast<size_t>(count));
+    std::vector<int64_t> index(batch.size(), 0);
+    for (int64_t p = 0; p < count; ++p) {
+      int64_t oa = 0, ob = 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        oa += index[i] * sa[i];
+        ob += index[i] * sb[i];
+      }
+      s.a_offset.push_back(oa * mat_a);
+      s.b_offset.push_back(ob * mat_b);
+      for (size_t i = batch.size(); i-- > 0;) {
+        if (++index[i] < batch[i]) break;
+        index[i] = 0;
+      }
     }
-    s.a_offset.push_back(oa * mat_a);
-    s.b_offset.push_back(ob * mat_b);
-    for (size_t i = batch.size(); i-- > 0;) {
-      if (++index[i] < batch[i]) break;
-      index[i] = 0;
-    }
-  }
-  s.uniform = true;
-  s.a_stride = count > 1 ? s.a_offset[1] : 0;
-  s.b_stride = count > 1 ? s.b_offset[1] : 0;
-  for (int64_t p = 0; p < count && s.uniform; ++p) {
-    s.uniform = s.a_offset[static_cast<size_t>(p)] == p * s.a_stride &&
-                s.b_offset[static_cast<size_t>(p)] == p * s.b_stride;
   }
   s.out = batch;
   if (a_in.size() > 1) s.out.push_back(s.transpose_y ? s.n : s.m);

@@ -63,14 +63,22 @@ struct MatMulShape {
   bool transpose_a = false;  ///< A's matrices are stored [k, m]
   bool transpose_b = false;  ///< B's matrices are stored [n, k]
   bool transpose_y = false;
-  std::vector<int64_t> a_offset;
-  std::vector<int64_t> b_offset;
+  int64_t count = 0;  ///< products (the broadcast batch's volume)
   Dims out;
-  /// True when the offsets step uniformly (a_offset[b] = b * a_stride, same for B; a stride 0
-  /// broadcasts): one strided-batched call covers every product.
-  bool uniform = false;
+  /// True when the offsets step uniformly (A's b-th matrix at b * a_stride, same for B; a
+  /// stride 0 broadcasts): one strided-batched call covers every product, and a_offset /
+  /// b_offset stay empty. Otherwise they hold every product's offsets (elements).
+  bool uniform = true;
   int64_t a_stride = 0;
   int64_t b_stride = 0;
+  std::vector<int64_t> a_offset;
+  std::vector<int64_t> b_offset;
+  [[nodiscard]] int64_t a_at(int64_t p) const {
+    return uniform ? p * a_stride : a_offset[static_cast<size_t>(p)];
+  }
+  [[nodiscard]] int64_t b_at(int64_t p) const {
+    return uniform ? p * b_stride : b_offset[static_cast<size_t>(p)];
+  }
 };
 Result<MatMulShape> matmul_layer_shape(const Node& node, const Dims& a, const Dims& b);
 

@@ -131,12 +131,11 @@ void one_product(const ir::MatMulShape& s, const LayerParams& p, const float* a,
 
 void run_matmul(const ir::MatMulShape& s, const LayerParams& params, const float* a,
                 const float* b, float* y, int threads) {
-  const auto count = static_cast<int64_t>(s.a_offset.size());
+  const int64_t count = s.count;
   const int64_t mn = s.m * s.n;
   if (count == 1 || threads <= 1) {
     for (int64_t p = 0; p < count; ++p) {
-      one_product(s, params, a + s.a_offset[static_cast<size_t>(p)],
-                  b + s.b_offset[static_cast<size_t>(p)], y + p * mn);
+      one_product(s, params, a + s.a_at(p), b + s.b_at(p), y + p * mn);
     }
     return;
   }
@@ -144,8 +143,7 @@ void run_matmul(const ir::MatMulShape& s, const LayerParams& params, const float
   // parallel region).
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t p = 0; p < count; ++p) {
-    one_product(s, params, a + s.a_offset[static_cast<size_t>(p)],
-                b + s.b_offset[static_cast<size_t>(p)], y + p * mn);
+    one_product(s, params, a + s.a_at(p), b + s.b_at(p), y + p * mn);
   }
 }
 

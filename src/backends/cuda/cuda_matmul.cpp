@@ -45,8 +45,7 @@ BatchedMatmulPlan& BatchedMatmulPlan::operator=(BatchedMatmulPlan&& other) noexc
     m_products = std::exchange(other.m_products, 0);
     m_y_step = other.m_y_step;
     m_elem = other.m_elem;
-    m_a_offset = std::move(other.m_a_offset);
-    m_b_offset = std::move(other.m_b_offset);
+    m_shape = std::move(other.m_shape);
   }
   return *this;
 }
@@ -63,10 +62,11 @@ void BatchedMatmulPlan::release() noexcept {
 Result<BatchedMatmulPlan> BatchedMatmulPlan::create(const ir::MatMulShape& s, Precision precision,
                                                     cublasLtHandle_t handle, size_t workspace) {
   BatchedMatmulPlan plan;
-  plan.m_products = s.m > 0 && s.n > 0 ? static_cast<int64_t>(s.a_offset.size()) : 0;
+  plan.m_products = s.m > 0 && s.n > 0 ? s.count : 0;
   if (plan.m_products == 0 || s.k == 0) {
-    plan.m_products = 0;  // nothing to multiply (an empty batch); k = 0 is refused below
-    if (s.k == 0 && s.m > 0 && s.n > 0 && !s.a_offset.empty()) {
+    const bool refused = s.k == 0 && plan.m_products > 0;
+    plan.m_products = 0;  // nothing to multiply (an empty batch); k = 0 is refused
+    if (refused) {
       return make_error(StatusCode::kUnsupported,
                         "cuda backend: MatMul with an empty inner dimension (k = 0)");
     }
@@ -76,8 +76,7 @@ Result<BatchedMatmulPlan> BatchedMatmulPlan::create(const ir::MatMulShape& s, Pr
   plan.m_y_step = s.m * s.n;
   plan.m_swap = !s.transpose_y;
   plan.m_batched = s.uniform && plan.m_products > 1;
-  plan.m_a_offset = s.a_offset;
-  plan.m_b_offset = s.b_offset;
+  plan.m_shape = s;
   const cudaDataType_t type = lt_type(precision);
   const cublasComputeType_t compute =
       precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -164,8 +163,8 @@ cublasStatus_t BatchedMatmulPlan::run(cublasLtHandle_t handle, const void* a, co
   auto* py = static_cast<char*>(y);
   const int64_t calls = m_batched ? 1 : m_products;
   for (int64_t p = 0; p < calls; ++p) {
-    const char* at = pa + static_cast<size_t>(m_a_offset[static_cast<size_t>(p)]) * m_elem;
-    const char* bt = pb + static_cast<size_t>(m_b_offset[static_cast<size_t>(p)]) * m_elem;
+    const char* at = pa + static_cast<size_t>(m_shape.a_at(p)) * m_elem;
+    const char* bt = pb + static_cast<size_t>(m_shape.b_at(p)) * m_elem;
     void* yt = py + static_cast<size_t>(p * m_y_step) * m_elem;
     const cublasStatus_t st =
         cublasLtMatmul(handle, m_desc, &alpha, m_swap ? bt : at, m_first, m_swap ? at : bt,

@@ -47,8 +47,7 @@ class BatchedMatmulPlan {
   int64_t m_products = 0;
   int64_t m_y_step = 0;   ///< elements per product in Y
   size_t m_elem = 4;      ///< bytes per element
-  std::vector<int64_t> m_a_offset;
-  std::vector<int64_t> m_b_offset;
+  ir::MatMulShape m_shape;  ///< per-product offsets when not one batched call
 };
 
 }  // namespace mlprt::backend::cuda
