@@ -179,15 +179,18 @@ def torch_cuda_rows(model, x, args):
 
 def cpu_peer_rows(model, onnx, x, args):
     import onnxruntime as ort
+    # torch first: ONNX Runtime's intra-op threads spin after each run and would take the
+    # cores from anything timed after them in this process.
+    torch.set_num_threads(args.threads)
+    tx = torch.from_numpy(x)
+    with torch.inference_mode():
+        torch_us, torch_n = median_host(lambda: model(tx), args)
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
     ort_us, ort_n = median_host(lambda: session.run(None, {"input": x}), args)
-    torch.set_num_threads(args.threads)
-    tx = torch.from_numpy(x)
-    with torch.inference_mode():
-        torch_us, torch_n = median_host(lambda: model(tx), args)
+    del session
     return ({"us": ort_us, "calls": ort_n, "version": ort.__version__,
              "how": "onnxruntime CPUExecutionProvider session.run, median host latency"},
             {"us": torch_us, "calls": torch_n, "how": "torch eager on the CPU, median latency"})
