@@ -178,13 +178,19 @@ def torch_cuda_rows(model, x, args):
 
 
 def cpu_peer_rows(model, onnx, x, args):
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
     # torch first: ONNX Runtime's intra-op threads spin after each run and would take the
     # cores from anything timed after them in this process.
     torch.set_num_threads(args.threads)
     tx = torch.from_numpy(x)
     with torch.inference_mode():
         torch_us, torch_n = median_host(lambda: model(tx), args)
+    torch_row = {"us": torch_us, "calls": torch_n, "how": "torch eager on the CPU, median latency"}
+    if ort is None:
+        return {"us": float("nan"), "how": "onnxruntime is not installed here"}, torch_row
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
@@ -193,7 +199,7 @@ def cpu_peer_rows(model, onnx, x, args):
     del session
     return ({"us": ort_us, "calls": ort_n, "version": ort.__version__,
              "how": "onnxruntime CPUExecutionProvider session.run, median host latency"},
-            {"us": torch_us, "calls": torch_n, "how": "torch eager on the CPU, median latency"})
+            torch_row)
 
 
 def device_name(device):
