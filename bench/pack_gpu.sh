@@ -24,6 +24,7 @@ for lib in libdnnl.so.2 libprotobuf.so.32 libgomp.so.1 libOpenCL.so.1; do
 done
 cp -r "$root/tests/fixtures" "$stage/pkg/src/fixtures"
 cp "$root"/bench/{run_fixtures.py,make_models.py,merge_gpu_results.py,gpu_run.sh} "$stage/pkg/src/"
+cp "$root"/bench/{mixer_bench.py,check_dynamo_blocks.py,gpu_mixer.sh} "$stage/pkg/src/"
 cp -r "$root/python/mlprt_tools" "$stage/pkg/src/"
 cp -r "$root/tests/cli" "$stage/pkg/src/cli_tests"
 tar -C "$stage" -cJf "$out.tmp" pkg

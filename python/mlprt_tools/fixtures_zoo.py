@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .mixer_models import GmlpBlock, MixerBlock, ResmlpBlock
+
 INDEX_FORMAT = "mlprt-fixture-zoo"
 INDEX_VERSION = 1
 # torch float64 vs numpy float64: summation order, and attributes (alpha, eps) that ONNX
@@ -184,6 +186,11 @@ ZOO = [
     _spec("single_neuron", lambda: Mlp([1, 1]), [[3, 1]], 13, B),
     _spec("silu", lambda: Mlp([10, 18, 18, 4], act="silu"), [[5, 10]], 14, B),
     _spec("mish", lambda: Mlp([10, 18, 4], act="mish"), [[5, 10]], 17, B),
+    # The MLP family past Sequential (issue 14): Transpose of activations, token mixing,
+    # chunk (Shape/Gather/Slice), gating Mul, ReduceMean over tokens.
+    _spec("mlp_mixer_block", lambda: MixerBlock(), [[3, 6, 8]], 17, B),
+    _spec("gmlp_block", lambda: GmlpBlock(), [[3, 6, 8]], 17, B),
+    _spec("resmlp_block", lambda: ResmlpBlock(), [[3, 6, 8]], 17, B),
 ]
 
 

@@ -207,6 +207,63 @@ Result<RefTensor> eval_dense(const Node& node, const std::vector<RefTensor>& in)
   return y;
 }
 
+// Swaps the last two axes (the transposed reads and writes of the MatMul layer op).
+RefTensor swap_last_two(const RefTensor& t) {
+  const size_t r = t.dims.size();
+  const int64_t rows = t.dims[r - 2], cols = t.dims[r - 1];
+  RefTensor y{t.dims, std::vector<double>(t.values.size())};
+  std::swap(y.dims[r - 2], y.dims[r - 1]);
+  const int64_t mat = rows * cols;
+  for (int64_t b = 0; mat > 0 && b < static_cast<int64_t>(t.values.size()) / mat; ++b) {
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) {
+        y.values[static_cast<size_t>(b * mat + j * rows + i)] =
+            t.values[static_cast<size_t>(b * mat + i * cols + j)];
+      }
+    }
+  }
+  return y;
+}
+
+// The MatMul layer op: ONNX MatMul plus transposed reads / write, bias and activation.
+Result<RefTensor> eval_matmul_layer(const Node& node, const std::vector<RefTensor>& in) {
+  MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 2));
+  const bool ta = node.get_int("transpose_a", 0) != 0;
+  const bool tb = node.get_int("transpose_b", 0) != 0;
+  if ((ta && in[0].dims.size() < 2) || (tb && in[1].dims.size() < 2)) {
+    return make_error(StatusCode::kInvalidArgument, describe(node),
+                      ": a transposed operand must have rank >= 2");
+  }
+  MLPRT_ASSIGN_OR_RETURN(RefTensor y, eval_matmul(node, ta ? swap_last_two(in[0]) : in[0],
+                                                  tb ? swap_last_two(in[1]) : in[1]));
+  if (present(in, 2)) {
+    const size_t n = in[2].values.size();
+    if (y.dims.empty() || static_cast<int64_t>(n) != y.dims.back()) {
+      return make_error(StatusCode::kInvalidArgument, describe(node), ": bias of shape ",
+                        to_string(in[2].dims), " does not match the output ", to_string(y.dims));
+    }
+    for (size_t i = 0; i < y.values.size(); ++i) y.values[i] += in[2].values[i % n];
+  }
+  const std::optional<ActivationKind> kind =
+      parse_activation(node.get_string("activation", "none"));
+  if (!kind) {
+    return make_error(StatusCode::kUnsupported, describe(node), ": activation '",
+                      node.get_string("activation", ""), "' is not supported; supported: ",
+                      kActivationKinds);
+  }
+  const double alpha = node.get_float("alpha", 0.0);
+  const double beta = node.get_float("beta", 0.0);
+  for (double& v : y.values) v = apply_activation(*kind, v, alpha, beta);
+  if (node.get_int("transpose_y", 0) != 0) {
+    if (y.dims.size() < 2) {
+      return make_error(StatusCode::kInvalidArgument, describe(node),
+                        ": transpose_y needs a 2-D or higher output");
+    }
+    return swap_last_two(y);
+  }
+  return y;
+}
+
 Result<RefTensor> eval_add(const Node& node, const std::vector<RefTensor>& in) {
   MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 2));
   MLPRT_ASSIGN_OR_RETURN(Dims dims, broadcast_dims(node, in[0].dims, in[1].dims));
@@ -332,8 +389,7 @@ Result<std::vector<RefTensor>> evaluate_node(const Graph& /*graph*/, const Node&
   if (op == "Gemm") {
     MLPRT_ASSIGN_OR_RETURN(out[0], eval_gemm(node, inputs));
   } else if (op == "MatMul") {
-    MLPRT_RETURN_IF_ERROR(need_inputs(node, inputs, 2));
-    MLPRT_ASSIGN_OR_RETURN(out[0], eval_matmul(node, inputs[0], inputs[1]));
+    MLPRT_ASSIGN_OR_RETURN(out[0], eval_matmul_layer(node, inputs));
   } else if (op == "Dense") {
     MLPRT_ASSIGN_OR_RETURN(out[0], eval_dense(node, inputs));
   } else if (op == "Add") {

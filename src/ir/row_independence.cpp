@@ -4,6 +4,8 @@
 #include <set>
 #include <sstream>
 
+#include "ir/data_ops.h"
+
 namespace mlprt::ir {
 namespace {
 
@@ -74,6 +76,54 @@ RowIndependence check_op(const Node& node, const std::set<std::string>& batched,
   }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze") {
     return {true, "", ""};  // views: the shape rule in analyze decides
+  }
+  if (op == "Transpose") {
+    const Result<std::vector<int64_t>> perm = transpose_perm(node, rank);
+    if (!perm.is_ok() || perm->empty() || (*perm)[0] != 0) {
+      return mixes(node, "moves axis 0, the batch, to another position");
+    }
+    return {true, "", ""};
+  }
+  if (op == "Slice") {
+    std::vector<int64_t> axes = node.get_ints("axes");
+    if (axes.empty() && !node.get_ints("starts").empty()) axes.push_back(0);  // default 0..n-1
+    for (int64_t a : axes) {
+      if (normalized_axis(a, rank) == 0) return mixes(node, "slices axis 0, the batch");
+    }
+    return {true, "", ""};
+  }
+  if (op == "ReduceMean") {
+    const std::vector<int64_t> axes = node.get_ints("axes");
+    if (axes.empty() && node.get_int("noop_with_empty_axes", 0) == 0) {
+      return mixes(node, "averages over every axis, the batch included");
+    }
+    for (int64_t a : axes) {
+      if (normalized_axis(a, rank) == 0) return mixes(node, "averages over axis 0, the batch");
+    }
+    return {true, "", ""};
+  }
+  if (op == "MatMul") {
+    // Rows stay apart when axis 0 of the batched operand is a batch axis of the product that
+    // the other operand does not vary along, or the rows of a plain (untransposed) 2-D product.
+    const bool a_batched = is_batched(0), b_batched = is_batched(1);
+    if (node.inputs.size() > 2 && is_batched(2)) return mixes(node, "takes its bias from the batch");
+    const size_t ra = rank;
+    const size_t rb = shapes.count(node.inputs[1]) ? shapes.at(node.inputs[1]).size() : 0;
+    if (a_batched && !b_batched) {
+      const Dims& b = shapes.at(node.inputs[1]);
+      if (ra == 2 && node.get_int("transpose_a", 0) == 0 && node.get_int("transpose_y", 0) == 0) {
+        return {true, "", ""};
+      }
+      if (ra >= 3 && (rb < ra || b[0] == 1)) return {true, "", ""};
+      return mixes(node, "multiplies the batch axis into the product (it is a matrix axis or "
+                         "meets the other operand's slices)");
+    }
+    if (a_batched && b_batched && ra >= 3 && rb == ra) return {true, "", ""};
+    if (!a_batched && b_batched && rb >= 3) {
+      const Dims& a = shapes.at(node.inputs[0]);
+      if (ra < rb || a[0] == 1) return {true, "", ""};
+    }
+    return mixes(node, "multiplies the batch axis into the product (it is a matrix axis)");
   }
   return mixes(node, "is not an op known to keep rows independent");
 }

@@ -29,7 +29,10 @@ struct RowIndependence {
 /// with operands broadcast along the trailing axes only, Softmax / LayerNorm / ScaleShift over a
 /// non-batch axis, and the views (Reshape, Flatten, Squeeze, Unsqueeze) where the output's axis
 /// 0 is the batch at both sizes (row-major views then keep each row's elements together).
-/// Anything else is reported as not proven, naming the layer.
+/// Transpose keeping axis 0 first, Slice / ReduceMean not touching axis 0, and MatMul where
+/// axis 0 of the batched operand is a batch axis of the product the other operand does not vary
+/// along (or the rows of an untransposed 2-D product). Anything else is reported as not proven,
+/// naming the layer.
 RowIndependence analyze_row_independence(const Graph& graph, const std::vector<ShapeMap>& samples);
 
 }  // namespace mlprt::ir

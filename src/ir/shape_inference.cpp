@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/check.h"
+#include "ir/data_ops.h"
 
 namespace mlprt::ir {
 namespace {
@@ -199,7 +200,17 @@ Result<Dims> infer_node(const Graph& graph, const Node& node, const std::vector<
   }
   if (op == "MatMul") {
     MLPRT_RETURN_IF_ERROR(need(2));
-    return matmul_shape(node, in[0], in[1], false);
+    MLPRT_ASSIGN_OR_RETURN(const MatMulShape s, matmul_layer_shape(node, in[0], in[1]));
+    return s.out;
+  }
+  if (op == "Transpose" || (op == "Slice" && node.inputs.size() == 1)) {
+    MLPRT_RETURN_IF_ERROR(need(1));
+    MLPRT_ASSIGN_OR_RETURN(const StridedCopy copy, strided_copy_of(node, in[0]));
+    return copy.out;
+  }
+  if (op == "ReduceMean" && node.inputs.size() == 1) {
+    MLPRT_RETURN_IF_ERROR(need(1));
+    return reduce_mean_shape(node, in[0]);
   }
   if (op == "Gemm") {
     MLPRT_RETURN_IF_ERROR(need(2));

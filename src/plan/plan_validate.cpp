@@ -36,7 +36,10 @@ std::string check_attribute_type(const std::string& what, const std::string& key
   static const std::map<std::string, size_t, std::less<>> kTypes = {
       {"activation", 2}, {"kind", 2},      {"alpha", 1},       {"beta", 1},
       {"epsilon", 1},    {"axis", 0},      {"log", 0},         {"coerce_2d", 0},
-      {"allowzero", 0},  {"transpose_x", 0}, {"axes", 3},      {"shape", 3}};
+      {"allowzero", 0},  {"transpose_x", 0}, {"axes", 3},      {"shape", 3},
+      {"perm", 3},       {"starts", 3},    {"ends", 3},        {"steps", 3},
+      {"keepdims", 0},   {"noop_with_empty_axes", 0},          {"transpose_a", 0},
+      {"transpose_b", 0}, {"transpose_y", 0}};
   static const char* const kNames[] = {"an int", "a float", "a string", "ints"};
   auto it = kTypes.find(key);
   if (it == kTypes.end()) return "";

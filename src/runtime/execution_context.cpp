@@ -217,6 +217,14 @@ Status ContextState::set_tensor_address(const std::string& name, void* address) 
 }
 
 Status ContextState::enqueue(void* stream) {
+  // A tensor with zero elements (an empty batch) needs no address: nothing is read or written.
+  const auto empty = [&](const std::string& name) {
+    if (!m_resolved) return false;
+    auto it = m_shapes.find(name);
+    return it != m_shapes.end() &&
+           std::any_of(it->second.begin(), it->second.end(), [](int64_t d) { return d == 0; });
+  };
+  bool all_outputs_empty = true;
   for (const TensorDesc& t : m_engine->io_tensors) {
     auto address = m_addresses.find(t.name);
     if (t.mode == TensorIOMode::kInput) {
@@ -224,12 +232,21 @@ Status ContextState::enqueue(void* stream) {
         return make_error(StatusCode::kInvalidArgument, "enqueue: the shape of input '", t.name,
                           "' is not set (call set_input_shape first)");
       }
+      if (address == m_addresses.end() && empty(t.name)) {
+        m_bindings.inputs.find(t.name)->second = nullptr;
+        continue;
+      }
       if (address == m_addresses.end()) {
         return make_error(StatusCode::kInvalidArgument, "enqueue: input '", t.name,
                           "' has no address (call set_tensor_address first)");
       }
       m_bindings.inputs.find(t.name)->second = address->second;
     } else {
+      all_outputs_empty = all_outputs_empty && empty(t.name);
+      if (address == m_addresses.end() && empty(t.name)) {
+        m_bindings.outputs.find(t.name)->second = nullptr;
+        continue;
+      }
       if (m_location == TensorLocation::kDevice && address == m_addresses.end()) {
         return make_error(StatusCode::kInvalidArgument, "enqueue: output '", t.name,
                           "' has no device address (with TensorLocation::kDevice every output "
@@ -241,6 +258,8 @@ Status ContextState::enqueue(void* stream) {
     }
   }
   MLPRT_RETURN_IF_ERROR(require_resolved("enqueue"));
+  // Every output empty: there is nothing to compute (the shapes are already known).
+  if (all_outputs_empty) return Status::ok();
   if (m_split) return enqueue_split(stream);
   return m_backend->execute(m_bindings, stream);
 }

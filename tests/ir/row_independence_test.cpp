@@ -179,3 +179,56 @@ TEST(RowIndependence, EverySampleIsChecked) {
 
 }  // namespace
 }  // namespace mlprt::ir
+
+namespace mlprt::ir {
+namespace {
+
+// x [batch, 6, 8] through token mixing as the passes leave it, a Slice of the features and a
+// mean over tokens: rows stay apart. Transposing or reducing the batch axis mixes them.
+Graph token_mixing_graph(std::vector<int64_t> perm, std::vector<int64_t> reduce_axes) {
+  Graph g;
+  g.name = "mixer";
+  g.inputs.push_back({"x", DataType::kFloat32, {Dim{-1, "batch"}, Dim{6, ""}, Dim{8, ""}}});
+  g.constants["w"] = Constant::from_floats({6, 6}, std::vector<float>(36, 0.1f));
+  g.nodes.push_back(node("tok", "MatMul", {"x", "w"}, {"t"},
+                         {{"transpose_a", int64_t{1}}, {"transpose_y", int64_t{1}}}));
+  g.nodes.push_back(node("cut", "Slice", {"t"}, {"s"},
+                         {{"starts", std::vector<int64_t>{0}}, {"ends", std::vector<int64_t>{4}},
+                          {"axes", std::vector<int64_t>{-1}}}));
+  g.nodes.push_back(node("perm", "Transpose", {"s"}, {"p"}, {{"perm", perm}}));
+  g.nodes.push_back(node("mean", "ReduceMean", {"p"}, {"y"},
+                         {{"axes", reduce_axes}, {"keepdims", int64_t{0}}}));
+  g.outputs = {{"y", DataType::kFloat32, {Dim{-1, "batch"}}}};
+  return g;
+}
+
+RowIndependence analyze_mixer(const Graph& g) {
+  return analyze_row_independence(g, {ShapeMap{{"x", {8, 6, 8}}}});
+}
+
+TEST(RowIndependence, TokenMixingSliceTransposeAndMeanKeepRowsApart) {
+  const RowIndependence rows = analyze_mixer(token_mixing_graph({0, 2, 1}, {2}));
+  EXPECT_TRUE(rows.independent) << rows.layer << ": " << rows.reason;
+}
+
+TEST(RowIndependence, TransposingTheBatchAwayMixesRows) {
+  const RowIndependence rows = analyze_mixer(token_mixing_graph({1, 0, 2}, {2}));
+  EXPECT_FALSE(rows.independent);
+  EXPECT_EQ(rows.layer, "perm");
+}
+
+TEST(RowIndependence, AveragingOverTheBatchMixesRows) {
+  const RowIndependence rows = analyze_mixer(token_mixing_graph({0, 2, 1}, {0}));
+  EXPECT_FALSE(rows.independent);
+  EXPECT_EQ(rows.layer, "mean");
+}
+
+TEST(RowIndependence, AMatMulWhoseConstantVariesAlongTheBatchMixesRows) {
+  Graph g = token_mixing_graph({0, 2, 1}, {2});
+  g.constants["w"] = Constant::from_floats({8, 6, 6}, std::vector<float>(288, 0.1f));
+  const RowIndependence rows = analyze_mixer(g);
+  EXPECT_FALSE(rows.independent);  // at other batch sizes the shapes do not even broadcast
+}
+
+}  // namespace
+}  // namespace mlprt::ir

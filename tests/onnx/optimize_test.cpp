@@ -160,17 +160,32 @@ TEST(Optimize, ReshapeShapeBecomesAttributeAndConstantsFold) {
   EXPECT_EQ(g.nodes[1].op, "Dense");
 }
 
-TEST(Optimize, MatMulWithVariableWeightIsRefused) {
+// A MatMul whose second operand is an activation stays a MatMul layer op (both operands read
+// at run time); a Gemm with a runtime B is still refused, naming the node and the tensor.
+TEST(Optimize, MatMulWithVariableWeightIsAMatMulLayer) {
   ModelBuilder b;
   b.input("x", {2, 4});
   b.input("w", {4, 3});
   b.node("MatMul", {"x", "w"}, {"y"}, "dyn_mm");
   b.output("y", {2, 3});
   ir::Graph g = import_ok(b);
+  ASSERT_TRUE(ir::optimize(g).is_ok());
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes[0].op, "MatMul");
+  EXPECT_EQ(g.nodes[0].inputs, (std::vector<std::string>{"x", "w"}));
+}
+
+TEST(Optimize, GemmWithVariableWeightIsRefused) {
+  ModelBuilder b;
+  b.input("x", {2, 4});
+  b.input("w", {4, 3});
+  b.node("Gemm", {"x", "w"}, {"y"}, "dyn_gemm");
+  b.output("y", {2, 3});
+  ir::Graph g = import_ok(b);
   Status s = ir::optimize(g);
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
-  EXPECT_NE(s.message().find("'dyn_mm'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("'dyn_gemm'"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("'w'"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("constant"), std::string::npos) << s.message();
 }

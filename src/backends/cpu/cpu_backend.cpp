@@ -37,7 +37,7 @@ constexpr int kBlobVersion = 3;
 constexpr double kChainMaxFlops = 2e9;
 constexpr std::string_view kSupportedOps =
     "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
-    "Squeeze, Unsqueeze";
+    "Squeeze, Unsqueeze, Transpose, Slice, ReduceMean, MatMul";
 
 // dtype of `tensor` when the graph declares it (input, output, constant); nullopt for
 // intermediates, whose dtype follows from their (already checked) producer.
@@ -82,7 +82,8 @@ class CpuBackend final : public Backend {
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
     static const std::set<std::string, std::less<>> kOps = {
         "Dense",      "Add",     "Binary",  "Relu",    "Activation", "Softmax",
-        "LayerNorm",  "ScaleShift", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+        "LayerNorm",  "ScaleShift", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+        "Transpose",  "Slice",   "ReduceMean", "MatMul"};
     if (!kOps.count(node.op)) {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
                         ": op is not supported; supported ops: ", kSupportedOps);

@@ -64,6 +64,10 @@ std::string ChainRun::why_not_row_wise(const CpuExecutable& exe, const ir::Shape
       case LayerKind::kRelu:
       case LayerKind::kActivation:
       case LayerKind::kView: break;
+      case LayerKind::kCopy:
+      case LayerKind::kReduceMean:
+      case LayerKind::kMatMul:
+        return "layer '" + layer.name + "' (" + layer.op + ") is not run row-split";
     }
   }
   return "";
@@ -170,7 +174,10 @@ Status ChainRun::run_block(size_t t, const std::vector<float*>& ptrs) {
         }
         break;
       }
-      case LayerKind::kView: break;
+      case LayerKind::kView:
+      case LayerKind::kCopy:  // never in a row-split chain (why_not_row_wise)
+      case LayerKind::kReduceMean:
+      case LayerKind::kMatMul: break;
     }
   }
   return Status::ok();

@@ -11,6 +11,7 @@
 
 #include "backends/broadcast_strides.h"
 #include "backends/cpu/cpu_chain.h"
+#include "backends/cpu/cpu_data_layers.h"
 #include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_executable.h"
 #include "backends/row_extent.h"
@@ -149,6 +150,9 @@ class CpuContext final : public BackendContext {
         m_dense(exe.layers().size()),
         m_add(exe.layers().size()),
         m_loops(exe.layers().size()),
+        m_copies(exe.layers().size()),
+        m_reduces(exe.layers().size()),
+        m_matmuls(exe.layers().size()),
         m_threads(exe.threads()) {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
@@ -225,6 +229,23 @@ class CpuContext final : public BackendContext {
       } else if (layer.kind == LayerKind::kSoftmax || layer.kind == LayerKind::kLayerNorm ||
                  layer.kind == LayerKind::kScaleShift) {
         MLPRT_ASSIGN_OR_RETURN(m_loops[l], row_loop(layer, in));
+      } else if (layer.kind == LayerKind::kCopy) {
+        CopyRun& run = m_copies[l];
+        MLPRT_ASSIGN_OR_RETURN(run.copy, ir::strided_copy_of(layer.node, in));
+        run.counter.assign(run.copy.out.size(), 0);
+        run.total = m_elements[layer.output];
+      } else if (layer.kind == LayerKind::kReduceMean) {
+        MLPRT_ASSIGN_OR_RETURN(m_reduces[l], ir::reduce_loops(layer.node, in));
+      } else if (layer.kind == LayerKind::kMatMul) {
+        MLPRT_ASSIGN_OR_RETURN(
+            m_matmuls[l],
+            ir::matmul_layer_shape(layer.node, in, shapes.at(tensors[layer.inputs[1]].name)));
+        if (!layer.params.shift.empty() &&
+            static_cast<int64_t>(layer.params.shift.size()) != m_matmuls[l].n) {
+          return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name,
+                            "' (MatMul): bias has ", layer.params.shift.size(),
+                            " values; the product has ", m_matmuls[l].n, " columns");
+        }
       } else {
         MLPRT_CHECK(m_elements[layer.inputs[0]] == m_elements[layer.output],
                     "layer '" << layer.name << "' changes the element count");
@@ -304,6 +325,11 @@ class CpuContext final : public BackendContext {
         case LayerKind::kSoftmax: run_softmax(m_loops[l], layer.params.log, x, y); break;
         case LayerKind::kLayerNorm: run_layer_norm(m_loops[l], layer.params, x, y); break;
         case LayerKind::kScaleShift: run_scale_shift(m_loops[l], layer.params, x, y); break;
+        case LayerKind::kCopy: run_strided_copy(m_copies[l], x, y); break;
+        case LayerKind::kReduceMean: run_reduce_mean(m_reduces[l], x, y); break;
+        case LayerKind::kMatMul:
+          run_matmul(m_matmuls[l], layer.params, x, m_ptrs[layer.inputs[1]], y, split_threads());
+          break;
         case LayerKind::kView: break;
       }
     }
@@ -356,6 +382,9 @@ class CpuContext final : public BackendContext {
   std::vector<DenseRun> m_dense;         // per layer
   std::vector<BroadcastPlan> m_add;      // per layer
   std::vector<RowLoop> m_loops;          // per layer: softmax, layer norm, scale-shift sizes
+  std::vector<CopyRun> m_copies;         // per layer: Transpose / Slice
+  std::vector<ir::ReduceLoops> m_reduces;  // per layer: ReduceMean
+  std::vector<ir::MatMulShape> m_matmuls;  // per layer: MatMul
   AlignedBuffer m_scratchpad;
   ThreadPoolResources m_pool;            // row splits' per-thread streams and scratchpads
   ChainRun m_chain;

@@ -68,9 +68,24 @@ Result<LayerKind> layer_params(const ir::Graph& graph, const ir::Node& node, Lay
     }
     return ln ? LayerKind::kLayerNorm : LayerKind::kScaleShift;
   }
+  if (node.op == "Transpose" || node.op == "Slice") return LayerKind::kCopy;
+  if (node.op == "ReduceMean") return LayerKind::kReduceMean;
+  if (node.op == "MatMul") {
+    const auto act = ir::parse_activation(node.get_string("activation", "none"));
+    if (!act) {
+      return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                        ": activation '", node.get_string("activation", ""),
+                        "'; supported: ", ir::kActivationKinds);
+    }
+    p.activation = ir::ActivationSpec{*act, node.get_float("alpha", 0.0),
+                                      node.get_float("beta", 0.0)};
+    p.shift = floats_of(graph, node, 2);
+    return LayerKind::kMatMul;
+  }
   return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
                     ": op not implemented; supported: Dense, Add, Binary, Relu, Activation, "
-                    "Softmax, LayerNorm, ScaleShift, Reshape, Flatten, Squeeze, Unsqueeze");
+                    "Softmax, LayerNorm, ScaleShift, Reshape, Flatten, Squeeze, Unsqueeze, "
+                    "Transpose, Slice, ReduceMean, MatMul");
 }
 
 constexpr TensorTableRules kTensorRules = {
@@ -170,7 +185,12 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     } else {
       MLPRT_ASSIGN_OR_RETURN(layer.kind, layer_params(graph, node, layer.params));
     }
-    const size_t data_inputs = layer.kind == LayerKind::kAdd ? 2 : 1;
+    if (layer.kind == LayerKind::kCopy || layer.kind == LayerKind::kReduceMean ||
+        layer.kind == LayerKind::kMatMul) {
+      layer.node = node;
+    }
+    const size_t data_inputs =
+        layer.kind == LayerKind::kAdd || layer.kind == LayerKind::kMatMul ? 2 : 1;
     if (node.inputs.size() < data_inputs || node.outputs.size() != 1 || node.outputs[0].empty()) {
       return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node), ": needs ",
                         data_inputs, " data input(s) and one output, has ", node.inputs.size(),
@@ -269,6 +289,24 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
       case LayerKind::kScaleShift:
         out.emplace_back("fp32 (loop:scale_shift)");
         break;
+      case LayerKind::kCopy:
+        out.emplace_back(layer.op == "Slice" ? "fp32 (loop:strided_copy slice)"
+                                             : "fp32 (loop:strided_copy transpose)");
+        break;
+      case LayerKind::kReduceMean:
+        out.emplace_back("fp32 (loop:reduce_mean)");
+        break;
+      case LayerKind::kMatMul: {
+        std::string reads;
+        if (layer.node.get_int("transpose_a", 0)) reads += " A^T";
+        if (layer.node.get_int("transpose_b", 0)) reads += " B^T";
+        if (layer.node.get_int("transpose_y", 0)) reads += " Y^T";
+        const std::string act(ir::activation_name(layer.params.activation.kind));
+        out.push_back("fp32 (sgemm:batched" + (reads.empty() ? "" : " strided" + reads) +
+                      (layer.params.shift.empty() ? "" : " +bias") +
+                      (act == "none" ? "" : " +" + act) + ")");
+        break;
+      }
     }
   }
   return out;

@@ -15,7 +15,12 @@
 
 namespace mlprt::backend::cpu {
 
-enum class LayerKind { kDense, kAdd, kRelu, kView, kActivation, kSoftmax, kLayerNorm, kScaleShift };
+enum class LayerKind {
+  kDense, kAdd, kRelu, kView, kActivation, kSoftmax, kLayerNorm, kScaleShift,
+  kCopy,        ///< Transpose, Slice: a strided copy (cpu_data_layers.h)
+  kReduceMean,
+  kMatMul       ///< batched product of activations / N-D constants
+};
 
 struct Layer {
   std::string name;
@@ -24,7 +29,9 @@ struct Layer {
   std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
   size_t output = 0;           ///< tensor id
   DenseLayer dense;            ///< kDense only
-  LayerParams params;          ///< the other kinds (kAdd: params.binary)
+  LayerParams params;          ///< the other kinds (kAdd: params.binary; kMatMul: activation,
+                               ///< shift = bias)
+  ir::Node node;               ///< kCopy, kReduceMean, kMatMul: attributes read at prepare
 };
 
 class CpuExecutable final : public Executable {

@@ -184,7 +184,8 @@ class CudaBackend final : public Backend {
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
     static const std::set<std::string, std::less<>> kOps = {
         "Dense",     "Add",        "Binary",  "Relu",    "Activation", "Softmax",
-        "LayerNorm", "ScaleShift", "Reshape", "Flatten", "Squeeze",    "Unsqueeze"};
+        "LayerNorm", "ScaleShift", "Reshape", "Flatten", "Squeeze",    "Unsqueeze",
+        "Transpose", "Slice",      "ReduceMean", "MatMul"};
     if (!kOps.count(node.op)) {
       return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
                         ": op is not supported; supported ops: ", kCudaOps);

@@ -10,7 +10,9 @@
 
 #include "backends/broadcast_strides.h"
 #include "backends/cuda/cuda_chunks.h"
+#include "backends/cuda/cuda_data_kernels.h"
 #include "backends/cuda/cuda_executable.h"
+#include "backends/cuda/cuda_matmul.h"
 #include "backends/row_extent.h"
 #include "common/check.h"
 #include "common/log.h"
@@ -100,6 +102,9 @@ class CudaContext final : public BackendContext {
         m_row_elems(exe.tensors().size(), 0),
         m_add(exe.layers().size()),
         m_rows(exe.layers().size()),
+        m_gathers(exe.layers().size()),
+        m_reduces(exe.layers().size()),
+        m_matmuls(exe.layers().size()),
         m_dev_in(exe.input_ids().size(), nullptr),
         m_dev_out(exe.output_ids().size(), nullptr),
         m_caller_in(exe.input_ids().size(), nullptr),
@@ -230,6 +235,9 @@ class CudaContext final : public BackendContext {
       } else if (layer.kind == LayerKind::kSoftmax || layer.kind == LayerKind::kLayerNorm ||
                  layer.kind == LayerKind::kScaleShift) {
         MLPRT_ASSIGN_OR_RETURN(m_rows[l], row_shape(layer, in));
+      } else if (layer.kind == LayerKind::kCopy || layer.kind == LayerKind::kReduceMean ||
+                 layer.kind == LayerKind::kMatMul) {
+        MLPRT_RETURN_IF_ERROR(prepare_data_layer(layer, l, shapes));
       }
     }
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
@@ -440,6 +448,93 @@ class CudaContext final : public BackendContext {
     });
   }
 
+  // Sizes and cuBLASLt plans of the Transpose / Slice / ReduceMean / MatMul layers.
+  Status prepare_data_layer(const Layer& layer, size_t l, const ir::ShapeMap& shapes) {
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
+    const auto too_deep = [&](size_t rank) -> Status {
+      if (rank <= static_cast<size_t>(kMaxRank)) return Status::ok();
+      return make_error(StatusCode::kUnsupported, "cuda backend: layer '", layer.name, "' (",
+                        layer.op, "): rank ", rank, " > ", kMaxRank);
+    };
+    if (layer.kind == LayerKind::kCopy) {
+      MLPRT_ASSIGN_OR_RETURN(const ir::StridedCopy copy, ir::strided_copy_of(layer.node, in));
+      MLPRT_RETURN_IF_ERROR(too_deep(copy.out.size()));
+      GatherShape g;
+      g.rank = static_cast<int>(copy.out.size());
+      for (size_t d = 0; d < copy.out.size(); ++d) {
+        g.dims[d] = copy.out[d];
+        g.stride[d] = copy.stride[d];
+      }
+      g.offset = copy.offset;
+      m_gathers[l] = g;
+      return Status::ok();
+    }
+    if (layer.kind == LayerKind::kReduceMean) {
+      MLPRT_ASSIGN_OR_RETURN(const ir::ReduceLoops loops, ir::reduce_loops(layer.node, in));
+      ReduceShape r;
+      if (loops.general) {
+        MLPRT_RETURN_IF_ERROR(too_deep(std::max(loops.kept_dims.size(), loops.reduced_dims.size())));
+        r.kept_rank = static_cast<int>(loops.kept_dims.size());
+        for (size_t d = 0; d < loops.kept_dims.size(); ++d) {
+          r.kept_dims[d] = loops.kept_dims[d];
+          r.kept_stride[d] = loops.kept_strides[d];
+        }
+        r.reduced_rank = static_cast<int>(loops.reduced_dims.size());
+        for (size_t d = 0; d < loops.reduced_dims.size(); ++d) {
+          r.reduced_dims[d] = loops.reduced_dims[d];
+          r.reduced_stride[d] = loops.reduced_strides[d];
+        }
+      } else {  // outer x n x inner: kept (outer, inner), reduced n of stride inner
+        r.kept_rank = 2;
+        r.kept_dims[0] = loops.outer;
+        r.kept_stride[0] = loops.n * loops.inner;
+        r.kept_dims[1] = loops.inner;
+        r.kept_stride[1] = 1;
+        r.reduced_rank = 1;
+        r.reduced_dims[0] = loops.n;
+        r.reduced_stride[0] = loops.inner;
+      }
+      r.count = loops.n;
+      m_reduces[l] = r;
+      return Status::ok();
+    }
+    MLPRT_ASSIGN_OR_RETURN(const ir::MatMulShape shape,
+                           ir::matmul_layer_shape(layer.node, in,
+                                                  shapes.at(tensors[layer.inputs[1]].name)));
+    if (layer.shift_count > 0 && layer.shift_count != shape.n) {
+      return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name,
+                        "' (MatMul): bias has ", layer.shift_count, " values; the product has ",
+                        shape.n, " columns");
+    }
+    if (m_matmul_shapes.size() != m_exe.layers().size()) m_matmul_shapes.resize(m_exe.layers().size());
+    m_matmul_shapes[l] = shape;
+    MLPRT_ASSIGN_OR_RETURN(m_matmuls[l],
+                           BatchedMatmulPlan::create(shape, layer.precision, m_exe.lt_handle(),
+                                                     m_workspace.bytes()));
+    return Status::ok();
+  }
+
+  Status run_matmul(const Layer& layer, size_t l, const void* a, const void* b, void* y,
+                    int64_t n, cudaStream_t stream) {
+    if (m_matmuls[l].empty()) return Status::ok();
+    MLPRT_CUBLAS_TRY(m_matmuls[l].run(m_exe.lt_handle(), a, b, y, m_workspace.get(),
+                                      m_workspace.bytes(), stream),
+                     "cublasLtMatmul of layer '" + layer.name + "'");
+    const ir::MatMulShape& s = m_matmul_shapes[l];
+    if (layer.shift_count > 0) {
+      MLPRT_CUDA_TRY(launch_add_bias(y, layer.out_type,
+                                     static_cast<const float*>(layer.matmul_bias.get()), s.n,
+                                     s.transpose_y ? s.m : 1, n, stream),
+                     "bias kernel of layer '" + layer.name + "'");
+    }
+    if (layer.act.kind != ActKind::kNone) {
+      MLPRT_CUDA_TRY(launch_activation(y, y, layer.out_type, layer.act, n, stream),
+                     "activation kernel of layer '" + layer.name + "'");
+    }
+    return Status::ok();
+  }
+
   // Chunk sizes, their matmul plans and the events that order the copy streams against the
   // layers, for pinned host I/O (decided at execute; prepared here so execute does not allocate).
   Status prepare_pipeline(const ir::ShapeMap& shapes) {
@@ -588,6 +683,17 @@ class CudaContext final : public BackendContext {
               launch_scale_shift(x, y, act, m_rows[l], static_cast<const float*>(layer.scale.get()),
                                  static_cast<const float*>(layer.shift.get()), stream),
               "scale-shift kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kCopy:
+          MLPRT_CUDA_TRY(launch_strided_copy(x, y, act, m_gathers[l], n, stream),
+                         "strided copy kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kReduceMean:
+          MLPRT_CUDA_TRY(launch_reduce_mean(x, y, act, m_reduces[l], n, stream),
+                         "reduce-mean kernel of layer '" + layer.name + "'");
+          break;
+        case LayerKind::kMatMul:
+          MLPRT_RETURN_IF_ERROR(run_matmul(layer, l, x, xs[1], y, n, stream));
           break;
         case LayerKind::kView:
           break;
@@ -770,6 +876,10 @@ class CudaContext final : public BackendContext {
   std::vector<cudaEvent_t> m_events;
   std::vector<BroadcastShape> m_add;  // per kBinary layer
   std::vector<RowShape> m_rows;       // per kSoftmax / kLayerNorm / kScaleShift layer
+  std::vector<GatherShape> m_gathers;  // per kCopy layer
+  std::vector<ReduceShape> m_reduces;  // per kReduceMean layer
+  std::vector<BatchedMatmulPlan> m_matmuls;  // per kMatMul layer
+  std::vector<ir::MatMulShape> m_matmul_shapes;  // per kMatMul layer (bias epilogue sizes)
   std::vector<const void*> m_dev_in;
   std::vector<void*> m_dev_out;
   std::vector<const void*> m_caller_in;  // this call's addresses, as bound

@@ -88,6 +88,25 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
     }
     return Status::ok();
   }
+  if (node.op == "Transpose" || node.op == "Slice" || node.op == "ReduceMean") {
+    layer.kind = node.op == "ReduceMean" ? LayerKind::kReduceMean : LayerKind::kCopy;
+    layer.node = node;
+    return Status::ok();
+  }
+  if (node.op == "MatMul") {
+    const std::optional<ir::ActivationKind> act =
+        ir::parse_activation(node.get_string("activation", "none"));
+    if (!act) {
+      return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
+                        ": activation '", node.get_string("activation", ""), "'; supported: ",
+                        ir::kActivationKinds);
+    }
+    layer.kind = LayerKind::kMatMul;
+    layer.node = node;
+    layer.act = act_params(ir::ActivationSpec{*act, node.get_float("alpha", 0.0),
+                                              node.get_float("beta", 0.0)});
+    return upload_floats(graph, node, 2, layer.matmul_bias, layer.shift_count);
+  }
   return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
                     ": op not implemented; supported: ", kCudaOps);
 }
@@ -285,7 +304,8 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     } else {
       MLPRT_RETURN_IF_ERROR(layer_params(graph, node, layer));
     }
-    const size_t data_inputs = layer.kind == LayerKind::kBinary ? 2 : 1;
+    const size_t data_inputs =
+        layer.kind == LayerKind::kBinary || layer.kind == LayerKind::kMatMul ? 2 : 1;
     if (node.inputs.size() < data_inputs || node.outputs.size() != 1 || node.outputs[0].empty()) {
       return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node), ": needs ",
                         data_inputs, " data input(s) and one output");
@@ -372,6 +392,22 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
       case LayerKind::kLayerNorm: out.push_back(prec + " (kernel:layer_norm, fp32 math)"); break;
       case LayerKind::kScaleShift: out.push_back(prec + " (kernel:scale_shift)"); break;
       case LayerKind::kView: out.push_back(prec + " (view)"); break;
+      case LayerKind::kCopy:
+        out.push_back(prec + " (kernel:strided_copy " + std::string(layer.op == "Slice" ? "slice" : "transpose") + ")");
+        break;
+      case LayerKind::kReduceMean: out.push_back(prec + " (kernel:reduce_mean, fp32 math)"); break;
+      case LayerKind::kMatMul: {
+        std::string reads;
+        if (layer.node.get_int("transpose_a", 0)) reads += " A^T";
+        if (layer.node.get_int("transpose_b", 0)) reads += " B^T";
+        if (layer.node.get_int("transpose_y", 0)) reads += " Y^T";
+        const std::string act(
+            ir::activation_name(static_cast<ir::ActivationKind>(static_cast<int>(layer.act.kind))));
+        out.push_back(prec + " (cublasLt batched" + (reads.empty() ? "" : " strided" + reads) +
+                      (layer.shift_count > 0 ? " + kernel:bias" : "") +
+                      (act == "none" ? "" : " + kernel:" + act) + ")");
+        break;
+      }
     }
   }
   return out;

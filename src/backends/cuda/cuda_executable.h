@@ -18,7 +18,7 @@ namespace mlprt::backend::cuda {
 
 inline constexpr const char* kCudaOps =
     "Dense, Add, Binary, Relu, Activation, Softmax, LayerNorm, ScaleShift, Reshape, Flatten, "
-    "Squeeze, Unsqueeze";
+    "Squeeze, Unsqueeze, Transpose, Slice, ReduceMean, MatMul";
 
 /// A tactic chosen at build time for one Dense layer at one row count.
 struct TunedAlgo {
@@ -48,7 +48,12 @@ struct CastSlot {
   ElemType type = ElemType::kF32;
 };
 
-enum class LayerKind { kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView };
+enum class LayerKind {
+  kDense, kBinary, kActivation, kSoftmax, kLayerNorm, kScaleShift, kView,
+  kCopy,        ///< Transpose, Slice: one strided gather (cuda_data_kernels.h)
+  kReduceMean,
+  kMatMul       ///< batched product of activations / N-D constants (cuda_matmul.h)
+};
 
 struct Layer {
   std::string name;
@@ -75,6 +80,8 @@ struct Layer {
   int64_t scale_count = 0;
   int64_t shift_count = 0;
   std::vector<TunedAlgo> tuned;
+  ir::Node node;  ///< kCopy, kReduceMean, kMatMul: attributes read at prepare
+  DeviceBuffer matmul_bias;  ///< kMatMul with bias: fp32 [N] (count in shift_count)
 };
 
 class CudaExecutable final : public Executable {

@@ -285,11 +285,23 @@ class ShapeFolder {
     if (op == "Gather") {
       const SymValue* idx = value(node, 1);
       if (!idx || node.get_int("axis", 0) != 0 || v0->dims.size() != 1) return std::nullopt;
+      // A constant index is read as its integers: a negative one (-1: the last dim, as
+      // h.chunk(2, dim=-1) exports) would read as an unknown Dim.
+      const Constant* constant = m_graph.find_constant(node.inputs[1]);
+      std::vector<int64_t> indices;
+      if (constant) {
+        indices = constant->to_int64s();
+      } else {
+        for (const Dim& i : idx->items) {
+          if (!known(i)) return std::nullopt;
+          indices.push_back(i.value);
+        }
+      }
       SymValue v{idx->dims, {}};
-      for (const Dim& i : idx->items) {
+      for (int64_t i : indices) {
         const auto n = static_cast<int64_t>(v0->items.size());
-        if (!known(i) || i.value < -n || i.value >= n) return std::nullopt;
-        v.items.push_back(v0->items[static_cast<size_t>(i.value < 0 ? i.value + n : i.value)]);
+        if (i < -n || i >= n) return std::nullopt;
+        v.items.push_back(v0->items[static_cast<size_t>(i < 0 ? i + n : i)]);
       }
       return v;
     }

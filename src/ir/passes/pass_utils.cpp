@@ -60,8 +60,11 @@ std::map<std::string, size_t> infer_ranks(const Graph& graph) {
       out = node.get_int("transpose_x", 0) != 0 ? std::optional<size_t>(2) : r0;
     } else if (node.op == "MatMul") {
       if (r0 && r1 && *r0 > 0 && *r1 > 0) out = matmul_output_rank(*r0, *r1);
-    } else if (node.op == "Add") {
+    } else if (node.op == "Add" || node.op == "Binary") {
       if (r0 && r1) out = std::max(*r0, *r1);
+    } else if (node.op == "ReduceMean" && node.get_int("keepdims", 1) == 0) {
+      const size_t axes = node.get_ints("axes").size();
+      if (r0 && node.inputs.size() == 1) out = axes == 0 ? 0 : *r0 - std::min(axes, *r0);
     } else if (node.op == "Reshape") {
       if (node.has_attribute("shape")) {
         out = node.get_ints("shape").size();

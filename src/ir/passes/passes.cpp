@@ -77,12 +77,63 @@ Status check_new_layer_op(const Graph& graph, const Node& node) {
   return Status::ok();
 }
 
+Status check_data_op(const Graph& graph, const Node& node) {
+  if ((node.op == "Slice" || node.op == "ReduceMean" || node.op == "Transpose") &&
+      node.inputs.size() != 1) {
+    return make_error(StatusCode::kUnsupported, describe(graph, node), ": input '",
+                      node.inputs[1], "' (", node.op == "Slice" ? "starts/ends/axes/steps" : "axes",
+                      ") is computed at run time and could not be folded at build time; only "
+                      "constant (or build-time computable) values are supported");
+  }
+  if (node.op == "MatMul") {
+    if (node.inputs.size() < 2 || node.inputs.size() > 3 || node.outputs.size() != 1) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": takes 2..3 inputs");
+    }
+    if (!parse_activation(node.get_string("activation", "none"))) {
+      return make_error(StatusCode::kUnsupported, describe(graph, node), ": activation '",
+                        node.get_string("activation", ""), "'; allowed: ", kActivationKinds);
+    }
+    for (size_t i = 0; i < 2; ++i) {
+      const Constant* c = graph.find_constant(node.inputs[i]);
+      if (c && c->dtype != DataType::kFloat32) {
+        return make_error(StatusCode::kUnsupported, describe(graph, node), ": operand '",
+                          node.inputs[i], "' is ", to_string(c->dtype),
+                          "; constant operands must be float32");
+      }
+    }
+    if (node.inputs.size() == 3) {
+      const Constant* b = graph.find_constant(node.inputs[2]);
+      if (!b || b->dims.size() != 1 || b->dtype != DataType::kFloat32) {
+        return make_error(StatusCode::kInternal, describe(graph, node), ": bias '",
+                          node.inputs[2], "' must be a 1-D float32 constant");
+      }
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status constant_shapes_to_attributes(Graph& graph) {
   for (Node& node : graph.nodes) {
     const bool axes_input = node.op == "Squeeze" || node.op == "Unsqueeze" ||
                             node.op == "ReduceMean";
+    if (node.op == "Slice" && node.inputs.size() > 1 && !node.has_attribute("starts")) {
+      // Constant starts / ends / axes / steps (opset 10+ inputs) -> attributes.
+      static constexpr const char* kNames[] = {"starts", "ends", "axes", "steps"};
+      bool all_constant = true;
+      for (size_t i = 1; i < node.inputs.size() && i < 5; ++i) {
+        all_constant = all_constant && (node.inputs[i].empty() || graph.is_constant(node.inputs[i]));
+      }
+      if (!all_constant || node.inputs.size() > 5) continue;  // check_layer_ops reports it
+      for (size_t i = 1; i < node.inputs.size(); ++i) {
+        if (!node.inputs[i].empty()) {
+          node.attributes[kNames[i - 1]] = graph.find_constant(node.inputs[i])->to_int64s();
+        }
+      }
+      node.inputs.resize(1);
+      continue;
+    }
     if (axes_input && node.inputs.size() > 1 && !node.has_attribute("axes")) {
       const Constant* axes = graph.find_constant(node.inputs[1]);
       if (axes) {
@@ -105,7 +156,7 @@ Status constant_shapes_to_attributes(Graph& graph) {
 Status check_layer_ops(const Graph& graph) {
   for (const Node& node : graph.nodes) {
     const bool is_layer = std::find(kLayerOps.begin(), kLayerOps.end(), node.op) != kLayerOps.end();
-    if ((node.op == "Gemm" || node.op == "MatMul") && node.inputs.size() > 1) {
+    if (node.op == "Gemm" && node.inputs.size() > 1) {
       const Constant* w = graph.find_constant(node.inputs[1]);
       return make_error(StatusCode::kUnsupported, describe(graph, node), ": its second input '",
                         node.inputs[1], "' is ",
@@ -118,6 +169,7 @@ Status check_layer_ops(const Graph& graph) {
                         layer_ops_list());
     }
     if (node.op == "Dense") MLPRT_RETURN_IF_ERROR(check_dense(graph, node));
+    MLPRT_RETURN_IF_ERROR(check_data_op(graph, node));
     if (node.op == "Reshape" && (node.inputs.size() != 1 || !node.has_attribute("shape"))) {
       return make_error(StatusCode::kUnsupported, describe(graph, node), ": target shape '",
                         node.inputs.size() > 1 ? node.inputs[1] : std::string(),
@@ -148,6 +200,7 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(fuse_patterns(graph));
     MLPRT_RETURN_IF_ERROR(lower_to_layer_ops(graph));
     MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
+    MLPRT_RETURN_IF_ERROR(fuse_transposes(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
     return check_layer_ops(graph);
   } catch (const std::bad_alloc&) {

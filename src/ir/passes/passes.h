@@ -26,6 +26,8 @@
 //   Flatten    inputs {X}; attr "axis".
 //   Squeeze    inputs {X}; attr "axes" (ints; empty: every dim of size 1).
 //   Unsqueeze  inputs {X}; attr "axes" (ints, positions in the output).
+//   Transpose, Slice, ReduceMean, MatMul: activations moved, cut, averaged or multiplied
+//              (batched, both operands may be activations); see ir/data_ops.h.
 // Reshape, Flatten, Squeeze and Unsqueeze are views: they never move data.
 // Every pass keeps the graph topologically sorted and the graph's I/O names unchanged.
 
@@ -37,9 +39,10 @@
 
 namespace mlprt::ir {
 
-inline constexpr std::array<std::string_view, 12> kLayerOps = {
-    "Dense",   "Add",        "Binary",  "Relu",    "Activation", "Softmax",
-    "LayerNorm", "ScaleShift", "Reshape", "Flatten", "Squeeze",    "Unsqueeze"};
+inline constexpr std::array<std::string_view, 16> kLayerOps = {
+    "Dense",     "Add",        "Binary",  "Relu",    "Activation", "Softmax",
+    "LayerNorm", "ScaleShift", "Reshape", "Flatten", "Squeeze",    "Unsqueeze",
+    "Transpose", "Slice",      "ReduceMean", "MatMul"};
 
 /// Evaluates nodes whose inputs are all constants and stores their outputs as constants.
 Status fold_constants(Graph& graph);
@@ -65,6 +68,11 @@ Status lower_to_layer_ops(Graph& graph);
 /// feature axis into weights and bias, and a following Relu / Activation of a kind oneDNN fuses
 /// into the activation (only when the intermediate has no other reader and is no graph output).
 Status fuse_dense(Graph& graph);
+/// A Transpose that only swaps the last two axes, read by one Dense, becomes that layer's
+/// transposed read (a MatMul with transpose_a); a Dense / MatMul whose only reader is such a
+/// Transpose writes its output transposed (transpose_y). Token mixing is then one strided
+/// batched GEMM per Linear, no copy.
+Status fuse_transposes(Graph& graph);
 /// Removes nodes whose outputs nobody reads and constants nobody uses.
 Status remove_dead_nodes(Graph& graph);
 /// Error if any node is not a layer op, naming it.

@@ -1,0 +1,30 @@
+#pragma once
+// The cpu backend's data-movement and batched-product layers: Transpose / Slice (one strided
+// copy), ReduceMean (over one block of adjacent axes) and MatMul of activations (batched sgemm
+// with broadcast batch axes, transposed reads and writes, bias + activation epilogue). Sizes
+// and offsets are computed in prepare (ir/data_ops.h); the runs never allocate.
+
+#include <cstdint>
+#include <vector>
+
+#include "backends/cpu/cpu_layers.h"
+#include "ir/data_ops.h"
+
+namespace mlprt::backend::cpu {
+
+/// A prepared Transpose / Slice: the copy and an odometer sized for it.
+struct CopyRun {
+  ir::StridedCopy copy;
+  std::vector<int64_t> counter;
+  int64_t total = 0;
+};
+void run_strided_copy(CopyRun& run, const float* x, float* y);
+
+void run_reduce_mean(const ir::ReduceLoops& loops, const float* x, float* y);
+
+/// y = act(op(a) @ op(b) + bias) per product of `shape`; `threads` products run in parallel
+/// when there are several (each a single-threaded sgemm), else one multi-threaded sgemm.
+void run_matmul(const ir::MatMulShape& shape, const LayerParams& params, const float* a,
+                const float* b, float* y, int threads);
+
+}  // namespace mlprt::backend::cpu

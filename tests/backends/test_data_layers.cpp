@@ -1,0 +1,182 @@
+// The data-movement and batched-product layer ops (Transpose, Slice, ReduceMean, MatMul; see
+// ir/data_ops.h) on every backend against the float64 IR evaluator: any permutation, negative
+// steps, non-adjacent reduced axes, batched products with broadcast batch axes (uniform and
+// not), transposed reads / writes, bias + activation epilogue, both operands activations.
+// The cuda cases skip, saying why, where there is no GPU.
+
+#include <gtest/gtest.h>
+
+#include "cpu_test_graphs.h"
+#include "cuda_skip.h"
+#include "ir/evaluator.h"
+
+namespace mlprt::testing {
+namespace {
+
+std::unique_ptr<backend::Executable> load_on(const std::string& name, const ir::Graph& graph) {
+  auto backend = backend::find_backend(name);
+  EXPECT_TRUE(backend.is_ok()) << backend.status().message();
+  if (!backend.is_ok()) return nullptr;
+  auto blob = (*backend)->compile(graph, {}, BuilderConfig{});
+  EXPECT_TRUE(blob.is_ok()) << blob.status().message();
+  if (!blob.is_ok()) return nullptr;
+  auto exe = (*backend)->load(graph, *blob);
+  EXPECT_TRUE(exe.is_ok()) << exe.status().message();
+  if (!exe.is_ok()) return nullptr;
+  return std::move(exe).value();
+}
+
+// Runs `graph` on `backend` and compares its single output with the IR's float64 evaluation.
+void expect_backend_matches(const std::string& backend, const ir::Graph& graph,
+                            const TensorMap& inputs, double tolerance = 1e-5) {
+  auto exe = load_on(backend, graph);
+  ASSERT_TRUE(exe);
+  auto context = exe->create_context();
+  ASSERT_TRUE(context.is_ok()) << context.status().message();
+  TensorMap outputs;
+  const Status status = run_context(**context, graph, inputs, outputs);
+  ASSERT_TRUE(status.is_ok()) << status.message();
+  std::map<std::string, ir::RefTensor> ref_inputs;
+  for (const auto& [name, t] : inputs) {
+    ref_inputs[name] = ir::RefTensor{t.dims, std::vector<double>(t.data.begin(), t.data.end())};
+  }
+  auto ref = ir::evaluate_graph(graph, ref_inputs);
+  ASSERT_TRUE(ref.is_ok()) << ref.status().message();
+  for (const ir::TensorInfo& out : graph.outputs) {
+    const ir::RefTensor& want = ref->at(out.name);
+    EXPECT_EQ(outputs.at(out.name).dims, want.dims) << out.name;
+    EXPECT_LE(rel_l2(outputs.at(out.name).data, want.values), tolerance)
+        << backend << ": output " << out.name << " of shape " << to_string(want.dims);
+  }
+}
+
+using Attrs = std::map<std::string, ir::AttributeValue>;
+
+struct DataCase {
+  const char* name;
+  ir::Graph (*make)();
+  TensorMap (*inputs)();
+};
+
+ir::Graph transpose_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 3, 4, 5});
+  g.output(g.node("Transpose", {x}, Attrs{{"perm", std::vector<int64_t>{2, 0, 3, 1}}}));
+  return g.graph();
+}
+ir::Graph slice_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 6, 10});
+  g.output(g.node("Slice", {x}, Attrs{{"starts", std::vector<int64_t>{-1, 1}},
+                                      {"ends", std::vector<int64_t>{INT64_MIN, 9}},
+                                      {"axes", std::vector<int64_t>{1, 2}},
+                                      {"steps", std::vector<int64_t>{-2, 3}}}));
+  return g.graph();
+}
+ir::Graph reduce_adjacent_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 6, 8});
+  g.output(g.node("ReduceMean", {x}, Attrs{{"axes", std::vector<int64_t>{1}},
+                                           {"keepdims", int64_t{0}}}));
+  return g.graph();
+}
+ir::Graph reduce_general_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 3, 4, 5});
+  g.output(g.node("ReduceMean", {x}, Attrs{{"axes", std::vector<int64_t>{0, 2}}}));
+  return g.graph();
+}
+// Token mixing as the passes leave it: A^T read, bias, GELU; then a transposed write.
+ir::Graph token_mixing_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 6, 8});
+  const auto h = g.node("MatMul", {x, g.constant({6, 5}), g.constant({5})},
+                        Attrs{{"transpose_a", int64_t{1}}, {"activation", std::string("gelu_erf")}});
+  g.output(g.node("MatMul", {h, g.constant({5, 6}), g.constant({6})},
+                  Attrs{{"transpose_y", int64_t{1}}}));
+  return g.graph();
+}
+// Both operands activations, B read transposed, batch axes broadcast in the middle (offsets
+// not uniform: one product at a time).
+ir::Graph two_activations_graph() {
+  GraphMaker g;
+  const auto a = g.input("a", {2, 1, 3, 4});
+  const auto b = g.input("b", {3, 5, 4});
+  g.output(g.node("MatMul", {a, b}, Attrs{{"transpose_b", int64_t{1}}}));
+  return g.graph();
+}
+// An N-D constant second operand broadcast over the batch (ONNX test_matmul_4d's shape).
+ir::Graph batched_constant_graph() {
+  GraphMaker g;
+  const auto a = g.input("a", {-1, 2, 3, 4});
+  g.output(g.node("MatMul", {a, g.constant({1, 2, 4, 3})}));
+  return g.graph();
+}
+
+const DataCase kCases[] = {
+    {"transpose", transpose_graph, [] { return TensorMap{{"x", random_tensor({2, 3, 4, 5}, 1)}}; }},
+    {"slice", slice_graph, [] { return TensorMap{{"x", random_tensor({3, 6, 10}, 2)}}; }},
+    {"reduce_adjacent", reduce_adjacent_graph,
+     [] { return TensorMap{{"x", random_tensor({4, 6, 8}, 3)}}; }},
+    {"reduce_general", reduce_general_graph,
+     [] { return TensorMap{{"x", random_tensor({2, 3, 4, 5}, 4)}}; }},
+    {"token_mixing", token_mixing_graph,
+     [] { return TensorMap{{"x", random_tensor({7, 6, 8}, 5)}}; }},
+    {"two_activations", two_activations_graph,
+     [] {
+       return TensorMap{{"a", random_tensor({2, 1, 3, 4}, 6)}, {"b", random_tensor({3, 5, 4}, 7)}};
+     }},
+    {"batched_constant", batched_constant_graph,
+     [] { return TensorMap{{"a", random_tensor({3, 2, 3, 4}, 8)}}; }},
+};
+
+class DataLayers : public ::testing::TestWithParam<DataCase> {};
+
+TEST_P(DataLayers, CpuMatchesFloat64) {
+  expect_backend_matches("cpu", GetParam().make(), GetParam().inputs());
+}
+
+TEST_P(DataLayers, CudaMatchesFloat64) {
+  SKIP_WITHOUT_GPU();
+  expect_backend_matches("cuda", GetParam().make(), GetParam().inputs());
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, DataLayers, ::testing::ValuesIn(kCases),
+                         [](const auto& case_info) { return std::string(case_info.param.name); });
+
+TEST(DataLayers, EmptyBatchThroughTokenMixing) {
+  auto exe = load_on("cpu", token_mixing_graph());
+  ASSERT_TRUE(exe);
+  auto context = exe->create_context();
+  ASSERT_TRUE(context.is_ok());
+  TensorMap outputs;
+  const Status status =
+      run_context(**context, token_mixing_graph(), {{"x", random_tensor({0, 6, 8}, 9)}}, outputs);
+  ASSERT_TRUE(status.is_ok()) << status.message();
+  EXPECT_EQ(outputs.begin()->second.dims, (Dims{0, 6, 8}));
+}
+
+TEST(DataLayers, BadPermutationIsRefusedNamingTheNode) {
+  GraphMaker g;
+  const auto x = g.input("x", {2, 3});
+  g.output(g.node("Transpose", {x}, Attrs{{"perm", std::vector<int64_t>{0, 0}}}));
+  auto shapes = ir::infer_shapes(g.graph(), {{"x", {2, 3}}});
+  ASSERT_FALSE(shapes.is_ok());
+  EXPECT_NE(shapes.status().message().find("is not a permutation"), std::string::npos)
+      << shapes.status().message();
+  EXPECT_NE(shapes.status().message().find("Transpose_0"), std::string::npos);
+}
+
+TEST(DataLayers, MismatchedInnerSizesAreRefused) {
+  GraphMaker g;
+  const auto a = g.input("a", {2, 3, 4});
+  const auto b = g.input("b", {2, 5, 6});
+  g.output(g.node("MatMul", {a, b}));
+  auto shapes = ir::infer_shapes(g.graph(), {{"a", {2, 3, 4}}, {"b", {2, 5, 6}}});
+  ASSERT_FALSE(shapes.is_ok());
+  EXPECT_NE(shapes.status().message().find("inner sizes 4 and 5"), std::string::npos)
+      << shapes.status().message();
+}
+
+}  // namespace
+}  // namespace mlprt::testing
