@@ -27,6 +27,7 @@ cp "$root"/bench/{run_fixtures.py,make_models.py,merge_gpu_results.py,gpu_run.sh
 cp "$root"/bench/{mixer_bench.py,check_dynamo_blocks.py,gpu_mixer.sh} "$stage/pkg/src/"
 cp -r "$root/python/mlprt_tools" "$stage/pkg/src/"
 cp -r "$root/tests/cli" "$stage/pkg/src/cli_tests"
+mkdir -p "$(dirname "$out")"
 tar -C "$stage" -cJf "$out.tmp" pkg
 mv "$out.tmp" "$out"
 ls -la "$out"
