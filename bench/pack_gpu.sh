@@ -24,6 +24,8 @@ for lib in libdnnl.so.2 libprotobuf.so.32 libgomp.so.1 libOpenCL.so.1; do
 done
 cp -r "$root/tests/fixtures" "$stage/pkg/src/fixtures"
 cp "$root"/bench/{run_fixtures.py,make_models.py,merge_gpu_results.py,gpu_run.sh} "$stage/pkg/src/"
+# bench/xeon_bench.py (issue 17: the host CPU against ONNX Runtime and PyTorch) and its imports.
+cp "$root"/bench/{xeon_bench.py,cpu_bench.py,models.py} "$stage/pkg/src/"
 cp -r "$root/python/mlprt_tools" "$stage/pkg/src/"
 cp -r "$root/tests/cli" "$stage/pkg/src/cli_tests"
 tar -C "$stage" -cJf "$out.tmp" pkg
