@@ -1,6 +1,7 @@
 """mlprt bench on cpu plans: cold start, peak memory and the CPU's matmul peak beside the
 latency; inspect's line on this CPU (AMX in use or why not, kernels); fp16 on AVX-512 FP16."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -11,10 +12,14 @@ FAST = ["--warmUp=0", "--duration=0"]
 
 
 def has_avx512_fp16():
+    """Whether the cpu backend has its fp16 kernel here: AVX-512 FP16 on an AMX Xeon, oneDNN's
+    ISA not capped (ONEDNN_MAX_CPU_ISA)."""
     try:
-        return "avx512_fp16" in open("/proc/cpuinfo").read().split()
+        flags = open("/proc/cpuinfo").read().split()
     except OSError:
         return False
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return "avx512_fp16" in flags and "amx_tile" in flags and not capped
 
 
 def test_bench_reports_cold_start_memory_and_peak(plans, tmp_path):

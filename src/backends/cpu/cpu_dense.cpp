@@ -362,6 +362,13 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
     for (const DenseVariant& other : variants_or_none(shared)) {
       if (other.weights && other.weights.get_desc() == layout) variant.weights = other.weights;
     }
+    // A primitive that reads the weights as they are stored (f32 [K, N] row-major: gemm:jit's
+    // runtime-M, the plain fixed-M tactics) reads the plan graph's own copy, which the engine
+    // keeps for as long as it lives: no second copy of those weights.
+    const memory::desc as_stored({spec.k, spec.n}, memory::data_type::f32, memory::format_tag::ab);
+    if (!variant.weights && layout == as_stored) {
+      variant.weights = memory(layout, engine, const_cast<std::byte*>(w.data.data()));
+    }
     if (!variant.weights) variant.weights = pack(engine, stream, w, {spec.k, spec.n}, layout);
     return variant;
   } catch (const dnnl::error& e) {

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstring>
 #include <new>
 
 #include "backends/cpu/cpu_layers.h"
@@ -21,6 +22,7 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
         t.scratchpad = memory(memory::desc({static_cast<int64_t>(bytes)}, memory::data_type::u8,
                                            memory::format_tag::a),
                               engine);
+        std::memset(t.scratchpad.get_data_handle(), 0, bytes);
       }
       m_scratchpad_bytes = bytes;
     }
@@ -30,6 +32,8 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
       t.scratchpad = memory(memory::desc({static_cast<int64_t>(m_scratchpad_bytes)},
                                          memory::data_type::u8, memory::format_tag::a),
                             engine);
+      // First touch here, not in the first run.
+      std::memset(t.scratchpad.get_data_handle(), 0, m_scratchpad_bytes);
       m_threads.push_back(std::move(t));
     }
   } catch (const dnnl::error& e) {
@@ -63,6 +67,7 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
       call.src_low = memory(memory::desc({m * spec.k * 2}, memory::data_type::u8,
                                          memory::format_tag::a),
                             engine);
+      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
       call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
       call.nargs = 1;  // not empty; the fp16 path reads no oneDNN arguments
       return Status::ok();
@@ -71,6 +76,7 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
       call.src_low = memory(memory::desc({m, spec.k}, memory::data_type::bf16,
                                          memory::dims{spec.k, 1}),
                             engine);
+      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
     }
     call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
     call.scratchpad = memory(v.scratchpad_desc, engine, scratchpad);

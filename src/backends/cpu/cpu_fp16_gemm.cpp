@@ -12,6 +12,8 @@
 #include <cstring>
 #include <new>
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "mlprt/float16.h"
 
 // GCC 12's AVX-512 headers build the upper half of some casts and extracts from a deliberately
@@ -133,7 +135,14 @@ bool detect_fp16() {
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !((ecx >> 27) & 1u)) return false;
   unsigned lo = 0, hi = 0;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (lo & 0xe6u) == 0xe6u;
+  if ((lo & 0xe6u) != 0xe6u) return false;
+  // The plan's hardware id is oneDNN's ISA, which ONEDNN_MAX_CPU_ISA can cap (to build for, or
+  // act as, an older machine): fp16 counts only where that ISA is the one AVX-512 FP16 CPUs
+  // have (avx512_core_amx: every AMX Xeon has AVX-512 FP16), so a capped process has no fp16
+  // kernel either, as the machine it stands for.
+  const auto isa = static_cast<uint32_t>(dnnl::get_effective_cpu_isa());
+  const auto amx = static_cast<uint32_t>(dnnl::cpu_isa::avx512_core_amx);
+  return (isa & amx) == amx;
 #else
   return false;
 #endif

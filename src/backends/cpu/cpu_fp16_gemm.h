@@ -44,7 +44,8 @@ class Fp16Weights {
   std::unique_ptr<uint16_t, Free> m_data;
 };
 
-/// Whether this CPU runs the fp16 kernel (AVX-512 FP16 and the OS saves zmm state).
+/// Whether this CPU runs the fp16 kernel: AVX-512 FP16, the OS saves zmm state, and oneDNN's
+/// ISA (the plan's hardware id, which ONEDNN_MAX_CPU_ISA may cap) is avx512_core_amx.
 bool fp16_gemm_available();
 
 /// `x` ([m, k] row-major f32) -> fp16, round to nearest even.
