@@ -44,20 +44,29 @@ ROWS = [("seed", 1, 1), ("seed", 64, 2), ("seed", 4096, 2), ("mnist", 64, 1), ("
 QUICK_ROWS = [("seed", 1, 1), ("seed", 64, 2), ("tcnn", 4096, 2)]
 
 
+# Runs a command and writes its peak RSS (KiB, from os.wait4) to argv[1]. A child's ru_maxrss
+# starts at its parent's RSS at fork (Linux keeps the high-water mark across exec), so the
+# measured commands are started from this small fresh interpreter, not from the benchmark
+# process that holds torch and ONNX Runtime.
+WAIT4_HELPER = r"""
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def time_peak(cmd):
-    """Peak RSS (MiB) and wall time (s) of one command, from os.wait4's rusage of that child."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """Peak RSS (MiB) and wall time (s) of one command (see WAIT4_HELPER)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+        result = subprocess.run([sys.executable, "-c", WAIT4_HELPER, rss.name, *cmd],
+                                capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status), out.read(),
-                                             err.read())
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr}")
-    return usage.ru_maxrss / 1024.0, wall, result
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr}")
+        return int(rss.read()) / 1024.0, wall, result
 
 
 ORT_MEMORY = r"""
@@ -87,10 +96,8 @@ def memory_rows(mlprt, tmp):
     run_mib, run_s, _ = time_peak([mlprt, "run", f"--loadEngine={plan}", f"--loadInputs=input:{x}"])
     inspect_mib, inspect_s, inspected = time_peak([mlprt, "inspect", f"--loadEngine={plan}"])
     cpu_line = next((l for l in inspected.stdout.splitlines() if l.startswith("This CPU")), None)
-    proc = subprocess.run([sys.executable, "-c", ORT_MEMORY, str(onnx_path), str(dims[0])],
-                          capture_output=True, text=True)
-    ort_before, ort_peak = (float(v) for v in proc.stdout.split()) if proc.returncode == 0 \
-        else (None, None)
+    _, _, proc = time_peak([sys.executable, "-c", ORT_MEMORY, str(onnx_path), str(dims[0])])
+    ort_before, ort_peak = (float(v) for v in proc.stdout.split())
     return {
         "model": "wide 1024-4096-4096-1024 GELU, 2 profiles (1..8, 9..64), fp32",
         "weight_mib": weight_mib,
@@ -172,6 +179,7 @@ def main():
     ap.add_argument("--mlprt", default=None)
     ap.add_argument("--label", default="xeon", help="machine label for the file name")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-only", action="store_true", help="only the wide model's memory")
     ap.add_argument("--out-dir", default=str(HERE / "results"))
     args = ap.parse_args()
     mlprt = cpu_bench.find_mlprt(args.mlprt)
@@ -181,7 +189,7 @@ def main():
     cache = tmp / "timing.cache"
     rows, notes = [], []
     all_cores = sorted(os.sched_getaffinity(0))
-    for model, batch, threads in (QUICK_ROWS if args.quick else ROWS):
+    for model, batch, threads in ([] if args.memory_only else QUICK_ROWS if args.quick else ROWS):
         if threads > len(all_cores):
             notes.append(f"{model} b={batch} t={threads}: skipped, only {len(all_cores)} cores")
             continue
@@ -220,7 +228,7 @@ def main():
                   f"{row['cpu_peak_gflops'] or 0:.0f} GFLOP/s ({100 * row.get('fraction_of_peak', 0):.0f}%)",
                   flush=True)
     os.sched_setaffinity(0, all_cores[:1])
-    memory = None if args.no_memory or args.quick else memory_rows(mlprt, tmp)
+    memory = None if args.no_memory else memory_rows(mlprt, tmp)
     if memory:
         print("memory:", json.dumps(memory, indent=1))
     os.sched_setaffinity(0, all_cores)
@@ -236,11 +244,12 @@ def main():
               "notes": notes, "rows": rows, "memory": memory}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"xeon-{args.label}-{date}"
+    stem = f"xeon-{args.label}-{date}" + ("-memory" if args.memory_only else "")
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     try:
-        plot(rows, out / f"{stem}.png", f"mlprt vs ORT vs torch, {info.get('cpu', 'cpu')} "
-             f"({args.label}), pinned 1/2 cores, {date}")
+        if rows:
+            plot(rows, out / f"{stem}.png", f"mlprt vs ORT vs torch, {info.get('cpu', 'cpu')} "
+                 f"({args.label}), pinned 1/2 cores, {date}")
     except ImportError as e:
         print(f"no PNG: {e}")
     print(f"wrote {out / stem}.json and .png")
