@@ -25,6 +25,8 @@ done
 cp -r "$root/tests/fixtures" "$stage/pkg/src/fixtures"
 cp "$root"/bench/{run_fixtures.py,make_models.py,merge_gpu_results.py,gpu_run.sh} "$stage/pkg/src/"
 cp "$root"/bench/{mixer_bench.py,check_dynamo_blocks.py,gpu_mixer.sh} "$stage/pkg/src/"
+# bench/xeon_bench.py (issue 17: the host CPU against ONNX Runtime and PyTorch) and its imports.
+cp "$root"/bench/{xeon_bench.py,cpu_bench.py,models.py} "$stage/pkg/src/"
 cp -r "$root/python/mlprt_tools" "$stage/pkg/src/"
 cp -r "$root/tests/cli" "$stage/pkg/src/cli_tests"
 mkdir -p "$(dirname "$out")"

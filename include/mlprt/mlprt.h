@@ -27,6 +27,7 @@
 #include "mlprt/builder.h"
 #include "mlprt/builder_config.h"
 #include "mlprt/device.h"
+#include "mlprt/host_cpu.h"
 #include "mlprt/engine.h"
 #include "mlprt/execution_context.h"
 #include "mlprt/float16.h"

@@ -105,7 +105,9 @@ class Backend {
     (void)blob;
     return {};
   }
-  /// Engine-load-time work: pack weights, create kernels. `graph` holds the weights.
+  /// Engine-load-time work: pack weights, create kernels. `graph` holds the weights, and must
+  /// outlive the executable: a backend may read weights in place from its constants rather
+  /// than hold a second copy (the cpu backend does, for weights its kernels read as stored).
   virtual Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
                                                    std::span<const uint8_t> blob) const = 0;
 };

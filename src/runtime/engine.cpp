@@ -11,6 +11,7 @@
 #include "runtime/context_state.h"
 #include "runtime/engine_state.h"
 #include "runtime/retune.h"
+#include "runtime/warm_up.h"
 
 namespace mlprt {
 namespace {
@@ -119,7 +120,10 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
     }
   }
   state->io_tensors = make_io_tensors(plan.graph);
-  return std::make_unique<Engine>(std::move(state));
+  auto engine = std::make_unique<Engine>(std::move(state));
+  // cpu engines: the first inference's one-time work happens here (runtime/warm_up.h).
+  if (engine->info().backend == "cpu") detail::warm_up_engine(*engine);
+  return engine;
 }
 
 Engine::Engine(std::shared_ptr<const detail::EngineState> state) : m_state(std::move(state)) {}

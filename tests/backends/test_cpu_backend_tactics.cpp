@@ -1,4 +1,5 @@
-// Every Dense tactic of the cpu backend (whole, 1-thread, row split, unfused; fp32 and bf16)
+// Every Dense tactic of the cpu backend (whole, 1-thread, row split, unfused; fp32, bf16 and
+// fp16 where the CPU has them)
 // and the whole-chain row split against the float64 reference, at several batches (1, odd,
 // fewer rows than threads) and thread counts 1..4.
 
@@ -69,13 +70,14 @@ double run_rel_l2(const CpuExecutable& exe, const ir::Graph& graph, int64_t batc
 std::vector<DensePrecision> precisions() {
   std::vector<DensePrecision> out = {DensePrecision::kFp32};
   if (backend::cpu::cpu_has_bf16()) out.push_back(DensePrecision::kBf16);
+  if (backend::cpu::fp16_gemm_available()) out.push_back(DensePrecision::kFp16);
   return out;
 }
 
 TEST(CpuTactics, EveryTacticMatchesTheReference) {
   const ir::Graph graph = row_wise_graph();
   for (DensePrecision precision : precisions()) {
-    const double limit = precision == DensePrecision::kBf16 ? 2e-2 : 1e-5;
+    const double limit = precision == DensePrecision::kFp32 ? 1e-5 : 2e-2;
     for (int64_t batch : {1, 3, 7, 64}) {
       for (int threads : {1, 2, 3, 4}) {
         std::vector<DenseTactic> list = {
@@ -105,7 +107,7 @@ TEST(CpuTactics, EveryTacticMatchesTheReference) {
 TEST(CpuTactics, WholeChainRowSplitMatchesTheReference) {
   const ir::Graph graph = row_wise_graph();
   for (DensePrecision precision : precisions()) {
-    const double limit = precision == DensePrecision::kBf16 ? 2e-2 : 1e-5;
+    const double limit = precision == DensePrecision::kFp32 ? 1e-5 : 2e-2;
     for (int64_t batch : {2, 3, 7, 64}) {
       for (int threads : {1, 2, 3, 4}) {
         const DenseTactic split{batch, precision, WeightLayout::kPacked, threads, true};

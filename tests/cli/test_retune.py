@@ -190,9 +190,19 @@ def test_cuda_plan_falls_back_to_cpu_saying_so(models, cuda_plans, tmp_path):
     assert "Re-tuned:    at load, from cuda (NVIDIA H200" in proc.stdout
 
 
+# AVX512_CORE_BF16: a CPU without AVX-512 FP16, where the cpu backend has no fp16 kernel (on an
+# AMX Xeon it has one: test_fp16_cuda_plan_keeps_fp16_on_an_avx512_fp16_cpu).
+NO_FP16 = "AVX512_CORE_BF16"
+
+
+def fp16_here():
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    return "avx512_fp16" in flags and "amx_tile" in flags
+
+
 def test_fp16_cuda_plan_degrades_per_layer_on_cpu(models, cuda_plans, tmp_path):
     proc = run_checked(models, cuda_plans["fp16"], tmp_path, "--hardwareMismatch=fallback",
-                       tol=2e-2)
+                       tol=2e-2, isa=NO_FP16)
     degraded = [line for line in proc.stderr.splitlines()
                 if ("ran in fp16 in the plan" in line  # what the cuda blob says per layer
                     or "the plan permitted fp16" in line)  # a build without the cuda backend
@@ -203,10 +213,23 @@ def test_fp16_cuda_plan_degrades_per_layer_on_cpu(models, cuda_plans, tmp_path):
 
 def test_obeyed_precision_the_cpu_lacks_fails_naming_the_layer(cuda_plans, tmp_path):
     proc = mlprt("run", f"--loadEngine={cuda_plans['obey']}", "--loadInputs=input:x.npy",
-                 "--hardwareMismatch=fallback")
+                 "--hardwareMismatch=fallback", isa=NO_FP16)
     assert proc.returncode == 1, proc.stderr
     assert "cannot be re-tuned for cpu" in proc.stderr
     assert "'fc1'" in proc.stderr and "fp16" in proc.stderr and "obey" in proc.stderr
+
+
+def test_fp16_cuda_plan_keeps_fp16_on_an_avx512_fp16_cpu(models, cuda_plans, tmp_path):
+    if not fp16_here():
+        pytest.skip("this CPU has no AVX-512 FP16 (with AMX): the cpu backend has no fp16 kernel")
+    run_checked(models, cuda_plans["obey"], tmp_path, "--hardwareMismatch=fallback", tol=2e-2)
+    out = tmp_path / "cpu_fp16.plan"
+    proc = mlprt("retune", f"--loadEngine={cuda_plans['obey']}", f"--saveEngine={out}",
+                 "--hardwareMismatch=fallback")
+    assert proc.returncode == 0, proc.stderr
+    info = mlprt("inspect", f"--loadEngine={out}").stdout
+    dense = [line for line in info.splitlines() if " Dense " in line]
+    assert dense and all("fp16 (any M: fp16" in line for line in dense), info
 
 
 def test_retune_command_falls_back_only_when_asked(cuda_plans, tmp_path):

@@ -9,6 +9,7 @@
 
 #include "mlprt/builder.h"
 #include "mlprt/engine.h"
+#include "mlprt/host_cpu.h"
 #include "mlprt/logger.h"
 #include "test_graphs.h"
 
@@ -243,10 +244,13 @@ TEST(Precision, BadConstraintsSayWhatIsAllowed) {
   EXPECT_NE(plan.status().message().find("its layers"), std::string::npos)
       << plan.status().message();
 
-  config.layer_precisions = {{"*", "fp16"}};
+  // A precision the cpu cannot run here: fp16 without AVX-512 FP16, tf32 anywhere.
+  const std::string impossible = host_cpu_info().avx512_fp16 ? "tf32" : "fp16";
+  config.layer_precisions = {{"*", impossible}};
   plan = build_serialized_engine(*make_network(graph), config);
   ASSERT_FALSE(plan.is_ok());
-  EXPECT_NE(plan.status().message().find("fp16"), std::string::npos) << plan.status().message();
+  EXPECT_NE(plan.status().message().find(impossible), std::string::npos)
+      << plan.status().message();
 
   config.precision_constraints = "prefer";  // falls back with a warning instead
   EXPECT_TRUE(build_serialized_engine(*make_network(graph), config).is_ok());

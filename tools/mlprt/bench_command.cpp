@@ -12,12 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_cpu_stats.h"
 #include "bench_gpu.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
 #include "mlprt/engine.h"
 #include "mlprt/float16.h"
+#include "mlprt/host_cpu.h"
 
 namespace mlprt::cli {
 namespace {
@@ -285,10 +287,13 @@ int run_bench_command(const BenchOptions& options) {
 
   std::unique_ptr<Engine> engine;
   std::string source = options.load_engine;
+  // Cold start: load, context creation and first call are timed and reported (cpu plans).
+  auto load_start = Clock::now();
   if (from_onnx) {
     BuiltPlan built = build_from_flags(options.build);
     if (built.exit_code != kExitOk) return built.exit_code;
     source = options.build.onnx;
+    load_start = Clock::now();
     Result<std::unique_ptr<Engine>> loaded = Engine::load(built.bytes, source);
     if (!loaded) return report_runtime_error(loaded.status());
     engine = std::move(*loaded);
@@ -318,6 +323,8 @@ int run_bench_command(const BenchOptions& options) {
   if (!profile && options.split_batch) profile = 0;
   if (!profile) return report_runtime_error(profile.status());
   if (backend == "cuda") return bench_gpu(*engine, source, options, *shapes, *profile, *ps);
+  const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - load_start).count();
+  const auto context_start = Clock::now();
   Result<std::unique_ptr<ExecutionContext>> made = engine->create_execution_context();
   if (!made) return report_runtime_error(made.status());
   ExecutionContext& context = **made;
@@ -365,6 +372,13 @@ int run_bench_command(const BenchOptions& options) {
     if (!status) return report_runtime_error(status);
   }
 
+  const double context_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - context_start).count();
+  const auto first_start = Clock::now();
+  status = context.enqueue();
+  if (!status) return report_runtime_error(status);
+  const double first_call_us =
+      std::chrono::duration<double, std::micro>(Clock::now() - first_start).count();
   const auto warm_until = Clock::now() + std::chrono::milliseconds(options.warm_up_ms);
   do {
     status = context.enqueue();
@@ -396,6 +410,28 @@ int run_bench_command(const BenchOptions& options) {
   print_stats(out, "Latency", s);
   out << std::setprecision(6) << "Total host walltime: " << s.walltime_s
       << " s, iterations: " << latency_us.size() << '\n';
+  // Cold start, memory (before the peak measurement below allocates its own matrices) and the
+  // CPU's matmul peak at the engine's lowest precision on the same threads, measured now.
+  const double rss_mib = peak_rss_mib();
+  const double weight_mib = static_cast<double>(engine->info().weight_bytes) / (1024.0 * 1024.0);
+  const double flops = engine_flops(*engine, *shapes);
+  const double gflops = s.median > 0 ? flops / s.median / 1e3 : 0.0;
+  const std::string peak_prec = peak_precision(engine->info());
+  Result<double> peak = measure_cpu_matmul_peak(peak_prec, options.build.threads);
+  out << std::setprecision(3) << "Cold start: load " << load_ms << " ms, context " << context_ms
+      << " ms, first call " << first_call_us << " us (" << first_call_us / s.median
+      << "x the median)\n"
+      << "Memory: peak RSS " << rss_mib << " MiB"
+      << (from_onnx ? " (the build included; --loadEngine for the run alone)" : "")
+      << ", weights " << weight_mib << " MiB\n"
+      << "Matmul: " << gflops << " GFLOP/s at the median (" << flops / 1e9
+      << " GFLOP a call); CPU peak ";
+  if (peak) {
+    out << peak_prec << " " << *peak << " GFLOP/s on these threads (" << 100.0 * gflops / *peak
+        << "% of it)\n";
+  } else {
+    out << "not measured: " << peak.status().message() << '\n';
+  }
 
   if (!options.export_times.empty()) {
     nlohmann::json times = nlohmann::json::array();
@@ -412,7 +448,17 @@ int run_bench_command(const BenchOptions& options) {
                                    {"iterations", latency_us.size()},
                                    {"walltime_s", s.walltime_s},
                                    {"throughput_qps", s.qps},
-                                   {"latency_us", stats_json(s)}}},
+                                   {"latency_us", stats_json(s)},
+                                   {"load_ms", load_ms},
+                                   {"context_ms", context_ms},
+                                   {"first_call_us", first_call_us},
+                                   {"peak_rss_mib", rss_mib},
+                                   {"weight_bytes", engine->info().weight_bytes},
+                                   {"gflop_per_call", flops / 1e9},
+                                   {"gflops", gflops},
+                                   {"peak_precision", peak_prec},
+                                   {"cpu_peak_gflops", peak ? nlohmann::json(*peak)
+                                                            : nlohmann::json(nullptr)}}},
                                  {"times", times}};
     status = write_json(options.export_times, json);
     if (!status) return report_runtime_error(status);

@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/engine.h"
+#include "mlprt/host_cpu.h"
 
 namespace mlprt::cli {
 namespace {
@@ -29,6 +30,14 @@ std::string human_bytes(uint64_t bytes) {
   return os.str();
 }
 
+// cpu plans: what this machine's CPU gives the cpu backend (AMX in use or why not, kernels).
+std::string host_cpu_line() {
+  const HostCpuInfo cpu = host_cpu_info();
+  std::string kernels;
+  for (const std::string& p : cpu.precisions) kernels += (kernels.empty() ? "" : ", ") + p;
+  return "This CPU:    " + cpu.isa + "; " + cpu.amx_note + "; cpu kernels: " + kernels + "\n";
+}
+
 Status print_engine(const Engine& engine, const std::string& path, std::ostream& out) {
   const EngineInfo& info = engine.info();
   out << "Plan:        " << path << '\n'
@@ -37,6 +46,7 @@ Status print_engine(const Engine& engine, const std::string& path, std::ostream&
       << "Model:       " << (info.model_name.empty() ? "(unnamed)" : info.model_name) << '\n'
       << "Backend:     " << info.backend << '\n'
       << "Hardware:    " << info.hardware << '\n'
+      << (info.backend == "cpu" ? host_cpu_line() : "")
       << "Precision:   " << info.precision << '\n'
       << (info.retuned_from.empty() ? ""
                                     : "Re-tuned:    at load, from " + info.retuned_from + "\n")

@@ -22,6 +22,7 @@
 #include "common/json_integer.h"
 #include "common/log.h"
 #include "mlprt/float16.h"
+#include "mlprt/host_cpu.h"
 
 namespace mlprt::backend {
 namespace {
@@ -187,7 +188,8 @@ class CpuBackend final : public Backend {
         for (const nlohmann::json& opt : layer.at("opt")) add(opt);
       }
       std::string text;
-      for (const std::string_view p : {std::string_view("fp32"), std::string_view("bf16")}) {
+      for (const std::string_view p : {std::string_view("fp32"), std::string_view("bf16"),
+                                        std::string_view("fp16")}) {
         if (!precisions.count(std::string(p))) continue;
         if (!text.empty()) text += '+';
         text.append(p);
@@ -205,6 +207,7 @@ class CpuBackend final : public Backend {
                                             const BuilderConfig& config) const {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
     MLPRT_RETURN_IF_ERROR(cpu::check_precision_config(graph, config));
+    log_host_cpu(config);
     const auto start = std::chrono::steady_clock::now();
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     std::vector<OptimizationProfile> points = profiles;
@@ -299,6 +302,15 @@ class CpuBackend final : public Backend {
     const std::string text =
         blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return std::vector<uint8_t>(text.begin(), text.end());
+  }
+
+  // The build log says whether bf16 gets AMX here; a warning where the CPU has AMX and bf16 is
+  // permitted but oneDNN cannot use it.
+  static void log_host_cpu(const BuilderConfig& config) {
+    const HostCpuInfo cpu = host_cpu_info();
+    const bool lost = cpu.amx_in_cpu && !cpu.amx_in_use && config.allow_bf16;
+    detail::log(lost ? Severity::kWarning : Severity::kInfo, "cpu backend: ", cpu.isa, "; ",
+                cpu.amx_note, "; AVX-512 FP16 ", cpu.avx512_fp16 ? "yes" : "no");
   }
 
   // Whether profile `p` runs its whole chain row-split in one region: times the engine with
@@ -432,13 +444,20 @@ class CpuBackend final : public Backend {
     const std::string precision = json.at("precision").get<std::string>();
     const std::string kind = json.at("kind").get<std::string>();
     const std::string layout = json.at("layout").get<std::string>();
-    if ((precision != "fp32" && precision != "bf16") || (kind != "runtime" && kind != "fixed") ||
-        (layout != "packed" && layout != "plain")) {
+    if ((precision != "fp32" && precision != "bf16" && precision != "fp16") ||
+        (kind != "runtime" && kind != "fixed") || (layout != "packed" && layout != "plain")) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
-                        node, "' is ", json.dump(), "; allowed: precision fp32|bf16, kind "
+                        node, "' is ", json.dump(), "; allowed: precision fp32|bf16|fp16, kind "
                         "runtime|fixed, layout packed|plain");
     }
-    tactic.precision = precision == "bf16" ? cpu::DensePrecision::kBf16 : cpu::DensePrecision::kFp32;
+    tactic.precision = precision == "bf16"   ? cpu::DensePrecision::kBf16
+                       : precision == "fp16" ? cpu::DensePrecision::kFp16
+                                             : cpu::DensePrecision::kFp32;
+    if (tactic.precision == cpu::DensePrecision::kFp16 && !cpu::fp16_gemm_available()) {
+      return make_error(StatusCode::kHardwareMismatch, "cpu backend: layer '", node,
+                        "' runs in fp16 in this plan, but this CPU has no AVX-512 FP16; "
+                        "rebuild the plan here");
+    }
     tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
     tactic.m = kind == "fixed" ? json_integer<int64_t>(json.at("m")) : -1;
     tactic.threads = json_integer<int>(json, "threads", 0);

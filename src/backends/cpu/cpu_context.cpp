@@ -31,6 +31,9 @@ class AlignedBuffer {
     const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
     void* p = std::aligned_alloc(kAlignment, rounded);
     if (p == nullptr) return false;
+    // Touch every page now (prepare), not in the first execute: its page faults made the first
+    // call of a context several times a warm one.
+    std::memset(p, 0, rounded);
     m_data.reset(p);
     m_capacity = rounded;
     return true;
@@ -396,10 +399,27 @@ class CpuContext final : public BackendContext {
 
 }  // namespace
 
+namespace {
+
+// OpenMP starts its worker threads in the first parallel region of the calling thread (about
+// 100 us each, more on a busy machine): open one now, at context creation, so that the first
+// inference does not pay for it. Later regions reuse the pool.
+void start_thread_pool(int threads) {
+  const int count = threads > 0 ? threads : omp_get_max_threads();
+  if (count < 2 || omp_in_parallel()) return;
+  volatile int sink = 0;
+#pragma omp parallel num_threads(count)
+  { sink = omp_get_thread_num(); }
+  (void)sink;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<BackendContext>> make_cpu_context(const CpuExecutable& executable) {
   try {
     auto context = std::make_unique<CpuContext>(executable, dnnl::stream(executable.engine()));
     MLPRT_RETURN_IF_ERROR(context->init_scratchpad());
+    start_thread_pool(executable.threads());
     return std::unique_ptr<BackendContext>(std::move(context));
   } catch (const dnnl::error& e) {
     return make_error(StatusCode::kInternal, "cpu backend: cannot create a oneDNN stream: ",

@@ -118,7 +118,11 @@ std::tuple<dnnl::algorithm, float, float> eltwise_of(const ir::ActivationSpec& s
 }  // namespace
 
 const char* precision_name(DensePrecision precision) {
-  return precision == DensePrecision::kBf16 ? "bf16" : "fp32";
+  switch (precision) {
+    case DensePrecision::kBf16: return "bf16";
+    case DensePrecision::kFp16: return "fp16";
+    default: return "fp32";
+  }
 }
 
 const char* layout_name(WeightLayout layout) {
@@ -267,11 +271,52 @@ memory pack(const dnnl::engine& engine, dnnl::stream& stream, const ir::Constant
 static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     dnnl::stream& stream, const ir::Graph& graph,
                                                     const ir::Node& node, const DenseSpec& spec,
-                                                    const DenseTactic& tactic);
+                                                    const DenseTactic& tactic,
+                                                    const std::vector<DenseVariant>* shared);
+
+static const std::vector<DenseVariant>& variants_or_none(const std::vector<DenseVariant>* list) {
+  static const std::vector<DenseVariant> kNone;
+  return list != nullptr ? *list : kNone;
+}
+
+// fp16: weights packed into our kernel's panels; no oneDNN primitive, no scratchpad.
+static Result<DenseVariant> make_fp16_variant(const ir::Graph& graph, const ir::Node& node,
+                                              const DenseSpec& spec, const DenseTactic& tactic,
+                                              const std::vector<DenseVariant>* shared) {
+  if (!fp16_gemm_available()) {
+    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                      ": fp16 needs AVX-512 FP16, which this CPU does not have");
+  }
+  if (spec.transpose_x) {
+    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                      ": the fp16 kernel reads X row-major only, this layer's X is transposed");
+  }
+  try {
+    const ir::Constant& w = *graph.find_constant(node.inputs[1]);
+    DenseVariant variant;
+    variant.fixed_m = tactic.m;
+    variant.tactic = tactic;
+    // Every fp16 variant of a layer reads the same panels: packed once.
+    for (const DenseVariant& other : variants_or_none(shared)) {
+      if (other.fp16_weights) variant.fp16_weights = other.fp16_weights;
+    }
+    if (!variant.fp16_weights) {
+      variant.fp16_weights = std::make_shared<const Fp16Weights>(
+          reinterpret_cast<const float*>(w.data.data()), spec.k, spec.n);
+    }
+    variant.impl = "mlprt:avx512_fp16";
+    variant.scratchpad_desc = memory::desc();
+    return variant;
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
+                      ": out of memory while packing fp16 weights [", spec.k, ", ", spec.n, "]");
+  }
+}
 
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
-                                        const DenseSpec& spec, const DenseTactic& tactic) {
+                                        const DenseSpec& spec, const DenseTactic& tactic,
+                                        const std::vector<DenseVariant>* shared) {
   // oneDNN (OpenMP build) plans a fixed-shape primitive's parallel work for the creating
   // thread's OpenMP count, and its primitive cache keys on that count: descriptor and
   // primitive are both made under the tactic's count, or the cache may hand back a primitive
@@ -279,7 +324,7 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
   const int threads = tactic.m >= 0 ? tactic.threads : 0;
   const int caller_threads = omp_get_max_threads();
   if (threads > 0) omp_set_num_threads(threads);
-  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic);
+  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic, shared);
   if (threads > 0) omp_set_num_threads(caller_threads);
   return variant;
 }
@@ -287,7 +332,11 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
 static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     dnnl::stream& stream, const ir::Graph& graph,
                                                     const ir::Node& node, const DenseSpec& spec,
-                                                    const DenseTactic& tactic) {
+                                                    const DenseTactic& tactic,
+                                                    const std::vector<DenseVariant>* shared) {
+  if (tactic.precision == DensePrecision::kFp16) {
+    return make_fp16_variant(graph, node, spec, tactic, shared);
+  }
   MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, make_dense_pd(engine, node, spec, tactic));
   try {
     const ir::Constant& w = *graph.find_constant(node.inputs[1]);
@@ -307,7 +356,20 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
     }
     variant.impl = pd.impl_info_str();
     variant.scratchpad_desc = memory::desc(*scratchpad);
-    variant.weights = pack(engine, stream, w, {spec.k, spec.n}, memory::desc(*weights));
+    // Variants whose primitives want the same weight layout share one packed copy (memory
+    // objects are reference-counted handles): each weight is held once per layout.
+    const memory::desc layout(*weights);
+    for (const DenseVariant& other : variants_or_none(shared)) {
+      if (other.weights && other.weights.get_desc() == layout) variant.weights = other.weights;
+    }
+    // A primitive that reads the weights as they are stored (f32 [K, N] row-major: gemm:jit's
+    // runtime-M, the plain fixed-M tactics) reads the plan graph's own copy, which the engine
+    // keeps for as long as it lives: no second copy of those weights.
+    const memory::desc as_stored({spec.k, spec.n}, memory::data_type::f32, memory::format_tag::ab);
+    if (!variant.weights && layout == as_stored) {
+      variant.weights = memory(layout, engine, const_cast<std::byte*>(w.data.data()));
+    }
+    if (!variant.weights) variant.weights = pack(engine, stream, w, {spec.k, spec.n}, layout);
     return variant;
   } catch (const dnnl::error& e) {
     return dnnl_failure(node, "create the matmul primitive and pack the weights", e);
@@ -337,7 +399,7 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
       if (tactic.m >= 0) seen.push_back(tactic.m);
       if (!tactic.row_split) {
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, tactic));
+                               make_dense_variant(engine, stream, graph, node, spec, tactic, &layer.variants));
         layer.variants.push_back(std::move(variant));
         continue;
       }
@@ -358,7 +420,7 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
         block.threads = 1;
         block.row_split = false;
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, block));
+                               make_dense_variant(engine, stream, graph, node, spec, block, &layer.variants));
         variant.block = true;
         layer.variants.push_back(std::move(variant));
       }

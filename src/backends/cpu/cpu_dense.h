@@ -16,11 +16,13 @@
 // memory objects are per context.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_fp16_gemm.h"
 #include "ir/activation.h"
 #include "ir/graph.h"
 #include "mlprt/status.h"
@@ -43,7 +45,9 @@ struct DenseSpec {
 /// Checks the node's weights/bias/attributes and returns its sizes.
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
 
-enum class DensePrecision { kFp32, kBf16 };
+/// kFp16: our own AVX-512 FP16 kernel (cpu_fp16_gemm.h), not oneDNN; its activation always
+/// runs as a separate pass after it.
+enum class DensePrecision { kFp32, kBf16, kFp16 };
 enum class WeightLayout { kPacked, kPlain };
 
 /// One implementation choice of a Dense layer.
@@ -90,8 +94,9 @@ struct DenseVariant {
   int64_t fixed_m = -1;  ///< -1: runtime M, serves every M
   DenseTactic tactic;    ///< a row split's blocks: the 1-thread fixed-M tactic of the block
   bool block = false;    ///< made for the row blocks of a row-split tactic only
-  dnnl::matmul primitive;
+  dnnl::matmul primitive;  ///< null for fp16 (`fp16_weights` run by our kernel)
   dnnl::memory weights;  ///< packed once, in the layout `primitive` wants
+  std::shared_ptr<const Fp16Weights> fp16_weights;  ///< fp16 tactics only
   dnnl::memory::desc scratchpad_desc;
   std::string impl;  ///< oneDNN's implementation name, e.g. "brg:avx512_core"
 };
@@ -117,10 +122,13 @@ struct DenseLayer {
 /// the CPU has it: the scalar loop took 16 us of a 28 us bf16 layer at 64x784.
 void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint16_t* out);
 
-/// Creates one variant: its primitive and its packed weights.
+/// Creates one variant: its primitive and its packed weights. Where one of `shared` (the
+/// layer's variants made so far) holds the weights in the layout this one wants, they are
+/// shared, not packed again.
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
-                                        const DenseSpec& spec, const DenseTactic& tactic);
+                                        const DenseSpec& spec, const DenseTactic& tactic,
+                                        const std::vector<DenseVariant>* shared = nullptr);
 
 /// Creates the primitives and packs the weights: `tactics` must start with the runtime-M one
 /// (unless `require_runtime` is false: the tuner times one tactic alone); the others are

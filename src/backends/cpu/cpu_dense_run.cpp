@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstring>
 #include <new>
 
 #include "backends/cpu/cpu_layers.h"
@@ -21,6 +22,7 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
         t.scratchpad = memory(memory::desc({static_cast<int64_t>(bytes)}, memory::data_type::u8,
                                            memory::format_tag::a),
                               engine);
+        std::memset(t.scratchpad.get_data_handle(), 0, bytes);
       }
       m_scratchpad_bytes = bytes;
     }
@@ -30,6 +32,8 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
       t.scratchpad = memory(memory::desc({static_cast<int64_t>(m_scratchpad_bytes)},
                                          memory::data_type::u8, memory::format_tag::a),
                             engine);
+      // First touch here, not in the first run.
+      std::memset(t.scratchpad.get_data_handle(), 0, m_scratchpad_bytes);
       m_threads.push_back(std::move(t));
     }
   } catch (const dnnl::error& e) {
@@ -50,14 +54,29 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
   call.unfused = !v.tactic.fused && spec.activation.kind != ir::ActivationKind::kNone;
   call.stream = stream.get();
   call.nargs = 0;
+  call.fp16 = false;
   if (m == 0) return Status::ok();
   try {
     // Null handles: the addresses are set per call in run().
     call.src = memory(dense_src_desc(spec, m), engine, nullptr);
+    if (v.tactic.precision == DensePrecision::kFp16) {
+      // Our kernel: an fp16 copy of the rows, the activation as a pass after it.
+      call.fp16 = true;
+      call.unfused = spec.activation.kind != ir::ActivationKind::kNone;
+      call.fp16_threads = v.tactic.threads == 1 ? 1 : 0;
+      call.src_low = memory(memory::desc({m * spec.k * 2}, memory::data_type::u8,
+                                         memory::format_tag::a),
+                            engine);
+      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
+      call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
+      call.nargs = 1;  // not empty; the fp16 path reads no oneDNN arguments
+      return Status::ok();
+    }
     if (call.bf16) {
       call.src_low = memory(memory::desc({m, spec.k}, memory::data_type::bf16,
                                          memory::dims{spec.k, 1}),
                             engine);
+      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
     }
     call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
     call.scratchpad = memory(v.scratchpad_desc, engine, scratchpad);
@@ -126,6 +145,23 @@ Status DenseRun::run_call(Call& call, const float* x, float* y) {
   float* yb = y + call.rows.begin * spec.n;
   dnnl_status_t st = dnnl_memory_set_data_handle(call.src.get(), const_cast<float*>(xb));
   if (st == dnnl_success) st = dnnl_memory_set_data_handle(call.dst.get(), yb);
+  if (call.fp16) {
+    if (st != dnnl_success) {
+      return make_error(StatusCode::kInternal, "cpu backend: layer '", m_name,
+                        "' (Dense): cannot set the buffers of rows ", call.rows.begin, "..",
+                        call.rows.end, " (dnnl status ", static_cast<int>(st), ")");
+    }
+    auto* xh = static_cast<uint16_t*>(call.src_low.get_data_handle());
+    convert_to_fp16(xb, xh, m * spec.k);
+    const DenseVariant& v = m_layer->variants[call.variant];
+    const float* bias =
+        spec.has_bias ? static_cast<const float*>(m_layer->bias.get_data_handle()) : nullptr;
+    // 0: the caller's OpenMP count, which execute() sets to the context's threads.
+    const int threads = call.fp16_threads > 0 ? call.fp16_threads : omp_get_max_threads();
+    fp16_gemm(xh, m, *v.fp16_weights, bias, yb, threads);
+    if (call.unfused) run_activation(spec.activation, yb, yb, m * spec.n);
+    return Status::ok();
+  }
   if (call.bf16) {
     convert_src_to_bf16(spec, m, xb, static_cast<uint16_t*>(call.src_low.get_data_handle()));
   }

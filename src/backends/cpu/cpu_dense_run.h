@@ -60,10 +60,12 @@ class DenseRun {
     size_t variant = 0;
     RowRange rows;
     bool bf16 = false;
+    bool fp16 = false;     ///< our kernel, not a oneDNN primitive
+    int fp16_threads = 1;  ///< fp16: 1 runs on the calling thread; 0: OpenMP's count then
     bool unfused = false;  ///< the activation runs after the matmul
     dnnl_stream_t stream = nullptr;
     dnnl::memory src;
-    dnnl::memory src_low;  ///< bf16 copy of the block's rows
+    dnnl::memory src_low;  ///< bf16 / fp16 copy of the block's rows
     dnnl::memory dst;
     dnnl::memory scratchpad;
     std::array<dnnl_exec_arg_t, 5> args{};

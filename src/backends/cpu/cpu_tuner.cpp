@@ -36,6 +36,8 @@ constexpr double kMarginFraction = 0.03;
 // split, scalar bf16 conversion) are not reused.
 constexpr int kTunerVersion = 2;
 
+bool dense_transposed(const ir::Node& node) { return node.get_int("transpose_x", 0) != 0; }
+
 const char* requested_precision(const ir::Node& node, const BuilderConfig& config) {
   if (config.precision_constraints == "none") return nullptr;
   auto it = config.layer_precisions.find(node.name);
@@ -76,11 +78,11 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
                         ", which the cpu backend runs in fp32 only");
     }
   }
-  if (config.allow_fp16) {
-    detail::log(
-        Severity::kInfo, "cpu backend: fp16 permitted, but ",
-        cpu_has_fp16() ? "the cpu backend has no fp16 kernels yet" : "this CPU has no AVX-512 FP16",
-        ": layers run in fp32", config.allow_bf16 ? " or bf16" : "");
+  if (config.allow_fp16 && !fp16_gemm_available()) {
+    detail::log(Severity::kInfo,
+                "cpu backend: fp16 permitted, but this CPU has no AVX-512 FP16 (the cpu "
+                "backend's fp16 kernel needs it): layers run in fp32",
+                config.allow_bf16 ? " or bf16" : "");
   }
   if (config.allow_tf32) {
     detail::log(Severity::kInfo,
@@ -104,21 +106,32 @@ Result<std::vector<DensePrecision>> allowed_precisions(const ir::Node& node,
     if (precision == "bf16" && cpu_has_bf16()) {
       return std::vector<DensePrecision>{DensePrecision::kBf16};
     }
-    const std::string why = precision == "bf16"   ? "this CPU has neither AVX-512 BF16 nor AMX"
-                            : precision == "tf32" ? "CPUs have no tf32 math"
-                                                  : "the cpu backend has no fp16 kernels";
+    const bool fp16_ok = fp16_gemm_available() && !dense_transposed(node);
+    if (precision == "fp16" && fp16_ok) return std::vector<DensePrecision>{DensePrecision::kFp16};
+    const std::string why = precision == "bf16" ? "this CPU has neither AVX-512 BF16 nor AMX"
+                            : precision == "tf32"
+                                ? "CPUs have no tf32 math"
+                                : (fp16_gemm_available()
+                                       ? "the cpu backend's fp16 kernel reads X row-major only "
+                                         "(transpose_x = 1 here)"
+                                       : "this CPU has no AVX-512 FP16 (the cpu backend's fp16 "
+                                         "kernel needs it)");
     if (config.precision_constraints == "obey") {
       return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node), ": precision ",
                         precision,
                         " is required (--precisionConstraints=obey), "
                         "but ",
-                        why, "; available here: fp32", cpu_has_bf16() ? ", bf16" : "");
+                        why, "; available here: fp32", cpu_has_bf16() ? ", bf16" : "",
+                        fp16_ok ? ", fp16" : "");
     }
     detail::log(Severity::kWarning, "cpu backend: ", describe(node), ": ", precision,
                 " preferred, but ", why, "; choosing among the permitted precisions");
   }
   std::vector<DensePrecision> out = {DensePrecision::kFp32};
   if (config.allow_bf16 && cpu_has_bf16()) out.push_back(DensePrecision::kBf16);
+  if (config.allow_fp16 && fp16_gemm_available() && !dense_transposed(node)) {
+    out.push_back(DensePrecision::kFp16);
+  }
   return out;
 }
 
@@ -316,7 +329,9 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
   if (precisions.size() > 1) {
     std::vector<DenseTactic> runtimes;
     for (DensePrecision precision : precisions) {
-      runtimes.push_back(DenseTactic{-1, precision, WeightLayout::kPacked});
+      runtimes.push_back(DenseTactic{-1, precision, WeightLayout::kPacked, 0, false,
+                                     precision != DensePrecision::kFp16 ||
+                                         spec.activation.kind == ir::ActivationKind::kNone});
     }
     std::vector<std::optional<double>> sums(runtimes.size());
     for (int64_t m : profile_m) {
@@ -338,6 +353,19 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
     }
     std::vector<DenseTactic> candidates = {out.runtime};
     for (DensePrecision precision : precisions) {
+      if (precision == DensePrecision::kFp16) {
+        // One layout (our panels), the activation always a separate pass.
+        const bool fused = spec.activation.kind == ir::ActivationKind::kNone;
+        candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0, false, fused});
+        if (threads > 1) {
+          candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 1, false, fused});
+          if (m > 1) {
+            candidates.push_back(
+                DenseTactic{m, precision, WeightLayout::kPacked, threads, true, fused});
+          }
+        }
+        continue;
+      }
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0});
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPlain, 0});
       if (spec.activation.kind != ir::ActivationKind::kNone) {
