@@ -118,6 +118,7 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
       }
     }
   }
+  info.tactics = state->executable->tactic_notes();
   state->io_tensors = make_io_tensors(plan.graph);
   return std::make_unique<Engine>(std::move(state));
 }
@@ -233,6 +234,7 @@ std::string Engine::to_json() const {
   if (!info.accuracy_json.empty()) {
     j["accuracy"] = nlohmann::json::parse(info.accuracy_json, nullptr, false);
   }
+  if (!info.tactics.empty()) j["tactics"] = info.tactics;
   if (!info.retuned_from.empty()) {
     j["retuned_from"] = info.retuned_from;
     j["retune_seconds"] = info.retune_seconds;
