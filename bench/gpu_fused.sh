@@ -59,8 +59,12 @@ for step in "$@"; do
       timeout 100 python3 "$dir/peers.py" --no-compile --models seed --precisions fp32 \
         --batches 65536 --json "$OUT/peers_fp32.json" >> "$OUT/bench.log" 2>&1
       echo "peers fp32 rc=$?"
-      cd "$root" && mkdir -p bench/results
-      python3 bench/merge_fused_results.py "$OUT/peers.json,$OUT/peers_fp32.json" "$OUT/mlprt.jsonl" "$OUT/tcnn.jsonl" \
+      # The merge script beside this one (a copy carried to the GPU machine) or the repo's.
+      merge=$(dirname "$0")/merge_fused_results.py
+      [ -f "$merge" ] || merge=$root/bench/merge_fused_results.py
+      merge=$(cd "$(dirname "$merge")" && pwd)/$(basename "$merge")
+      mkdir -p /tmp/i15res/bench/results && cd /tmp/i15res
+      python3 "$merge" "$OUT/peers.json,$OUT/peers_fp32.json" "$OUT/mlprt.jsonl" "$OUT/tcnn.jsonl" \
         "$(date +%F)" "bench/gpu_fused.sh DIR tests bench (mlprt_gpu_bench, peers.py --no-compile, tcnn_bench --no-cutlass in one run)"
       cp bench/results/gpu-fused-* "$OUT/" ;;
     quick)  # a few mlprt rows only, for a look between changes

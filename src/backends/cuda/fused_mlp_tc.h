@@ -1,11 +1,11 @@
 #pragma once
 // The whole-network fused MLP forward on tensor cores (fp16 / bf16 with fp32 accumulation):
-// one launch for a chain of Dense layers. A block owns 128 rows; their activations stay in
-// shared memory between layers (fp16 / bf16, as the unfused path stores them), the input is
-// read once and the output written once. Each layer's weights are staged in shared memory in
+// one launch for a chain of Dense layers. A block owns 128 rows (32 for small batches); their
+// activations stay in shared memory between layers (fp16 / bf16, as the unfused path stores
+// them), the input is read once and the output written once. Each layer's weights are staged in shared memory in
 // chunks of 64 input columns, the next chunk copied (cp.async) while the tensor cores
-// (mma.sync m16n8k16) work on the current one. Warps tile the block as 4 (rows) x width / 64
-// (columns); a warp holds a 32 x 64 tile of fp32 accumulators.
+// (mma.sync m16n8k16) work on the current one. Warps tile the block as 4 (or 1) along the rows
+// x width / 64 along the columns; a warp holds a 32 x 64 tile of fp32 accumulators.
 //
 // Limits: hidden and output widths up to kFusedTcMaxWidth (padded to 16 inside, never in the
 // user's data), any input width (streamed in chunks), any row count, up to kFusedTcMaxLayers
@@ -21,7 +21,6 @@ namespace mlprt::backend::cuda {
 
 inline constexpr int kFusedTcMaxLayers = 16;
 inline constexpr int kFusedTcMaxWidth = 256;
-inline constexpr int kFusedTcRowsPerBlock = 128;
 inline constexpr int kFusedTcChunk = 64;  ///< input columns of a layer staged at a time
 
 struct FusedTcLayer {
