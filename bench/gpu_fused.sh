@@ -67,13 +67,16 @@ for step in "$@"; do
       python3 "$merge" "$OUT/peers.json,$OUT/peers_fp32.json" "$OUT/mlprt.jsonl" "$OUT/tcnn.jsonl" \
         "$(date +%F)" "bench/gpu_fused.sh DIR tests bench (mlprt_gpu_bench, peers.py --no-compile, tcnn_bench --no-cutlass in one run)"
       cp bench/results/gpu-fused-* "$OUT/" ;;
+    fused-tests)  # the CudaFusedTc tests alone
+      timeout 120 "$pk/bin/test_cuda_backend" --gtest_filter='CudaFusedTc*' > "$OUT/tests_fused.log" 2>&1
+      echo "CudaFusedTc rc=$?"; grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|rows" "$OUT/tests_fused.log" | head -30 ;;
     quick)  # a few mlprt rows only, for a look between changes
       (cd "$pk" && mkdir -p models && python3 src/make_models.py models seed,tcnn,tcnn128 > /dev/null
        for r in "tcnn 1024,65536,1048576" "tcnn128 65536,1048576" "seed 256,65536"; do
          set -- $r
          ./bin/mlprt_gpu_bench "models/$1.onnx" "$1" fp16 "$2" 2>> "$OUT/quick.log" | tee -a "$OUT/quick.jsonl"
        done; grep "^#" "$OUT/quick.log" | cut -c1-300) ;;
-    *) echo "gpu_fused.sh: unknown step '$step' (tests, quick, bench)" ;;
+    *) echo "gpu_fused.sh: unknown step '$step' (tests, fused-tests, quick, bench)" ;;
   esac
   echo "step $step: $((SECONDS - start)) s"
 done

@@ -28,8 +28,9 @@ struct Shape {
   static_assert(kActLd >= kChunkLd, "an input stage must fit the activation buffer");
   // The input's first stage lives in the activation buffer (free until the first layer's
   // epilogue); the second only exists when the input is wider than one chunk.
+  static constexpr size_t kBiasBytes = 2 * sizeof(float) * 64 * CW;  // two layers' biases
   static constexpr size_t bytes(size_t elem, bool two_x_stages) {
-    return elem * (kActElems + 2 * kWElems + (two_x_stages ? kXElems : 0));
+    return kBiasBytes + elem * (kActElems + 2 * kWElems + (two_x_stages ? kXElems : 0));
   }
 };
 
@@ -110,6 +111,15 @@ __device__ __forceinline__ void load_w_chunk(const FusedTcLayer& layer, int c, T
   }
 }
 
+// Copies the layer's bias ([n_pad] fp32, 16-byte aligned) into `dst`, in the same copy group as
+// its first weight chunk: the epilogue then reads it from shared memory.
+template <class S>
+__device__ __forceinline__ void load_bias(const FusedTcLayer& layer, float* dst) {
+  for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad / 4; i += S::kThreads) {
+    cp_async16(dst + i * 4, layer.bias + i * 4, true);
+  }
+}
+
 // Copies chunk `c` of the block's input rows (columns c*kChunk.., zeros past k and past the
 // last row) into `dst` ([S::kRows][kChunkLd]), converting to T. `vec`: x is T, k % 8 == 0 and x is
 // 16-byte aligned, so 16-byte asynchronous copies; otherwise element by element.
@@ -130,6 +140,7 @@ __device__ __forceinline__ void load_x_chunk(const void* x, ElemType x_type, boo
       cp_async16(dst + r * kChunkLd + p * 8, valid ? xt + (row0 + r) * k + col : xt, valid);
     }
   } else {
+#pragma unroll 8
     for (int i = static_cast<int>(threadIdx.x); i < S::kRows * width; i += S::kThreads) {
       const int r = i / width;
       const int col = k0 + (i - r * width);
@@ -189,7 +200,7 @@ __device__ __forceinline__ void store_pair(void* y, ElemType t, int64_t i, float
 // into y (the last layer, rows and columns past the end left out).
 template <typename T, class S, int MODE>
 __device__ __forceinline__ void epilogue(float (&acc)[2][8][4], const FusedTcLayer& layer,
-                                         bool last, T* act, void* y, ElemType y_type,
+                                         const float* bias, bool last, T* act, void* y, ElemType y_type,
                                          int64_t row0, int64_t rows, int wr, int wc, int lane) {
   const int g = lane >> 2;
   const int t2 = (lane & 3) * 2;
@@ -198,8 +209,8 @@ __device__ __forceinline__ void epilogue(float (&acc)[2][8][4], const FusedTcLay
   for (int nt = 0; nt < 8; ++nt) {
     const int col = wc * 64 + nt * 8 + t2;
     if (col >= layer.n_pad) continue;
-    const float b0 = layer.bias[col];
-    const float b1 = layer.bias[col + 1];
+    const float b0 = bias[col];
+    const float b1 = bias[col + 1];
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt) {
 #pragma unroll
@@ -226,7 +237,8 @@ __global__ void __launch_bounds__(Shape<CW, RW>::kThreads) fused_tc_kernel(
     bool x_vec, void* __restrict__ y, ElemType y_type, int64_t rows) {
   using S = Shape<CW, RW>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* act = reinterpret_cast<T*>(smem_raw);
+  float* bias_s = reinterpret_cast<float*>(smem_raw);  // [2][64 * CW]: layer l in l % 2
+  T* act = reinterpret_cast<T*>(smem_raw + S::kBiasBytes);
   T* wbuf = act + S::kActElems;
   T* const x1 = wbuf + 2 * S::kWElems;  // the input's second stage (the first: act)
 
@@ -241,6 +253,7 @@ __global__ void __launch_bounds__(Shape<CW, RW>::kThreads) fused_tc_kernel(
   float acc[2][8][4];
   int stage = 0;  // the stage the next chunk goes to
   load_w_chunk<T, S>(params.layers[0], 0, wbuf);
+  load_bias<S>(params.layers[0], bias_s);
   load_x_chunk<T, S>(x, x_type, x_vec, k_in, k_in_pad, row0, rows, 0, act);
   cp_async_commit();
 
@@ -301,17 +314,18 @@ __global__ void __launch_bounds__(Shape<CW, RW>::kThreads) fused_tc_kernel(
     const bool last = l + 1 == params.num_layers;
     if (!last) {  // the next layer's first weights copy while this one's epilogue runs
       load_w_chunk<T, S>(params.layers[l + 1], 0, wbuf + stage * S::kWElems);
+      load_bias<S>(params.layers[l + 1], bias_s + ((l + 1) & 1) * 64 * CW);
       cp_async_commit();
     }
     switch (layer.act.kind) {
       case ActKind::kNone:
-        epilogue<T, S, 0>(acc, layer, last, act, y, y_type, row0, rows, wr, wc, lane);
+        epilogue<T, S, 0>(acc, layer, bias_s + (l & 1) * 64 * CW, last, act, y, y_type, row0, rows, wr, wc, lane);
         break;
       case ActKind::kRelu:
-        epilogue<T, S, 1>(acc, layer, last, act, y, y_type, row0, rows, wr, wc, lane);
+        epilogue<T, S, 1>(acc, layer, bias_s + (l & 1) * 64 * CW, last, act, y, y_type, row0, rows, wr, wc, lane);
         break;
       default:
-        epilogue<T, S, 2>(acc, layer, last, act, y, y_type, row0, rows, wr, wc, lane);
+        epilogue<T, S, 2>(acc, layer, bias_s + (l & 1) * 64 * CW, last, act, y, y_type, row0, rows, wr, wc, lane);
         break;
     }
     if (!last) __syncthreads();  // the next layer reads act
