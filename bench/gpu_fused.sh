@@ -11,7 +11,8 @@
 set -uo pipefail
 dir=$(cd "${1:?usage: gpu_fused.sh DIR STEP...}" && pwd)
 shift
-root=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/i15
 tar -C /tmp/i15 -xJf "$dir/pkg.tar.xz"
@@ -60,7 +61,7 @@ for step in "$@"; do
         --batches 65536 --json "$OUT/peers_fp32.json" >> "$OUT/bench.log" 2>&1
       echo "peers fp32 rc=$?"
       # The merge script beside this one (a copy carried to the GPU machine) or the repo's.
-      merge=$(dirname "$0")/merge_fused_results.py
+      merge=$here/merge_fused_results.py
       [ -f "$merge" ] || merge=$root/bench/merge_fused_results.py
       merge=$(cd "$(dirname "$merge")" && pwd)/$(basename "$merge")
       mkdir -p /tmp/i15res/bench/results && cd /tmp/i15res
