@@ -66,7 +66,8 @@ for step in "$@"; do
       merge=$(cd "$(dirname "$merge")" && pwd)/$(basename "$merge")
       mkdir -p /tmp/i15res/bench/results && cd /tmp/i15res
       python3 "$merge" "$OUT/peers.json,$OUT/peers_fp32.json" "$OUT/mlprt.jsonl" "$OUT/tcnn.jsonl" \
-        "$(date +%F)" "bench/gpu_fused.sh DIR tests bench (mlprt_gpu_bench, peers.py --no-compile, tcnn_bench --no-cutlass in one run)"
+        "$(date +%F)" "bench/gpu_fused.sh DIR tests bench (mlprt_gpu_bench, peers.py --no-compile, tcnn_bench --no-cutlass in one run)" \
+        "$OUT/bench.log"
       cp bench/results/gpu-fused-* "$OUT/" ;;
     fused-tests)  # the CudaFusedTc tests alone
       timeout 120 "$pk/bin/test_cuda_backend" --gtest_filter='CudaFusedTc*' > "$OUT/tests_fused.log" 2>&1
