@@ -119,9 +119,16 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   }
   std::string precisions;
   for (const mlprt::LayerInfo& layer : (*engine)->info().layers) precisions += layer.precision + " | ";
+  // Whether the build chose the fused tensor-core MLP (inspect's tactic lines say it).
+  bool fused_tc = false;
+  for (const std::string& line : (*engine)->info().tactics) {
+    fused_tc |= line.find(": chosen,") != std::string::npos;
+    precisions += line + " | ";
+  }
   std::printf("{\"model\": \"%s\", \"prec\": \"%s\", \"batch\": %lld, \"mlprt_us\": %.3f, "
-              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d}\n",
-              name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us, iterations);
+              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s}\n",
+              name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us, iterations,
+              fused_tc ? "true" : "false");
   std::fprintf(stderr, "# %s %s %lld: %s\n", name.c_str(), prec.c_str(), static_cast<long long>(batch),
                precisions.c_str());
   std::fflush(stdout);

@@ -53,6 +53,9 @@ struct EngineInfo {
   double accuracy_error = -1.0;
   /// The plan's whole "accuracy" record as JSON (empty: none).
   std::string accuracy_json;
+  /// Whole-network tactics the build chose or ruled out, one line each (the cuda backend's
+  /// fused MLP: per profile, its time against the unfused layers, or why it was not eligible).
+  std::vector<std::string> tactics;
 };
 
 /// A dense row-major float64 tensor, for reference_outputs().

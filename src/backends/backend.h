@@ -75,6 +75,9 @@ class Executable {
   virtual Result<std::unique_ptr<BackendContext>> create_context() const = 0;
   /// Per layer (in graph node order): precision it runs in and the kernel chosen, for inspect.
   virtual std::vector<std::string> layer_precisions() const = 0;
+  /// Lines for inspect about whole-network tactics (e.g. the cuda fused MLP's choice); none by
+  /// default.
+  virtual std::vector<std::string> tactic_notes() const { return {}; }
   /// The GPU the engine's memory lives on; -1 for backends that run on the host.
   [[nodiscard]] virtual int device() const noexcept { return -1; }
 };

@@ -119,6 +119,7 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
       }
     }
   }
+  info.tactics = state->executable->tactic_notes();
   state->io_tensors = make_io_tensors(plan.graph);
   auto engine = std::make_unique<Engine>(std::move(state));
   // cpu engines: the first inference's one-time work happens here (runtime/warm_up.h).
@@ -237,6 +238,7 @@ std::string Engine::to_json() const {
   if (!info.accuracy_json.empty()) {
     j["accuracy"] = nlohmann::json::parse(info.accuracy_json, nullptr, false);
   }
+  if (!info.tactics.empty()) j["tactics"] = info.tactics;
   if (!info.retuned_from.empty()) {
     j["retuned_from"] = info.retuned_from;
     j["retune_seconds"] = info.retune_seconds;

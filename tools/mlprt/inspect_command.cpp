@@ -86,6 +86,10 @@ Status print_engine(const Engine& engine, const std::string& path, std::ostream&
     if (layer.measured_error >= 0.0) out << "  [measured error " << layer.measured_error << ']';
     out << '\n';
   }
+  if (!info.tactics.empty()) {
+    out << "Tactics:\n";
+    for (const std::string& line : info.tactics) out << "  " << line << '\n';
+  }
   if (info.accuracy_budget > 0.0) {
     // Layer errors: the network's error with that layer alone in its precision.
     out << "Accuracy budget: " << info.accuracy_budget

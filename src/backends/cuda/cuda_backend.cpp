@@ -12,6 +12,7 @@
 
 #include "backends/cuda/cuda_executable.h"
 #include "backends/cuda/cuda_precisions.h"
+#include "backends/cuda/fused_tc_plan.h"
 #include "backends/profile_shapes.h"
 #include "common/check.h"
 #include "common/json_integer.h"
@@ -306,6 +307,9 @@ class CudaBackend final : public Backend {
       }
       info.workspace_bytes = json_integer<size_t>(json.at("workspace_bytes"));
       info.fused_max_rows = json_integer<int64_t>(json.at("fused_max_rows"));
+      if (json.contains("fused_tc")) {
+        MLPRT_ASSIGN_OR_RETURN(info.fused_tc, FusedTcChoice::from_json(json.at("fused_tc")));
+      }
       for (const nlohmann::json& layer : json.at("layers")) {
         const std::string node = layer.at("node").get<std::string>();
         const std::string epilogue = layer.at("epilogue").get<std::string>();
@@ -433,13 +437,18 @@ class CudaBackend final : public Backend {
       layers.push_back({{"node", node.name}, {"epilogue", "exact"},
                         {"tactics", nlohmann::json::array()}});
     }
-    return blob_json(precisions, 0, std::move(layers));
+    FusedTcChoice fused_tc;
+    std::vector<const ir::Node*> chain;
+    fused_tc.reason = fused_tc_ineligible(graph, precisions, chain);
+    fused_tc.eligible = fused_tc.reason.empty();
+    if (fused_tc.eligible) fused_tc.reason = "builder optimization level 0 times no tactic";
+    return blob_json(precisions, 0, std::move(layers), &fused_tc);
   }
 
   // The blob: version 2 for a single-precision engine (as before per-layer precisions), 3 with
   // every layer's precision for a mixed one.
   nlohmann::json blob_json(const LayerPrecisions& precisions, int64_t fused_max_rows,
-                           nlohmann::json layers) const {
+                           nlohmann::json layers, const FusedTcChoice* fused_tc = nullptr) const {
     nlohmann::json blob{{"format", kBlobFormat},
                         {"version", precisions.mixed() ? kMixedBlobVersion : kBlobVersion},
                         {"hardware", hardware_id()},
@@ -447,6 +456,7 @@ class CudaBackend final : public Backend {
                         {"workspace_bytes", kWorkspaceBytes},
                         {"fused_max_rows", fused_max_rows},
                         {"layers", std::move(layers)}};
+    if (fused_tc != nullptr) blob["fused_tc"] = fused_tc->to_json();
     if (precisions.mixed()) {
       nlohmann::json by_node = nlohmann::json::object();
       for (const auto& [node, p] : precisions.by_node) by_node[node] = to_string(p);
@@ -510,22 +520,104 @@ class CudaBackend final : public Backend {
       layer_us[node.name] = chosen.us_by_m;
       layers.push_back({{"node", node.name}, {"epilogue", epilogue}, {"tactics", chosen.tactics}});
     }
+    FusedTcChoice fused_tc;
+    std::vector<const ir::Node*> tc_chain;
+    fused_tc.reason = fused_tc_ineligible(graph, precisions, tc_chain);
+    fused_tc.eligible = fused_tc.reason.empty();
+    FusedTcParams tc_params;
+    std::vector<DeviceBuffer> tc_buffers;
+    if (fused_tc.eligible) {
+      MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, tc_chain, precisions.base, true, tc_params,
+                                          tc_buffers, stream));
+    }
     int64_t fused_max_rows = 0;
-    for (const auto& rows : profile_rows) {
-      if (!fusable || rows.empty()) continue;
+    for (size_t p = 0; p < profile_rows.size(); ++p) {
+      const auto& rows = profile_rows[p];
+      if (rows.empty()) continue;
       const int64_t first_rows = rows.front().second;
-      if (first_rows <= 0 || first_rows > kFusedCandidateRows) continue;
       double cublas_total_us = 0.0;
       for (const auto& [node, m] : rows) {
         if (m > 0) cublas_total_us += layer_us[node->name][m];
       }
-      MLPRT_ASSIGN_OR_RETURN(double fused_us,
-                             time_fused(graph, chain, first_rows, stream, timer));
-      detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
-                  fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
-      if (fused_us < cublas_total_us) fused_max_rows = std::max(fused_max_rows, first_rows);
+      double unfused_us = cublas_total_us;
+      bool fp32_fused = false;
+      if (fusable && first_rows > 0 && first_rows <= kFusedCandidateRows) {
+        MLPRT_ASSIGN_OR_RETURN(double fused_us,
+                               time_fused(graph, chain, first_rows, stream, timer));
+        detail::log(Severity::kVerbose, "cuda backend: fused MLP kernel at M=", first_rows, ": ",
+                    fused_us, " us vs cuBLASLt layers ", cublas_total_us, " us");
+        if (fused_us < cublas_total_us) {
+          fp32_fused = true;
+          unfused_us = fused_us;
+        }
+      }
+      bool tc_chosen = false;
+      if (fused_tc.eligible && first_rows > 0) {
+        FusedTcProfile record;
+        record.profile = static_cast<int>(p);
+        record.rows_opt = first_rows;
+        MLPRT_ASSIGN_OR_RETURN(record.rows_min, first_dense_rows(graph, points[p], p, false));
+        MLPRT_ASSIGN_OR_RETURN(record.rows_max, first_dense_rows(graph, points[p], p, true));
+        MLPRT_ASSIGN_OR_RETURN(record.fused_us,
+                               time_fused_tc(graph, tc_params, first_rows, stream, timer));
+        record.layers_us = unfused_us;
+        record.chosen = record.fused_us < unfused_us;
+        tc_chosen = record.chosen;
+        detail::log(Severity::kVerbose, "cuda backend: fused tensor-core MLP at M=", first_rows,
+                    ": ", record.fused_us, " us vs unfused ", unfused_us, " us");
+        fused_tc.profiles.push_back(record);
+      }
+      if (fp32_fused && !tc_chosen) fused_max_rows = std::max(fused_max_rows, first_rows);
     }
-    return blob_json(precisions, fused_max_rows, std::move(layers));
+    return blob_json(precisions, fused_max_rows, std::move(layers), &fused_tc);
+  }
+
+  // The first Dense layer's row count with every input at its profile's min (or max) shape.
+  static Result<int64_t> first_dense_rows(const ir::Graph& graph, const OptimizationProfile& profile,
+                                          size_t index, bool max) {
+    OptimizationProfile at;
+    for (const auto& [name, range] : profile.ranges()) {
+      const Dims& dims = max ? range.max : range.min;
+      MLPRT_RETURN_IF_ERROR(at.set_dimensions(name, ShapeRange{dims, dims, dims}));
+    }
+    MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap inputs, opt_input_shapes(graph, at, index));
+    MLPRT_ASSIGN_OR_RETURN(ir::ShapeMap shapes, ir::infer_shapes(graph, inputs));
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+      MLPRT_ASSIGN_OR_RETURN(int64_t elements, volume(shapes.at(node.inputs[0])));
+      return elements / spec.k;
+    }
+    return int64_t{0};
+  }
+
+  // The fused tensor-core MLP at `rows` rows, reading and writing the graph's I/O types.
+  Result<double> time_fused_tc(const ir::Graph& graph, const FusedTcParams& params, int64_t rows,
+                               cudaStream_t stream, TacticTimer& timer) const {
+    MLPRT_ASSIGN_OR_RETURN(const ElemType in_type,
+                           io_elem_type(graph.inputs[0].dtype, "graph input"));
+    MLPRT_ASSIGN_OR_RETURN(const ElemType out_type,
+                           io_elem_type(graph.outputs[0].dtype, "graph output"));
+    std::ostringstream what;
+    what << "fused tc mlp v1 rows=" << rows << (params.compute == ElemType::kBF16 ? " bf16" : " fp16")
+         << " io=" << static_cast<int>(in_type) << '/' << static_cast<int>(out_type);
+    for (int l = 0; l < params.num_layers; ++l) {
+      what << ' ' << params.layers[l].k << 'x' << params.layers[l].n << "+act"
+           << static_cast<int>(params.layers[l].act.kind);
+    }
+    const size_t in_es = in_type == ElemType::kF32 ? 4 : 2;
+    const size_t out_es = out_type == ElemType::kF32 ? 4 : 2;
+    DeviceBuffer x, y;
+    const int64_t k0 = params.layers[0].k;
+    const int64_t n_last = params.layers[params.num_layers - 1].n;
+    MLPRT_RETURN_IF_ERROR(x.reserve(static_cast<size_t>(rows * k0) * in_es, "fused tactic X"));
+    MLPRT_RETURN_IF_ERROR(y.reserve(static_cast<size_t>(rows * n_last) * out_es, "fused tactic Y"));
+    MLPRT_CUDA_TRY(launch_fill_pattern(x.get(), in_type, rows * k0, 9, stream), "fill");
+    return timer.time(what.str(), stream, [&]() -> Status {
+      MLPRT_CUDA_TRY(launch_fused_tc(params, x.get(), in_type, y.get(), out_type, rows, stream),
+                     "fused tensor-core MLP kernel");
+      return Status::ok();
+    });
   }
 
   Result<double> time_fused(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,

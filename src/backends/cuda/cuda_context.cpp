@@ -212,8 +212,15 @@ class CudaContext final : public BackendContext {
           "cast of tensor '" + tensors[casts[s].tensor].name + "'"));
     }
     m_fused = false;
+    m_fused_tc = false;
     const int64_t in_elements = m_elements[m_exe.input_ids().front()];
-    if (m_exe.fusable()) {
+    if (m_exe.fused_tc_ready()) {
+      const int64_t rows = in_elements / m_exe.fused_tc().layers[0].k;
+      m_fused_tc = m_exe.blob().fused_tc.runs_fused(rows);
+      m_fused = m_fused_tc;
+      m_fused_rows = rows;
+    }
+    if (m_exe.fusable() && !m_fused_tc) {
       const int64_t rows = in_elements / m_exe.fused().layers[0].k;
       m_fused = rows <= m_exe.blob().fused_max_rows;
       m_fused_rows = rows;
@@ -713,6 +720,12 @@ class CudaContext final : public BackendContext {
 
   // The fused kernel reads and writes the I/O types itself.
   Status run_fused(cudaStream_t stream) {
+    if (m_fused_tc) {
+      MLPRT_CUDA_TRY(launch_fused_tc(m_exe.fused_tc(), m_dev_in[0], m_exe.input_types()[0],
+                                     m_dev_out[0], m_exe.output_types()[0], m_fused_rows, stream),
+                     "fused tensor-core MLP kernel");
+      return Status::ok();
+    }
     MLPRT_CUDA_TRY(launch_fused_mlp(m_exe.fused(), m_dev_in[0], m_exe.input_types()[0],
                                     m_dev_out[0], m_exe.output_types()[0], m_fused_rows, stream),
                    "fused MLP kernel");
@@ -904,6 +917,7 @@ class CudaContext final : public BackendContext {
   bool m_device_io = false;
   bool m_prepared = false;
   bool m_fused = false;
+  bool m_fused_tc = false;  ///< m_fused with the tensor-core kernel
   int64_t m_fused_rows = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "backends/cuda/cuda_precisions.h"
+#include "backends/cuda/fused_tc_plan.h"
 #include "common/check.h"
 
 namespace mlprt::backend::cuda {
@@ -352,11 +353,27 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     grow_types();
   }
   if (blob.fused_max_rows > 0) MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
+  if (std::any_of(blob.fused_tc.profiles.begin(), blob.fused_tc.profiles.end(),
+                  [](const FusedTcProfile& p) { return p.chosen; })) {
+    std::vector<const ir::Node*> chain;
+    const std::string why = fused_tc_ineligible(graph, precisions, chain);
+    if (!why.empty()) {
+      return make_error(StatusCode::kCorruptData, "cuda backend: the plan for '", graph.name,
+                        "' chose the fused tensor-core MLP, which cannot run it: ", why);
+    }
+    MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, chain, blob.precision, false, exe->m_fused_tc,
+                                        exe->m_fused_tc_buffers, nullptr));
+    exe->m_fused_tc_ready = true;
+  }
   return exe;
 }
 
 Result<std::unique_ptr<BackendContext>> CudaExecutable::create_context() const {
   return make_cuda_context(*this);
+}
+
+std::vector<std::string> CudaExecutable::tactic_notes() const {
+  return m_blob.fused_tc.describe();
 }
 
 std::vector<std::string> CudaExecutable::layer_precisions() const {

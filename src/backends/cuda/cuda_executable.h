@@ -12,6 +12,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_dense.h"
+#include "backends/cuda/fused_tc_plan.h"
 #include "backends/tensor_table.h"
 
 namespace mlprt::backend::cuda {
@@ -39,6 +40,8 @@ struct BlobInfo {
   std::set<std::string> gelu_tanh_layers;
   /// Mixed engines (blob version 3): every non-view layer's precision; empty: all `precision`.
   std::map<std::string, Precision> layer_precision;
+  /// The fused tensor-core MLP's per-profile choice (blob key "fused_tc"; absent: never).
+  FusedTcChoice fused_tc;
 };
 
 /// A tensor converted to another type before a layer that reads it in that type (mixed
@@ -91,6 +94,7 @@ class CudaExecutable final : public Executable {
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
   std::vector<std::string> layer_precisions() const override;
+  std::vector<std::string> tactic_notes() const override;
 
   [[nodiscard]] int device() const noexcept override { return m_device; }
   /// Shared by all contexts: see LtHandle.
@@ -118,6 +122,9 @@ class CudaExecutable final : public Executable {
   /// The whole graph as one fused kernel, when it is a chain of small fp32-able Dense layers.
   [[nodiscard]] bool fusable() const noexcept { return m_fusable; }
   [[nodiscard]] const FusedMlpParams& fused() const noexcept { return m_fused; }
+  /// The fused tensor-core MLP, loaded when the build chose it for some profile.
+  [[nodiscard]] bool fused_tc_ready() const noexcept { return m_fused_tc_ready; }
+  [[nodiscard]] const FusedTcParams& fused_tc() const noexcept { return m_fused_tc; }
 
  private:
   CudaExecutable();
@@ -139,6 +146,9 @@ class CudaExecutable final : public Executable {
   bool m_fusable = false;
   FusedMlpParams m_fused;
   std::vector<DeviceBuffer> m_fused_buffers;  ///< fp32 weights and biases of the fused kernel
+  bool m_fused_tc_ready = false;
+  FusedTcParams m_fused_tc;
+  std::vector<DeviceBuffer> m_fused_tc_buffers;
 };
 
 /// Copies float32 `values` to the device converted to `precision`'s storage type.

@@ -1,5 +1,7 @@
 #include "backends/cuda/cuda_kernels.h"
 
+#include "backends/cuda/cuda_activate.cuh"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -85,44 +87,6 @@ unsigned blocks_for(int64_t items) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, cap)));
 }
 
-__device__ __forceinline__ float softplus(float x) {
-  // log(1 + e^x) without overflow for large x.
-  return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x));
-}
-
-// The formulas of ir::apply_activation, in fp32.
-template <ActKind K>
-__device__ __forceinline__ float activate(float x, float alpha, float beta) {
-  if constexpr (K == ActKind::kRelu) return x > 0.0f ? x : 0.0f;
-  if constexpr (K == ActKind::kLeakyRelu) return x >= 0.0f ? x : alpha * x;
-  if constexpr (K == ActKind::kSigmoid) return 1.0f / (1.0f + expf(-x));
-  if constexpr (K == ActKind::kTanh) return tanhf(x);
-  if constexpr (K == ActKind::kElu) return x > 0.0f ? x : alpha * expm1f(x);
-  if constexpr (K == ActKind::kSelu) return beta * (x > 0.0f ? x : alpha * expm1f(x));
-  if constexpr (K == ActKind::kHardSigmoid) return fminf(fmaxf(alpha * x + beta, 0.0f), 1.0f);
-  if constexpr (K == ActKind::kHardSwish) return x * fminf(fmaxf(x / 6.0f + 0.5f, 0.0f), 1.0f);
-  if constexpr (K == ActKind::kSoftplus) return softplus(x);
-  if constexpr (K == ActKind::kGeluErf) {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
-  }
-  if constexpr (K == ActKind::kGeluTanh) {
-    return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
-  }
-  if constexpr (K == ActKind::kClip) return fminf(fmaxf(x, alpha), beta);
-  if constexpr (K == ActKind::kSoftplusThreshold) {
-    // alpha = torch's beta (scale), beta = its threshold.
-    const float s = alpha * x;
-    return s > beta ? x : softplus(s) / alpha;
-  }
-  if constexpr (K == ActKind::kExp) return expf(x);
-  if constexpr (K == ActKind::kLog) return logf(x);
-  if constexpr (K == ActKind::kNeg) return -x;
-  if constexpr (K == ActKind::kAbs) return fabsf(x);
-  if constexpr (K == ActKind::kSqrt) return sqrtf(x);
-  if constexpr (K == ActKind::kReciprocal) return 1.0f / x;
-  if constexpr (K == ActKind::kErf) return erff(x);
-  return x;
-}
 
 template <ActKind K>
 struct ActOp {

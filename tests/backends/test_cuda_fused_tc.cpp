@@ -1,0 +1,297 @@
+// The fused tensor-core MLP (fused_mlp_tc.h): which graphs it takes and why not, its recorded
+// per-profile choice, the kernel against float64 at row counts that are no multiple of any tile
+// (1, 7, 1000, 65537), widths that are no multiple of the MMA tile, every activation, fp16 and
+// bf16, and whole engines through the builder's tactic. The GPU parts skip, saying why, where no
+// CUDA device is present (CI); the host parts run everywhere.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/fused_tc_plan.h"
+#include "cpu_test_graphs.h"
+#include "ir/evaluator.h"
+#include "cuda_skip.h"
+#include "mlprt/mlprt.h"
+
+namespace mlprt::testing {
+namespace {
+
+using backend::cuda::ElemType;
+using backend::cuda::FusedTcChoice;
+using backend::cuda::FusedTcParams;
+using backend::cuda::FusedTcProfile;
+using backend::cuda::LayerPrecisions;
+using backend::cuda::Precision;
+
+struct LayerDef {
+  int64_t n;
+  std::string act;
+  double alpha = 0.0;
+  double beta = 0.0;
+};
+
+// x[-1, k] -> Dense(+bias, act) per `layers` -> y.
+ir::Graph make_chain(int64_t k, const std::vector<LayerDef>& layers, unsigned seed = 3) {
+  GraphMaker maker(seed);
+  std::string t = maker.input("x", {-1, k});
+  int64_t width = k;
+  for (const LayerDef& l : layers) {
+    t = maker.dense(t, width, l.n, true, false);
+    ir::Node& node = maker.graph().nodes.back();
+    node.attributes["activation"] = l.act;
+    node.attributes["alpha"] = l.alpha;
+    node.attributes["beta"] = l.beta;
+    width = l.n;
+  }
+  maker.output(t);
+  return maker.graph();
+}
+
+std::string reason_for(const ir::Graph& graph, Precision precision) {
+  LayerPrecisions precisions;
+  precisions.base = precision;
+  std::vector<const ir::Node*> chain;
+  return backend::cuda::fused_tc_ineligible(graph, precisions, chain);
+}
+
+TEST(CudaFusedTc, EligibleChainsAndReasonsOtherwise) {
+  const ir::Graph tutorial = make_chain(784, {{32, "relu"}, {10, "none"}});
+  EXPECT_EQ(reason_for(tutorial, Precision::kFp16), "");
+  EXPECT_EQ(reason_for(tutorial, Precision::kBf16), "");
+  EXPECT_NE(reason_for(tutorial, Precision::kFp32).find("fp32"), std::string::npos);
+  EXPECT_NE(reason_for(tutorial, Precision::kTf32).find("tf32"), std::string::npos);
+  const ir::Graph mnist = make_chain(784, {{1024, "relu"}, {1024, "relu"}, {10, "none"}});
+  const std::string wide = reason_for(mnist, Precision::kFp16);
+  EXPECT_NE(wide.find("1024 wide"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("256"), std::string::npos) << wide;
+  // 17 layers: one more than the kernel takes.
+  std::vector<LayerDef> deep(17, LayerDef{16, "relu"});
+  EXPECT_NE(reason_for(make_chain(16, deep), Precision::kFp16).find("up to 16"),
+            std::string::npos);
+  // A branch (residual add) is not a chain.
+  GraphMaker maker(1);
+  const std::string x = maker.input("x", {-1, 16});
+  const std::string h = maker.dense(x, 16, 16, true, true);
+  maker.output(maker.add(h, x));
+  const std::string branch = reason_for(maker.graph(), Precision::kFp16);
+  EXPECT_NE(branch.find("Add"), std::string::npos) << branch;
+  LayerPrecisions mixed;
+  mixed.base = Precision::kFp16;
+  mixed.by_node["a"] = Precision::kFp32;
+  std::vector<const ir::Node*> chain;
+  EXPECT_NE(backend::cuda::fused_tc_ineligible(tutorial, mixed, chain).find("mixes"),
+            std::string::npos);
+}
+
+TEST(CudaFusedTc, ChoiceRoundTripsAndSelectsByRowRange) {
+  FusedTcChoice choice;
+  choice.eligible = true;
+  choice.profiles.push_back(FusedTcProfile{0, 1, 64, 256, 5.0, 9.0, true});
+  choice.profiles.push_back(FusedTcProfile{1, 257, 4096, 65536, 30.0, 20.0, false});
+  auto back = FusedTcChoice::from_json(choice.to_json());
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back->to_json().dump(), choice.to_json().dump());
+  EXPECT_TRUE(back->runs_fused(1));
+  EXPECT_TRUE(back->runs_fused(256));
+  EXPECT_FALSE(back->runs_fused(257));
+  EXPECT_FALSE(back->runs_fused(0));
+  const std::vector<std::string> lines = back->describe();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("profile 0 (rows 1..256, timed at 64): chosen"), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("not chosen"), std::string::npos) << lines[1];
+  FusedTcChoice no;
+  no.reason = "the engine computes in fp32";
+  EXPECT_FALSE(no.runs_fused(1));
+  EXPECT_EQ(no.describe().at(0), "fused tensor-core MLP: not eligible: the engine computes in fp32");
+  nlohmann::json bad = choice.to_json();
+  bad["profiles"][0]["rows_min"] = 300;  // past rows_max
+  EXPECT_FALSE(FusedTcChoice::from_json(bad).is_ok());
+  EXPECT_FALSE(FusedTcChoice::from_json(nlohmann::json{{"eligible", "yes"}}).is_ok());
+}
+
+// float64 evaluation of the graph's one output (every activation: ir::evaluate_graph).
+std::vector<double> float64_output(const ir::Graph& graph, const HostTensor& x) {
+  std::map<std::string, ir::RefTensor> inputs;
+  inputs["x"] = ir::RefTensor{x.dims, std::vector<double>(x.data.begin(), x.data.end())};
+  auto values = ir::evaluate_graph(graph, inputs);
+  EXPECT_TRUE(values.is_ok()) << values.status().message();
+  if (!values.is_ok()) return {};
+  return values->at(graph.outputs[0].name).values;
+}
+
+// 16-bit values as their bits on the host.
+uint16_t to_bits(float v, ElemType type) {
+  if (type == ElemType::kF16) return static_cast<__half_raw>(__float2half_rn(v)).x;
+  return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(v)).x;
+}
+float from_bits(uint16_t bits, ElemType type) {
+  if (type == ElemType::kF16) {
+    __half_raw raw;
+    raw.x = bits;
+    return __half2float(__half(raw));
+  }
+  __nv_bfloat16_raw raw;
+  raw.x = bits;
+  return __bfloat162float(__nv_bfloat16(raw));
+}
+
+// Runs the kernel on `rows` random rows (input and output in `io`) and returns rel L2 against
+// the float64 evaluation of the graph.
+double kernel_error(const ir::Graph& graph, Precision precision, ElemType io, int64_t rows) {
+  LayerPrecisions precisions;
+  precisions.base = precision;
+  std::vector<const ir::Node*> chain;
+  EXPECT_EQ(backend::cuda::fused_tc_ineligible(graph, precisions, chain), "");
+  FusedTcParams params;
+  std::vector<backend::cuda::DeviceBuffer> buffers;
+  const Status made =
+      backend::cuda::make_fused_tc(graph, chain, precision, false, params, buffers, nullptr);
+  EXPECT_TRUE(made.is_ok()) << made.message();
+  const int64_t k = params.layers[0].k;
+  const int64_t n = params.layers[params.num_layers - 1].n;
+  const HostTensor x = random_tensor({rows, k}, static_cast<unsigned>(rows));
+  const size_t es = io == ElemType::kF32 ? 4 : 2;
+  std::vector<uint16_t> x16(x.data.size());
+  for (size_t i = 0; es == 2 && i < x.data.size(); ++i) x16[i] = to_bits(x.data[i], io);
+  void* dx = nullptr;
+  void* dy = nullptr;
+  EXPECT_EQ(cudaMalloc(&dx, x.data.size() * es), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&dy, static_cast<size_t>(rows * n) * es), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(dx, es == 4 ? static_cast<const void*>(x.data.data()) : x16.data(),
+                       x.data.size() * es, cudaMemcpyHostToDevice),
+            cudaSuccess);
+  EXPECT_EQ(backend::cuda::launch_fused_tc(params, dx, io, dy, io, rows, nullptr), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> y(static_cast<size_t>(rows * n));
+  std::vector<uint16_t> y16(y.size());
+  EXPECT_EQ(cudaMemcpy(es == 4 ? static_cast<void*>(y.data()) : y16.data(), dy, y.size() * es,
+                       cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  for (size_t i = 0; es == 2 && i < y.size(); ++i) y[i] = from_bits(y16[i], io);
+  cudaFree(dx);
+  cudaFree(dy);
+  // The reference reads the input as the kernel did (16-bit I/O rounds it first).
+  HostTensor xr = x;
+  for (size_t i = 0; es == 2 && i < xr.data.size(); ++i) xr.data[i] = from_bits(x16[i], io);
+  return rel_l2(y, float64_output(graph, xr));
+}
+
+// `large`: the 65537-row cases only; else the others (small enough for compute-sanitizer).
+void check_kernel_cases(bool large) {
+  struct Case {
+    std::string what;
+    ir::Graph graph;
+    Precision precision;
+    ElemType io;
+    std::vector<int64_t> rows;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"tcnn 64-64x4-16 fp16", make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"},
+                                                            {64, "relu"}, {16, "none"}}),
+                   Precision::kFp16, ElemType::kF16, {1, 7, 1000, 65537}});
+  cases.push_back({"tcnn128 64-128x4-16 bf16 fp32 io",
+                   make_chain(64, {{128, "relu"}, {128, "relu"}, {128, "relu"}, {128, "relu"},
+                                   {16, "none"}}),
+                   Precision::kBf16, ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"tutorial 784-32-10 fp16 fp32 io",
+                   make_chain(784, {{32, "relu"}, {10, "none"}}), Precision::kFp16,
+                   ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"tutorial 784-32-10 fp16 io", make_chain(784, {{32, "relu"}, {10, "none"}}),
+                   Precision::kFp16, ElemType::kF16, {1, 7, 1000}});
+  cases.push_back({"odd widths 37-200-256-130-3 bf16",
+                   make_chain(37, {{200, "gelu_erf"}, {256, "tanh"}, {130, "sigmoid"},
+                                   {3, "leaky_relu", 0.1}}),
+                   Precision::kBf16, ElemType::kBF16, {1, 7, 1000}});
+  // Every other activation, two per chain (short chains: no overflow of fp16's range).
+  const std::vector<std::pair<LayerDef, LayerDef>> pairs = {
+      {{40, "gelu_tanh"}, {40, "elu", 1.0}},
+      {{40, "selu", 1.6733, 1.0507}, {40, "hard_swish"}},
+      {{40, "softplus"}, {40, "hard_sigmoid", 0.2, 0.5}},
+      {{40, "clip", -0.5, 0.5}, {40, "abs"}},
+      {{40, "neg"}, {40, "erf"}},
+      {{40, "softplus_threshold", 2.0, 3.0}, {40, "sigmoid"}},
+  };
+  for (const auto& [a, b] : pairs) {
+    cases.push_back({"activations fp16 " + a.act + "+" + b.act, make_chain(24, {a, b, {8, "none"}}), Precision::kFp16,
+                     ElemType::kF16, {1, 7, 1000}});
+  }
+  for (const Case& c : cases) {
+    for (int64_t rows : c.rows) {
+      if ((rows > 4096) != large) continue;
+      EXPECT_LE(kernel_error(c.graph, c.precision, c.io, rows), 2e-2) << c.what << " rows " << rows;
+    }
+  }
+}
+
+TEST(CudaFusedTc, KernelMatchesFloat64AtOddRowCounts) {
+  SKIP_WITHOUT_GPU();
+  check_kernel_cases(false);
+}
+
+TEST(CudaFusedTc, KernelMatchesFloat64At65537Rows) {
+  SKIP_WITHOUT_GPU();
+  check_kernel_cases(true);
+}
+
+// Whole engines: the build times the fused kernel per profile and records it; every row count
+// matches float64 whichever path runs it; inspect's notes say what was chosen or why not.
+TEST(CudaFusedTc, EnginesRecordTheChoiceAndMatchFloat64) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    ir::Graph graph;
+    bool fp16;
+    const char* note;
+  };
+  std::vector<Case> cases;
+  cases.push_back({make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {16, "none"}}), true,
+                   "fused tensor-core MLP: profile 0 (rows 1..65537, timed at 4096)"});
+  cases.push_back({make_chain(64, {{64, "relu"}, {16, "none"}}), false,
+                   "not eligible: the engine computes in fp32"});
+  cases.push_back({make_chain(48, {{300, "relu"}, {16, "none"}}), true, "300 wide"});
+  for (const Case& c : cases) {
+    const int64_t in = static_cast<int64_t>(c.graph.constants.at(c.graph.nodes[0].inputs[1]).dims[0]);
+    Network network(std::make_unique<ir::Graph>(c.graph));
+    BuilderConfig config;
+    config.backend = "cuda";
+    config.allow_fp16 = c.fp16;
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{1, in}, {4096, in}, {65537, in}}).is_ok());
+    config.profiles = {profile};
+    auto built = build_serialized_engine(network, config);
+    ASSERT_TRUE(built.is_ok()) << built.status().message();
+    auto engine = Engine::load(built->bytes, "fused");
+    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+    std::string notes;
+    for (const std::string& line : (*engine)->info().tactics) notes += line + "\n";
+    EXPECT_NE(notes.find(c.note), std::string::npos) << notes;
+    for (int64_t rows : {1, 7, 1000, 65537}) {
+      const HostTensor x = random_tensor({rows, in}, static_cast<unsigned>(rows) + 5);
+      auto context = (*engine)->create_execution_context();
+      ASSERT_TRUE(context.is_ok());
+      ASSERT_TRUE((*context)->set_input_shape("x", {rows, in}).is_ok());
+      std::vector<float> input = x.data;
+      ASSERT_TRUE((*context)->set_tensor_address("x", input.data()).is_ok());
+      const Status run = (*context)->enqueue();
+      ASSERT_TRUE(run.is_ok()) << run.message();
+      const std::string out_name = (*engine)->io_tensors().back().name;
+      auto out = (*context)->output(out_name);
+      ASSERT_TRUE(out.is_ok());
+      const std::span<const float> y = out->as<float>();
+      EXPECT_LE(rel_l2(std::vector<float>(y.begin(), y.end()), float64_output(c.graph, x)),
+                c.fp16 ? 2e-2 : 1e-5)
+          << notes << "rows " << rows;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mlprt::testing
