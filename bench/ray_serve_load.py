@@ -50,7 +50,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="ray_serve_load-"))
     files = sc.make_model(work, backend=args.backend, threads=args.threads)
     result = sc.header("ray_serve_load", sys.argv)
-    ray.init(num_cpus=args.cluster_cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.cluster_cpus, include_dashboard=False,
+             log_to_driver=False)
     port = sc.free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     device = "cuda" if args.backend == "cuda" else "cpu"

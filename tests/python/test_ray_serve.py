@@ -42,7 +42,7 @@ def plan_file(onnx_dynamic, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     # Logical CPUs: the replica, Ray Data's read tasks and its scoring actor all fit at once.
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     yield f"http://127.0.0.1:{port}"

@@ -57,8 +57,8 @@ def build_app(plan: str, *, num_replicas: int | None = 1, autoscaling_config: di
         deployment_options["autoscaling_config"] = autoscaling_config
     else:
         deployment_options["num_replicas"] = num_replicas
-    kwargs = dict(runner_kwargs or {})
-    kwargs.setdefault("plan", str(plan))
+    # Another runner (e.g. the benchmarks' ONNX Runtime peer) takes its own arguments.
+    kwargs = {"plan": str(plan)} if runner_kwargs is None else dict(runner_kwargs)
     return MlprtDeployment.options(**deployment_options).bind(
         runner_kwargs=kwargs, max_wait_ms=max_wait_ms, max_body_bytes=max_body_bytes,
         max_batch=max_batch, runner=runner)
