@@ -218,3 +218,14 @@ def test_ray_data_scores_npy_shards_and_parquet(cluster, plan_file, reference, t
     outputs = np.stack(scored.column("output").to_numpy(zero_copy_only=False))
     assert sorted(ids) == list(range(len(everything)))
     assert rel_l2(outputs, reference(everything[ids])) <= FP32
+
+
+def test_command_line_refuses_bad_flags(capsys):
+    from mlprt.serve.__main__ import parse_args
+    assert parse_args(["--plan", "m.plan", "--autoscale", "1:4"]).autoscale == (1, 4)
+    for bad, says in ((["--autoscale", "4:1"], "expected MIN:MAX"),
+                      (["--detach"], "--detach leaves the application"),
+                      ([], "--plan")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args((["--plan", "m.plan"] if bad else []) + bad)
+        assert exit_info.value.code == 2 and says in capsys.readouterr().err
