@@ -2,20 +2,23 @@
 # Installs the Python package mlprt into the virtual environment .venv/ in the repo root.
 # Debian's python refuses system-wide pip installs (PEP 668); the venv sees Debian's packages
 # (--system-site-packages: torch, numpy, onnx, pytest stay visible) and adds from PyPI only
-# nanobind and scikit-build-core (the build) and, with --bench, onnxruntime (the CPU peer).
+# nanobind and scikit-build-core (the build), with --bench onnxruntime (the CPU peer) and with
+# --ray Ray (ray[serve,data], pinned; mlprt.serve and its tests, tests/python/test_ray_serve.py).
 # Then `pip install .` builds the library and the module (scikit-build-core, CMake).
-#   scripts/install_python.sh [--bench] [--no-package]
+#   scripts/install_python.sh [--bench] [--ray] [--no-package]
 #   .venv/bin/python -c "import mlprt"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bench=0
+ray=0
 package=1
 for arg in "$@"; do
   case "$arg" in
     --bench) bench=1 ;;
+    --ray) ray=1 ;;
     --no-package) package=0 ;;
-    *) echo "install_python.sh: unknown argument '$arg' (allowed: --bench, --no-package)" >&2; exit 2 ;;
+    *) echo "install_python.sh: unknown argument '$arg' (allowed: --bench, --ray, --no-package)" >&2; exit 2 ;;
   esac
 done
 
@@ -35,6 +38,24 @@ if [ "$bench" -eq 1 ] && ! "$venv/bin/python" -c "import onnxruntime" 2>/dev/nul
   echo "mlprt: installing onnxruntime (PyPI) into $venv for the benchmarks"
   # --no-deps: a PyPI protobuf would shadow Debian's, which python3-onnx needs.
   "${pip[@]}" install --no-deps onnxruntime==1.23.2 flatbuffers
+fi
+ray_version=2.60.0
+if [ "$ray" -eq 1 ] && ! have ray "$ray_version"; then
+  echo "mlprt: installing ray[serve,data]==$ray_version (PyPI) into $venv"
+  # Debian's numpy and protobuf (which torch and onnx were built for) stay: pip may only add
+  # packages that work with them (pyarrow 19 is the last that takes numpy 1.x).
+  constraints=$(mktemp)
+  "$venv/bin/python" - >"$constraints" <<'EOF'
+import importlib.metadata as m
+for name in ("numpy", "protobuf"):
+    try:
+        print(f"{name}=={m.version(name)}")
+    except m.PackageNotFoundError:
+        pass
+print("pyarrow==19.0.1")
+EOF
+  "${pip[@]}" install -c "$constraints" "ray[serve,data]==$ray_version"
+  rm -f "$constraints"
 fi
 if [ "$package" -eq 1 ]; then
   echo "mlprt: building and installing the mlprt package into $venv (pip install .)"

@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
+# Ray (ray[serve,data] from PyPI into .venv) for tests/python/test_ray_serve.py.
+scripts/install_python.sh --no-package --ray
 
 jobs=$(nproc)
 cmake --preset ci
