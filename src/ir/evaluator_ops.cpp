@@ -4,9 +4,11 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 
 #include "common/check.h"
 #include "ir/activation.h"
+#include "ir/split.h"
 
 namespace mlprt::ir {
 namespace {
@@ -616,6 +618,25 @@ Result<std::vector<RefTensor>> evaluate_more_ops(const Node& node,
     MLPRT_ASSIGN_OR_RETURN(out[0], concat(node, inputs));
   } else if (op == "Slice") {
     MLPRT_ASSIGN_OR_RETURN(out[0], slice(node, inputs));
+  } else if (op == "Split") {
+    MLPRT_RETURN_IF_ERROR(need_inputs(node, inputs, 1));
+    MLPRT_ASSIGN_OR_RETURN(const int64_t axis,
+                           normalize_axis(node, node.get_int("axis", 0), inputs[0].dims.size()));
+    std::optional<std::vector<int64_t>> given;
+    if (present(inputs, 1)) {
+      given.emplace();
+      for (double v : inputs[1].values) given->push_back(static_cast<int64_t>(v));
+    }
+    MLPRT_ASSIGN_OR_RETURN(
+        const std::vector<int64_t> sizes,
+        split_sizes(node, inputs[0].dims[static_cast<size_t>(axis)], given));
+    out.assign(node.outputs.size(), RefTensor{});
+    for (const Node& part : split_to_slices(node, sizes)) {
+      const auto i = static_cast<size_t>(
+          std::find(node.outputs.begin(), node.outputs.end(), part.outputs[0]) -
+          node.outputs.begin());
+      MLPRT_ASSIGN_OR_RETURN(out[i], slice(part, {inputs[0]}));
+    }
   } else if (op == "ReduceMean") {
     MLPRT_ASSIGN_OR_RETURN(out[0], reduce_mean(node, inputs));
   } else if (op == "Range") {

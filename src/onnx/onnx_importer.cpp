@@ -29,7 +29,7 @@ struct OpArity {
 constexpr size_t kMany = 1 << 20;
 
 // Sorted by name: supported_ops_list() prints them in this order.
-constexpr std::array<OpArity, 52> kSupportedOps = {{
+constexpr std::array<OpArity, 53> kSupportedOps = {{
     {"Abs", 1, 1, 1, 1},
     {"Add", 2, 2, 1, 1},
     {"BatchNormalization", 5, 5, 1, 1},
@@ -75,6 +75,7 @@ constexpr std::array<OpArity, 52> kSupportedOps = {{
     {"Slice", 1, 5, 1, 1},
     {"Softmax", 1, 1, 1, 1},
     {"Softplus", 1, 1, 1, 1},
+    {"Split", 1, 2, 1, kMany},
     {"Sqrt", 1, 1, 1, 1},
     {"Squeeze", 1, 2, 1, 1},
     {"Sub", 2, 2, 1, 1},
@@ -520,7 +521,7 @@ class Importer {
         "Relu", "Identity", "Dropout", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu",
         "HardSigmoid", "HardSwish", "Softplus", "Gelu", "Erf", "Sqrt", "Clip", "Softmax",
         "LayerNormalization", "BatchNormalization", "Cast", "Exp", "Log", "Neg", "Abs",
-        "Reciprocal"};
+        "Reciprocal", "Split"};
     return kOps.count(op) != 0;
   }
 

@@ -20,10 +20,12 @@
 #include "common/check.h"
 #include "ir/passes/pass_utils.h"
 #include "ir/passes/passes.h"
+#include "ir/split.h"
 
 namespace mlprt::ir {
 namespace {
 
+using passes_detail::describe;
 using passes_detail::is_graph_output;
 
 struct SymValue {
@@ -61,6 +63,7 @@ class ShapeFolder {
     }
     for (Node& node : m_graph.nodes) visit(node);
     replace_known_values();
+    MLPRT_RETURN_IF_ERROR(rewrite_splits());
     for (Node& node : m_graph.nodes) {
       if (node.op == "Reshape") rewrite_reshape(node);
     }
@@ -362,7 +365,75 @@ class ShapeFolder {
     return std::nullopt;
   }
 
+  // Split's part sizes where they are known now (the axis' size from the symbolic shape).
+  Result<std::vector<int64_t>> split_parts(const Node& node) const {
+    int64_t axis_size = -1;
+    if (const Shape* s0 = shape(node, 0)) {
+      if (const auto axis = norm(node.get_int("axis", 0), s0->size())) {
+        const Dim& d = (*s0)[*axis];
+        if (known(d)) axis_size = d.value;
+      } else {
+        return make_error(StatusCode::kInvalidArgument, describe(m_graph, node), ": axis ",
+                          node.get_int("axis", 0), " is out of range for input '",
+                          node.inputs[0], "' of rank ", s0->size());
+      }
+    }
+    std::optional<std::vector<int64_t>> given;
+    if (const SymValue* v = value(node, 1)) {
+      given.emplace();
+      for (const Dim& d : v->items) {
+        if (!known(d)) {
+          given.reset();
+          break;
+        }
+        given->push_back(d.value);
+      }
+    }
+    auto sizes = split_sizes(node, axis_size, given);
+    if (!sizes.is_ok() && !m_graph.source.empty()) {
+      return sizes.status().with_context(m_graph.source);
+    }
+    return sizes;
+  }
+
+  // Each output's shape: the input's with the axis cut to the part's size.
+  void visit_split(const Node& node) {
+    const Shape* s0 = shape(node, 0);
+    auto sizes = split_parts(node);
+    if (!s0 || !sizes.is_ok()) return;
+    const auto axis = norm(node.get_int("axis", 0), s0->size());
+    for (size_t i = 0; i < node.outputs.size() && i < sizes->size(); ++i) {
+      Shape out = *s0;
+      out[*axis] = Dim{(*sizes)[i], {}};
+      m_shapes[node.outputs[i]] = out;
+    }
+  }
+
+  // Every Split -> one Slice per output; sizes that are still unknown are an error naming it.
+  Status rewrite_splits() {
+    std::set<std::string> names;
+    for (const Node& node : m_graph.nodes) names.insert(node.name);
+    std::vector<Node> nodes;
+    for (Node& node : m_graph.nodes) {
+      if (node.op != "Split") {
+        nodes.push_back(std::move(node));
+        continue;
+      }
+      MLPRT_ASSIGN_OR_RETURN(const std::vector<int64_t> sizes, split_parts(node));
+      for (Node& slice : split_to_slices(node, sizes)) {
+        std::string name = slice.name;
+        for (int k = 1; names.count(name); ++k) name = slice.name + "_" + std::to_string(k);
+        names.insert(name);
+        slice.name = name;
+        nodes.push_back(std::move(slice));
+      }
+    }
+    m_graph.nodes = std::move(nodes);
+    return Status::ok();
+  }
+
   void visit(const Node& node) {
+    if (node.op == "Split") return visit_split(node);
     if (node.outputs.empty() || node.outputs[0].empty()) return;
     if (auto s = infer_shape(node)) m_shapes[node.outputs[0]] = *s;
     if (auto v = infer_value(node)) {
