@@ -7,6 +7,10 @@
 #include <cpuid.h>
 #endif
 
+#ifndef MLPRT_CPU_FP16_KERNEL
+#define MLPRT_CPU_FP16_KERNEL 0
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +36,7 @@ constexpr int64_t kChunkK = 64;
 constexpr int kRowTile = 8;      // rows per micro-tile
 constexpr int64_t kRowBlock = 128;  // rows per work item (X block stays in L2 across panels)
 
+#if MLPRT_CPU_FP16_KERNEL
 #define MLPRT_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
 
 // One tile: rows [0, MR) of x, NP panels (32 columns each) starting at panel `p0`.
@@ -121,9 +126,10 @@ MLPRT_FP16_TARGET void convert_avx512(const float* x, uint16_t* out, int64_t cou
   }
   for (; i < count; ++i) out[i] = float_to_half(x[i]);
 }
+#endif  // MLPRT_CPU_FP16_KERNEL
 
 bool detect_fp16() {
-#if defined(__x86_64__) || defined(_M_X64)
+#if MLPRT_CPU_FP16_KERNEL && (defined(__x86_64__) || defined(_M_X64))
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
   const bool avx512f = (ebx >> 16) & 1u;
@@ -169,21 +175,26 @@ Fp16Weights::Fp16Weights(const float* w, int64_t k, int64_t n)
   }
 }
 
+bool fp16_kernel_compiled() { return MLPRT_CPU_FP16_KERNEL != 0; }
+
 bool fp16_gemm_available() {
   static const bool kAvailable = detect_fp16();
   return kAvailable;
 }
 
 void convert_to_fp16(const float* x, uint16_t* out, int64_t count) {
+#if MLPRT_CPU_FP16_KERNEL
   if (fp16_gemm_available()) {
     convert_avx512(x, out, count);
     return;
   }
+#endif
   for (int64_t i = 0; i < count; ++i) out[i] = float_to_half(x[i]);
 }
 
 void fp16_gemm(const uint16_t* x, int64_t m, const Fp16Weights& w, const float* bias, float* y,
                int threads) {
+#if MLPRT_CPU_FP16_KERNEL
   if (m <= 0) return;
   const int64_t pairs = (w.panels() + 1) / 2;
   const int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
@@ -201,6 +212,12 @@ void fp16_gemm(const uint16_t* x, int64_t m, const Fp16Weights& w, const float* 
   }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < items; ++i) item(i);
+#else
+  // Unreachable: fp16_gemm_available() is false in a build without the kernel, and no fp16
+  // tactic is offered or loaded.
+  (void)x, (void)m, (void)w, (void)bias, (void)y, (void)threads;
+  std::abort();
+#endif
 }
 
 }  // namespace mlprt::backend::cpu

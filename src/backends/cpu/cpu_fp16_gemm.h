@@ -44,7 +44,11 @@ class Fp16Weights {
   std::unique_ptr<uint16_t, Free> m_data;
 };
 
-/// Whether this CPU runs the fp16 kernel: AVX-512 FP16, the OS saves zmm state, and oneDNN's
+/// Whether this build has the fp16 kernel: its compiler must know AVX-512 FP16 (GCC 12 does,
+/// clang 14 does not; CMake checks, MLPRT_CPU_FP16_KERNEL).
+bool fp16_kernel_compiled();
+
+/// Whether this CPU runs the fp16 kernel: the build has it, AVX-512 FP16, the OS saves zmm state, and oneDNN's
 /// ISA (the plan's hardware id, which ONEDNN_MAX_CPU_ISA may cap) is avx512_core_amx.
 bool fp16_gemm_available();
 

@@ -80,8 +80,11 @@ Status check_precision_config(const ir::Graph& graph, const BuilderConfig& confi
   }
   if (config.allow_fp16 && !fp16_gemm_available()) {
     detail::log(Severity::kInfo,
-                "cpu backend: fp16 permitted, but this CPU has no AVX-512 FP16 (the cpu "
-                "backend's fp16 kernel needs it): layers run in fp32",
+                fp16_kernel_compiled()
+                    ? "cpu backend: fp16 permitted, but this CPU has no AVX-512 FP16 (the cpu "
+                      "backend's fp16 kernel needs it): layers run in fp32"
+                    : "cpu backend: fp16 permitted, but this build's compiler had no AVX-512 "
+                      "FP16, so the fp16 kernel is not compiled in: layers run in fp32",
                 config.allow_bf16 ? " or bf16" : "");
   }
   if (config.allow_tf32) {
