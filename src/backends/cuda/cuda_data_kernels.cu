@@ -1,9 +1,8 @@
 #include "backends/cuda/cuda_data_kernels.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <algorithm>
+
+#include "backends/cuda/cuda_elem_io.cuh"
 
 namespace mlprt::backend::cuda {
 namespace {
@@ -15,21 +14,6 @@ int blocks_for(int64_t n) {
   return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
 }
 
-__device__ __forceinline__ float load(const void* p, ElemType t, int64_t i) {
-  switch (t) {
-    case ElemType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    case ElemType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store(void* p, ElemType t, int64_t i, float v) {
-  switch (t) {
-    case ElemType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    case ElemType::kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
 
 // Copies elements of T (4 or 2 bytes: the copy does not convert).
 template <typename T>
@@ -65,9 +49,10 @@ __global__ void reduce_mean_kernel(const void* __restrict__ x, void* __restrict_
         off += (left % s.reduced_dims[d]) * s.reduced_stride[d];
         left /= s.reduced_dims[d];
       }
-      sum += load(x, type, off);
+      sum += load_elem(x, type, off);
     }
-    store(y, type, o, s.count > 0 ? sum / static_cast<float>(s.count) : __int_as_float(0x7fc00000));
+    store_elem(y, type, o,
+               s.count > 0 ? sum / static_cast<float>(s.count) : __int_as_float(0x7fc00000));
   }
 }
 
@@ -75,7 +60,7 @@ __global__ void add_bias_kernel(void* y, ElemType type, const float* __restrict_
                                 int64_t every, int64_t total) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    store(y, type, i, load(y, type, i) + bias[(i / every) % n]);
+    store_elem(y, type, i, load_elem(y, type, i) + bias[(i / every) % n]);
   }
 }
 

@@ -1,6 +1,7 @@
 #include "backends/cuda/cuda_kernels.h"
 
 #include "backends/cuda/cuda_activate.cuh"
+#include "backends/cuda/cuda_elem_io.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -18,21 +19,6 @@ constexpr int kThreads = 256;
 constexpr int64_t kBlocksPerSm = 32;
 constexpr int kMaxDevices = 64;
 
-__device__ __forceinline__ float load(const void* p, ElemType t, int64_t i) {
-  switch (t) {
-    case ElemType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    case ElemType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store(void* p, ElemType t, int64_t i, float v) {
-  switch (t) {
-    case ElemType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    case ElemType::kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
@@ -240,7 +226,7 @@ __global__ void binary_kernel(const void* a, const void* b, void* y, ElemType ty
       ia += coord * shape.stride_a[d];
       ib += coord * shape.stride_b[d];
     }
-    store(y, type, i, binary_op(op, load(a, type, ia), load(b, type, ib)));
+    store_elem(y, type, i, binary_op(op, load_elem(a, type, ia), load_elem(b, type, ib)));
   }
 }
 
@@ -338,19 +324,19 @@ __global__ void __launch_bounds__(kThreads) softmax_kernel(const void* x, void* 
   const int64_t base = (row / rows.inner) * rows.n * rows.inner + row % rows.inner;
   float mx = -INFINITY;
   for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) {
-    mx = fmaxf(mx, load(x, type, base + j * rows.inner));
+    mx = fmaxf(mx, load_elem(x, type, base + j * rows.inner));
   }
   mx = block_max(mx, scratch);
   float sum = 0.0f;
   for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) {
-    sum += expf(load(x, type, base + j * rows.inner) - mx);
+    sum += expf(load_elem(x, type, base + j * rows.inner) - mx);
   }
   sum = block_sum(sum, scratch);
   const float shift = mx + logf(sum);
   const float inv = 1.0f / sum;
   for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) {
-    const float v = load(x, type, base + j * rows.inner);
-    store(y, type, base + j * rows.inner, log ? v - shift : expf(v - mx) * inv);
+    const float v = load_elem(x, type, base + j * rows.inner);
+    store_elem(y, type, base + j * rows.inner, log ? v - shift : expf(v - mx) * inv);
   }
 }
 
@@ -362,19 +348,19 @@ __global__ void __launch_bounds__(kThreads) layer_norm_kernel(
   __shared__ float scratch[kThreads / 32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * rows.n;
   float sum = 0.0f;
-  for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) sum += load(x, type, base + j);
+  for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) sum += load_elem(x, type, base + j);
   const float mean = block_sum(sum, scratch) / static_cast<float>(rows.n);
   float sq = 0.0f;
   for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) {
-    const float d = load(x, type, base + j) - mean;
+    const float d = load_elem(x, type, base + j) - mean;
     sq += d * d;
   }
   const float inv = rsqrtf(block_sum(sq, scratch) / static_cast<float>(rows.n) + epsilon);
   for (int64_t j = threadIdx.x; j < rows.n; j += kThreads) {
-    float v = (load(x, type, base + j) - mean) * inv;
+    float v = (load_elem(x, type, base + j) - mean) * inv;
     if (scale_count) v *= scale[j % scale_count];
     if (shift_count) v += shift[j % shift_count];
-    store(y, type, base + j, v);
+    store_elem(y, type, base + j, v);
   }
 }
 
@@ -383,7 +369,7 @@ __global__ void scale_shift_kernel(const void* x, void* y, ElemType type, RowSha
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t c = (i / rows.inner) % rows.n;
-    store(y, type, i, fmaf(load(x, type, i), scale[c], shift[c]));
+    store_elem(y, type, i, fmaf(load_elem(x, type, i), scale[c], shift[c]));
   }
 }
 
@@ -394,7 +380,7 @@ __global__ void fill_kernel(void* out, ElemType type, int64_t n, uint32_t seed) 
     h ^= h >> 15;
     h *= 2246822519u;
     h ^= h >> 13;
-    store(out, type, i, static_cast<float>(h & 0xffffu) / 32768.0f - 1.0f);
+    store_elem(out, type, i, static_cast<float>(h & 0xffffu) / 32768.0f - 1.0f);
   }
 }
 

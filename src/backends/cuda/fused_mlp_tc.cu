@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_activate.cuh"
+#include "backends/cuda/cuda_elem_io.cuh"
 
 namespace mlprt::backend::cuda {
 namespace {
@@ -79,21 +80,6 @@ __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
-__device__ __forceinline__ float load_any(const void* p, ElemType t, int64_t i) {
-  switch (t) {
-    case ElemType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    case ElemType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store_any(void* p, ElemType t, int64_t i, float v) {
-  switch (t) {
-    case ElemType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    case ElemType::kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
 
 // Copies chunk `c` of layer `layer`'s transposed weights (all n_pad rows, up to kChunk columns of
 // k) into `dst` ([n_pad][kChunkLd]).
@@ -144,7 +130,7 @@ __device__ __forceinline__ void load_x_chunk(const void* x, ElemType x_type, boo
     for (int i = static_cast<int>(threadIdx.x); i < S::kRows * width; i += S::kThreads) {
       const int r = i / width;
       const int col = k0 + (i - r * width);
-      const float v = row0 + r < rows && col < k ? load_any(x, x_type, (row0 + r) * k + col) : 0.0f;
+      const float v = row0 + r < rows && col < k ? load_elem(x, x_type, (row0 + r) * k + col) : 0.0f;
       dst[r * kChunkLd + (col - k0)] = to_t<T>(v);
     }
   }
@@ -192,8 +178,8 @@ __device__ __forceinline__ void store_pair(void* y, ElemType t, int64_t i, float
         return;
     }
   }
-  store_any(y, t, i, v0);
-  if (both) store_any(y, t, i + 1, v1);
+  store_elem(y, t, i, v0);
+  if (both) store_elem(y, t, i + 1, v1);
 }
 
 // acc + bias, the activation, then into act (hidden layers; zeros in the padded columns) or
