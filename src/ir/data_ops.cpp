@@ -1,6 +1,7 @@
 #include "ir/data_ops.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "common/check.h"
@@ -55,26 +56,30 @@ Result<StridedCopy> slice_copy(const Node& node, const Dims& x) {
     const int64_t n = x[a];
     const int64_t s = steps[i];
     if (s == 0) return make_error(StatusCode::kInvalidArgument, describe(node), ": step is 0");
-    // Saturating: starts/ends are often INT64_MAX / INT64_MIN ("to the end").
-    int64_t b = starts[i] < 0 ? (starts[i] < -n ? -n - 1 : starts[i]) + n : starts[i];
-    int64_t e = ends[i] < 0 ? (ends[i] < -n ? -n - 1 : ends[i]) + n : ends[i];
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, n);
-      e = std::clamp<int64_t>(e, 0, n);
-    } else {
-      b = std::clamp<int64_t>(b, -1, n - 1);
-      e = std::clamp<int64_t>(e, -1, n - 1);
-    }
-    const int64_t count = s > 0 ? (e > b ? (e - b - 1) / s + 1 : 0)
-                                : (b > e ? (b - e - 1) / -s + 1 : 0);
-    copy.out[a] = count;
-    if (count > 0) copy.offset += b * in_stride[a];
+    const SliceAxis kept = slice_axis(n, starts[i], ends[i], s);
+    copy.out[a] = kept.count;
+    if (kept.count > 0) copy.offset += kept.begin * in_stride[a];
     copy.stride[a] = in_stride[a] * s;
   }
   return copy;
 }
 
 }  // namespace
+
+SliceAxis slice_axis(int64_t n, int64_t start, int64_t end, int64_t step) {
+  // Saturating: starts/ends are often INT64_MAX / INT64_MIN ("to the end").
+  int64_t b = start < 0 ? (start < -n ? -n - 1 : start) + n : start;
+  int64_t e = end < 0 ? (end < -n ? -n - 1 : end) + n : end;
+  if (step > 0) {
+    b = std::clamp<int64_t>(b, 0, n);
+    e = std::clamp<int64_t>(e, 0, n);
+    return {b, e > b ? (e - b - 1) / step + 1 : 0};
+  }
+  b = std::clamp<int64_t>(b, -1, n - 1);
+  e = std::clamp<int64_t>(e, -1, n - 1);
+  // -step overflows for INT64_MIN; such a step keeps one element at most.
+  return {b, b > e ? (step == INT64_MIN ? 1 : (b - e - 1) / -step + 1) : 0};
+}
 
 Result<std::vector<int64_t>> transpose_perm(const Node& node, size_t rank) {
   std::vector<int64_t> perm = node.get_ints("perm");

@@ -32,6 +32,15 @@ struct StridedCopy {
   int64_t offset = 0;
 };
 
+/// The elements one Slice axis of size `n` keeps, by ONNX's rules (negative start/end count
+/// from the end, out-of-range ones saturate: INT64_MAX / INT64_MIN mean "to the end"):
+/// indices begin, begin + step, ... (`count` of them). `step` must not be 0.
+struct SliceAxis {
+  int64_t begin = 0;
+  int64_t count = 0;
+};
+SliceAxis slice_axis(int64_t n, int64_t start, int64_t end, int64_t step);
+
 /// Transpose's permutation for an input of rank `rank`, validated.
 Result<std::vector<int64_t>> transpose_perm(const Node& node, size_t rank);
 /// The copy Transpose or Slice makes of an input of shape `x`.

@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "ir/activation.h"
+#include "ir/data_ops.h"
 #include "ir/split.h"
 
 namespace mlprt::ir {
@@ -380,20 +381,10 @@ Result<RefTensor> slice(const Node& node, const std::vector<RefTensor>& in) {
     const int64_t n = d[static_cast<size_t>(axis)];
     const int64_t s = steps[i];
     if (s == 0) return make_error(StatusCode::kInvalidArgument, describe(node), ": step is 0");
-    int64_t b = starts[i] < 0 ? starts[i] + n : starts[i];
-    int64_t e = ends[i] < 0 ? ends[i] + n : ends[i];
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, n);
-      e = std::clamp<int64_t>(e, 0, n);
-    } else {
-      b = std::clamp<int64_t>(b, -1, n - 1);
-      e = std::clamp<int64_t>(e, -1, n - 1);
-    }
-    const int64_t count = s > 0 ? std::max<int64_t>(0, (e - b + s - 1) / s)
-                                : std::max<int64_t>(0, (b - e - s - 1) / -s);
-    begin[static_cast<size_t>(axis)] = b;
+    const SliceAxis kept = slice_axis(n, starts[i], ends[i], s);
+    begin[static_cast<size_t>(axis)] = kept.begin;
     step[static_cast<size_t>(axis)] = s;
-    out[static_cast<size_t>(axis)] = count;
+    out[static_cast<size_t>(axis)] = kept.count;
   }
   const size_t rank = d.size();
   std::vector<int64_t> stride(rank, 1);
