@@ -146,7 +146,12 @@ double rel_l2(const std::vector<float>& a, const std::vector<double>& ref) {
 
 std::unique_ptr<backend::Executable> load_cpu(const ir::Graph& graph,
                                               const std::vector<OptimizationProfile>& profiles) {
-  auto backend = backend::find_backend("cpu");
+  return load_on("cpu", graph, profiles);
+}
+
+std::unique_ptr<backend::Executable> load_on(const std::string& name, const ir::Graph& graph,
+                                             const std::vector<OptimizationProfile>& profiles) {
+  auto backend = backend::find_backend(name);
   EXPECT_TRUE(backend.is_ok()) << backend.status().message();
   if (!backend.is_ok()) return nullptr;
   auto blob = (*backend)->compile(graph, profiles, BuilderConfig{});

@@ -123,6 +123,9 @@ double rel_l2(const std::vector<float>& a, const std::vector<double>& ref);
 /// Compile + load on the cpu backend, with the given profiles.
 std::unique_ptr<backend::Executable> load_cpu(const ir::Graph& graph,
                                               const std::vector<OptimizationProfile>& profiles = {});
+/// Compile + load on the backend named `name` (test failures, and null, where that fails).
+std::unique_ptr<backend::Executable> load_on(const std::string& name, const ir::Graph& graph,
+                                             const std::vector<OptimizationProfile>& profiles);
 
 /// prepare + execute `context` on `inputs`; fills the outputs with their shapes.
 Status run_context(backend::BackendContext& context, const ir::Graph& graph,

@@ -41,20 +41,6 @@ std::vector<OptimizationProfile> profiles_for(const ir::Graph& graph, const Tens
   return {profile};
 }
 
-std::unique_ptr<backend::Executable> load_on(const std::string& name, const ir::Graph& graph,
-                                             const std::vector<OptimizationProfile>& profiles) {
-  auto backend = backend::find_backend(name);
-  EXPECT_TRUE(backend.is_ok()) << backend.status().message();
-  if (!backend.is_ok()) return nullptr;
-  auto blob = (*backend)->compile(graph, profiles, BuilderConfig{});
-  EXPECT_TRUE(blob.is_ok()) << blob.status().message();
-  if (!blob.is_ok()) return nullptr;
-  auto exe = (*backend)->load(graph, *blob);
-  EXPECT_TRUE(exe.is_ok()) << exe.status().message();
-  if (!exe.is_ok()) return nullptr;
-  return std::move(exe).value();
-}
-
 // Runs `graph` on `backend` and compares its single output with the IR's float64 evaluation.
 void expect_backend_matches(const std::string& backend, const ir::Graph& graph,
                             const TensorMap& inputs, double tolerance = 1e-5) {
