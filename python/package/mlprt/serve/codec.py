@@ -82,14 +82,20 @@ def _decode_json(body: bytes, inputs: dict):
     return feed, bool(single)
 
 
-def _decode_npy(body: bytes, query: dict, inputs: dict):
-    name = query.get("input")
+def _only_name(query: dict, kind: str, names, holder: str, alternative: str) -> str:
+    """The ?input= / ?output= name of the query, or the engine's only one of that kind."""
+    name = query.get(kind)
     if name is None:
-        if len(inputs) != 1:
+        if len(names) != 1:
             raise RequestError(400, "bad_request",
-                               f"an .npy body holds one input and the engine has {len(inputs)} "
-                               f"({', '.join(inputs)}): name it with ?input=NAME, or send JSON")
-        name = next(iter(inputs))
+                               f"{holder} holds one {kind} and the engine has {len(names)} "
+                               f"({', '.join(names)}): name it with ?{kind}=NAME{alternative}")
+        name = next(iter(names))
+    return name
+
+
+def _decode_npy(body: bytes, query: dict, inputs: dict):
+    name = _only_name(query, "input", inputs, "an .npy body", ", or send JSON")
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -119,13 +125,7 @@ def encode(outputs: dict, single: bool, npy: bool, query: dict):
     if not npy:
         return json.dumps({"outputs": {k: _json_ready(v) for k, v in outputs.items()}}).encode(), \
             JSON
-    name = query.get("output")
-    if name is None:
-        if len(outputs) != 1:
-            raise RequestError(400, "bad_request",
-                               f"an .npy answer holds one output and the engine has "
-                               f"{len(outputs)} ({', '.join(outputs)}): name it with ?output=NAME")
-        name = next(iter(outputs))
+    name = _only_name(query, "output", outputs, "an .npy answer", "")
     if name not in outputs:
         raise RequestError(400, "unknown_output",
                            f"?output={name}: no such output; the engine's outputs: "
