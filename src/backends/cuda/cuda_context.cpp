@@ -529,15 +529,12 @@ class CudaContext final : public BackendContext {
                                       m_workspace.bytes(), stream),
                      "cublasLtMatmul of layer '" + layer.name + "'");
     const ir::MatMulShape& s = m_matmul_shapes[l];
-    if (layer.shift_count > 0) {
-      MLPRT_CUDA_TRY(launch_add_bias(y, layer.out_type,
-                                     static_cast<const float*>(layer.matmul_bias.get()), s.n,
-                                     s.transpose_y ? s.m : 1, n, stream),
-                     "bias kernel of layer '" + layer.name + "'");
-    }
-    if (layer.act.kind != ActKind::kNone) {
-      MLPRT_CUDA_TRY(launch_activation(y, y, layer.out_type, layer.act, n, stream),
-                     "activation kernel of layer '" + layer.name + "'");
+    if (layer.shift_count > 0 || layer.act.kind != ActKind::kNone) {
+      const auto* bias =
+          layer.shift_count > 0 ? static_cast<const float*>(layer.matmul_bias.get()) : nullptr;
+      MLPRT_CUDA_TRY(launch_bias_activation(y, layer.out_type, bias, s.n, s.transpose_y ? s.m : 1,
+                                            n, layer.act, stream),
+                     "epilogue kernel of layer '" + layer.name + "'");
     }
     return Status::ok();
   }

@@ -420,9 +420,11 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         if (layer.node.get_int("transpose_y", 0)) reads += " Y^T";
         const std::string act(
             ir::activation_name(static_cast<ir::ActivationKind>(static_cast<int>(layer.act.kind))));
+        // Bias and activation run as one epilogue kernel.
+        std::string epilogue = layer.shift_count > 0 ? "bias" : "";
+        if (act != "none") epilogue += (epilogue.empty() ? "" : "+") + act;
         out.push_back(prec + " (cublasLt batched" + (reads.empty() ? "" : " strided" + reads) +
-                      (layer.shift_count > 0 ? " + kernel:bias" : "") +
-                      (act == "none" ? "" : " + kernel:" + act) + ")");
+                      (epilogue.empty() ? "" : " + kernel:" + epilogue) + ")");
         break;
       }
     }
