@@ -200,6 +200,7 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(fuse_patterns(graph));
     MLPRT_RETURN_IF_ERROR(lower_to_layer_ops(graph));
     MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
+    MLPRT_RETURN_IF_ERROR(fold_norm_affine(graph));
     MLPRT_RETURN_IF_ERROR(fuse_transposes(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
     return check_layer_ops(graph);
