@@ -136,3 +136,24 @@ def test_timing_cache_warm_build_times_nothing(models, tmp_path):
     assert "tactics: 0 timed" in warm
     assert json.loads(cache.read_text())["format"] == "mlprt.timing_cache"
     assert (tmp_path / "a.plan").read_bytes() == (tmp_path / "b.plan").read_bytes()
+
+
+def test_cuda_bench_with_transfers_reports_the_library_host_path(models, tmp_path):
+    """trtexec's H2D / compute / D2H split, and beside it the host path the library gives users
+    (pinned host buffers bound to the context, copies inside its CUDA graph)."""
+    plan = tmp_path / "c.plan"
+    build = h.run("build", "--backend=cuda", f"--onnx={models['dir'] / 'dynamic.onnx'}",
+                  "--shapes=input:4x6", f"--saveEngine={plan}")
+    if build.returncode != 0:
+        pytest.skip(f"no cuda backend here: {build.stderr.strip().splitlines()[-1]}")
+    times = tmp_path / "t.json"
+    proc = h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--useCudaGraph",
+                "--iterations=20", f"--exportTimes={times}", *FAST)
+    assert "H2D Latency" in proc.stdout and "Host path" in proc.stdout
+    summary = json.loads(times.read_text())["summary"]
+    for key in ("h2d_us", "compute_us", "d2h_us", "host_path_us", "host_path_wall_us"):
+        assert summary[key]["median"] > 0, key
+    # Without transfers there is no host path to time.
+    h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--noDataTransfers",
+         f"--exportTimes={times}", *FAST)
+    assert "host_path_us" not in json.loads(times.read_text())["summary"]

@@ -165,6 +165,64 @@ Result<GpuIteration> collect(StreamState& st, int index) {
   return it;
 }
 
+// The library's host path: pinned host buffers bound to a context left at TensorLocation::kHost.
+Status run_host_path(const Engine& engine, int profile, const std::map<std::string, Dims>& shapes,
+                     const GpuBenchOptions& options, GpuBenchResult& result) {
+  StreamState st;
+  BENCH_ASSIGN(st.context, engine.create_execution_context());
+  ExecutionContext& ctx = *st.context;
+  BENCH_TRY(ctx.set_optimization_profile(profile));
+  BENCH_TRY(ctx.set_use_cuda_graph(options.use_cuda_graph));
+  if (options.split_batch) BENCH_TRY(ctx.set_split_batch(true));
+  BENCH_CUDA(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  for (cudaEvent_t& e : st.events) BENCH_CUDA(cudaEventCreate(&e), "cudaEventCreate");
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (const auto& [name, dims] : shapes) {
+    BENCH_TRY(ctx.set_input_shape(name, dims));
+    const DataType type = engine.find_io_tensor(name)->dtype;
+    st.inputs.push_back(Binding{name, bytes_of(dims, type)});
+    Binding& b = st.inputs.back();
+    BENCH_CUDA(cudaMallocHost(&b.host, b.bytes), "pinned buffer of '" + name + "'");
+    std::vector<float> values(b.bytes / element_size(type));
+    for (float& v : values) v = uniform(rng);
+    convert_floats(values.data(), DataType::kFloat32, b.host, type, values.size());
+    BENCH_TRY(ctx.set_tensor_address(name, b.host));
+  }
+  for (const TensorDesc& t : engine.io_tensors()) {
+    if (t.mode != TensorIOMode::kOutput) continue;
+    BENCH_ASSIGN(const Dims dims, ctx.tensor_shape(t.name));
+    st.outputs.push_back(Binding{t.name, bytes_of(dims, t.dtype)});
+    Binding& b = st.outputs.back();
+    BENCH_CUDA(cudaMallocHost(&b.host, b.bytes), "pinned buffer of '" + t.name + "'");
+    BENCH_TRY(ctx.set_tensor_address(t.name, b.host));
+  }
+  auto once = [&](bool record) -> Status {
+    const auto t0 = Clock::now();
+    BENCH_CUDA(cudaEventRecord(st.events[0], st.stream), "cudaEventRecord");
+    BENCH_TRY(ctx.enqueue(st.stream));
+    BENCH_CUDA(cudaEventRecord(st.events[1], st.stream), "cudaEventRecord");
+    BENCH_CUDA(cudaEventSynchronize(st.events[1]), "host-path inference");
+    const double wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    if (!record) return Status::ok();
+    float ms = 0;
+    BENCH_CUDA(cudaEventElapsedTime(&ms, st.events[0], st.events[1]), "cudaEventElapsedTime");
+    result.host_path_us.push_back(ms * 1e3);
+    result.host_path_wall_us.push_back(wall_us);
+    return Status::ok();
+  };
+  const auto warm_until = Clock::now() + std::chrono::milliseconds(options.warm_up_ms);
+  do {
+    BENCH_TRY(once(false));
+  } while (Clock::now() < warm_until);
+  const auto end = Clock::now() + std::chrono::duration<double>(options.duration_s);
+  while (result.host_path_us.size() < static_cast<size_t>(options.iterations) ||
+         Clock::now() < end) {
+    BENCH_TRY(once(true));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<GpuBenchResult> run_gpu_bench(const Engine& engine, int profile,
@@ -203,6 +261,11 @@ Result<GpuBenchResult> run_gpu_bench(const Engine& engine, int profile,
     now = Clock::now();
   }
   result.walltime_s = std::chrono::duration<double>(now - begin).count();
+  streams.clear();
+  if (transfers) {
+    BENCH_TRY(run_host_path(engine, profile, shapes, options, result)
+                  .with_context("host path (pinned host buffers bound to the context)"));
+  }
   return result;
 }
 

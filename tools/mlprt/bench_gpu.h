@@ -1,7 +1,8 @@
 #pragma once
 // mlprt bench's GPU measurement (cuda plans), as trtexec does it: per stream, the bench's own
 // pinned host and device buffers, and CUDA events around the input copies (H2D), the engine's
-// enqueue (GPU compute) and the output copies (D2H) of every iteration.
+// enqueue (GPU compute) and the output copies (D2H) of every iteration. With transfers, also
+// the host path the library itself offers (pinned host memory bound to the context).
 
 #include <map>
 #include <string>
@@ -36,6 +37,12 @@ struct GpuIteration {
 struct GpuBenchResult {
   std::vector<GpuIteration> iterations;
   double walltime_s = 0;
+  /// With transfers, a second run through the path the library gives users: pinned host
+  /// buffers bound directly (TensorLocation::kHost), the context copying in and out itself
+  /// (copies captured in its CUDA graph, small I/O read in place). Per call: GPU-event time
+  /// around enqueue, and host time from enqueue to the outputs being in host memory.
+  std::vector<double> host_path_us;
+  std::vector<double> host_path_wall_us;
 };
 
 /// Runs `engine` (a cuda plan) in `profile` with `shapes` on options.streams contexts, each
