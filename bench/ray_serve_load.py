@@ -28,7 +28,9 @@ def main():
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--smoke", action="store_true", help="3 s per point")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64, 256])
-    p.add_argument("--peers", nargs="+", default=["mlprt", "ort"], choices=["mlprt", "ort"])
+    p.add_argument("--peers", nargs="+", default=["mlprt", "ort"], choices=["mlprt", "ort", "echo"],
+                   help="echo: the same deployment with a runner that computes nothing (zeros), "
+                        "the ceiling Ray Serve and the deployment's Python allow")
     p.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--num-gpus", type=float, default=0.0, help="per replica (cuda: 1)")
     p.add_argument("--threads", type=int, default=1, help="engine / ORT intra-op threads")
@@ -59,6 +61,9 @@ def main():
         "mlprt": ("mlprt.serve.runner:EngineRunner", {"plan": str(files["plan"])}),
         "ort": ("serve_ort_runner:OrtRunner", {"onnx": str(files["onnx"]),
                                                "threads": args.threads, "device": device}),
+        "echo": ("serve_echo_runner:EchoRunner",
+                 {"inputs": {"input": ("float32", (-1, sc.IN))},
+                  "outputs": {"output": ("float32", (-1, sc.OUT))}}),
     }
     urls = {}
     for peer in args.peers:
@@ -81,8 +86,9 @@ def main():
     points = []
     for clients in args.clients:
         for peer in args.peers:
-            records = sc.finish_load(sc.start_load(urls[peer], clients, duration, files, work,
-                                                   f"{peer}-{clients}", processes=args.processes))
+            records = sc.finish_load(sc.start_load(
+                urls[peer], clients, duration, files, work, f"{peer}-{clients}",
+                processes=args.processes, check_every=10**9 if peer == "echo" else 1))
             summary = sc.summarize(records, duration)
             summary.update({"peer": peer, "clients": clients})
             points.append(summary)
