@@ -43,6 +43,16 @@ export PYTHONUNBUFFERED=1 RAY_USAGE_STATS_ENABLED=0
 python3 -c "import mlprt, ray, ray.serve, aiohttp; print('mlprt', mlprt.__version__, 'ray', ray.__version__)" \
   || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-timeout 540 python3 bench/ray_serve_load.py --backend cuda --num-gpus 1 --peers mlprt \
-  --clients 64 256 --duration "$duration" --processes 8 --cluster-cpus 16 --replica-cpus 2 \
-  --tag h200 --out-dir "$OUT" 2>&1 | grep -v "^\s*$" | tail -40
+# MODES: gpu (one GPU replica, mlprt; the GPU row) and/or cpu (cpu replicas of mlprt,
+# ONNX Runtime and the no-engine echo peer at 64 clients: the ceiling on this 16-core host).
+for mode in ${MODES:-gpu}; do
+  case "$mode" in
+    gpu) timeout 540 python3 bench/ray_serve_load.py --backend cuda --num-gpus 1 --peers echo mlprt \
+           --clients 64 256 --duration "$duration" --processes 8 --cluster-cpus 16 --replica-cpus 2 \
+           --tag h200 --out-dir "$OUT" 2>&1 | grep -v "^\s*$" | tail -40 ;;
+    cpu) timeout 540 python3 bench/ray_serve_load.py --backend cpu --peers echo mlprt ort \
+           --clients 64 --duration "$duration" --processes 8 --cluster-cpus 16 --replica-cpus 2 \
+           --tag h200-host-cpu --out-dir "$OUT" 2>&1 | grep -v "^\s*$" | tail -40 ;;
+    *) echo "gpu_ray_serve.sh: unknown mode '$mode' (gpu, cpu)" ;;
+  esac
+done

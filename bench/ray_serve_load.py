@@ -70,7 +70,8 @@ def main():
         runner, kwargs = runners[peer]
         app = mserve.build_app(files["plan"], name=peer, runner=runner, runner_kwargs=kwargs,
                                num_replicas=args.replicas, num_cpus=args.replica_cpus,
-                               num_gpus=args.num_gpus, max_wait_ms=args.max_wait_ms)
+                               num_gpus=0.0 if peer == "echo" else args.num_gpus,
+                               max_wait_ms=args.max_wait_ms)
         mserve.deploy(app, name=peer, route_prefix=f"/{peer}")
         urls[peer] = f"http://127.0.0.1:{port}/{peer}"
     result["settings"] = {
