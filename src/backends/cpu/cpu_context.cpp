@@ -258,6 +258,12 @@ class CpuContext final : public BackendContext {
       const Layer& layer = m_exe.layers()[l];
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
       const Dims& out = shapes.at(tensors[layer.output].name);
+      if (layer.residual && shapes.at(tensors[layer.inputs.back()].name) != out) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name, "' (",
+                          layer.op, "): residual '", tensors[layer.inputs.back()].name,
+                          "' of shape ", to_string(shapes.at(tensors[layer.inputs.back()].name)),
+                          " is not the output's shape ", to_string(out));
+      }
       if (layer.kind == LayerKind::kDense) {
         MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
       } else if (layer.kind == LayerKind::kAdd) {
@@ -350,7 +356,10 @@ class CpuContext final : public BackendContext {
       if (m_chain_active) continue;  // run below, all layers in one region
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
-        case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(m_dense[l].run(x, y)); break;
+        case LayerKind::kDense:
+          MLPRT_RETURN_IF_ERROR(
+              m_dense[l].run(x, y, layer.residual ? m_ptrs[layer.inputs.back()] : nullptr));
+          break;
         case LayerKind::kAdd:
           run_add(layer.params.binary, m_add[l], x, m_ptrs[layer.inputs[1]], y);
           break;
@@ -365,7 +374,7 @@ class CpuContext final : public BackendContext {
         case LayerKind::kReduceMean: run_reduce_mean(m_reduces[l], x, y); break;
         case LayerKind::kMatMul:
           run_matmul(m_matmuls[l], layer.params, x, m_ptrs[layer.inputs[1]],
-                     layer.inputs.size() > 2 ? m_ptrs[layer.inputs[2]] : nullptr, y,
+                     layer.residual ? m_ptrs[layer.inputs.back()] : nullptr, y,
                      split_threads());
           break;
         case LayerKind::kView: break;

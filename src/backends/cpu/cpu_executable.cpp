@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/check.h"
+#include "ir/passes/passes.h"
 #include "mlprt/float16.h"
 
 namespace mlprt::backend::cpu {
@@ -200,6 +201,12 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
       MLPRT_ASSIGN_OR_RETURN(const size_t id,
                              exe->m_tensors.resolve(graph, node, node.inputs[i], load));
       layer.inputs.push_back(id);
+    }
+    if (ir::has_residual(node)) {  // Dense / MatMul: the residual is the last data input
+      MLPRT_ASSIGN_OR_RETURN(const size_t id,
+                             exe->m_tensors.resolve(graph, node, node.inputs[3], load));
+      layer.inputs.push_back(id);
+      layer.residual = true;
     }
     MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
                                                                    layer.kind == LayerKind::kView));

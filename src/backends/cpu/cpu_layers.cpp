@@ -190,6 +190,19 @@ void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b,
   }
 }
 
+void add_in_place(float* y, const float* r, int64_t n) {
+  const int threads = loop_threads(n);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
+    const int64_t lines = (n + 15) / 16;
+    const int64_t begin = std::min(n, lines * t / count * 16);
+    const int64_t end = std::min(n, lines * (t + 1) / count * 16);
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) y[i] += r[i];
+  }
+}
+
 void run_softmax(const RowLoop& loop, bool log, const float* x, float* y) {
   // No element along the axis (a 0 dim): nothing to normalize, and px[0] below would be read
   // from an empty, possibly null, buffer (found by the plan fuzzer).

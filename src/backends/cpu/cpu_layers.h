@@ -38,6 +38,8 @@ void run_activation_span(const ir::ActivationSpec& spec, const float* x, float* 
 /// y[i] = a[i * sa] op b[i * sb] for i < n (strides 0 broadcast, 1 contiguous).
 void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b, int64_t sb,
                     float* y, int64_t n);
+/// y[i] += r[i] for i < n, split over OpenMP's threads when large (and not in a region).
+void add_in_place(float* y, const float* r, int64_t n);
 void run_softmax(const RowLoop& loop, bool log, const float* x, float* y);
 /// Normalizes `outer` rows of `n`; scale/shift (if not empty) are indexed j % size.
 void run_layer_norm(const RowLoop& loop, const LayerParams& p, const float* x, float* y);
