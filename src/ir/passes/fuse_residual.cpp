@@ -6,7 +6,7 @@
 //
 // Only where every backend computes exactly that: the product has no activation (bias, then R,
 // then nothing: cuBLASLt's C input with beta = 1 is exact), its output has no other reader and
-// is no graph output, and R has the product's output shape (no broadcast: R is read with the
+// is no graph output, R is an activation (no constant) and has the product's output shape (no broadcast: R is read with the
 // output's layout). Shapes are compared by shape inference at two assignments of the dynamic
 // input dims (small and large primes, one per symbol), so that a dim equal only by coincidence
 // of sizes (a Slice clamped at a dynamic dim) is not taken for equal; backends still check the
@@ -86,7 +86,10 @@ Status fuse_residual_adds(Graph& graph) {
     const Node& add = graph.nodes[*reader];
     if (add.op != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     const std::string& r = add.inputs[0] == y ? add.inputs[1] : add.inputs[0];
-    if (r == y || !same_shape(r, y) || !same_shape(add.outputs[0], y)) continue;
+    // A constant R stays an Add: backends that run row chunks offset activations only.
+    if (r == y || graph.is_constant(r) || !same_shape(r, y) || !same_shape(add.outputs[0], y)) {
+      continue;
+    }
     // The fused node takes the Add's place (R may be computed after the product) and name
     // its output; the bias slot stays empty when there is no bias.
     Node fused = graph.nodes[i];

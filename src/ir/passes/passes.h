@@ -78,7 +78,8 @@ Status fuse_dense(Graph& graph);
 Status fuse_transposes(Graph& graph);
 /// Add(Dense or MatMul output, R) -> the product with R as its residual input (y = x W + b + R),
 /// where the product has no activation, its output has no other reader and is no graph output,
-/// and R has exactly the product's output shape (no broadcast). See fuse_residual.cpp.
+/// and R is no constant and has exactly the product's output shape (no broadcast). See
+/// fuse_residual.cpp.
 Status fuse_residual_adds(Graph& graph);
 /// Whether a Dense / MatMul layer has a residual input (input 3).
 [[nodiscard]] bool has_residual(const Node& node);
