@@ -27,8 +27,6 @@ std::string describe_layer(const ir::Graph& graph, const ir::Node& node) {
     if (act != "none") os << " " << act;
     if (node.get_int("transpose_x", 0)) os << " transposed input";
     if (ir::has_residual(node)) os << " +residual";
-  } else if (node.op == "MatMul" && ir::has_residual(node)) {
-    os << "+residual";
   } else if (node.op == "Reshape") {
     os << "to " << to_string(node.get_ints("shape"));
   } else if (node.op == "Flatten") {

@@ -311,7 +311,8 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
         const std::string act(ir::activation_name(layer.params.activation.kind));
         out.push_back("fp32 (sgemm:batched" + (reads.empty() ? "" : " strided" + reads) +
                       (layer.params.shift.empty() ? "" : " +bias") +
-                      (act == "none" ? "" : " +" + act) + ")");
+                      (act == "none" ? "" : " +" + act) + (layer.residual ? " +residual" : "") +
+                      ")");
         break;
       }
     }

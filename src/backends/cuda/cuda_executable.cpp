@@ -442,7 +442,7 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         const std::string act(
             ir::activation_name(static_cast<ir::ActivationKind>(static_cast<int>(layer.act.kind))));
         out.push_back(prec + " (cublasLt batched" + (reads.empty() ? "" : " strided" + reads) +
-                      (layer.residual ? " + residual as C (beta 1)" : "") +
+                      (layer.residual ? " + C:residual" : "") +
                       (layer.shift_count > 0 ? " + kernel:bias" : "") +
                       (act == "none" ? "" : " + kernel:" + act) + ")");
         break;

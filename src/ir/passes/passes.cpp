@@ -218,8 +218,9 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(lower_to_layer_ops(graph));
     MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
     MLPRT_RETURN_IF_ERROR(fuse_transposes(graph));
-    MLPRT_RETURN_IF_ERROR(fuse_residual_adds(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
+    // After dead nodes are gone: it infers shapes, which leftover shape computations may block.
+    MLPRT_RETURN_IF_ERROR(fuse_residual_adds(graph));
     return check_layer_ops(graph);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, graph.source, ": out of memory while optimizing");
