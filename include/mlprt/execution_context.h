@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include "mlprt/profiler.h"
 #include "mlprt/status.h"
 #include "mlprt/tensor.h"
 
@@ -104,6 +105,14 @@ class ExecutionContext {
   /// input shapes. enqueue still never allocates.
   Status set_split_batch(bool split);
   [[nodiscard]] bool split_batch() const;
+
+  /// Per-layer timing (see profiler.h for what each backend reports). While `profiler` is set,
+  /// every enqueue reports one time per layer to it and returns only after the reports; on cuda
+  /// it launches without a CUDA graph and synchronizes the stream, so calls are slower.
+  /// nullptr (the default) turns it off. The context does not own `profiler`. kUnsupported
+  /// where the backend cannot time layers.
+  Status set_profiler(Profiler* profiler);
+  [[nodiscard]] Profiler* profiler() const;
 
   /// The output with its real shape, valid until the next set_input_shape or enqueue.
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;

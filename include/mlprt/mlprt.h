@@ -34,6 +34,7 @@
 #include "mlprt/logger.h"
 #include "mlprt/network.h"
 #include "mlprt/optimization_profile.h"
+#include "mlprt/profiler.h"
 #include "mlprt/status.h"
 #include "mlprt/tensor.h"
 #include "mlprt/version.h"

@@ -186,6 +186,33 @@ void bind_execution_context(nb::module_& m) {
           "Split batch (default False): a batch past every profile's max runs in chunks of the "
           "best profile (the largest max batch), outputs concatenated. Only for plans whose rows "
           "the builder proved independent; setting it clears the input shapes.")
+      .def_prop_rw(
+          "profiler",
+          [](const PyContext& c) -> nb::object {
+            return c.profiler ? c.profiler->target() : nb::none();
+          },
+          [](PyContext& c, nb::handle profiler) {
+            const ContextInUse guard(c);
+            if (profiler.is_none()) {
+              throw_if_error(c.context->set_profiler(nullptr));
+              c.profiler.reset();
+              return;
+            }
+            if (!nb::hasattr(profiler, "report_layer_time"))
+              throw_error(StatusCode::kInvalidArgument,
+                          std::string("profiler: expected an IProfiler with a "
+                                      "report_layer_time(layer_name, ms) method, got ") +
+                              nb::type_name(profiler.type()).c_str());
+            auto adapter = std::make_unique<PyProfiler>(nb::borrow(profiler));
+            throw_if_error(c.context->set_profiler(adapter.get()));
+            c.profiler = std::move(adapter);
+          },
+          nb::arg("profiler").none(),
+          "Per-layer timing (TensorRT's IExecutionContext.profiler): an IProfiler whose "
+          "report_layer_time(layer_name, ms) each execution calls once per layer, named as "
+          "inspect lists them, before it returns; None (default) turns it off. On a cuda engine "
+          "the kernels then launch without a CUDA graph and each call waits for the GPU. An "
+          "exception in report_layer_time is raised by the execution that caused it.")
       .def("__enter__", [](nb::handle self) { return self; })
       .def("__exit__", [](nb::handle, nb::args) { return false; });
 }

@@ -20,6 +20,7 @@ void bind_logger(nb::module_& m);
 void bind_network(nb::module_& m);
 void bind_builder(nb::module_& m);
 void bind_engine(nb::module_& m);
+void bind_profiler(nb::module_& m);
 void bind_execution_context(nb::module_& m);
 void bind_refitter(nb::module_& m);
 

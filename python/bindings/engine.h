@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bind_profiler.h"
 #include "bindings.h"
 #include "mlprt/engine.h"
 
@@ -61,6 +62,8 @@ struct PyContext {
   /// Input shapes last set, in engine input order (infer skips set_input_shape when unchanged).
   std::vector<Dims> shapes;
   bool shapes_valid = false;
+  /// IExecutionContext.profiler's adapter (null: none); set on `context` while non-null.
+  std::unique_ptr<PyProfiler> profiler;
 
   /// Switches where addresses live; the shapes must be set again afterwards.
   void use_location(TensorLocation where);

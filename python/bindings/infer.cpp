@@ -120,6 +120,7 @@ void PyContext::enqueue(void* stream) {
     nb::gil_scoped_release release;
     status = context->enqueue(stream);
   }
+  if (profiler) profiler->rethrow();
   throw_if_error(status);
 }
 

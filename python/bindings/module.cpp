@@ -13,6 +13,7 @@ NB_MODULE(_mlprt, m) {
   bind_network(m);
   bind_builder(m);
   bind_engine(m);
+  bind_profiler(m);
   bind_execution_context(m);
   bind_refitter(m);
 }

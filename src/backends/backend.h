@@ -17,6 +17,7 @@
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "mlprt/builder_config.h"
+#include "mlprt/profiler.h"
 #include "mlprt/status.h"
 
 namespace mlprt::backend {
@@ -63,6 +64,14 @@ class BackendContext {
   virtual Status set_calls_per_enqueue(size_t calls) {
     (void)calls;
     return Status::ok();
+  }
+  /// Per-layer timing: while `profiler` is non-null, each execute reports one time per layer, in
+  /// graph node order, named as the layer (a whole-network fused kernel: one entry named after
+  /// its layers), and returns after the reports (see include/mlprt/profiler.h). nullptr: off.
+  /// Every backend must implement it: the default refuses, so that none skips it silently.
+  virtual Status set_profiler(Profiler* profiler) {
+    if (profiler == nullptr) return Status::ok();
+    return Status(StatusCode::kUnsupported, "this backend cannot time its layers");
   }
   /// Runs the graph. `stream` is backend-specific (nullptr: default). Must not allocate.
   virtual Status execute(const IoBindings& io, void* stream) = 0;

@@ -12,6 +12,7 @@
 #include "ir/shape_inference.h"
 #include "mlprt/execution_context.h"
 #include "runtime/engine_state.h"
+#include "runtime/profile_sums.h"
 #include "runtime/split_batch.h"
 
 namespace mlprt::detail {
@@ -34,6 +35,8 @@ class ContextState {
   Status set_split_batch(bool split);
   [[nodiscard]] bool split_batch() const { return m_split_batch; }
   [[nodiscard]] Result<TensorView> output(const std::string& name) const;
+  Status set_profiler(Profiler* profiler);
+  [[nodiscard]] Profiler* profiler() const { return m_profiler.target(); }
 
  private:
   const TensorDesc* find(const std::string& name) const;
@@ -48,6 +51,7 @@ class ContextState {
   Status resolve_split();
   void bind_rows(int64_t first);
   Status enqueue_split(void* stream);
+  Status enqueue_chunks(void* stream);
 
   std::shared_ptr<const EngineState> m_engine;
   std::unique_ptr<backend::BackendContext> m_backend;
@@ -73,6 +77,8 @@ class ContextState {
   bool m_threads_set = false;
   bool m_use_graph = true;
   bool m_graph_set = false;
+  /// Per-layer timing: what the backend contexts report to while a profiler is set.
+  ProfileSums m_profiler;
 };
 
 }  // namespace mlprt::detail

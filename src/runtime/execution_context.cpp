@@ -52,6 +52,21 @@ Status ContextState::set_split_batch(bool split) {
   return Status::ok();
 }
 
+Status ContextState::set_profiler(Profiler* profiler) {
+  Profiler* forward = profiler ? &m_profiler : nullptr;
+  Status status = m_backend->set_profiler(forward);
+  if (status.is_ok() && m_tail_backend) status = m_tail_backend->set_profiler(forward);
+  if (!status.is_ok()) {
+    // Leave both contexts off rather than one timing and one not.
+    (void)m_backend->set_profiler(nullptr);
+    if (m_tail_backend) (void)m_tail_backend->set_profiler(nullptr);
+    m_profiler.set_target(nullptr, 0);
+    return status.with_context("set_profiler on a " + m_engine->plan.backend + " engine");
+  }
+  m_profiler.set_target(profiler, m_engine->plan.graph.nodes.size() + 1);
+  return Status::ok();
+}
+
 const TensorDesc* ContextState::find(const std::string& name) const {
   for (const TensorDesc& t : m_engine->io_tensors) {
     if (t.name == name) return &t;
@@ -305,6 +320,8 @@ Status ExecutionContext::set_num_threads(int threads) { return m_state->set_num_
 Status ExecutionContext::set_use_cuda_graph(bool use) { return m_state->set_use_cuda_graph(use); }
 Status ExecutionContext::set_split_batch(bool split) { return m_state->set_split_batch(split); }
 bool ExecutionContext::split_batch() const { return m_state->split_batch(); }
+Status ExecutionContext::set_profiler(Profiler* profiler) { return m_state->set_profiler(profiler); }
+Profiler* ExecutionContext::profiler() const { return m_state->profiler(); }
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
   return m_state->output(name);
 }

@@ -205,6 +205,7 @@ Status ContextState::resolve_split() {
       MLPRT_RETURN_IF_ERROR(m_tail_backend->set_device_io(m_location == TensorLocation::kDevice));
       if (m_threads_set) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_num_threads(m_threads));
       if (m_graph_set) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_use_graph(m_use_graph));
+      if (m_profiler.target()) MLPRT_RETURN_IF_ERROR(m_tail_backend->set_profiler(&m_profiler));
     }
     MLPRT_RETURN_IF_ERROR(m_tail_backend->prepare(split.tail_shapes));
   }
@@ -235,6 +236,15 @@ void ContextState::bind_rows(int64_t first) {
 }
 
 Status ContextState::enqueue_split(void* stream) {
+  // With a profiler: each layer's time summed over the chunks, reported once at the end.
+  if (m_profiler.target() == nullptr) return enqueue_chunks(stream);
+  m_profiler.begin_sum();
+  Status status = enqueue_chunks(stream);
+  m_profiler.end_sum(status.is_ok());
+  return status;
+}
+
+Status ContextState::enqueue_chunks(void* stream) {
   const SplitPlan& split = *m_split;
   m_chunk_bindings.device_addresses = m_bindings.device_addresses;
   for (int64_t c = 0; c < split.full_chunks; ++c) {

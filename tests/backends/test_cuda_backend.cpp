@@ -593,6 +593,62 @@ TEST(CudaBackendBlob, OldVersionAndUnknownEpilogueAreRefused) {
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruptData);
   EXPECT_NE(bad.status().message().find("allowed: exact, gelu_tanh"), std::string::npos)
       << bad.status().message();
+  const std::string bad_weights =
+      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
+          "fused_max_rows": 0, "layers": [{"node": ")" + name +
+      R"(", "epilogue": "exact", "weights": "mk", "tactics": []}]})";
+  auto weights = load(bad_weights);
+  ASSERT_FALSE(weights.is_ok());
+  EXPECT_EQ(weights.status().code(), StatusCode::kCorruptData);
+  EXPECT_NE(weights.status().message().find("allowed: kn, nk"), std::string::npos)
+      << weights.status().message();
+}
+
+// The [N, K] weight tactic, forced on every layer (the builder takes it only where it timed
+// faster): same numbers as float64 in each tensor-core precision, inspect says so, and an fp32
+// layer refuses it.
+TEST(CudaBackend, WeightsStoredNkMatchFloat64) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(72);
+  const std::string x = maker.input("x", {-1, 96});
+  std::string h = maker.dense(x, 96, 200, true, true);
+  maker.graph().nodes.back().attributes["activation"] = std::string("gelu_erf");
+  maker.output(maker.dense(h, 200, 40));
+  const ir::Graph& graph = maker.graph();
+  // Every layer's W [N, K], its algorithm cuBLASLt's heuristic at load (tactics dropped).
+  auto load_nk = [&](const Case& c) {
+    BuilderConfig config;
+    config.allow_fp16 = c.fp16;
+    config.allow_bf16 = c.bf16;
+    config.allow_tf32 = c.tf32;
+    auto blob = cuda->compile(graph, {batch_profile("x", 96, 64)}, config);
+    EXPECT_TRUE(blob.is_ok()) << blob.status().message();
+    nlohmann::json json = nlohmann::json::parse(blob->begin(), blob->end());
+    json["version"] = 4;
+    for (nlohmann::json& layer : json.at("layers")) {
+      layer["weights"] = "nk";
+      layer["tactics"] = nlohmann::json::array();
+    }
+    const std::string text = json.dump();
+    return cuda->load(graph, std::vector<uint8_t>(text.begin(), text.end()));
+  };
+  for (const Case& c : kCases) {
+    auto exe = load_nk(c);
+    if (std::string(c.name) == "fp32") {
+      ASSERT_FALSE(exe.is_ok());
+      EXPECT_NE(exe.status().message().find("[N, K]"), std::string::npos) << exe.status().message();
+      continue;
+    }
+    ASSERT_TRUE(exe.is_ok()) << c.name << ": " << exe.status().message();
+    EXPECT_NE((*exe)->layer_precisions()[0].find("W stored [N, K]"), std::string::npos)
+        << (*exe)->layer_precisions()[0];
+    for (int64_t batch : {1, 7, 64, 300}) {
+      TensorMap inputs{{"x", random_tensor({batch, 96}, static_cast<unsigned>(batch + 3))}};
+      const std::vector<double> ref = evaluator_reference(graph, inputs);  // knows gelu_erf
+      EXPECT_LE(rel_l2(run_on_device(**exe, graph, inputs), ref), c.tolerance)
+          << c.name << " batch " << batch << ": " << (*exe)->layer_precisions()[0];
+    }
+  }
 }
 
 TEST(CudaBackend, HardwareMismatchSaysWhatDiffersAndHowToRebuild) {

@@ -165,6 +165,33 @@ ir::Graph large_mixer_graph() {
                                            {"keepdims", int64_t{0}}}));
   return g.graph();
 }
+// Sizes past the cuda kernels' tiles: a mean over 70 tokens of 100 channels (more than one
+// block of outputs and of reduced slices), token mixing whose sizes are not multiples of 32.
+ir::Graph reduce_tokens_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 70, 100});
+  g.output(g.node("ReduceMean", {x}, Attrs{{"axes", std::vector<int64_t>{1}},
+                                           {"keepdims", int64_t{0}}}));
+  return g.graph();
+}
+ir::Graph token_mixing_odd_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 40, 48});
+  const auto h = g.node("MatMul", {x, g.constant({40, 37}), g.constant({37})},
+                        Attrs{{"transpose_a", int64_t{1}}, {"activation", std::string("gelu_erf")}});
+  g.output(g.node("MatMul", {h, g.constant({37, 40}), g.constant({40})},
+                  Attrs{{"transpose_y", int64_t{1}}, {"activation", std::string("tanh")}}));
+  return g.graph();
+}
+// LayerNorm rows of `width` (the cuda kernel keeps rows up to 1024 in registers, one warp each).
+template <int kWidth>
+ir::Graph layer_norm_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 3, kWidth});
+  g.output(g.node("LayerNorm", {x, g.constant({kWidth}), g.constant({kWidth})},
+                  Attrs{{"axis", int64_t{-1}}, {"epsilon", 1e-5}}));
+  return g.graph();
+}
 
 const DataCase kCases[] = {
     {"residual_dense", residual_dense_graph,
@@ -189,6 +216,16 @@ const DataCase kCases[] = {
      }},
     {"batched_constant", batched_constant_graph,
      [] { return TensorMap{{"a", random_tensor({3, 2, 3, 4}, 8)}}; }},
+    {"reduce_tokens", reduce_tokens_graph,
+     [] { return TensorMap{{"x", random_tensor({3, 70, 100}, 10)}}; }},
+    {"token_mixing_odd", token_mixing_odd_graph,
+     [] { return TensorMap{{"x", random_tensor({5, 40, 48}, 11)}}; }},
+    {"layer_norm_40", layer_norm_graph<40>,
+     [] { return TensorMap{{"x", random_tensor({5, 3, 40}, 12)}}; }},
+    {"layer_norm_512", layer_norm_graph<512>,
+     [] { return TensorMap{{"x", random_tensor({5, 3, 512}, 13)}}; }},
+    {"layer_norm_1100", layer_norm_graph<1100>,
+     [] { return TensorMap{{"x", random_tensor({2, 3, 1100}, 14)}}; }},
 };
 
 class DataLayers : public ::testing::TestWithParam<DataCase> {};

@@ -14,6 +14,7 @@
 
 #include "bench_cpu_stats.h"
 #include "bench_gpu.h"
+#include "bench_profile.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
@@ -135,6 +136,28 @@ Status write_json(const std::string& path, const nlohmann::json& json) {
       path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
+// --dumpProfile / --exportProfile: the per-layer run, after the timed one, appended to `out`.
+Status append_layer_profile(const Engine& engine, const BenchOptions& options,
+                            const std::map<std::string, Dims>& shapes, int profile,
+                            std::ostream& out) {
+  if (!options.dump_profile && options.export_profile.empty()) return Status::ok();
+  LayerProfileOptions profiling;
+  profiling.iterations = options.iterations;
+  profiling.duration_s = options.duration_s;
+  profiling.warm_up_ms = options.warm_up_ms;
+  profiling.threads = options.build.threads;
+  profiling.split_batch = options.split_batch;
+  Result<LayerProfile> layers = profile_layers(engine, profile, shapes, profiling);
+  if (!layers) return layers.status();
+  if (options.dump_profile) print_layer_profile(out, *layers);
+  if (!options.export_profile.empty()) {
+    Status written = export_layer_profile(options.export_profile, *layers);
+    if (!written) return written;
+    out << "Profile written to " << options.export_profile << '\n';
+  }
+  return Status::ok();
+}
+
 // cuda plans: trtexec's GPU summary (H2D / GPU compute / D2H split) from bench_gpu.
 int bench_gpu(const Engine& engine, const std::string& source, const BenchOptions& options,
               const std::map<std::string, Dims>& shapes, int profile,
@@ -214,6 +237,9 @@ int bench_gpu(const Engine& engine, const std::string& source, const BenchOption
     }
     out << "Times written to " << options.export_times << '\n';
   }
+  if (Status layers = append_layer_profile(engine, options, shapes, profile, out); !layers) {
+    return report_runtime_error(layers);
+  }
   std::cout << out.str() << std::flush;
   return kExitOk;
 }
@@ -262,6 +288,12 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
   cmd->add_flag("--splitBatch", options.split_batch,
                 "run a --shapes batch past every profile's max in chunks of the best profile "
                 "(see mlprt run --splitBatch), e.g. --splitBatch");
+  cmd->add_flag("--dumpProfile", options.dump_profile,
+                "after the timed run, time each layer in a separate run (as many calls, at "
+                "least 10) and print a per-layer table, e.g. --dumpProfile");
+  cmd->add_option("--exportProfile", options.export_profile,
+                  "write the per-layer times of that run as JSON, e.g. "
+                  "--exportProfile=profile.json");
   return cmd;
 }
 
@@ -278,6 +310,11 @@ int run_bench_command(const BenchOptions& options) {
   }
   Result<std::vector<double>> ps = parse_percentiles(options.percentiles);
   if (!ps) return report_usage_error(ps.status().message());
+  if (!options.export_profile.empty()) {
+    // Refused now, not after the runs.
+    Status path = check_export_path("--exportProfile", options.export_profile);
+    if (!path) return report_runtime_error(path);
+  }
   ShapeList shapes_given;
   for (const std::string& value : options.build.shape_flags.shapes) {
     Result<ShapeList> list = parse_shape_list("--shapes", value);
@@ -464,6 +501,8 @@ int run_bench_command(const BenchOptions& options) {
     if (!status) return report_runtime_error(status);
     out << "Times written to " << options.export_times << '\n';
   }
+  status = append_layer_profile(*engine, options, *shapes, *profile, out);
+  if (!status) return report_runtime_error(status);
   std::cout << out.str() << std::flush;
   return kExitOk;
 }

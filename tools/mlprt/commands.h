@@ -60,6 +60,8 @@ struct BenchOptions {
   int inf_streams = 1;
   std::string hardware_mismatch = "retune";  ///< --hardwareMismatch (with --loadEngine)
   bool split_batch = false;  ///< --splitBatch (a --shapes batch past every profile)
+  bool dump_profile = false;   ///< --dumpProfile: per-layer table after the timed run
+  std::string export_profile;  ///< --exportProfile: per-layer times as JSON
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench_command(const BenchOptions& options);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -189,6 +190,7 @@ class CpuContext final : public BackendContext {
         m_copies(exe.layers().size()),
         m_reduces(exe.layers().size()),
         m_matmuls(exe.layers().size()),
+        m_layer_ms(exe.layers().size(), 0.0f),
         m_threads(exe.threads()) {
     for (size_t t = 0; t < exe.tensors().size(); ++t) {
       if (exe.tensors()[t].role == TensorRole::kConstant) {
@@ -215,6 +217,11 @@ class CpuContext final : public BackendContext {
     m_threads = threads > 0 ? threads : m_exe.threads();
     // Row splits are planned for the thread count: plan them again.
     if (m_prepared && m_threads != before) return prepare(m_shapes);
+    return Status::ok();
+  }
+
+  Status set_profiler(Profiler* profiler) override {
+    m_profiler = profiler;
     return Status::ok();
   }
 
@@ -339,11 +346,17 @@ class CpuContext final : public BackendContext {
       }
       m_caller_outputs[i] = it->second;
     }
+    // Profiling runs layer by layer even where the plan chains them in one OpenMP region, so
+    // that each layer has its own time.
+    const bool chained = m_chain_active && m_profiler == nullptr;
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      const auto start = m_profiler ? std::chrono::steady_clock::now()
+                                    : std::chrono::steady_clock::time_point{};
       const Layer& layer = m_exe.layers()[l];
       const TensorSlot& out = tensors[layer.output];
       if (layer.kind == LayerKind::kView) {
         m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
+        m_layer_ms[l] = 0.0f;
         continue;
       }
       // A graph output is written straight into the caller's buffer.
@@ -353,7 +366,7 @@ class CpuContext final : public BackendContext {
       float* y = direct ? static_cast<float*>(m_caller_outputs[static_cast<size_t>(out.output_index)])
                         : m_buffers[layer.output].data();
       m_ptrs[layer.output] = y;
-      if (m_chain_active) continue;  // run below, all layers in one region
+      if (chained) continue;  // run below, all layers in one region
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
         case LayerKind::kDense:
@@ -379,13 +392,23 @@ class CpuContext final : public BackendContext {
           break;
         case LayerKind::kView: break;
       }
+      if (m_profiler) {
+        m_layer_ms[l] = std::chrono::duration<float, std::milli>(
+                            std::chrono::steady_clock::now() - start).count();
+      }
     }
-    if (m_chain_active) MLPRT_RETURN_IF_ERROR(m_chain.run(m_ptrs));
+    if (chained) MLPRT_RETURN_IF_ERROR(m_chain.run(m_ptrs));
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
       if (m_ptrs[id] != m_caller_outputs[i] && m_elements[id] > 0) {
         convert_floats(m_ptrs[id], DataType::kFloat32, m_caller_outputs[i],
                        m_exe.output_dtypes()[i], static_cast<size_t>(m_elements[id]));
+      }
+    }
+    // Reported after the run, so that the profiler's own work is in no layer's time.
+    if (m_profiler) {
+      for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+        m_profiler->report_layer_time(m_exe.layers()[l].name, m_layer_ms[l]);
       }
     }
     return Status::ok();
@@ -436,6 +459,8 @@ class CpuContext final : public BackendContext {
   ThreadPoolResources m_pool;            // row splits' per-thread streams and scratchpads
   ChainRun m_chain;
   bool m_chain_active = false;
+  Profiler* m_profiler = nullptr;        // per-layer timing; nullptr: off
+  std::vector<float> m_layer_ms;         // per layer, this call's time while profiling
   ir::ShapeMap m_shapes;                 // of the last prepare
   int m_threads = 0;  // 0: leave OpenMP's setting alone; default: the plan's
   bool m_prepared = false;

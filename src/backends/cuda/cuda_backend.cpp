@@ -28,8 +28,12 @@ constexpr std::string_view kBlobFormat = "mlprt.cuda";
 // Version 2: each layer names its "epilogue" ("exact" or "gelu_tanh", the GELU tactic), and a
 // tactic's "us" is the whole layer's time. Version 3 (written only for engines whose layers run
 // in different precisions) adds "layer_precisions": every non-view layer's precision by name.
+// Version 4 (written only when some Dense layer stores its W as [N, K]): layers may carry
+// "weights": "nk" (absent: "kn"), and "layer_precisions" is present when the engine is mixed.
+// Older readers refuse it, rather than read such a W as [K, N].
 constexpr int kBlobVersion = 2;
 constexpr int kMixedBlobVersion = 3;
+constexpr int kWeightsNkBlobVersion = 4;
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 constexpr int kCandidates = 16;
 constexpr int64_t kFusedCandidateRows = 1024;
@@ -128,7 +132,8 @@ std::string algo_key(const cublasLtMatmulAlgo_t& algo) {
 std::string dense_key(const DenseSpec& spec, Precision precision, int64_t m) {
   std::ostringstream os;
   os << "dense m=" << m << " k=" << spec.k << " n=" << spec.n << ' ' << to_string(precision)
-     << (spec.transpose_x ? " xT" : "") << ' ' << describe_epilogue(spec);
+     << (spec.transpose_x ? " xT" : "") << (spec.weights_nk ? " W[N,K]" : "") << ' '
+     << describe_epilogue(spec);
   return os.str();
 }
 
@@ -286,16 +291,19 @@ class CudaBackend final : public Backend {
                           graph.name, "' is not a cuda backend blob");
       }
       const int version = json_integer<int>(json.at("version"));
-      if (version != kBlobVersion && version != kMixedBlobVersion) {
+      if (version != kBlobVersion && version != kMixedBlobVersion &&
+          version != kWeightsNkBlobVersion) {
         return make_error(StatusCode::kVersionMismatch, "cuda backend: the plan for '",
                           graph.name, "' has cuda blob version ", version,
-                          "; this build reads version ", kBlobVersion, " (and ", kMixedBlobVersion,
-                          " for engines whose layers run in different precisions) only (version "
+                          "; this build reads version ", kBlobVersion, " (", kMixedBlobVersion,
+                          " for engines whose layers run in different precisions, ",
+                          kWeightsNkBlobVersion, " with weights stored [N, K]) only (version "
                           "2 records each Dense layer's epilogue tactic): rebuild "
                           "the plan with this mlprt (mlprt build --backend=cuda)");
       }
       MLPRT_ASSIGN_OR_RETURN(info.precision, parse_precision(json.at("precision").get<std::string>()));
-      if (version == kMixedBlobVersion) {
+      if (version == kMixedBlobVersion ||
+          (version == kWeightsNkBlobVersion && json.contains("layer_precisions"))) {
         for (const auto& [node, text] : json.at("layer_precisions").items()) {
           MLPRT_ASSIGN_OR_RETURN(info.layer_precision[node],
                                  parse_precision(text.get<std::string>()));
@@ -319,6 +327,14 @@ class CudaBackend final : public Backend {
           return make_error(StatusCode::kCorruptData, "cuda backend: layer '", node,
                             "' of the plan for '", graph.name, "' has epilogue '", epilogue,
                             "'; allowed: exact, gelu_tanh");
+        }
+        const std::string weights = layer.value("weights", std::string("kn"));
+        if (weights == "nk") {
+          info.weights_nk_layers.insert(node);
+        } else if (weights != "kn") {
+          return make_error(StatusCode::kCorruptData, "cuda backend: layer '", node,
+                            "' of the plan for '", graph.name, "' has weights '", weights,
+                            "'; allowed: kn, nk");
         }
         auto& tuned = info.tuned[node];
         for (const nlohmann::json& t : layer.at("tactics")) {
@@ -457,6 +473,9 @@ class CudaBackend final : public Backend {
                         {"fused_max_rows", fused_max_rows},
                         {"layers", std::move(layers)}};
     if (fused_tc != nullptr) blob["fused_tc"] = fused_tc->to_json();
+    for (const nlohmann::json& layer : blob["layers"]) {
+      if (layer.contains("weights")) blob["version"] = kWeightsNkBlobVersion;
+    }
     if (precisions.mixed()) {
       nlohmann::json by_node = nlohmann::json::object();
       for (const auto& [node, p] : precisions.by_node) by_node[node] = to_string(p);
@@ -517,8 +536,28 @@ class CudaBackend final : public Backend {
           epilogue = "gelu_tanh";
         }
       }
+      bool weights_nk = false;
+      if (weights_nk_tactic_allowed(precision) && !ms.empty()) {
+        DenseSpec nk_spec = spec;
+        nk_spec.weights_nk = true;
+        if (epilogue == "gelu_tanh") {
+          nk_spec.gelu_tanh_epilogue = true;
+          nk_spec.lt_activation = true;
+        }
+        Result<LayerTuning> nk =
+            tune_dense(node, nk_spec, ms, precision, handle, stream, workspace, timer);
+        detail::log(Severity::kVerbose, "cuda backend: ", describe(node), ": W [K, N] ",
+                    chosen.total_us, " us, W [N, K] ",
+                    nk.is_ok() ? std::to_string(nk->total_us) + " us" : nk.status().message());
+        if (nk.is_ok() && nk->total_us < chosen.total_us) {
+          chosen = std::move(nk).value();
+          weights_nk = true;
+        }
+      }
       layer_us[node.name] = chosen.us_by_m;
-      layers.push_back({{"node", node.name}, {"epilogue", epilogue}, {"tactics", chosen.tactics}});
+      nlohmann::json record{{"node", node.name}, {"epilogue", epilogue}, {"tactics", chosen.tactics}};
+      if (weights_nk) record["weights"] = "nk";
+      layers.push_back(std::move(record));
     }
     FusedTcChoice fused_tc;
     std::vector<const ir::Node*> tc_chain;

@@ -116,7 +116,12 @@ class CudaContext final : public BackendContext {
         m_io_in(exe.input_ids().size()),
         m_io_out(exe.output_ids().size()),
         m_pinned_in(exe.input_ids().size()),
-        m_pinned_out(exe.output_ids().size()) {}
+        m_pinned_out(exe.output_ids().size()) {
+    // The fused whole-network kernel runs every layer in one launch: one profiler entry.
+    for (const Layer& layer : exe.layers()) {
+      m_fused_name += (m_fused_name.empty() ? "" : " + ") + layer.name;
+    }
+  }
 
   ~CudaContext() override {
     if (use_device(m_exe.device()).is_ok()) {
@@ -126,6 +131,7 @@ class CudaContext final : public BackendContext {
       if (m_copy_in_stream) cudaStreamDestroy(m_copy_in_stream);
       if (m_copy_out_stream) cudaStreamDestroy(m_copy_out_stream);
       for (cudaEvent_t event : m_events) cudaEventDestroy(event);
+      for (cudaEvent_t event : m_layer_events) cudaEventDestroy(event);
       if (m_stream) cudaStreamDestroy(m_stream);
     }
   }
@@ -152,6 +158,20 @@ class CudaContext final : public BackendContext {
 
   Status set_use_graph(bool use) override {
     m_use_graph = use;
+    return Status::ok();
+  }
+
+  // Timing events, one before the first layer and one after each, made here (not in execute).
+  Status set_profiler(Profiler* profiler) override {
+    if (profiler != nullptr) {
+      MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
+      while (m_layer_events.size() < m_exe.layers().size() + 1) {
+        cudaEvent_t event = nullptr;
+        MLPRT_CUDA_TRY(cudaEventCreate(&event), "cudaEventCreate (profiler)");
+        m_layer_events.push_back(event);
+      }
+    }
+    m_profiler = profiler;
     return Status::ok();
   }
 
@@ -288,6 +308,16 @@ class CudaContext final : public BackendContext {
     MLPRT_RETURN_IF_ERROR(use_device(m_exe.device()));
     const bool own_stream = stream_arg == nullptr;
     cudaStream_t stream = own_stream ? m_stream : static_cast<cudaStream_t>(stream_arg);
+    if (m_profiler) {
+      cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+      MLPRT_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
+      if (capturing != cudaStreamCaptureStatusNone) {
+        return Status(StatusCode::kInvalidArgument,
+                      "cuda backend: enqueue with a profiler set on a stream that is being "
+                      "captured into a CUDA graph: layer times need the kernels to run now; "
+                      "call set_profiler(nullptr) before capturing");
+      }
+    }
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     bool all_pinned = true;
     for (size_t i = 0; i < m_exe.input_ids().size(); ++i) {
@@ -368,6 +398,7 @@ class CudaContext final : public BackendContext {
                     io_bytes(m_exe.output_ids()[i], m_exe.output_types()[i]));
       }
     }
+    if (m_profiler) return report_layer_times(stream);
     return Status::ok();
   }
 
@@ -384,6 +415,32 @@ class CudaContext final : public BackendContext {
     if (attributes.type != cudaMemoryTypeHost) return false;
     *device_view = attributes.devicePointer;
     return true;
+  }
+
+  // Waits for the call and reports the time between consecutive events to the profiler.
+  Status report_layer_times(cudaStream_t stream) {
+    MLPRT_CUDA_TRY(cudaStreamSynchronize(stream), "cudaStreamSynchronize (profiler)");
+    const auto elapsed = [&](size_t from, float* ms) {
+      return cudaEventElapsedTime(ms, m_layer_events[from], m_layer_events[from + 1]);
+    };
+    float ms = 0.0f;
+    if (m_fused) {
+      MLPRT_CUDA_TRY(elapsed(0, &ms), "cudaEventElapsedTime (profiler)");
+      m_profiler->report_layer_time(m_fused_name, ms);
+      return Status::ok();
+    }
+    for (size_t l = 0; l < m_exe.layers().size(); ++l) {
+      MLPRT_CUDA_TRY(elapsed(l, &ms), "cudaEventElapsedTime (profiler)");
+      m_profiler->report_layer_time(m_exe.layers()[l].name, ms);
+    }
+    return Status::ok();
+  }
+
+  // Profiling: marks the end of layer `index - 1` (index 0: the start of the first).
+  Status mark_layer(size_t index, cudaStream_t stream) {
+    if (m_profiler == nullptr) return Status::ok();
+    MLPRT_CUDA_TRY(cudaEventRecord(m_layer_events[index], stream), "cudaEventRecord (profiler)");
+    return Status::ok();
   }
 
   ElemType input_type(size_t tensor_id) const {
@@ -537,15 +594,12 @@ class CudaContext final : public BackendContext {
                                       m_workspace.bytes(), stream, residual),
                      "cublasLtMatmul of layer '" + layer.name + "'");
     const ir::MatMulShape& s = m_matmul_shapes[l];
-    if (layer.shift_count > 0) {
-      MLPRT_CUDA_TRY(launch_add_bias(y, layer.out_type,
-                                     static_cast<const float*>(layer.matmul_bias.get()), s.n,
-                                     s.transpose_y ? s.m : 1, n, stream),
-                     "bias kernel of layer '" + layer.name + "'");
-    }
-    if (layer.act.kind != ActKind::kNone) {
-      MLPRT_CUDA_TRY(launch_activation(y, y, layer.out_type, layer.act, n, stream),
-                     "activation kernel of layer '" + layer.name + "'");
+    if (layer.shift_count > 0 || layer.act.kind != ActKind::kNone) {
+      const auto* bias =
+          layer.shift_count > 0 ? static_cast<const float*>(layer.matmul_bias.get()) : nullptr;
+      MLPRT_CUDA_TRY(launch_bias_activation(y, layer.out_type, bias, s.n, s.transpose_y ? s.m : 1,
+                                            n, layer.act, stream),
+                     "epilogue kernel of layer '" + layer.name + "'");
     }
     return Status::ok();
   }
@@ -612,7 +666,11 @@ class CudaContext final : public BackendContext {
   // `span` with the matmul plans made for its row count.
   Status run_layers(cudaStream_t stream, const DensePlans& dense, const RowSpan& span) {
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
-    if (m_fused) return run_fused(stream);
+    if (m_fused) {
+      MLPRT_RETURN_IF_ERROR(mark_layer(0, stream));
+      MLPRT_RETURN_IF_ERROR(run_fused(stream));
+      return mark_layer(1, stream);
+    }
     for (size_t t = 0; t < tensors.size(); ++t) {
       if (tensors[t].role == TensorRole::kConstant) m_ptrs[t] = m_exe.constant(t);
     }
@@ -629,11 +687,14 @@ class CudaContext final : public BackendContext {
             "cast of input '" + tensors[id].name + "'");
       }
     }
+    // Profiling: the input casts above are before the first mark, in no layer.
+    MLPRT_RETURN_IF_ERROR(mark_layer(0, stream));
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
       const TensorSlot& out = tensors[layer.output];
       if (layer.kind == LayerKind::kView) {
         m_ptrs[layer.output] = m_ptrs[layer.inputs[0]];
+        MLPRT_RETURN_IF_ERROR(mark_layer(l + 1, stream));
         continue;
       }
       const ElemType act = layer.out_type;
@@ -714,6 +775,7 @@ class CudaContext final : public BackendContext {
         case LayerKind::kView:
           break;
       }
+      MLPRT_RETURN_IF_ERROR(mark_layer(l + 1, stream));
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
@@ -743,7 +805,8 @@ class CudaContext final : public BackendContext {
 
   // The host <-> device copies (pinned host memory only) around the layers, for the graph.
   Status run_all(cudaStream_t stream) {
-    if (m_copies_in_graph && m_chunks > 1) return run_pipelined(stream);
+    // Profiling: one pass over the whole rows, so that each layer has one pair of events.
+    if (m_copies_in_graph && m_chunks > 1 && m_profiler == nullptr) return run_pipelined(stream);
     const std::vector<TensorSlot>& tensors = m_exe.tensors();
     for (size_t i = 0; m_copies_in_graph && i < m_exe.input_ids().size(); ++i) {
       MLPRT_CUDA_TRY(cudaMemcpyAsync(m_io_in[i].get(), m_caller_in[i],
@@ -817,7 +880,8 @@ class CudaContext final : public BackendContext {
   // of re-capturing. A miss re-captures into the least recently used slot (updated in place
   // when its form allows).
   Status launch_graph(cudaStream_t stream) {
-    if (!m_use_graph || m_direct_launches) return run_all(stream);
+    // Profiling launches directly: events between the layers, read after the call.
+    if (!m_use_graph || m_direct_launches || m_profiler) return run_all(stream);
     // A graph launch cannot be captured: in the caller's own capture our kernels go in directly.
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     MLPRT_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
@@ -928,6 +992,9 @@ class CudaContext final : public BackendContext {
   bool m_fused = false;
   bool m_fused_tc = false;  ///< m_fused with the tensor-core kernel
   int64_t m_fused_rows = 0;
+  Profiler* m_profiler = nullptr;  // per-layer timing; nullptr: off
+  std::vector<cudaEvent_t> m_layer_events;  // profiling: before the first layer, after each
+  std::string m_fused_name;  // the fused kernel's profiler entry: every layer's name
 };
 
 }  // namespace

@@ -70,6 +70,19 @@ std::string describe_epilogue(const DenseSpec& spec) {
   return matmul + " + kernel:" + spec.activation;
 }
 
+bool weights_nk_tactic_allowed(Precision precision) {
+  return precision == Precision::kTf32 || precision == Precision::kFp16 ||
+         precision == Precision::kBf16;
+}
+
+std::vector<float> transposed_weights(std::span<const float> w, int64_t k, int64_t n) {
+  std::vector<float> t(w.size());
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t c = 0; c < n; ++c) t[static_cast<size_t>(c * k + r)] = w[static_cast<size_t>(r * n + c)];
+  }
+  return t;
+}
+
 std::string describe(const ir::Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
 
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
@@ -175,8 +188,17 @@ Result<MatmulPlan> MatmulPlan::create(const DenseSpec& spec, Precision precision
   const auto k = static_cast<uint64_t>(spec.k);
   const auto n = static_cast<uint64_t>(spec.n);
   const auto rows = static_cast<uint64_t>(m);
-  MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_a, type, n, k, static_cast<int64_t>(n)),
-                   "layout of W");
+  if (spec.weights_nk) {
+    const cublasOperation_t op_a = CUBLAS_OP_T;
+    MLPRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.m_desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                    &op_a, sizeof(op_a)),
+                     "set TRANSA");
+    MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_a, type, k, n, static_cast<int64_t>(k)),
+                     "layout of W [N, K]");
+  } else {
+    MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_a, type, n, k, static_cast<int64_t>(n)),
+                     "layout of W");
+  }
   if (spec.transpose_x) {
     MLPRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.m_b, type, rows, k, m), "layout of X");
   } else {

@@ -7,6 +7,7 @@
 // D = Y as [N, M] (ld N); the bias runs along D's rows, which is N.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,12 +36,22 @@ struct DenseSpec {
   /// A 16-bit layer writing Y (and reading its bias) in fp32 for fp32 consumers: the cast
   /// between the precisions fused into the epilogue (see cuda_precisions.h).
   bool out_f32 = false;
+  /// W stored transposed on the device, [N, K] (K-major), read with op T: a tactic. Tensor-core
+  /// kernels read both operands along K; cuBLASLt's tf32 kernels for the [K, N] layout were
+  /// 1.5x slower on an H200 (a 12544x512x2048 product: 119 us against 80).
+  bool weights_nk = false;
 };
 
 /// The kernel parameters of an activation (every ir::ActivationKind has a kernel).
 ActParams act_params(const ir::ActivationSpec& spec);
 
 Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
+
+/// Whether the builder times W stored [N, K] (DenseSpec::weights_nk) for layers in `precision`
+/// (the tensor-core precisions).
+bool weights_nk_tactic_allowed(Precision precision);
+/// W [K, N] row-major -> [N, K] row-major.
+std::vector<float> transposed_weights(std::span<const float> w, int64_t k, int64_t n);
 
 /// Whether the gelu_erf layer `spec` may run cuBLASLt's tanh-GELU epilogue in `precision`.
 ///

@@ -294,7 +294,16 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
         layer.spec.gelu_tanh_epilogue = true;
         layer.spec.lt_activation = true;
       }
-      MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[1])),
+      layer.spec.weights_nk = blob.weights_nk_layers.count(node.name) > 0;
+      if (layer.spec.weights_nk && !weights_nk_tactic_allowed(layer.precision)) {
+        return make_error(StatusCode::kCorruptData, "cuda backend: ", describe(node),
+                          ": the plan stores its W as [N, K], a tactic of tf32 / fp16 / bf16 "
+                          "layers only; this one is ", to_string(layer.precision));
+      }
+      const std::vector<float> w = floats_of(*graph.find_constant(node.inputs[1]));
+      MLPRT_RETURN_IF_ERROR(upload(layer.spec.weights_nk
+                                       ? transposed_weights(w, layer.spec.k, layer.spec.n)
+                                       : w,
                                    layer.precision, layer.weights, "weights of " + describe(node)));
       if (layer.spec.has_bias) {
         // cuBLASLt reads the bias in D's type.
@@ -411,7 +420,8 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
     switch (layer.kind) {
       case LayerKind::kDense: {
         std::string text = prec + " (" + describe_epilogue(layer.spec) +
-                           (layer.residual ? " + residual as C (beta 1)" : "");
+                           (layer.residual ? " + residual as C (beta 1)" : "") +
+                           (layer.spec.weights_nk ? ", W stored [N, K]" : "");
         for (const TunedAlgo& t : layer.tuned) {
           text += "; M=" + std::to_string(t.m) + ": " + describe_algo(t.algo) + ", fastest of " +
                   std::to_string(t.candidates) + " at " + std::to_string(t.us) + " us";
@@ -441,10 +451,12 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         if (layer.node.get_int("transpose_y", 0)) reads += " Y^T";
         const std::string act(
             ir::activation_name(static_cast<ir::ActivationKind>(static_cast<int>(layer.act.kind))));
+        // Bias and activation run as one epilogue kernel.
+        std::string epilogue = layer.shift_count > 0 ? "bias" : "";
+        if (act != "none") epilogue += (epilogue.empty() ? "" : "+") + act;
         out.push_back(prec + " (cublasLt batched" + (reads.empty() ? "" : " strided" + reads) +
                       (layer.residual ? " + C:residual" : "") +
-                      (layer.shift_count > 0 ? " + kernel:bias" : "") +
-                      (act == "none" ? "" : " + kernel:" + act) + ")");
+                      (epilogue.empty() ? "" : " + kernel:" + epilogue) + ")");
         break;
       }
     }

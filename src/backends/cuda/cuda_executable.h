@@ -38,6 +38,8 @@ struct BlobInfo {
   std::map<std::string, std::vector<TunedAlgo>> tuned;  ///< by Dense node name
   /// gelu_erf Dense layers whose build chose cuBLASLt's tanh-GELU epilogue (fp16 / bf16).
   std::set<std::string> gelu_tanh_layers;
+  /// Dense layers whose W is stored [N, K] (blob layer key "weights": "nk", version 4).
+  std::set<std::string> weights_nk_layers;
   /// Mixed engines (blob version 3): every non-view layer's precision; empty: all `precision`.
   std::map<std::string, Precision> layer_precision;
   /// The fused tensor-core MLP's per-profile choice (blob key "fused_tc"; absent: never).

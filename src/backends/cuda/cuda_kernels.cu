@@ -364,6 +364,48 @@ __global__ void __launch_bounds__(kThreads) layer_norm_kernel(
   }
 }
 
+// Rows of up to 32 * kPer elements: one warp per row, each lane holding kPer elements in
+// registers, so the row is read once (the block-per-row kernel above reads it three times and
+// synchronizes the block twice; 1.9x torch's time at [12544, 512] on an H200).
+template <int kPer>
+__global__ void __launch_bounds__(kThreads) layer_norm_warp_kernel(
+    const void* x, void* y, ElemType type, int64_t rows, int64_t n, float epsilon,
+    const float* scale, int64_t scale_count, const float* shift, int64_t shift_count) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int64_t warps = int64_t{gridDim.x} * (kThreads / 32);
+  for (int64_t row = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32; row < rows;
+       row += warps) {
+    const int64_t base = row * n;
+    float v[kPer];
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t j = lane + 32 * k;
+      v[k] = j < n ? load_elem(x, type, base + j) : 0.0f;
+      sum += v[k];
+    }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float mean = sum / static_cast<float>(n);
+    float sq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const float d = lane + 32 * k < n ? v[k] - mean : 0.0f;
+      sq += d * d;
+    }
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    const float inv = rsqrtf(sq / static_cast<float>(n) + epsilon);
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t j = lane + 32 * k;
+      if (j >= n) break;
+      float out = (v[k] - mean) * inv;
+      if (scale_count) out *= scale[scale_count == n ? j : j % scale_count];
+      if (shift_count) out += shift[shift_count == n ? j : j % shift_count];
+      store_elem(y, type, base + j, out);
+    }
+  }
+}
+
 __global__ void scale_shift_kernel(const void* x, void* y, ElemType type, RowShape rows,
                                    const float* scale, const float* shift, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
@@ -500,6 +542,17 @@ cudaError_t launch_layer_norm(const void* x, void* y, ElemType type, const RowSh
                               const float* shift, int64_t shift_count, cudaStream_t stream) {
   if (rows.outer <= 0 || rows.n <= 0) return cudaSuccess;
   if (rows.inner != 1 || rows.outer > 2147483647) return cudaErrorInvalidValue;
+  const int64_t per_lane = (rows.n + 31) / 32;
+  const unsigned warp_blocks = blocks_for(rows.outer * 32);
+  const auto warp_kernel = [&](auto kernel) {
+    kernel<<<warp_blocks, kThreads, 0, stream>>>(x, y, type, rows.outer, rows.n, epsilon, scale,
+                                                 scale_count, shift, shift_count);
+    return cudaGetLastError();
+  };
+  if (per_lane <= 4) return warp_kernel(layer_norm_warp_kernel<4>);
+  if (per_lane <= 8) return warp_kernel(layer_norm_warp_kernel<8>);
+  if (per_lane <= 16) return warp_kernel(layer_norm_warp_kernel<16>);
+  if (per_lane <= 32) return warp_kernel(layer_norm_warp_kernel<32>);
   layer_norm_kernel<<<static_cast<unsigned>(rows.outer), kThreads, 0, stream>>>(
       x, y, type, rows, epsilon, scale, scale_count, shift, shift_count);
   return cudaGetLastError();

@@ -217,6 +217,7 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(fuse_patterns(graph));
     MLPRT_RETURN_IF_ERROR(lower_to_layer_ops(graph));
     MLPRT_RETURN_IF_ERROR(fuse_dense(graph));
+    MLPRT_RETURN_IF_ERROR(fold_norm_affine(graph));
     MLPRT_RETURN_IF_ERROR(fuse_transposes(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
     // After dead nodes are gone: it infers shapes, which leftover shape computations may block.

@@ -71,6 +71,10 @@ Status lower_to_layer_ops(Graph& graph);
 /// feature axis into weights and bias, and a following Relu / Activation of a kind oneDNN fuses
 /// into the activation (only when the intermediate has no other reader and is no graph output).
 Status fuse_dense(Graph& graph);
+/// A LayerNorm over the last axis whose output only a Dense reads (directly, or through a
+/// ReduceMean that keeps the last axis): its scale and shift folded into that Dense's weights
+/// and bias; the LayerNorm keeps a scale of ones.
+Status fold_norm_affine(Graph& graph);
 /// A Transpose that only swaps the last two axes, read by one Dense, becomes that layer's
 /// transposed read (a MatMul with transpose_a); a Dense / MatMul whose only reader is such a
 /// Transpose writes its output transposed (transpose_y). Token mixing is then one strided
