@@ -162,6 +162,17 @@ Result<RefTensor> eval_matmul(const Node& node, const RefTensor& a, const RefTen
   return y;
 }
 
+// The residual input (3) of a Dense / MatMul layer, of the output's shape, added last.
+Result<RefTensor> add_residual(const Node& node, const std::vector<RefTensor>& in, RefTensor y) {
+  if (!present(in, 3)) return y;
+  if (in[3].dims != y.dims) {
+    return make_error(StatusCode::kInvalidArgument, describe(node), ": residual of shape ",
+                      to_string(in[3].dims), " is not the output's shape ", to_string(y.dims));
+  }
+  for (size_t i = 0; i < y.values.size(); ++i) y.values[i] += in[3].values[i];
+  return y;
+}
+
 Result<RefTensor> eval_dense(const Node& node, const std::vector<RefTensor>& in) {
   MLPRT_RETURN_IF_ERROR(need_inputs(node, in, 2));
   const RefTensor& x = in[0];
@@ -204,7 +215,7 @@ Result<RefTensor> eval_dense(const Node& node, const std::vector<RefTensor>& in)
   const double alpha = node.get_float("alpha", 0.0);
   const double beta = node.get_float("beta", 0.0);
   for (double& v : y.values) v = apply_activation(*kind, v, alpha, beta);
-  return y;
+  return add_residual(node, in, std::move(y));
 }
 
 // Swaps the last two axes (the transposed reads and writes of the MatMul layer op).
@@ -259,9 +270,9 @@ Result<RefTensor> eval_matmul_layer(const Node& node, const std::vector<RefTenso
       return make_error(StatusCode::kInvalidArgument, describe(node),
                         ": transpose_y needs a 2-D or higher output");
     }
-    return swap_last_two(y);
+    return add_residual(node, in, swap_last_two(y));
   }
-  return y;
+  return add_residual(node, in, std::move(y));
 }
 
 Result<RefTensor> eval_add(const Node& node, const std::vector<RefTensor>& in) {

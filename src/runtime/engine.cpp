@@ -8,6 +8,7 @@
 #include "backends/registry.h"
 #include "common/check.h"
 #include "ir/evaluator.h"
+#include "ir/passes/passes.h"
 #include "runtime/context_state.h"
 #include "runtime/engine_state.h"
 #include "runtime/retune.h"
@@ -25,6 +26,7 @@ std::string describe_layer(const ir::Graph& graph, const ir::Node& node) {
     const std::string act = node.get_string("activation", "none");
     if (act != "none") os << " " << act;
     if (node.get_int("transpose_x", 0)) os << " transposed input";
+    if (ir::has_residual(node)) os << " +residual";
   } else if (node.op == "Reshape") {
     os << "to " << to_string(node.get_ints("shape"));
   } else if (node.op == "Flatten") {

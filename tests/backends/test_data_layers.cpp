@@ -128,6 +128,43 @@ ir::Graph batched_constant_graph() {
   return g.graph();
 }
 
+// Residual inputs (ir::fuse_residual_adds): a Dense with y = x W + b + r, one without bias
+// (empty bias slot), and token mixing whose transposed write takes x as residual.
+ir::Graph residual_dense_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 6, 8});
+  const auto r = g.relu(x);
+  const auto y = g.node("Dense", {x, g.constant({8, 8}), g.constant({8}), r},
+                        Attrs{{"activation", std::string("none")}});
+  g.output(g.node("Dense", {y, g.constant({8, 8}), "", y}, Attrs{{"activation", std::string("none")}}));
+  return g.graph();
+}
+ir::Graph residual_token_mixing_graph(int64_t tokens, int64_t channels, int64_t hidden) {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, tokens, channels});
+  const auto h = g.node("MatMul", {x, g.constant({tokens, hidden}), g.constant({hidden})},
+                        Attrs{{"transpose_a", int64_t{1}}, {"activation", std::string("gelu_erf")}});
+  g.output(g.node("MatMul", {h, g.constant({hidden, tokens}), g.constant({tokens}), x},
+                  Attrs{{"transpose_y", int64_t{1}}}));
+  return g.graph();
+}
+// Large enough for the cpu loops to split over threads (cpu_simd.h) and the MatMul into row
+// blocks: layer norm, exact GELU (the vectorized erf), residual token mixing, mean over tokens.
+ir::Graph large_mixer_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 64, 96});
+  const auto n = g.node("LayerNorm", {x, g.constant({96}), g.constant({96})},
+                        Attrs{{"axis", int64_t{-1}}, {"epsilon", 1e-5}});
+  const auto h = g.node("MatMul", {n, g.constant({64, 48}), g.constant({48})},
+                        Attrs{{"transpose_a", int64_t{1}}, {"activation", std::string("gelu_erf")}});
+  const auto t = g.node("MatMul", {h, g.constant({48, 64}), g.constant({64}), x},
+                        Attrs{{"transpose_y", int64_t{1}}});
+  const auto a = g.node("Activation", {t}, Attrs{{"kind", std::string("gelu_erf")}});
+  const auto s = g.add(a, t);
+  g.output(g.node("ReduceMean", {s}, Attrs{{"axes", std::vector<int64_t>{1}},
+                                           {"keepdims", int64_t{0}}}));
+  return g.graph();
+}
 // Sizes past the cuda kernels' tiles: a mean over 70 tokens of 100 channels (more than one
 // block of outputs and of reduced slices), token mixing whose sizes are not multiples of 32.
 ir::Graph reduce_tokens_graph() {
@@ -157,6 +194,14 @@ ir::Graph layer_norm_graph() {
 }
 
 const DataCase kCases[] = {
+    {"residual_dense", residual_dense_graph,
+     [] { return TensorMap{{"x", random_tensor({5, 6, 8}, 10)}}; }},
+    {"residual_token_mixing", [] { return residual_token_mixing_graph(6, 8, 5); },
+     [] { return TensorMap{{"x", random_tensor({7, 6, 8}, 11)}}; }},
+    {"residual_token_mixing_batch1", [] { return residual_token_mixing_graph(40, 96, 24); },
+     [] { return TensorMap{{"x", random_tensor({1, 40, 96}, 12)}}; }},
+    {"large_mixer", large_mixer_graph,
+     [] { return TensorMap{{"x", random_tensor({6, 64, 96}, 13)}}; }},
     {"transpose", transpose_graph, [] { return TensorMap{{"x", random_tensor({2, 3, 4, 5}, 1)}}; }},
     {"slice", slice_graph, [] { return TensorMap{{"x", random_tensor({3, 6, 10}, 2)}}; }},
     {"reduce_adjacent", reduce_adjacent_graph,

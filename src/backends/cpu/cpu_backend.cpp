@@ -21,6 +21,7 @@
 #include "common/check.h"
 #include "common/json_integer.h"
 #include "common/log.h"
+#include "ir/passes/passes.h"
 #include "mlprt/float16.h"
 #include "mlprt/host_cpu.h"
 
@@ -353,6 +354,7 @@ class CpuBackend final : public Backend {
         signature += std::to_string(spec.n);
         signature += ',';
         signature += node.get_string("activation", "none");
+        if (ir::has_residual(node)) signature += ",residual";
         signature += ')';
         flops += 2.0 * static_cast<double>(rows) * static_cast<double>(spec.k * spec.n);
       }

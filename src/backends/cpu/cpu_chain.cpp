@@ -134,7 +134,8 @@ Status ChainRun::run_block(size_t t, const std::vector<float*>& ptrs) {
     const int64_t offset = rows.begin * f;
     switch (layer.kind) {
       case LayerKind::kDense:
-        MLPRT_RETURN_IF_ERROR(m_dense[step.layer].run_block(t, x, y));
+        MLPRT_RETURN_IF_ERROR(m_dense[step.layer].run_block(
+            t, x, y, layer.residual ? ptrs[layer.inputs.back()] : nullptr));
         break;
       case LayerKind::kRelu:
       case LayerKind::kActivation: {

@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_data_layers.h"
 #include "backends/cpu/cpu_dense_run.h"
 #include "backends/cpu/cpu_executable.h"
+#include "backends/cpu/cpu_simd.h"
 #include "backends/row_extent.h"
 #include "common/check.h"
 #include "mlprt/float16.h"
@@ -94,21 +95,53 @@ void run_add(BinaryKind kind, BroadcastPlan& plan, const float* a, const float* 
   if (plan.total == 0) return;
   const size_t inner_axis = plan.dims.size() - 1;
   const int64_t inner = plan.dims[inner_axis];
-  std::fill(plan.counter.begin(), plan.counter.end(), 0);
-  int64_t offset_a = 0;
-  int64_t offset_b = 0;
-  for (int64_t done = 0; done < plan.total; done += inner) {
-    run_binary_row(kind, a + offset_a, plan.stride_a[inner_axis], b + offset_b,
-                   plan.stride_b[inner_axis], y + done, inner);
-    // Advance the odometer over the outer dims.
-    for (size_t axis = inner_axis; axis-- > 0;) {
-      offset_a += plan.stride_a[axis];
-      offset_b += plan.stride_b[axis];
-      if (++plan.counter[axis] < plan.dims[axis]) break;
-      offset_a -= plan.stride_a[axis] * plan.dims[axis];
-      offset_b -= plan.stride_b[axis] * plan.dims[axis];
-      plan.counter[axis] = 0;
+  const int64_t rows = plan.total / inner;
+  const auto threads = static_cast<int>(std::min<int64_t>(loop_threads(plan.total), rows));
+  if (threads <= 1 && rows > 1) {
+    // One thread: the odometer over the outer dims (no division per row).
+    std::fill(plan.counter.begin(), plan.counter.end(), 0);
+    int64_t offset_a = 0;
+    int64_t offset_b = 0;
+    for (int64_t done = 0; done < plan.total; done += inner) {
+      run_binary_row(kind, a + offset_a, plan.stride_a[inner_axis], b + offset_b,
+                     plan.stride_b[inner_axis], y + done, inner);
+      for (size_t axis = inner_axis; axis-- > 0;) {
+        offset_a += plan.stride_a[axis];
+        offset_b += plan.stride_b[axis];
+        if (++plan.counter[axis] < plan.dims[axis]) break;
+        offset_a -= plan.stride_a[axis] * plan.dims[axis];
+        offset_b -= plan.stride_b[axis] * plan.dims[axis];
+        plan.counter[axis] = 0;
+      }
     }
+    return;
+  }
+  if (rows == 1) {  // one (collapsed) row: cut it into chunks of whole cache lines
+    const int64_t sa = plan.stride_a[0], sb = plan.stride_b[0];
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
+      const int64_t lines = (inner + 15) / 16;
+      const int64_t begin = std::min(inner, lines * t / count * 16);
+      const int64_t end = std::min(inner, lines * (t + 1) / count * 16);
+      run_binary_row(kind, a + begin * sa, sa, b + begin * sb, sb, y + begin, end - begin);
+    }
+    return;
+  }
+  // Rows split over the threads; each row's offsets from its index (outer dims, innermost last).
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t offset_a = 0;
+    int64_t offset_b = 0;
+    int64_t rest = r;
+    for (size_t axis = inner_axis; axis-- > 0;) {
+      const int64_t index = rest % plan.dims[axis];
+      rest /= plan.dims[axis];
+      offset_a += index * plan.stride_a[axis];
+      offset_b += index * plan.stride_b[axis];
+    }
+    run_binary_row(kind, a + offset_a, plan.stride_a[inner_axis], b + offset_b,
+                   plan.stride_b[inner_axis], y + r * inner, inner);
   }
 }
 
@@ -232,6 +265,12 @@ class CpuContext final : public BackendContext {
       const Layer& layer = m_exe.layers()[l];
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
       const Dims& out = shapes.at(tensors[layer.output].name);
+      if (layer.residual && shapes.at(tensors[layer.inputs.back()].name) != out) {
+        return make_error(StatusCode::kInvalidArgument, "cpu backend: layer '", layer.name, "' (",
+                          layer.op, "): residual '", tensors[layer.inputs.back()].name,
+                          "' of shape ", to_string(shapes.at(tensors[layer.inputs.back()].name)),
+                          " is not the output's shape ", to_string(out));
+      }
       if (layer.kind == LayerKind::kDense) {
         MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
       } else if (layer.kind == LayerKind::kAdd) {
@@ -330,7 +369,10 @@ class CpuContext final : public BackendContext {
       if (chained) continue;  // run below, all layers in one region
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
-        case LayerKind::kDense: MLPRT_RETURN_IF_ERROR(m_dense[l].run(x, y)); break;
+        case LayerKind::kDense:
+          MLPRT_RETURN_IF_ERROR(
+              m_dense[l].run(x, y, layer.residual ? m_ptrs[layer.inputs.back()] : nullptr));
+          break;
         case LayerKind::kAdd:
           run_add(layer.params.binary, m_add[l], x, m_ptrs[layer.inputs[1]], y);
           break;
@@ -344,7 +386,9 @@ class CpuContext final : public BackendContext {
         case LayerKind::kCopy: run_strided_copy(m_copies[l], x, y); break;
         case LayerKind::kReduceMean: run_reduce_mean(m_reduces[l], x, y); break;
         case LayerKind::kMatMul:
-          run_matmul(m_matmuls[l], layer.params, x, m_ptrs[layer.inputs[1]], y, split_threads());
+          run_matmul(m_matmuls[l], layer.params, x, m_ptrs[layer.inputs[1]],
+                     layer.residual ? m_ptrs[layer.inputs.back()] : nullptr, y,
+                     split_threads());
           break;
         case LayerKind::kView: break;
       }

@@ -22,9 +22,10 @@ void run_strided_copy(CopyRun& run, const float* x, float* y);
 
 void run_reduce_mean(const ir::ReduceLoops& loops, const float* x, float* y);
 
-/// y = act(op(a) @ op(b) + bias) per product of `shape`; `threads` products run in parallel
-/// when there are several (each a single-threaded sgemm), else one multi-threaded sgemm.
+/// y = act(op(a) @ op(b) + bias + residual) per product of `shape` (`residual`: null, or a
+/// tensor of y's shape). Products, or row blocks of one product when there are fewer products
+/// than `threads`, run in parallel, each a single-threaded sgemm followed by its epilogue.
 void run_matmul(const ir::MatMulShape& shape, const LayerParams& params, const float* a,
-                const float* b, float* y, int threads);
+                const float* b, const float* residual, float* y, int threads);
 
 }  // namespace mlprt::backend::cpu

@@ -136,7 +136,19 @@ Status DenseRun::prepare_blocks(const dnnl::engine& engine, const std::string& n
 }
 
 // Uses oneDNN's C API: the C++ execute() builds an argument map and vector on every call.
-Status DenseRun::run_call(Call& call, const float* x, float* y) {
+Status DenseRun::run_call(Call& call, const float* x, const float* residual, float* y) {
+  MLPRT_RETURN_IF_ERROR(run_product(call, x, y));
+  if (residual != nullptr) {
+    // The residual epilogue (layers without activation only, ir::fuse_residual_adds): on the
+    // call's rows right after its product, while they are in cache.
+    const DenseSpec& spec = m_layer->spec;
+    const int64_t first = call.rows.begin * spec.n;
+    add_in_place(y + first, residual + first, (call.rows.end - call.rows.begin) * spec.n);
+  }
+  return Status::ok();
+}
+
+Status DenseRun::run_product(Call& call, const float* x, float* y) {
   if (call.nargs == 0) return Status::ok();
   const DenseSpec& spec = m_layer->spec;
   const int64_t m = call.rows.end - call.rows.begin;
@@ -179,14 +191,14 @@ Status DenseRun::run_call(Call& call, const float* x, float* y) {
   return Status::ok();
 }
 
-Status DenseRun::run(const float* x, float* y) {
-  if (m_calls.size() == 1) return run_call(m_calls[0], x, y);
+Status DenseRun::run(const float* x, float* y, const float* residual) {
+  if (m_calls.size() == 1) return run_call(m_calls[0], x, residual, y);
   // One status per block: a failing thread cannot return out of the region.
   std::array<Status, kMaxRowBlocks> failed;
   const auto blocks = static_cast<int>(std::min<size_t>(m_calls.size(), failed.size()));
 #pragma omp parallel for num_threads(blocks) schedule(static, 1)
   for (int t = 0; t < blocks; ++t) {
-    Status status = run_call(m_calls[static_cast<size_t>(t)], x, y);
+    Status status = run_call(m_calls[static_cast<size_t>(t)], x, residual, y);
     if (!status.is_ok()) failed[static_cast<size_t>(t)] = std::move(status);
   }
   for (int t = 0; t < blocks; ++t) {
@@ -195,9 +207,9 @@ Status DenseRun::run(const float* x, float* y) {
   return Status::ok();
 }
 
-Status DenseRun::run_block(size_t t, const float* x, float* y) {
+Status DenseRun::run_block(size_t t, const float* x, float* y, const float* residual) {
   if (t >= m_calls.size()) return Status::ok();
-  return run_call(m_calls[t], x, y);
+  return run_call(m_calls[t], x, residual, y);
 }
 
 }  // namespace mlprt::backend::cpu

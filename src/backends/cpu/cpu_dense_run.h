@@ -47,9 +47,11 @@ class DenseRun {
                         ThreadPoolResources& pool);
 
   /// Runs every call: whole, or the blocks in an OpenMP region of one thread per block.
-  Status run(const float* x, float* y);
-  /// Runs block `t` only (the caller is thread t of its own region). x, y: the whole tensors.
-  Status run_block(size_t t, const float* x, float* y);
+  /// `residual` (null: none): a tensor of y's shape added to each call's rows after its product.
+  Status run(const float* x, float* y, const float* residual = nullptr);
+  /// Runs block `t` only (the caller is thread t of its own region). x, y, residual: the whole
+  /// tensors.
+  Status run_block(size_t t, const float* x, float* y, const float* residual = nullptr);
 
   [[nodiscard]] int64_t rows() const noexcept { return m_rows; }
   [[nodiscard]] size_t blocks() const noexcept { return m_calls.size(); }
@@ -73,7 +75,8 @@ class DenseRun {
   };
   Status make_call(const dnnl::engine& engine, size_t variant, RowRange rows,
                    const dnnl::stream& stream, void* scratchpad, Call& call);
-  Status run_call(Call& call, const float* x, float* y);
+  Status run_call(Call& call, const float* x, const float* residual, float* y);
+  Status run_product(Call& call, const float* x, float* y);
 
   const DenseLayer* m_layer = nullptr;
   std::string m_name;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/check.h"
+#include "ir/passes/passes.h"
 #include "mlprt/float16.h"
 
 namespace mlprt::backend::cpu {
@@ -201,6 +202,12 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
                              exe->m_tensors.resolve(graph, node, node.inputs[i], load));
       layer.inputs.push_back(id);
     }
+    if (ir::has_residual(node)) {  // Dense / MatMul: the residual is the last data input
+      MLPRT_ASSIGN_OR_RETURN(const size_t id,
+                             exe->m_tensors.resolve(graph, node, node.inputs[3], load));
+      layer.inputs.push_back(id);
+      layer.residual = true;
+    }
     MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
                                                                    layer.kind == LayerKind::kView));
     exe->m_layers.push_back(std::move(layer));
@@ -304,7 +311,8 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
         const std::string act(ir::activation_name(layer.params.activation.kind));
         out.push_back("fp32 (sgemm:batched" + (reads.empty() ? "" : " strided" + reads) +
                       (layer.params.shift.empty() ? "" : " +bias") +
-                      (act == "none" ? "" : " +" + act) + ")");
+                      (act == "none" ? "" : " +" + act) + (layer.residual ? " +residual" : "") +
+                      ")");
         break;
       }
     }

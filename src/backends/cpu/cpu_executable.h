@@ -26,7 +26,9 @@ struct Layer {
   std::string name;
   std::string op;
   LayerKind kind = LayerKind::kView;
-  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
+  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X; MatMul: A, B),
+                               ///< then the residual when `residual`
+  bool residual = false;       ///< Dense / MatMul: y += the last input (ir::has_residual)
   size_t output = 0;           ///< tensor id
   DenseLayer dense;            ///< kDense only
   LayerParams params;          ///< the other kinds (kAdd: params.binary; kMatMul: activation,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/cpu_simd.h"
+
 namespace mlprt::backend::cpu {
 namespace {
 
@@ -27,9 +29,75 @@ void activation_loop(const float* x, float* y, int64_t n, float alpha, float bet
   for (int64_t i = 0; i < n; ++i) y[i] = ir::apply_activation<float>(K, x[i], alpha, beta);
 }
 
+// erf-based kinds: std::erf does not vectorize; erf_vectorizable does (cpu_simd.h).
+MLPRT_CPU_CLONES void gelu_erf_loop(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_erf_vectorizable(x[i]);
+}
+
+MLPRT_CPU_CLONES void erf_loop(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = erf_vectorizable(x[i]);
+}
+
+// Rows [begin, end) of a layer norm: double sums (the reference is float64; the float -> double
+// widening vectorizes), scale/shift tiled over the row without a modulo per element.
+MLPRT_CPU_CLONES void layer_norm_rows(int64_t begin, int64_t end, int64_t n, const float* scale,
+                                      int64_t ns, const float* shift, int64_t nb, double epsilon,
+                                      const float* x, float* y) {
+  for (int64_t o = begin; o < end; ++o) {
+    const float* px = x + o * n;
+    float* py = y + o * n;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) sum += px[j];
+    const double mean = sum / static_cast<double>(n);
+    double var = 0.0;
+#pragma omp simd reduction(+ : var)
+    for (int64_t j = 0; j < n; ++j) {
+      const double d = px[j] - mean;
+      var += d * d;
+    }
+    var /= static_cast<double>(n);
+    const auto inv = static_cast<float>(1.0 / std::sqrt(var + epsilon));
+    const auto m = static_cast<float>(mean);
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) py[j] = (px[j] - m) * inv;
+    if (ns > 0) {
+      for (int64_t j0 = 0; j0 < n; j0 += ns) {
+#pragma omp simd
+        for (int64_t j = 0; j < ns; ++j) py[j0 + j] *= scale[j];
+      }
+    }
+    if (nb > 0) {
+      for (int64_t j0 = 0; j0 < n; j0 += nb) {
+#pragma omp simd
+        for (int64_t j = 0; j < nb; ++j) py[j0 + j] += shift[j];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, int64_t n) {
+  const int threads = loop_threads(n);
+  if (threads <= 1) {
+    run_activation_span(spec, x, y, n);
+    return;
+  }
+  // Chunks of whole cache lines (16 floats) per thread.
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), count = omp_get_num_threads();
+    const int64_t lines = (n + 15) / 16;
+    const int64_t begin = std::min(n, lines * t / count * 16);
+    const int64_t end = std::min(n, lines * (t + 1) / count * 16);
+    run_activation_span(spec, x + begin, y + begin, end - begin);
+  }
+}
+
+void run_activation_span(const ir::ActivationSpec& spec, const float* x, float* y, int64_t n) {
   using K = ir::ActivationKind;
   const auto alpha = static_cast<float>(spec.alpha);
   const auto beta = static_cast<float>(spec.beta);
@@ -66,7 +134,7 @@ void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, in
       activation_loop<K::kSoftplus>(x, y, n, alpha, beta);
       break;
     case K::kGeluErf:
-      activation_loop<K::kGeluErf>(x, y, n, alpha, beta);
+      gelu_erf_loop(x, y, n);
       break;
     case K::kGeluTanh:
       activation_loop<K::kGeluTanh>(x, y, n, alpha, beta);
@@ -96,7 +164,7 @@ void run_activation(const ir::ActivationSpec& spec, const float* x, float* y, in
       activation_loop<K::kReciprocal>(x, y, n, alpha, beta);
       break;
     case K::kErf:
-      activation_loop<K::kErf>(x, y, n, alpha, beta);
+      erf_loop(x, y, n);
       break;
   }
 }
@@ -119,6 +187,19 @@ void run_binary_row(BinaryKind kind, const float* a, int64_t sa, const float* b,
     case BinaryKind::kPow:
       binary_loop(a, sa, b, sb, y, n, [](float u, float v) { return std::pow(u, v); });
       break;
+  }
+}
+
+void add_in_place(float* y, const float* r, int64_t n) {
+  const int threads = loop_threads(n);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
+    const int64_t lines = (n + 15) / 16;
+    const int64_t begin = std::min(n, lines * t / count * 16);
+    const int64_t end = std::min(n, lines * (t + 1) / count * 16);
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) y[i] += r[i];
   }
 }
 
@@ -151,39 +232,33 @@ void run_softmax(const RowLoop& loop, bool log, const float* x, float* y) {
 }
 
 void run_layer_norm(const RowLoop& loop, const LayerParams& p, const float* x, float* y) {
+  if (loop.n == 0) return;
   const auto ns = static_cast<int64_t>(p.scale.size());
   const auto nb = static_cast<int64_t>(p.shift.size());
-  for (int64_t o = 0; o < loop.outer; ++o) {
-    const float* px = x + o * loop.n;
-    float* py = y + o * loop.n;
-    double mean = 0.0;
-    for (int64_t j = 0; j < loop.n; ++j) mean += px[j];
-    mean /= static_cast<double>(loop.n);
-    double var = 0.0;
-    for (int64_t j = 0; j < loop.n; ++j) {
-      const double d = px[j] - mean;
-      var += d * d;
-    }
-    var /= static_cast<double>(loop.n);
-    const auto inv = static_cast<float>(1.0 / std::sqrt(var + p.epsilon));
-    const auto m = static_cast<float>(mean);
-    for (int64_t j = 0; j < loop.n; ++j) {
-      float v = (px[j] - m) * inv;
-      if (ns) v *= p.scale[static_cast<size_t>(j % ns)];
-      if (nb) v += p.shift[static_cast<size_t>(j % nb)];
-      py[j] = v;
-    }
+  const auto threads = static_cast<int>(std::min<int64_t>(loop_threads(loop.outer * loop.n), loop.outer));
+  if (threads <= 1) {
+    layer_norm_rows(0, loop.outer, loop.n, p.scale.data(), ns, p.shift.data(), nb, p.epsilon, x, y);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
+    layer_norm_rows(loop.outer * t / count, loop.outer * (t + 1) / count, loop.n, p.scale.data(),
+                    ns, p.shift.data(), nb, p.epsilon, x, y);
   }
 }
 
 void run_scale_shift(const RowLoop& loop, const LayerParams& p, const float* x, float* y) {
-  for (int64_t o = 0; o < loop.outer; ++o) {
-    for (int64_t c = 0; c < loop.n; ++c) {
-      const float s = p.scale[static_cast<size_t>(c)];
-      const float t = p.shift[static_cast<size_t>(c)];
-      const int64_t base = (o * loop.n + c) * loop.inner;
-      for (int64_t i = 0; i < loop.inner; ++i) y[base + i] = x[base + i] * s + t;
-    }
+  const int64_t channels = loop.outer * loop.n;
+  const int threads = loop_threads(channels * loop.inner);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t oc = 0; oc < channels; ++oc) {
+    const float s = p.scale[static_cast<size_t>(oc % loop.n)];
+    const float t = p.shift[static_cast<size_t>(oc % loop.n)];
+    const float* px = x + oc * loop.inner;
+    float* py = y + oc * loop.inner;
+#pragma omp simd
+    for (int64_t i = 0; i < loop.inner; ++i) py[i] = px[i] * s + t;
   }
 }
 

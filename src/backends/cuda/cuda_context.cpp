@@ -248,6 +248,14 @@ class CudaContext final : public BackendContext {
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
+      if (layer.residual && shapes.at(tensors[layer.inputs.back()].name) !=
+                                shapes.at(tensors[layer.output].name)) {
+        return make_error(StatusCode::kInvalidArgument, "cuda backend: layer '", layer.name, "' (",
+                          layer.op, "): residual '", tensors[layer.inputs.back()].name,
+                          "' of shape ", to_string(shapes.at(tensors[layer.inputs.back()].name)),
+                          " is not the output's shape ",
+                          to_string(shapes.at(tensors[layer.output].name)));
+      }
       if (layer.kind == LayerKind::kDense && !m_fused) {
         MLPRT_RETURN_IF_ERROR(check_dense_input(layer, in));
         MLPRT_RETURN_IF_ERROR(plan_dense(layer, l, dense_rows(layer, RowSpan{}), m_whole));
@@ -579,11 +587,11 @@ class CudaContext final : public BackendContext {
     return Status::ok();
   }
 
-  Status run_matmul(const Layer& layer, size_t l, const void* a, const void* b, void* y,
-                    int64_t n, cudaStream_t stream) {
+  Status run_matmul(const Layer& layer, size_t l, const void* a, const void* b,
+                    const void* residual, void* y, int64_t n, cudaStream_t stream) {
     if (m_matmuls[l].empty()) return Status::ok();
     MLPRT_CUBLAS_TRY(m_matmuls[l].run(m_exe.lt_handle(), a, b, y, m_workspace.get(),
-                                      m_workspace.bytes(), stream),
+                                      m_workspace.bytes(), stream, residual),
                      "cublasLtMatmul of layer '" + layer.name + "'");
     const ir::MatMulShape& s = m_matmul_shapes[l];
     if (layer.shift_count > 0 || layer.act.kind != ActKind::kNone) {
@@ -697,7 +705,7 @@ class CudaContext final : public BackendContext {
           layer.output, span, elem_bytes(act));
       m_ptrs[layer.output] = y;
       // Mixed engines: inputs in another type go through a cast kernel into the layer's type.
-      std::array<const void*, 2> xs = {nullptr, nullptr};
+      std::array<const void*, 3> xs = {nullptr, nullptr, nullptr};  // [2]: a MatMul's residual
       for (size_t i = 0; i < layer.inputs.size() && i < xs.size(); ++i) {
         xs[i] = m_ptrs[layer.inputs[i]];
         if (layer.casts[i] < 0) continue;
@@ -711,13 +719,14 @@ class CudaContext final : public BackendContext {
         xs[i] = converted;
       }
       const void* x = xs[0];
+      const void* residual = layer.residual ? xs[layer.inputs.size() - 1] : nullptr;
       const int64_t n = count(layer.output, span);
       switch (layer.kind) {
         case LayerKind::kDense:
           if (dense.plans[l].m() > 0) {
             MLPRT_CUBLAS_TRY(
                 dense.plans[l].run(m_exe.lt_handle(), dense.algos[l], x, layer.weights.get(), y,
-                                   m_workspace.get(), m_workspace.bytes(), stream),
+                                   m_workspace.get(), m_workspace.bytes(), stream, residual),
                 "cublasLtMatmul of layer '" + layer.name + "'");
             if (!layer.spec.lt_activation) {
               MLPRT_CUDA_TRY(launch_activation(y, y, act, layer.spec.act, n, stream),
@@ -761,7 +770,7 @@ class CudaContext final : public BackendContext {
                          "reduce-mean kernel of layer '" + layer.name + "'");
           break;
         case LayerKind::kMatMul:
-          MLPRT_RETURN_IF_ERROR(run_matmul(layer, l, x, xs[1], y, n, stream));
+          MLPRT_RETURN_IF_ERROR(run_matmul(layer, l, x, xs[1], residual, y, n, stream));
           break;
         case LayerKind::kView:
           break;

@@ -250,11 +250,15 @@ Status MatmulPlan::check(cublasLtHandle_t handle, const cublasLtMatmulAlgo_t& al
 
 cublasStatus_t MatmulPlan::run(cublasLtHandle_t handle, const cublasLtMatmulAlgo_t& algo,
                                const void* x, const void* w, void* y, void* workspace,
-                               size_t workspace_bytes, cudaStream_t stream) const {
+                               size_t workspace_bytes, cudaStream_t stream,
+                               const void* residual) const {
   const float alpha = 1.0f;
-  const float beta = 0.0f;
-  return cublasLtMatmul(handle, m_desc, &alpha, w, m_a, x, m_b, &beta, y, m_d, y, m_d, &algo,
-                        workspace, workspace_bytes, stream);
+  // A residual is C with beta = 1 in D's layout (Y row-major [M, N]); the layer has no
+  // activation (ir::fuse_residual_adds), so bias + C is the whole epilogue and exact.
+  const float beta = residual != nullptr ? 1.0f : 0.0f;
+  return cublasLtMatmul(handle, m_desc, &alpha, w, m_a, x, m_b, &beta,
+                        residual != nullptr ? residual : y, m_d, y, m_d, &algo, workspace,
+                        workspace_bytes, stream);
 }
 
 std::string describe_algo(const cublasLtMatmulAlgo_t& algo) {

@@ -89,7 +89,7 @@ class MatmulPlan {
   Status check(cublasLtHandle_t handle, const cublasLtMatmulAlgo_t& algo, size_t workspace) const;
   cublasStatus_t run(cublasLtHandle_t handle, const cublasLtMatmulAlgo_t& algo, const void* x,
                      const void* w, void* y, void* workspace, size_t workspace_bytes,
-                     cudaStream_t stream) const;
+                     cudaStream_t stream, const void* residual = nullptr) const;
   [[nodiscard]] int64_t m() const noexcept { return m_m; }
 
  private:

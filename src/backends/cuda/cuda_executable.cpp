@@ -13,6 +13,7 @@
 #include "backends/cuda/cuda_precisions.h"
 #include "backends/cuda/fused_tc_plan.h"
 #include "common/check.h"
+#include "ir/passes/passes.h"
 
 namespace mlprt::backend::cuda {
 namespace {
@@ -160,6 +161,7 @@ bool fusable_chain(const ir::Graph& graph, std::vector<const ir::Node*>& dense_n
   for (const ir::Node& node : graph.nodes) {
     if (node.inputs.empty() || node.inputs[0] != current || node.outputs.size() != 1) return false;
     if (node.op == "Dense") {
+      if (ir::has_residual(node)) return false;  // the fused MLP kernel adds no residual
       Result<DenseSpec> spec = dense_spec(graph, node);
       if (!spec.is_ok()) return false;
       const DenseSpec& s = *spec;
@@ -337,6 +339,24 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
       }
       layer.casts.push_back(cast);
     }
+    if (ir::has_residual(node)) {
+      // The residual is cuBLASLt's C (beta = 1), which has D's type: cast to the output type.
+      MLPRT_ASSIGN_OR_RETURN(const size_t id,
+                             exe->m_tensors.resolve(graph, node, node.inputs[3], load));
+      layer.inputs.push_back(id);
+      layer.residual = true;
+      grow_types();
+      int cast = -1;
+      if (exe->m_tensor_types[id] != layer.out_type) {
+        auto& slots = exe->m_cast_slots;
+        auto it = std::find_if(slots.begin(), slots.end(), [&](const CastSlot& slot) {
+          return slot.tensor == id && slot.type == layer.out_type;
+        });
+        if (it == slots.end()) it = slots.insert(slots.end(), CastSlot{id, layer.out_type});
+        cast = static_cast<int>(it - slots.begin());
+      }
+      layer.casts.push_back(cast);
+    }
     MLPRT_ASSIGN_OR_RETURN(layer.output, exe->m_tensors.add_output(node, node.outputs[0],
                                                                    layer.kind == LayerKind::kView));
     grow_types();
@@ -400,6 +420,7 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
     switch (layer.kind) {
       case LayerKind::kDense: {
         std::string text = prec + " (" + describe_epilogue(layer.spec) +
+                           (layer.residual ? " + residual as C (beta 1)" : "") +
                            (layer.spec.weights_nk ? ", W stored [N, K]" : "");
         for (const TunedAlgo& t : layer.tuned) {
           text += "; M=" + std::to_string(t.m) + ": " + describe_algo(t.algo) + ", fastest of " +
@@ -434,6 +455,7 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
         std::string epilogue = layer.shift_count > 0 ? "bias" : "";
         if (act != "none") epilogue += (epilogue.empty() ? "" : "+") + act;
         out.push_back(prec + " (cublasLt batched" + (reads.empty() ? "" : " strided" + reads) +
+                      (layer.residual ? " + C:residual" : "") +
                       (epilogue.empty() ? "" : " + kernel:" + epilogue) + ")");
         break;
       }

@@ -64,7 +64,9 @@ struct Layer {
   std::string name;
   std::string op;
   LayerKind kind = LayerKind::kView;
-  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X only)
+  std::vector<size_t> inputs;  ///< tensor ids of the data inputs (Dense: X; MatMul: A, B),
+                               ///< then the residual when `residual`
+  bool residual = false;       ///< Dense / MatMul: cuBLASLt's C = the last input, beta = 1
   size_t output = 0;
   Precision precision = Precision::kFp32;  ///< what the layer computes in
   ElemType in_type = ElemType::kF32;       ///< the type it reads its data inputs in

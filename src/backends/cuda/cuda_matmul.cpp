@@ -155,9 +155,12 @@ Result<BatchedMatmulPlan> BatchedMatmulPlan::create(const ir::MatMulShape& s, Pr
 
 cublasStatus_t BatchedMatmulPlan::run(cublasLtHandle_t handle, const void* a, const void* b,
                                       void* y, void* workspace, size_t workspace_bytes,
-                                      cudaStream_t stream) const {
+                                      cudaStream_t stream, const void* residual) const {
   const float alpha = 1.0f;
-  const float beta = 0.0f;
+  // A residual is C with beta = 1, laid out as D (also for the transposed write: R has the
+  // stored output's shape, so m_d, batch stride included, describes it too).
+  const float beta = residual != nullptr ? 1.0f : 0.0f;
+  const auto* pr = static_cast<const char*>(residual);
   const auto* pa = static_cast<const char*>(a);
   const auto* pb = static_cast<const char*>(b);
   auto* py = static_cast<char*>(y);
@@ -166,9 +169,10 @@ cublasStatus_t BatchedMatmulPlan::run(cublasLtHandle_t handle, const void* a, co
     const char* at = pa + static_cast<size_t>(m_shape.a_at(p)) * m_elem;
     const char* bt = pb + static_cast<size_t>(m_shape.b_at(p)) * m_elem;
     void* yt = py + static_cast<size_t>(p * m_y_step) * m_elem;
+    const void* ct = pr != nullptr ? pr + static_cast<size_t>(p * m_y_step) * m_elem : yt;
     const cublasStatus_t st =
         cublasLtMatmul(handle, m_desc, &alpha, m_swap ? bt : at, m_first, m_swap ? at : bt,
-                       m_second, &beta, yt, m_d, yt, m_d, &m_algo, workspace, workspace_bytes,
+                       m_second, &beta, ct, m_d, yt, m_d, &m_algo, workspace, workspace_bytes,
                        stream);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }

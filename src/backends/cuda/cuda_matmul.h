@@ -30,9 +30,11 @@ class BatchedMatmulPlan {
   /// fits `workspace` bytes. May allocate (prepare time).
   static Result<BatchedMatmulPlan> create(const ir::MatMulShape& shape, Precision precision,
                                           cublasLtHandle_t handle, size_t workspace);
-  /// Y = op(A) op(B) for every product; `a`, `b`, `y` in the precision's storage type.
+  /// Y = op(A) op(B) (+ R) for every product; `a`, `b`, `y`, `residual` in the precision's
+  /// storage type; `residual` (null: none) has the stored Y's layout and is read as C, beta 1.
   cublasStatus_t run(cublasLtHandle_t handle, const void* a, const void* b, void* y,
-                     void* workspace, size_t workspace_bytes, cudaStream_t stream) const;
+                     void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                     const void* residual = nullptr) const;
   [[nodiscard]] bool empty() const noexcept { return m_products == 0; }
 
  private:

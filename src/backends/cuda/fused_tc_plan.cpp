@@ -3,6 +3,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "ir/passes/passes.h"
 #include "backends/cuda/cuda_dense.h"
 #include "backends/cuda/cuda_executable.h"
 #include "common/check.h"
@@ -43,6 +44,7 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
       return describe(node) + " is not the next link of a single chain from the input";
     }
     if (node.op == "Dense") {
+      if (ir::has_residual(node)) return describe(node) + " adds a residual input";
       Result<DenseSpec> spec = dense_spec(graph, node);
       if (!spec.is_ok()) return spec.status().message();
       if (spec->transpose_x) return describe(node) + " reads its input transposed";

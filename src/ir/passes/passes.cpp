@@ -17,17 +17,33 @@ std::string layer_ops_list() {
   return out;
 }
 
-Status check_dense(const Graph& graph, const Node& node) {
-  if (node.inputs.size() < 2 || node.inputs.size() > 3 || node.outputs.size() != 1) {
-    return make_error(StatusCode::kInternal, describe(graph, node), ": has ", node.inputs.size(),
-                      " inputs and ", node.outputs.size(), " outputs; Dense takes 2..3 and 1");
+// A residual input (input 3) is a non-empty tensor name on a layer without activation.
+Status check_residual(const Graph& graph, const Node& node) {
+  if (node.inputs.size() < 4) return Status::ok();
+  if (node.inputs[3].empty()) {
+    return make_error(StatusCode::kInvalidArgument, describe(graph, node),
+                      ": input 3 (residual) is empty; leave it out when there is none");
   }
+  if (node.get_string("activation", "none") != "none") {
+    return make_error(StatusCode::kInvalidArgument, describe(graph, node), ": has a residual input '",
+                      node.inputs[3], "' and activation '", node.get_string("activation", ""),
+                      "'; a residual is only added to layers without activation");
+  }
+  return Status::ok();
+}
+
+Status check_dense(const Graph& graph, const Node& node) {
+  if (node.inputs.size() < 2 || node.inputs.size() > 4 || node.outputs.size() != 1) {
+    return make_error(StatusCode::kInternal, describe(graph, node), ": has ", node.inputs.size(),
+                      " inputs and ", node.outputs.size(), " outputs; Dense takes 2..4 and 1");
+  }
+  MLPRT_RETURN_IF_ERROR(check_residual(graph, node));
   const Constant* w = graph.find_constant(node.inputs[1]);
   if (!w || w->dims.size() != 2 || w->dtype != DataType::kFloat32) {
     return make_error(StatusCode::kInternal, describe(graph, node), ": weight '", node.inputs[1],
                       "' must be a constant 2-D float32 tensor");
   }
-  if (node.inputs.size() == 3) {
+  if (node.inputs.size() >= 3 && !node.inputs[2].empty()) {
     const Constant* b = graph.find_constant(node.inputs[2]);
     if (!b || b->dims != Dims{w->dims[1]} || b->dtype != DataType::kFloat32) {
       return make_error(StatusCode::kInternal, describe(graph, node), ": bias '", node.inputs[2],
@@ -86,9 +102,10 @@ Status check_data_op(const Graph& graph, const Node& node) {
                       "constant (or build-time computable) values are supported");
   }
   if (node.op == "MatMul") {
-    if (node.inputs.size() < 2 || node.inputs.size() > 3 || node.outputs.size() != 1) {
-      return make_error(StatusCode::kInternal, describe(graph, node), ": takes 2..3 inputs");
+    if (node.inputs.size() < 2 || node.inputs.size() > 4 || node.outputs.size() != 1) {
+      return make_error(StatusCode::kInternal, describe(graph, node), ": takes 2..4 inputs");
     }
+    MLPRT_RETURN_IF_ERROR(check_residual(graph, node));
     if (!parse_activation(node.get_string("activation", "none"))) {
       return make_error(StatusCode::kUnsupported, describe(graph, node), ": activation '",
                         node.get_string("activation", ""), "'; allowed: ", kActivationKinds);
@@ -101,7 +118,7 @@ Status check_data_op(const Graph& graph, const Node& node) {
                           "; constant operands must be float32");
       }
     }
-    if (node.inputs.size() == 3) {
+    if (node.inputs.size() >= 3 && !node.inputs[2].empty()) {
       const Constant* b = graph.find_constant(node.inputs[2]);
       if (!b || b->dims.size() != 1 || b->dtype != DataType::kFloat32) {
         return make_error(StatusCode::kInternal, describe(graph, node), ": bias '",
@@ -203,6 +220,8 @@ Status optimize(Graph& graph) {
     MLPRT_RETURN_IF_ERROR(fold_norm_affine(graph));
     MLPRT_RETURN_IF_ERROR(fuse_transposes(graph));
     MLPRT_RETURN_IF_ERROR(remove_dead_nodes(graph));
+    // After dead nodes are gone: it infers shapes, which leftover shape computations may block.
+    MLPRT_RETURN_IF_ERROR(fuse_residual_adds(graph));
     return check_layer_ops(graph);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, graph.source, ": out of memory while optimizing");

@@ -2,7 +2,7 @@
 // Optimization passes: ONNX-semantics graph -> graph of layer ops.
 //
 // Layer ops (what backends, the runtime and the plan deal with):
-//   Dense      inputs {X, W, [B]}: Y = act(X' @ W + B). W is a constant [K, N] (row-major),
+//   Dense      inputs {X, W, [B], [R]}: Y = act(X' @ W + B) (+ R, see fuse_residual_adds). W is a constant [K, N] (row-major),
 //              B an optional constant [N]. X is [..., K] (any rank >= 1), Y is [..., N].
 //              attrs: "activation" = none | relu | leaky_relu | sigmoid | tanh | elu |
 //              gelu_erf | gelu_tanh | clip | hard_swish (the kinds a oneDNN post-op computes),
@@ -27,7 +27,10 @@
 //   Squeeze    inputs {X}; attr "axes" (ints; empty: every dim of size 1).
 //   Unsqueeze  inputs {X}; attr "axes" (ints, positions in the output).
 //   Transpose, Slice, ReduceMean, MatMul: activations moved, cut, averaged or multiplied
-//              (batched, both operands may be activations); see ir/data_ops.h.
+//              (batched, both operands may be activations); see ir/data_ops.h. MatMul inputs
+//              {A, B, [bias], [R]}.
+//   A residual input R (input 3; input 2 is "" when there is no bias) is a tensor of Y's
+//   shape added after the bias, only on layers without activation: Y = X' @ W + B + R.
 // Reshape, Flatten, Squeeze and Unsqueeze are views: they never move data.
 // Every pass keeps the graph topologically sorted and the graph's I/O names unchanged.
 
@@ -77,6 +80,13 @@ Status fold_norm_affine(Graph& graph);
 /// Transpose writes its output transposed (transpose_y). Token mixing is then one strided
 /// batched GEMM per Linear, no copy.
 Status fuse_transposes(Graph& graph);
+/// Add(Dense or MatMul output, R) -> the product with R as its residual input (y = x W + b + R),
+/// where the product has no activation, its output has no other reader and is no graph output,
+/// and R is no constant and has exactly the product's output shape (no broadcast). See
+/// fuse_residual.cpp.
+Status fuse_residual_adds(Graph& graph);
+/// Whether a Dense / MatMul layer has a residual input (input 3).
+[[nodiscard]] bool has_residual(const Node& node);
 /// Removes nodes whose outputs nobody reads and constants nobody uses.
 Status remove_dead_nodes(Graph& graph);
 /// Error if any node is not a layer op, naming it.
