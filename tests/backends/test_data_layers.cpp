@@ -183,7 +183,8 @@ ir::Graph token_mixing_odd_graph() {
                   Attrs{{"transpose_y", int64_t{1}}, {"activation", std::string("tanh")}}));
   return g.graph();
 }
-// LayerNorm rows of `width` (the cuda kernel keeps rows up to 1024 in registers, one warp each).
+// LayerNorm rows of `width` (the cuda kernels keep rows up to 1024 in registers, one warp each,
+// loading float4s when the width is a multiple of 4).
 template <int kWidth>
 ir::Graph layer_norm_graph() {
   GraphMaker g;
@@ -220,6 +221,8 @@ const DataCase kCases[] = {
      [] { return TensorMap{{"x", random_tensor({3, 70, 100}, 10)}}; }},
     {"token_mixing_odd", token_mixing_odd_graph,
      [] { return TensorMap{{"x", random_tensor({5, 40, 48}, 11)}}; }},
+    {"layer_norm_37", layer_norm_graph<37>,
+     [] { return TensorMap{{"x", random_tensor({5, 3, 37}, 15)}}; }},
     {"layer_norm_40", layer_norm_graph<40>,
      [] { return TensorMap{{"x", random_tensor({5, 3, 40}, 12)}}; }},
     {"layer_norm_512", layer_norm_graph<512>,
