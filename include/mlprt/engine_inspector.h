@@ -39,7 +39,7 @@ struct PlanInfo {
 
 /// Describes the plan file at `path`. A plan that runs here as built (its backend available,
 /// built for this machine's hardware) is read without loading: header, metadata and backend
-/// blob, the checksum verified by streaming the file in 1 MiB chunks. Otherwise the plan is
+/// blob, the checksum verified by streaming the file in 4 MiB steps. Otherwise the plan is
 /// loaded under `options` (re-tuned, refused or run on another backend, as for
 /// Engine::load_file) and the loaded engine is described. Errors as Engine::load_file's.
 [[nodiscard]] Result<PlanInfo> inspect_plan_file(const std::filesystem::path& path,

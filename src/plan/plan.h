@@ -62,8 +62,9 @@ struct PlanFileInfo {
 
 /// The plan file at `path` without its weights (inspect): header, metadata and backend blob,
 /// with the same checks and messages as deserialize_plan. The checksum is verified by streaming
-/// the file through CRC-64 in 1 MiB chunks: no more than that of the weights is in memory at
-/// once. The graph's constants keep dtype and dims but hold no data.
+/// the file through CRC-64: mapped 4 MiB at a time, each step released once read (read in 1 MiB
+/// chunks where it cannot be mapped), so no more than that of the weights is in memory at once.
+/// The graph's constants keep dtype and dims but hold no data.
 Result<PlanFileInfo> read_plan_metadata(const std::filesystem::path& path,
                                         const std::string& source_name);
 /// The whole plan file at `path`, as deserialize_plan, holding one copy of the weights at a
