@@ -67,6 +67,7 @@ struct ReferenceTensor {
 namespace detail {
 struct EngineState;
 }
+struct PlanInfo;
 
 class Engine {
  public:
@@ -120,6 +121,7 @@ class Engine {
 
  private:
   friend class Refitter;  ///< refit_cuda_engine replaces m_state
+  friend PlanInfo inspect_engine(const Engine& engine);  ///< reads the plan's profiles
   std::shared_ptr<const detail::EngineState> m_state;
 };
 

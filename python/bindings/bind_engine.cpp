@@ -14,6 +14,7 @@
 #include "host_memory.h"
 #include "io_mode.h"
 #include "mlprt/device.h"
+#include "mlprt/engine_inspector.h"
 
 namespace mlprt::python {
 namespace {
@@ -117,6 +118,14 @@ std::unique_ptr<PyEngine> load_engine(std::vector<uint8_t> plan, const std::stri
 }
 
 void bind_engine(nb::module_& m) {
+  m.def(
+      "inspect_plan_file",
+      [](const std::filesystem::path& path) {
+        return value_or_throw(inspect_plan_file(path)).to_json();
+      },
+      nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
+      "What `mlprt inspect --json` prints of a plan file (the JSON text, as ICudaEngine.to_json), "
+      "read from its metadata without loading it (mlprt::inspect_plan_file).");
   nb::enum_<Location>(m, "TensorLocation", nb::is_arithmetic(), "Where a tensor's memory lives.")
       .value("DEVICE", Location::kDevice)
       .value("HOST", Location::kHost);

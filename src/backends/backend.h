@@ -117,6 +117,16 @@ class Backend {
     (void)blob;
     return {};
   }
+  /// What inspect says of a blob's layers, read without loading it: no device, no weights (the
+  /// graph may come from a plan's metadata only, its constants holding dtype and dims but no
+  /// data), no packing. The same lines as the loaded Executable's layer_precisions() and
+  /// tactic_notes(). The blob must be one this backend's load() accepts on this machine.
+  struct BlobDescription {
+    std::vector<std::string> layer_precisions;
+    std::vector<std::string> tactic_notes;
+  };
+  virtual Result<BlobDescription> describe_blob(const ir::Graph& graph,
+                                                std::span<const uint8_t> blob) const = 0;
   /// Engine-load-time work: pack weights, create kernels. `graph` holds the weights, and must
   /// outlive the executable: a backend may read weights in place from its constants rather
   /// than hold a second copy (the cpu backend does, for weights its kernels read as stored).

@@ -72,7 +72,8 @@ ir::RowIndependence prove_row_independence(const ir::Graph& graph,
   return rows;
 }
 
-std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
+// Ends with "plan ": the caller adds the plan's size.
+std::string summarize(const plan::Plan& plan) {
   uint64_t weight_bytes = 0;
   for (const auto& [name, constant] : plan.graph.constants) weight_bytes += constant.data.size();
   std::ostringstream os;
@@ -89,7 +90,7 @@ std::string summarize(const plan::Plan& plan, size_t plan_bytes) {
     }
   }
   os << "], " << plan.profiles.size() << (plan.profiles.size() == 1 ? " profile" : " profiles")
-     << ", " << format_bytes(weight_bytes) << " weights, plan " << format_bytes(plan_bytes);
+     << ", " << format_bytes(weight_bytes) << " weights, plan ";
   return os.str();
 }
 
@@ -198,9 +199,11 @@ Result<SerializedEngine> build_engine(const Network& network, const BuilderConfi
   plan.refit_json = std::move(refit_json);
   plan.accuracy_json = accuracy_json;
 
-  MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, plan::serialize_plan(plan));
+  // The summary first: serializing releases the plan's weights as it writes them.
+  const std::string summary_head = summarize(plan);
+  MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, plan::serialize_plan(std::move(plan)));
   SerializedEngine engine;
-  engine.summary = summarize(plan, bytes.size());
+  engine.summary = summary_head + format_bytes(bytes.size());
   engine.bytes = std::move(bytes);
   engine.build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -13,5 +13,8 @@ namespace mlprt::plan {
 /// Extends `crc` (the crc64 of a prefix, 0 for an empty one) by `data`:
 /// crc64(a + b) == crc64_extend(crc64(a), b).
 [[nodiscard]] uint64_t crc64_extend(uint64_t crc, std::span<const uint8_t> data) noexcept;
+/// crc64_extend with the byte tables only (crc64_extend folds with PCLMULQDQ where the CPU has
+/// it): the reference the folded path is tested against.
+[[nodiscard]] uint64_t crc64_table_only(uint64_t crc, std::span<const uint8_t> data) noexcept;
 
 }  // namespace mlprt::plan

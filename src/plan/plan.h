@@ -2,6 +2,7 @@
 // The plan file: a serialized engine. Layout and compatibility rules: docs/plan-format.md.
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,10 +44,33 @@ struct Plan {
 
 /// Deterministic: the same Plan gives the same bytes (no timestamps, sorted maps).
 Result<std::vector<uint8_t>> serialize_plan(const Plan& plan);
+/// The same bytes, releasing each constant's data once it is written (the plan's constants are
+/// empty afterwards): a build holds the weights once, not twice, while it writes its plan.
+Result<std::vector<uint8_t>> serialize_plan(Plan&& plan);
 /// Verifies magic, format version, size, checksum, then parses. Each failure has its own
 /// message naming `source_name`, what was found and what was expected.
 Result<Plan> deserialize_plan(std::span<const uint8_t> bytes, const std::string& source_name);
 /// Hex of the checksum stored in a plan (what inspect prints as the plan hash).
 std::string plan_hash_hex(std::span<const uint8_t> bytes);
+
+/// A plan read from its file.
+struct PlanFileInfo {
+  Plan plan;
+  uint64_t file_bytes = 0;
+  std::string hash_hex;  ///< the checksum stored in the file, verified
+};
+
+/// The plan file at `path` without its weights (inspect): header, metadata and backend blob,
+/// with the same checks and messages as deserialize_plan. The checksum is verified by streaming
+/// the file through CRC-64: mapped 4 MiB at a time, each step released once read (read in 1 MiB
+/// chunks where it cannot be mapped), so no more than that of the weights is in memory at once.
+/// The graph's constants keep dtype and dims but hold no data.
+Result<PlanFileInfo> read_plan_metadata(const std::filesystem::path& path,
+                                        const std::string& source_name);
+/// The whole plan file at `path`, as deserialize_plan, holding one copy of the weights at a
+/// time: the file is mapped, checksummed and copied from in steps whose pages are released
+/// once read, so its bytes and the parsed constants are never resident together.
+Result<PlanFileInfo> read_plan_file(const std::filesystem::path& path,
+                                    const std::string& source_name);
 
 }  // namespace mlprt::plan

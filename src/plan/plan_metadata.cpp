@@ -159,8 +159,15 @@ Json encode_profiles(const std::vector<OptimizationProfile>& profiles) {
 // Each accessor names the JSON path of what it reads, so an error points at the faulty field.
 class Decoder {
  public:
-  Decoder(const std::string& source_name, std::span<const uint8_t> weights)
-      : m_source(source_name), m_weights(weights) {}
+  /// `copy_weights` false: constants get dtype and dims only, checked against a weights section
+  /// of `weights_size` bytes that is not read (`weights` is then empty).
+  Decoder(const std::string& source_name, std::span<const uint8_t> weights, uint64_t weights_size,
+          bool copy_weights, const WeightsCopied* copied)
+      : m_source(source_name),
+        m_weights(weights),
+        m_weights_size(weights_size),
+        m_copy_weights(copy_weights),
+        m_copied(copied) {}
 
   Status malformed(const std::string& path, const std::string& what) const {
     return Status(StatusCode::kCorruptData,
@@ -293,7 +300,7 @@ class Decoder {
     MLPRT_ASSIGN_OR_RETURN(c.dims, int64s(*dims, join(path, "dims")));
     MLPRT_ASSIGN_OR_RETURN(uint64_t offset, uint64(v, path, "offset"));
     MLPRT_ASSIGN_OR_RETURN(uint64_t size, uint64(v, path, "size"));
-    const uint64_t limit = m_weights.size();
+    const uint64_t limit = m_weights_size;
     uint64_t expected = element_size(c.dtype);
     for (int64_t d : c.dims) {
       if (d < 0)
@@ -322,8 +329,10 @@ class Decoder {
                                                  ", not a multiple of " +
                                                  std::to_string(layout::kSectionAlignment));
     }
+    if (!m_copy_weights) return c;
     c.data.resize(size);
     if (size != 0) std::memcpy(c.data.data(), m_weights.data() + offset, size);
+    if (m_copied != nullptr && *m_copied) (*m_copied)(offset, size);
     return c;
   }
 
@@ -463,6 +472,9 @@ class Decoder {
  private:
   const std::string& m_source;
   std::span<const uint8_t> m_weights;
+  uint64_t m_weights_size = 0;
+  bool m_copy_weights = true;
+  const WeightsCopied* m_copied = nullptr;
 };
 
 
@@ -528,8 +540,11 @@ Result<EncodedMetadata> encode_metadata(const Plan& plan) {
   return encoder.finish(std::move(root));
 }
 
-Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weights,
-                       const std::string& source_name, Plan& plan) {
+namespace {
+
+Status decode(std::string_view json_text, std::span<const uint8_t> weights, uint64_t weights_size,
+              bool copy_weights, const WeightsCopied* copied, const std::string& source_name,
+              Plan& plan) {
   if (const int depth = json_depth(json_text); depth > kMaxJsonDepth) {
     return Status(
         StatusCode::kCorruptData,
@@ -545,7 +560,7 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
                   malformed_message(source_name,
                                     std::string("metadata is not valid JSON (") + e.what() + ")"));
   }
-  Decoder d(source_name, weights);
+  Decoder d(source_name, weights, weights_size, copy_weights, copied);
   MLPRT_ASSIGN_OR_RETURN(plan.backend, d.string(root, "", "backend"));
   MLPRT_ASSIGN_OR_RETURN(plan.hardware, d.string(root, "", "hardware"));
   MLPRT_ASSIGN_OR_RETURN(plan.precision, d.string(root, "", "precision"));
@@ -570,6 +585,18 @@ Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weig
     MLPRT_ASSIGN_OR_RETURN(plan.row_independence, d.row_independence(root.at("row_independence")));
   }
   return Status::ok();
+}
+
+}  // namespace
+
+Status decode_metadata(std::string_view json_text, std::span<const uint8_t> weights,
+                       const std::string& source_name, Plan& plan, const WeightsCopied* copied) {
+  return decode(json_text, weights, weights.size(), true, copied, source_name, plan);
+}
+
+Status decode_metadata_without_weights(std::string_view json_text, uint64_t weights_size,
+                                       const std::string& source_name, Plan& plan) {
+  return decode(json_text, {}, weights_size, false, nullptr, source_name, plan);
 }
 
 }  // namespace mlprt::plan::detail

@@ -9,7 +9,8 @@ namespace mlprt::plan::detail {
 namespace {
 
 // "" if the bytes match dims and dtype; else what differs.
-std::string check_constant(const std::string& what, const ir::Constant& c) {
+// `with_data` false: dims and dtype only (a metadata-only plan's constants hold no bytes).
+std::string check_constant(const std::string& what, const ir::Constant& c, bool with_data) {
   uint64_t expected = element_size(c.dtype);
   if (expected == 0) return what + " has an unknown data type";
   for (int64_t d : c.dims) {
@@ -20,7 +21,7 @@ std::string check_constant(const std::string& what, const ir::Constant& c) {
     }
     expected *= ud;
   }
-  if (expected != c.data.size()) {
+  if (with_data && expected != c.data.size()) {
     return what + " holds " + std::to_string(c.data.size()) + " bytes, but dims " +
            to_string(c.dims) + " of " + std::string(to_string(c.dtype)) + " need " +
            std::to_string(expected);
@@ -86,7 +87,7 @@ std::string check_profile(size_t index, const OptimizationProfile& profile,
 
 }  // namespace
 
-std::string find_inconsistency(const Plan& plan) {
+std::string find_inconsistency(const Plan& plan, bool with_weight_data) {
   const ir::Graph& g = plan.graph;
   // Every tensor name is defined once: by a graph input, a constant or one node output.
   std::set<std::string> defined;
@@ -98,7 +99,7 @@ std::string find_inconsistency(const Plan& plan) {
   for (const auto& [name, c] : g.constants) {
     if (name.empty()) return "a constant has an empty name";
     if (!defined.insert(name).second) return "constant '" + name + "' is also a graph input";
-    if (auto e = check_constant("constant '" + name + "'", c); !e.empty()) return e;
+    if (auto e = check_constant("constant '" + name + "'", c, with_weight_data); !e.empty()) return e;
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
@@ -116,7 +117,7 @@ std::string find_inconsistency(const Plan& plan) {
     for (const auto& [key, value] : n.attributes) {
       if (auto e = check_attribute_type(what, key, value); !e.empty()) return e;
       if (const auto* c = std::get_if<ir::Constant>(&value)) {
-        if (auto e = check_constant(what + " attribute '" + key + "'", *c); !e.empty()) return e;
+        if (auto e = check_constant(what + " attribute '" + key + "'", *c, with_weight_data); !e.empty()) return e;
       }
     }
   }

@@ -1,15 +1,14 @@
 #include "mlprt/engine.h"
 
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "backends/registry.h"
 #include "common/check.h"
 #include "ir/evaluator.h"
-#include "ir/passes/passes.h"
+#include "mlprt/engine_inspector.h"
 #include "runtime/context_state.h"
+#include "runtime/engine_info.h"
 #include "runtime/engine_state.h"
 #include "runtime/retune.h"
 #include "runtime/warm_up.h"
@@ -17,62 +16,13 @@
 namespace mlprt {
 namespace {
 
-std::string describe_layer(const ir::Graph& graph, const ir::Node& node) {
-  std::ostringstream os;
-  if (node.op == "Dense") {
-    const ir::Constant* w = graph.find_constant(node.inputs[1]);
-    if (w && w->dims.size() == 2) os << w->dims[0] << "x" << w->dims[1];
-    os << (node.inputs.size() > 2 && !node.inputs[2].empty() ? " +bias" : " no bias");
-    const std::string act = node.get_string("activation", "none");
-    if (act != "none") os << " " << act;
-    if (node.get_int("transpose_x", 0)) os << " transposed input";
-    if (ir::has_residual(node)) os << " +residual";
-  } else if (node.op == "Reshape") {
-    os << "to " << to_string(node.get_ints("shape"));
-  } else if (node.op == "Flatten") {
-    os << "axis " << node.get_int("axis", 1);
-  }
-  return os.str();
-}
-
-Result<std::vector<uint8_t>> read_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return make_error(StatusCode::kNotFound, "plan '", path.string(),
-                      "' does not exist or is not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(StatusCode::kIoError, "cannot open plan '", path.string(), "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) return make_error(StatusCode::kIoError, "cannot read plan '", path.string(), "'");
-  return bytes;
-}
-
-std::vector<TensorDesc> make_io_tensors(const ir::Graph& graph) {
-  std::vector<TensorDesc> io;
-  for (const ir::TensorInfo& t : graph.inputs) {
-    io.push_back({t.name, TensorIOMode::kInput, t.dtype, ir::to_dims(t.shape)});
-  }
-  for (const ir::TensorInfo& t : graph.outputs) {
-    io.push_back({t.name, TensorIOMode::kOutput, t.dtype, ir::to_dims(t.shape)});
-  }
-  return io;
-}
-
-}  // namespace
-
-Result<std::unique_ptr<Engine>> Engine::load_file(const std::filesystem::path& path,
-                                                  const EngineLoadOptions& options) {
-  MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(path));
-  return load(bytes, path.string(), options);
-}
-
-Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
-                                             const std::string& source_name,
-                                             const EngineLoadOptions& options) {
+// The engine of a parsed plan: `hash` and `plan_bytes` describe the plan as given (a re-tune
+// replaces them with its plan's).
+Result<std::unique_ptr<Engine>> load_parsed(plan::Plan parsed, std::string hash,
+                                            uint64_t plan_bytes, const std::string& source_name,
+                                            const EngineLoadOptions& options) {
   auto state = std::make_shared<detail::EngineState>();
-  MLPRT_ASSIGN_OR_RETURN(state->plan, plan::deserialize_plan(bytes, source_name));
+  state->plan = std::move(parsed);
   const plan::Plan& plan = state->plan;
   // Backend and hardware against this machine, under the load's policy (runtime/retune.h).
   MLPRT_ASSIGN_OR_RETURN(
@@ -81,7 +31,8 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
   state->backend = resolved.backend;
   if (resolved.retuned) {
     state->retuned_plan = std::move(resolved.bytes);
-    bytes = state->retuned_plan;
+    hash = plan::plan_hash_hex(state->retuned_plan);
+    plan_bytes = state->retuned_plan.size();
     state->info.retuned_from = resolved.from_backend + " (" + resolved.from_hardware + ")";
     state->info.retune_seconds = resolved.seconds;
   }
@@ -91,42 +42,34 @@ Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
   state->executable = std::move(executable).value();
 
   EngineInfo& info = state->info;
-  info.format_version = plan.format_version;
-  info.producer_version = plan.producer_version;
-  info.backend = plan.backend;
-  info.hardware = plan.hardware;
-  info.precision = plan.precision;
+  detail::fill_engine_info(plan, state->executable->layer_precisions(),
+                           state->executable->tactic_notes(), info);
   info.device = state->executable->device();
-  info.model_name = plan.graph.name;
-  info.plan_hash = plan::plan_hash_hex(bytes);
-  info.plan_bytes = bytes.size();
-  for (const auto& [name, constant] : plan.graph.constants) info.weight_bytes += constant.data.size();
-  const std::vector<std::string> precisions = state->executable->layer_precisions();
-  for (size_t i = 0; i < plan.graph.nodes.size(); ++i) {
-    const ir::Node& node = plan.graph.nodes[i];
-    info.layers.push_back({node.name, node.op,
-                           i < precisions.size() ? precisions[i] : plan.precision,
-                           describe_layer(plan.graph, node), node.inputs, node.outputs});
-  }
-  if (!plan.accuracy_json.empty()) {
-    const nlohmann::json accuracy = nlohmann::json::parse(plan.accuracy_json, nullptr, false);
-    if (accuracy.is_object()) {
-      info.accuracy_json = plan.accuracy_json;
-      info.accuracy_budget = accuracy.value("budget", 0.0);
-      info.accuracy_error = accuracy.value("error", -1.0);
-      const nlohmann::json layers = accuracy.value("layers", nlohmann::json::object());
-      for (LayerInfo& layer : info.layers) {
-        auto it = layers.find(layer.name);
-        if (it != layers.end() && it->is_object()) layer.measured_error = it->value("error", -1.0);
-      }
-    }
-  }
-  info.tactics = state->executable->tactic_notes();
-  state->io_tensors = make_io_tensors(plan.graph);
+  info.plan_hash = std::move(hash);
+  info.plan_bytes = plan_bytes;
+  state->io_tensors = detail::make_io_tensors(plan.graph);
   auto engine = std::make_unique<Engine>(std::move(state));
   // cpu engines: the first inference's one-time work happens here (runtime/warm_up.h).
   if (engine->info().backend == "cpu") detail::warm_up_engine(*engine);
   return engine;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::load_file(const std::filesystem::path& path,
+                                                  const EngineLoadOptions& options) {
+  // Read so that the file's bytes and the parsed weights are never resident together.
+  MLPRT_ASSIGN_OR_RETURN(plan::PlanFileInfo file, plan::read_plan_file(path, path.string()));
+  return load_parsed(std::move(file.plan), std::move(file.hash_hex), file.file_bytes,
+                     path.string(), options);
+}
+
+Result<std::unique_ptr<Engine>> Engine::load(std::span<const uint8_t> bytes,
+                                             const std::string& source_name,
+                                             const EngineLoadOptions& options) {
+  MLPRT_ASSIGN_OR_RETURN(plan::Plan plan, plan::deserialize_plan(bytes, source_name));
+  return load_parsed(std::move(plan), plan::plan_hash_hex(bytes), bytes.size(), source_name,
+                     options);
 }
 
 Engine::Engine(std::shared_ptr<const detail::EngineState> state) : m_state(std::move(state)) {}
@@ -200,54 +143,7 @@ Result<std::map<std::string, ReferenceTensor>> Engine::reference_outputs(
   }
 }
 
-std::string Engine::to_json() const {
-  const EngineInfo& info = m_state->info;
-  nlohmann::json j;
-  j["format_version"] = info.format_version;
-  j["producer_version"] = info.producer_version;
-  j["backend"] = info.backend;
-  j["hardware"] = info.hardware;
-  j["precision"] = info.precision;
-  j["model"] = info.model_name;
-  j["plan_hash"] = info.plan_hash;
-  j["plan_bytes"] = info.plan_bytes;
-  j["weight_bytes"] = info.weight_bytes;
-  j["io_tensors"] = nlohmann::json::array();
-  for (const TensorDesc& t : m_state->io_tensors) {
-    j["io_tensors"].push_back({{"name", t.name},
-                               {"mode", t.mode == TensorIOMode::kInput ? "input" : "output"},
-                               {"dtype", std::string(to_string(t.dtype))},
-                               {"dims", t.dims}});
-  }
-  j["profiles"] = nlohmann::json::array();
-  for (const OptimizationProfile& profile : m_state->plan.profiles) {
-    nlohmann::json ranges = nlohmann::json::object();
-    for (const auto& [name, range] : profile.ranges()) {
-      ranges[name] = {{"min", range.min}, {"opt", range.opt}, {"max", range.max}};
-    }
-    j["profiles"].push_back(ranges);
-  }
-  j["layers"] = nlohmann::json::array();
-  for (const LayerInfo& layer : info.layers) {
-    j["layers"].push_back({{"name", layer.name},
-                           {"type", layer.type},
-                           {"precision", layer.precision},
-                           {"detail", layer.detail},
-                           {"inputs", layer.inputs},
-                           {"outputs", layer.outputs}});
-    if (layer.measured_error >= 0.0) j["layers"].back()["measured_error"] = layer.measured_error;
-  }
-  if (!info.accuracy_json.empty()) {
-    j["accuracy"] = nlohmann::json::parse(info.accuracy_json, nullptr, false);
-  }
-  if (!info.tactics.empty()) j["tactics"] = info.tactics;
-  if (!info.retuned_from.empty()) {
-    j["retuned_from"] = info.retuned_from;
-    j["retune_seconds"] = info.retune_seconds;
-  }
-  j["build_config"] = nlohmann::json::parse(m_state->plan.build_config_json, nullptr, false);
-  return j.dump(2);
-}
+std::string Engine::to_json() const { return inspect_engine(*this).to_json(); }
 
 Result<std::vector<uint8_t>> Engine::serialize() const { return plan::serialize_plan(m_state->plan); }
 

@@ -1,5 +1,7 @@
 """mlprt inspect: the text report and --json."""
 import json
+import subprocess
+import sys
 
 import cli_helpers as h
 
@@ -44,3 +46,36 @@ def test_inspect_json_parses_and_agrees_with_the_text(plans):
 def test_inspect_missing_plan(tmp_path):
     err = h.fails(1, "inspect", f"--loadEngine={tmp_path / 'absent.plan'}")
     assert "absent.plan" in err
+
+
+# Runs argv and returns its peak RSS in MiB (os.wait4). Started from a fresh small interpreter:
+# a child's high-water mark starts at its parent's RSS at fork, and pytest's is large.
+WAIT4 = r"""
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_mib(*argv):
+    out = subprocess.run([sys.executable, "-c", WAIT4, *argv], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == "0", f"{argv} failed"
+    return int(out[0]) / 1024
+
+
+def test_inspect_reads_the_metadata_only(tmp_path):
+    # 32 MiB of weights: inspect holds none of them (it streams the checksum) and loads no
+    # backend; before, it loaded the engine and peaked at over twice the weights.
+    weights = h.mlp_weights(seed=3, in_features=1024, hidden=4096, out_features=1024)
+    weight_mib = sum(w.nbytes for w in weights.values()) / 2**20
+    h.make_mlp(tmp_path / "big.onnx", "batch", weights)
+    plan = tmp_path / "big.plan"
+    h.ok("build", "--backend=cpu", f"--onnx={tmp_path / 'big.onnx'}", f"--saveEngine={plan}",
+         "--builderOptimizationLevel=0", "--minShapes=input:1x1024", "--optShapes=input:4x1024",
+         "--maxShapes=input:8x1024")
+    peak = peak_mib(h.mlprt_bin(), "inspect", f"--loadEngine={plan}")
+    assert peak < 0.75 * weight_mib, f"inspect peaked at {peak:.1f} MiB, weights {weight_mib:.1f} MiB"
+    out = h.ok("inspect", f"--loadEngine={plan}").stdout
+    assert "32.0 MiB" in out and "fp32 (any M: fp32 runtime-M" in out

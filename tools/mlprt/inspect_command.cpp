@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/engine.h"
+#include "mlprt/engine_inspector.h"
 #include "mlprt/host_cpu.h"
 
 namespace mlprt::cli {
@@ -38,8 +39,8 @@ std::string host_cpu_line() {
   return "This CPU:    " + cpu.isa + "; " + cpu.amx_note + "; cpu kernels: " + kernels + "\n";
 }
 
-Status print_engine(const Engine& engine, const std::string& path, std::ostream& out) {
-  const EngineInfo& info = engine.info();
+Status print_plan(const PlanInfo& plan, const std::string& path, std::ostream& out) {
+  const EngineInfo& info = plan.info;
   out << "Plan:        " << path << '\n'
       << "Format:      version " << info.format_version << ", built by mlprt "
       << info.producer_version << '\n'
@@ -54,9 +55,9 @@ Status print_engine(const Engine& engine, const std::string& path, std::ostream&
       << "Plan size:   " << human_bytes(info.plan_bytes) << '\n'
       << "Weights:     " << human_bytes(info.weight_bytes) << '\n';
 
-  out << "I/O tensors (" << engine.io_tensors().size() << "):\n";
+  out << "I/O tensors (" << plan.io_tensors.size() << "):\n";
   std::vector<std::string> inputs;
-  for (const TensorDesc& desc : engine.io_tensors()) {
+  for (const TensorDesc& desc : plan.io_tensors) {
     const bool is_input = desc.mode == TensorIOMode::kInput;
     if (is_input) inputs.push_back(desc.name);
     out << "  " << std::left << std::setw(7) << (is_input ? "input" : "output") << ' '
@@ -64,12 +65,14 @@ Status print_engine(const Engine& engine, const std::string& path, std::ostream&
         << to_string(desc.dims) << std::right << '\n';
   }
 
-  out << "Profiles (" << engine.num_profiles() << "):\n";
-  for (int p = 0; p < engine.num_profiles(); ++p) {
+  out << "Profiles (" << plan.profiles.size() << "):\n";
+  for (size_t p = 0; p < plan.profiles.size(); ++p) {
     out << "  profile " << p << ":\n";
     for (const std::string& name : inputs) {
-      Result<ShapeRange> range = engine.profile_range(p, name);
-      if (!range) return range.status();
+      const std::optional<ShapeRange> range = plan.profiles[p].get_dimensions(name);
+      if (!range) {
+        return Status(StatusCode::kNotFound, "'" + name + "' is not an input of the engine");
+      }
       out << "    " << std::left << std::setw(16) << name << std::right << " min "
           << to_string(range->min) << "  opt " << to_string(range->opt) << "  max "
           << to_string(range->max) << '\n';
@@ -111,16 +114,17 @@ CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options) {
 }
 
 int run_inspect_command(const InspectOptions& options) {
-  Result<std::unique_ptr<Engine>> engine = Engine::load_file(
-      options.load_engine, load_options(options.hardware_mismatch));
-  if (!engine) return report_runtime_error(engine.status());
+  // The plan's metadata only, unless it must be re-tuned or run on another backend here.
+  Result<PlanInfo> plan =
+      inspect_plan_file(options.load_engine, load_options(options.hardware_mismatch));
+  if (!plan) return report_runtime_error(plan.status());
   if (options.json) {
-    std::cout << (*engine)->to_json() << std::endl;
+    std::cout << plan->to_json() << std::endl;
     return kExitOk;
   }
   // Formatted completely before printing, so an error never leaves half a report on stdout.
   std::ostringstream text;
-  Status status = print_engine(**engine, options.load_engine, text);
+  Status status = print_plan(*plan, options.load_engine, text);
   if (!status) return report_runtime_error(status);
   std::cout << text.str() << std::flush;
   return kExitOk;

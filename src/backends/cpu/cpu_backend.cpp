@@ -166,6 +166,29 @@ class CpuBackend final : public Backend {
     }
   }
 
+  Result<BlobDescription> describe_blob(const ir::Graph& graph,
+                                        std::span<const uint8_t> blob) const override {
+    // As load() does, with primitive descriptors only: their implementation names are what
+    // inspect shows, and no weight is read.
+    std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
+    int threads = 0;
+    std::vector<int64_t> chain_rows;
+    try {
+      if (!blob.empty()) {
+        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows));
+      }
+      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads,
+                                                                  chain_rows, true));
+      return BlobDescription{exe->layer_precisions(), exe->tactic_notes()};
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
+                        graph.name, "' is not valid: ", e.what());
+    } catch (const dnnl::error& e) {
+      return make_error(StatusCode::kInternal, "cpu backend: describing '", graph.name,
+                        "': oneDNN error: ", e.what());
+    }
+  }
+
   std::vector<std::string> blob_layer_precisions(const ir::Graph& graph,
                                                  std::span<const uint8_t> blob) const override {
     // Dense layers: the precisions of their tactics; the other layers run in fp32.

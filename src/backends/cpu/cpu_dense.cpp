@@ -24,7 +24,7 @@ Status dnnl_failure(const ir::Node& node, const char* doing, const dnnl::error& 
                     e.what(), " (dnnl status ", static_cast<int>(e.status), ")");
 }
 
-Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
+Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node, bool with_data) {
   if (node.inputs.size() < 2 || node.outputs.size() != 1) {
     return make_error(StatusCode::kInvalidArgument, describe(node),
                       ": needs inputs {X, W, [B]} and one output, has ", node.inputs.size(),
@@ -44,7 +44,7 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
   spec.k = w->dims[0];
   spec.n = w->dims[1];
   if (spec.k <= 0 || spec.n <= 0 ||
-      w->data.size() != static_cast<size_t>(spec.k * spec.n) * sizeof(float)) {
+      (with_data && w->data.size() != static_cast<size_t>(spec.k * spec.n) * sizeof(float))) {
     return make_error(StatusCode::kInvalidArgument, describe(node), ": weight '", node.inputs[1],
                       "' of shape ", to_string(w->dims), " holds ", w->data.size(),
                       " bytes; expected a non-empty float32 [K, N] with K*N*4 bytes");
@@ -58,7 +58,7 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
     const bool shape_ok =
         ((b->dims.size() == 1 && b->dims[0] == spec.n) ||
          (b->dims.size() == 2 && b->dims[0] == 1 && b->dims[1] == spec.n)) &&
-        b->data.size() == static_cast<size_t>(spec.n) * sizeof(float);
+        (!with_data || b->data.size() == static_cast<size_t>(spec.n) * sizeof(float));
     if (b->dtype != DataType::kFloat32 || !shape_ok) {
       return make_error(StatusCode::kUnsupported, describe(node), ": bias '", node.inputs[2],
                         "' is ", to_string(b->dtype), " of shape ", to_string(b->dims),
@@ -272,7 +272,8 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     dnnl::stream& stream, const ir::Graph& graph,
                                                     const ir::Node& node, const DenseSpec& spec,
                                                     const DenseTactic& tactic,
-                                                    const std::vector<DenseVariant>* shared);
+                                                    const std::vector<DenseVariant>* shared,
+                                                    bool describe_only);
 
 static const std::vector<DenseVariant>& variants_or_none(const std::vector<DenseVariant>* list) {
   static const std::vector<DenseVariant> kNone;
@@ -282,7 +283,8 @@ static const std::vector<DenseVariant>& variants_or_none(const std::vector<Dense
 // fp16: weights packed into our kernel's panels; no oneDNN primitive, no scratchpad.
 static Result<DenseVariant> make_fp16_variant(const ir::Graph& graph, const ir::Node& node,
                                               const DenseSpec& spec, const DenseTactic& tactic,
-                                              const std::vector<DenseVariant>* shared) {
+                                              const std::vector<DenseVariant>* shared,
+                                              bool describe_only) {
   if (!fp16_gemm_available()) {
     return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
                       ": fp16 needs AVX-512 FP16, which this CPU does not have");
@@ -300,7 +302,7 @@ static Result<DenseVariant> make_fp16_variant(const ir::Graph& graph, const ir::
     for (const DenseVariant& other : variants_or_none(shared)) {
       if (other.fp16_weights) variant.fp16_weights = other.fp16_weights;
     }
-    if (!variant.fp16_weights) {
+    if (!variant.fp16_weights && !describe_only) {
       variant.fp16_weights = std::make_shared<const Fp16Weights>(
           reinterpret_cast<const float*>(w.data.data()), spec.k, spec.n);
     }
@@ -316,7 +318,8 @@ static Result<DenseVariant> make_fp16_variant(const ir::Graph& graph, const ir::
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic,
-                                        const std::vector<DenseVariant>* shared) {
+                                        const std::vector<DenseVariant>* shared,
+                                        bool describe_only) {
   // oneDNN (OpenMP build) plans a fixed-shape primitive's parallel work for the creating
   // thread's OpenMP count, and its primitive cache keys on that count: descriptor and
   // primitive are both made under the tactic's count, or the cache may hand back a primitive
@@ -324,7 +327,8 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
   const int threads = tactic.m >= 0 ? tactic.threads : 0;
   const int caller_threads = omp_get_max_threads();
   if (threads > 0) omp_set_num_threads(threads);
-  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic, shared);
+  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic, shared,
+                                                               describe_only);
   if (threads > 0) omp_set_num_threads(caller_threads);
   return variant;
 }
@@ -333,11 +337,19 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     dnnl::stream& stream, const ir::Graph& graph,
                                                     const ir::Node& node, const DenseSpec& spec,
                                                     const DenseTactic& tactic,
-                                                    const std::vector<DenseVariant>* shared) {
+                                                    const std::vector<DenseVariant>* shared,
+                                                    bool describe_only) {
   if (tactic.precision == DensePrecision::kFp16) {
-    return make_fp16_variant(graph, node, spec, tactic, shared);
+    return make_fp16_variant(graph, node, spec, tactic, shared, describe_only);
   }
   MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, make_dense_pd(engine, node, spec, tactic));
+  if (describe_only) {
+    DenseVariant variant;
+    variant.fixed_m = tactic.m;
+    variant.tactic = tactic;
+    variant.impl = pd.impl_info_str();
+    return variant;
+  }
   try {
     const ir::Constant& w = *graph.find_constant(node.inputs[1]);
     DenseVariant variant;
@@ -381,8 +393,8 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
 
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
-                                    bool require_runtime) {
-  MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
+                                    bool require_runtime, bool describe_only) {
+  MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node, !describe_only));
   if (tactics.empty() || (require_runtime && tactics.front().m >= 0)) {
     return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
                       ": the first tactic must be the runtime-M one");
@@ -399,7 +411,8 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
       if (tactic.m >= 0) seen.push_back(tactic.m);
       if (!tactic.row_split) {
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, tactic, &layer.variants));
+                               make_dense_variant(engine, stream, graph, node, spec, tactic,
+                                                  &layer.variants, describe_only));
         layer.variants.push_back(std::move(variant));
         continue;
       }
@@ -420,12 +433,13 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
         block.threads = 1;
         block.row_split = false;
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, block, &layer.variants));
+                               make_dense_variant(engine, stream, graph, node, spec, block,
+                                                  &layer.variants, describe_only));
         variant.block = true;
         layer.variants.push_back(std::move(variant));
       }
     }
-    if (spec.has_bias) {
+    if (spec.has_bias && !describe_only) {
       const ir::Constant& b = *graph.find_constant(node.inputs[2]);
       layer.bias = pack(engine, stream, b, {1, spec.n},
                         memory::desc({1, spec.n}, memory::data_type::f32, memory::format_tag::ab));

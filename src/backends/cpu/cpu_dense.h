@@ -42,8 +42,9 @@ struct DenseSpec {
   bool has_bias = false;
 };
 
-/// Checks the node's weights/bias/attributes and returns its sizes.
-Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
+/// Checks the node's weights/bias/attributes and returns its sizes. `with_data` false: the
+/// constants' dims and dtypes only (a plan's metadata, whose constants hold no bytes).
+Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node, bool with_data = true);
 
 /// kFp16: our own AVX-512 FP16 kernel (cpu_fp16_gemm.h), not oneDNN; its activation always
 /// runs as a separate pass after it.
@@ -125,16 +126,21 @@ void convert_src_to_bf16(const DenseSpec& spec, int64_t m, const float* x, uint1
 /// Creates one variant: its primitive and its packed weights. Where one of `shared` (the
 /// layer's variants made so far) holds the weights in the layout this one wants, they are
 /// shared, not packed again.
+/// `describe_only`: the primitive descriptor's implementation name only (inspect): no
+/// primitive, no weights read or packed.
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic,
-                                        const std::vector<DenseVariant>* shared = nullptr);
+                                        const std::vector<DenseVariant>* shared = nullptr,
+                                        bool describe_only = false);
 
 /// Creates the primitives and packs the weights: `tactics` must start with the runtime-M one
 /// (unless `require_runtime` is false: the tuner times one tactic alone); the others are
 /// fixed-M, one per distinct M. A row-split tactic adds one 1-thread variant per block size.
+/// `describe_only`: the variants' tactics and implementation names only (see
+/// make_dense_variant); the graph's constants need no data.
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
-                                    bool require_runtime = true);
+                                    bool require_runtime = true, bool describe_only = false);
 
 }  // namespace mlprt::backend::cpu

@@ -20,6 +20,8 @@ std::vector<float> floats_of(const ir::Graph& graph, const ir::Node& node, size_
   if (i >= node.inputs.size() || node.inputs[i].empty()) return {};
   const ir::Constant* c = graph.find_constant(node.inputs[i]);
   if (c == nullptr) return {};
+  // A plan's metadata only (inspect): the constant's size, values unknown.
+  if (c->data.empty()) return std::vector<float>(static_cast<size_t>(c->num_elements()));
   const std::vector<double> v = c->to_doubles();
   return std::vector<float>(v.begin(), v.end());
 }
@@ -117,17 +119,18 @@ Status CpuExecutable::load_constant(const ir::Node& user, const std::string& nam
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
     const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-    int threads, std::vector<int64_t> chain_rows) {
+    int threads, std::vector<int64_t> chain_rows, bool describe_only) {
   // oneDNN sizes a fixed-shape primitive's parallel work for the creating thread's OpenMP
   // count: create them for the plan's.
   const int caller_threads = omp_get_max_threads();
   if (threads > 0) omp_set_num_threads(threads);
-  Result<std::unique_ptr<CpuExecutable>> exe = create_impl(graph, tactics);
+  Result<std::unique_ptr<CpuExecutable>> exe = create_impl(graph, tactics, describe_only);
   if (threads > 0) omp_set_num_threads(caller_threads);
   if (exe.is_ok()) {
     (*exe)->m_threads = threads;
     (*exe)->m_chain_rows = std::move(chain_rows);
-    warm_up_gemm_kernels();
+    (*exe)->m_describe_only = describe_only;
+    if (!describe_only) warm_up_gemm_kernels();
   }
   return exe;
 }
@@ -146,7 +149,8 @@ void CpuExecutable::warm_up_gemm_kernels() {
 }
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
-    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics) {
+    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
+    bool describe_only) {
   std::unique_ptr<CpuExecutable> exe(new CpuExecutable());
   try {
     exe->m_engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
@@ -174,7 +178,8 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
           layer.dense,
           make_dense_layer(
               exe->m_engine, graph, node,
-              it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}} : it->second));
+              it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}} : it->second,
+              true, describe_only));
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());
       }
@@ -224,6 +229,10 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
 }
 
 Result<std::unique_ptr<BackendContext>> CpuExecutable::create_context() const {
+  if (m_describe_only) {
+    return Status(StatusCode::kInternal,
+                  "cpu backend: an Executable made to describe a plan cannot run it");
+  }
   return make_cpu_context(*this);
 }
 

@@ -44,9 +44,12 @@ class CpuExecutable final : public Executable {
   /// are created for it and contexts run with it unless told otherwise.
   /// `chain_rows`: batch row counts at which the whole graph runs row-split in one OpenMP
   /// region (cpu_chain.h) when it is row-wise there.
+  /// `describe_only`: an Executable for layer_precisions() only (inspect): no weights read,
+  /// packed or copied (the graph may be a plan's metadata, constants without data), no
+  /// primitives; it cannot create contexts.
   static Result<std::unique_ptr<CpuExecutable>> create(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-      int threads, std::vector<int64_t> chain_rows = {});
+      int threads, std::vector<int64_t> chain_rows = {}, bool describe_only = false);
   /// Generates oneDNN's lazily made f32 gemm kernels now (once per process), not in the first
   /// inference.
   static void warm_up_gemm_kernels();
@@ -84,7 +87,8 @@ class CpuExecutable final : public Executable {
  private:
   CpuExecutable();
   static Result<std::unique_ptr<CpuExecutable>> create_impl(
-      const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics);
+      const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
+      bool describe_only);
   Status load_constant(const ir::Node& user, const std::string& name, const ir::Constant& constant,
                        size_t id);
   [[nodiscard]] std::string chain_note() const;
@@ -98,6 +102,7 @@ class CpuExecutable final : public Executable {
   size_t m_scratchpad_bytes = 0;
   int m_threads = 0;
   std::vector<int64_t> m_chain_rows;
+  bool m_describe_only = false;
 };
 
 /// Makes a context for `executable` (which must outlive it).

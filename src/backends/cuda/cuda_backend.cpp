@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/cuda/cublaslt_loader.h"
 #include "backends/cuda/cuda_executable.h"
 #include "backends/cuda/cuda_precisions.h"
 #include "backends/cuda/fused_tc_plan.h"
@@ -150,7 +151,7 @@ class CudaBackend final : public Backend {
                         cudaGetErrorName(err), ": ", cudaGetErrorString(err), ")");
     }
     if (count == 0) return Status(StatusCode::kUnsupported, "no CUDA device found");
-    return Status::ok();
+    return load_cublaslt();
   }
 
   std::string hardware_id() const override {
@@ -283,6 +284,20 @@ class CudaBackend final : public Backend {
   Result<std::unique_ptr<Executable>> load(const ir::Graph& graph,
                                            std::span<const uint8_t> blob) const override {
     for (const ir::Node& node : graph.nodes) MLPRT_RETURN_IF_ERROR(supports(graph, node));
+    MLPRT_ASSIGN_OR_RETURN(BlobInfo info, parse_blob(graph, blob));
+    MLPRT_ASSIGN_OR_RETURN(auto exe, CudaExecutable::create(graph, info));
+    return std::unique_ptr<Executable>(std::move(exe));
+  }
+
+  Result<BlobDescription> describe_blob(const ir::Graph& graph,
+                                        std::span<const uint8_t> blob) const override {
+    // No device: the blob's choices and the graph's dims say everything inspect shows.
+    MLPRT_ASSIGN_OR_RETURN(BlobInfo info, parse_blob(graph, blob));
+    MLPRT_ASSIGN_OR_RETURN(auto exe, CudaExecutable::create(graph, info, true));
+    return BlobDescription{exe->layer_precisions(), exe->tactic_notes()};
+  }
+
+  static Result<BlobInfo> parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob) {
     BlobInfo info;
     try {
       const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
@@ -356,8 +371,7 @@ class CudaBackend final : public Backend {
       return make_error(StatusCode::kCorruptData, "cuda backend: the plan's cuda section for '",
                         graph.name, "' is not valid: ", e.what());
     }
-    MLPRT_ASSIGN_OR_RETURN(auto exe, CudaExecutable::create(graph, info));
-    return std::unique_ptr<Executable>(std::move(exe));
+    return info;
   }
 
   std::vector<std::string> blob_layer_precisions(const ir::Graph& graph,

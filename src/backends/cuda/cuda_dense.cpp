@@ -85,7 +85,7 @@ std::vector<float> transposed_weights(std::span<const float> w, int64_t k, int64
 
 std::string describe(const ir::Node& node) { return "node '" + node.name + "' (" + node.op + ")"; }
 
-Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
+Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node, bool with_data) {
   if (node.inputs.size() < 2 || node.outputs.size() != 1) {
     return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node),
                       ": needs inputs {X, W, [B]} and one output, has ", node.inputs.size(),
@@ -94,7 +94,8 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
   const ir::Constant* w = graph.find_constant(node.inputs[1]);
   if (w == nullptr || w->dtype != DataType::kFloat32 || w->dims.size() != 2 || w->dims[0] <= 0 ||
       w->dims[1] <= 0 ||
-      w->data.size() != static_cast<size_t>(w->dims[0] * w->dims[1]) * sizeof(float)) {
+      (with_data &&
+       w->data.size() != static_cast<size_t>(w->dims[0] * w->dims[1]) * sizeof(float))) {
     return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": weight '",
                       node.inputs[1], "' must be a non-empty float32 [K, N] constant",
                       w ? " (found " + std::string(to_string(w->dtype)) + " " + to_string(w->dims) + ")"
@@ -106,7 +107,8 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
     const ir::Constant* b = graph.find_constant(node.inputs[2]);
     const bool ok = b != nullptr && b->dtype == DataType::kFloat32 &&
-                    b->data.size() == static_cast<size_t>(spec.n) * sizeof(float);
+                    (with_data ? b->data.size() == static_cast<size_t>(spec.n) * sizeof(float)
+                               : b->num_elements() == spec.n);
     if (!ok) {
       return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": bias '",
                         node.inputs[2], "' must be a float32 constant of ", spec.n, " values");

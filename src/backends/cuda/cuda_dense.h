@@ -45,7 +45,8 @@ struct DenseSpec {
 /// The kernel parameters of an activation (every ir::ActivationKind has a kernel).
 ActParams act_params(const ir::ActivationSpec& spec);
 
-Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node);
+/// `with_data` false: from the constants' dims and dtypes only (a plan's metadata, no bytes).
+Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node, bool with_data = true);
 
 /// Whether the builder times W stored [N, K] (DenseSpec::weights_nk) for layers in `precision`
 /// (the tensor-core precisions).

@@ -24,8 +24,9 @@ std::vector<float> floats_of(const ir::Constant& constant) {
   return values;
 }
 
+// `describe_only`: the count only (a plan's metadata has no values), nothing uploaded.
 Status upload_floats(const ir::Graph& graph, const ir::Node& node, size_t input, DeviceBuffer& out,
-                     int64_t& count) {
+                     int64_t& count, bool describe_only) {
   count = 0;
   if (input >= node.inputs.size() || node.inputs[input].empty()) return Status::ok();
   const ir::Constant* c = graph.find_constant(node.inputs[input]);
@@ -33,13 +34,18 @@ Status upload_floats(const ir::Graph& graph, const ir::Node& node, size_t input,
     return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node), ": input '",
                       node.inputs[input], "' must be a float32 constant");
   }
+  if (describe_only) {
+    count = c->num_elements();
+    return Status::ok();
+  }
   const std::vector<float> values = floats_of(*c);
   count = static_cast<int64_t>(values.size());
   return upload(values, Precision::kFp32, out, "'" + node.inputs[input] + "' of " + describe(node));
 }
 
 // Kind and load-time parameters of the layers other than Dense.
-Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) {
+Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer,
+                    bool describe_only) {
   if (node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
       node.op == "Unsqueeze") {
     layer.kind = LayerKind::kView;
@@ -82,8 +88,10 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
     layer.kind = ln ? LayerKind::kLayerNorm : LayerKind::kScaleShift;
     layer.axis = node.get_int("axis", ln ? -1 : 1);
     layer.epsilon = static_cast<float>(node.get_float("epsilon", 1e-5));
-    MLPRT_RETURN_IF_ERROR(upload_floats(graph, node, 1, layer.scale, layer.scale_count));
-    MLPRT_RETURN_IF_ERROR(upload_floats(graph, node, 2, layer.shift, layer.shift_count));
+    MLPRT_RETURN_IF_ERROR(
+        upload_floats(graph, node, 1, layer.scale, layer.scale_count, describe_only));
+    MLPRT_RETURN_IF_ERROR(
+        upload_floats(graph, node, 2, layer.shift, layer.shift_count, describe_only));
     if (!ln && (layer.scale_count == 0 || layer.scale_count != layer.shift_count)) {
       return make_error(StatusCode::kInvalidArgument, "cuda backend: ", describe(node),
                         ": scale and shift must be constants of the same size");
@@ -107,7 +115,7 @@ Status layer_params(const ir::Graph& graph, const ir::Node& node, Layer& layer) 
     layer.node = node;
     layer.act = act_params(ir::ActivationSpec{*act, node.get_float("alpha", 0.0),
                                               node.get_float("beta", 0.0)});
-    return upload_floats(graph, node, 2, layer.matmul_bias, layer.shift_count);
+    return upload_floats(graph, node, 2, layer.matmul_bias, layer.shift_count, describe_only);
   }
   return make_error(StatusCode::kUnsupported, "cuda backend: ", describe(node),
                     ": op not implemented; supported: ", kCudaOps);
@@ -237,15 +245,24 @@ Status CudaExecutable::upload_fused_weights(const ir::Graph& graph) {
 }
 
 Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& graph,
-                                                               const BlobInfo& blob) {
+                                                               const BlobInfo& blob,
+                                                               bool describe_only) {
   std::unique_ptr<CudaExecutable> exe(new CudaExecutable());
   exe->m_blob = blob;
-  MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
-  // Makes the primary context current, which cublasLtCreate expects.
-  MLPRT_CUDA_TRY(cudaSetDevice(exe->m_device), "cudaSetDevice");
-  MLPRT_RETURN_IF_ERROR(exe->m_lt.create());
+  exe->m_describe_only = describe_only;
+  if (!describe_only) {
+    MLPRT_CUDA_TRY(cudaGetDevice(&exe->m_device), "cudaGetDevice");
+    // Makes the primary context current, which cublasLtCreate expects.
+    MLPRT_CUDA_TRY(cudaSetDevice(exe->m_device), "cudaSetDevice");
+    MLPRT_RETURN_IF_ERROR(exe->m_lt.create());
+  }
   const TensorTable::LoadConstant load =
-      std::bind_front(&CudaExecutable::load_constant, exe.get());
+      describe_only ? TensorTable::LoadConstant([](const ir::Node&, const std::string&,
+                                                   const ir::Constant&, size_t) {
+        return Status::ok();
+      })
+                    : TensorTable::LoadConstant(
+                          std::bind_front(&CudaExecutable::load_constant, exe.get()));
   LayerPrecisions precisions;
   precisions.base = blob.precision;
   precisions.by_node = blob.layer_precision;
@@ -281,7 +298,7 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     layer.out_type = layer.in_type;
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
-      MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node));
+      MLPRT_ASSIGN_OR_RETURN(layer.spec, dense_spec(graph, node, !describe_only));
       layer.spec.out_f32 = dense_writes_f32(graph, node, precisions);
       if (layer.spec.out_f32) layer.out_type = ElemType::kF32;
       if (blob.gelu_tanh_layers.count(node.name)) {
@@ -300,12 +317,13 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
                           ": the plan stores its W as [N, K], a tactic of tf32 / fp16 / bf16 "
                           "layers only; this one is ", to_string(layer.precision));
       }
-      const std::vector<float> w = floats_of(*graph.find_constant(node.inputs[1]));
-      MLPRT_RETURN_IF_ERROR(upload(layer.spec.weights_nk
-                                       ? transposed_weights(w, layer.spec.k, layer.spec.n)
-                                       : w,
-                                   layer.precision, layer.weights, "weights of " + describe(node)));
-      if (layer.spec.has_bias) {
+      if (!describe_only) {
+        const std::vector<float> w = floats_of(*graph.find_constant(node.inputs[1]));
+        MLPRT_RETURN_IF_ERROR(upload(
+            layer.spec.weights_nk ? transposed_weights(w, layer.spec.k, layer.spec.n) : w,
+            layer.precision, layer.weights, "weights of " + describe(node)));
+      }
+      if (layer.spec.has_bias && !describe_only) {
         // cuBLASLt reads the bias in D's type.
         MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[2])),
                                      layer.spec.out_f32 ? Precision::kFp32 : layer.precision,
@@ -314,7 +332,7 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
       auto tuned = blob.tuned.find(node.name);
       if (tuned != blob.tuned.end()) layer.tuned = tuned->second;
     } else {
-      MLPRT_RETURN_IF_ERROR(layer_params(graph, node, layer));
+      MLPRT_RETURN_IF_ERROR(layer_params(graph, node, layer, describe_only));
     }
     const size_t data_inputs =
         layer.kind == LayerKind::kBinary || layer.kind == LayerKind::kMatMul ? 2 : 1;
@@ -381,7 +399,12 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
     MLPRT_RETURN_IF_ERROR(exe->m_tensors.add_graph_output(graph, output.name, load));
     grow_types();
   }
-  if (blob.fused_max_rows > 0) MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
+  if (blob.fused_max_rows > 0 && describe_only) {
+    std::vector<const ir::Node*> nodes;
+    exe->m_fusable = fusable_chain(graph, nodes);
+  } else if (blob.fused_max_rows > 0) {
+    MLPRT_RETURN_IF_ERROR(exe->upload_fused_weights(graph));
+  }
   if (std::any_of(blob.fused_tc.profiles.begin(), blob.fused_tc.profiles.end(),
                   [](const FusedTcProfile& p) { return p.chosen; })) {
     std::vector<const ir::Node*> chain;
@@ -390,14 +413,20 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
       return make_error(StatusCode::kCorruptData, "cuda backend: the plan for '", graph.name,
                         "' chose the fused tensor-core MLP, which cannot run it: ", why);
     }
-    MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, chain, blob.precision, false, exe->m_fused_tc,
-                                        exe->m_fused_tc_buffers, nullptr));
-    exe->m_fused_tc_ready = true;
+    if (!describe_only) {
+      MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, chain, blob.precision, false, exe->m_fused_tc,
+                                          exe->m_fused_tc_buffers, nullptr));
+      exe->m_fused_tc_ready = true;
+    }
   }
   return exe;
 }
 
 Result<std::unique_ptr<BackendContext>> CudaExecutable::create_context() const {
+  if (m_describe_only) {
+    return Status(StatusCode::kInternal,
+                  "cuda backend: an Executable made to describe a plan cannot run it");
+  }
   return make_cuda_context(*this);
 }
 

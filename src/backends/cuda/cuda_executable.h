@@ -93,7 +93,11 @@ struct Layer {
 
 class CudaExecutable final : public Executable {
  public:
-  static Result<std::unique_ptr<CudaExecutable>> create(const ir::Graph& graph, const BlobInfo& blob);
+  /// `describe_only`: for layer_precisions() and tactic_notes() only (inspect): no device used,
+  /// no weights read or uploaded (the graph may be a plan's metadata); it cannot run.
+  static Result<std::unique_ptr<CudaExecutable>> create(const ir::Graph& graph,
+                                                        const BlobInfo& blob,
+                                                        bool describe_only = false);
   ~CudaExecutable() override;
 
   Result<std::unique_ptr<BackendContext>> create_context() const override;
@@ -151,6 +155,7 @@ class CudaExecutable final : public Executable {
   FusedMlpParams m_fused;
   std::vector<DeviceBuffer> m_fused_buffers;  ///< fp32 weights and biases of the fused kernel
   bool m_fused_tc_ready = false;
+  bool m_describe_only = false;
   FusedTcParams m_fused_tc;
   std::vector<DeviceBuffer> m_fused_tc_buffers;
 };
