@@ -395,48 +395,48 @@ class Mapping {
   uint64_t m_size = 0;
 };
 
-// CRC-64 of the file's bytes before the trailer: through a mapping, 4 MiB at a time, each step
-// released once read (no copy, no more than a step resident); by pread if it cannot be mapped.
-Result<uint64_t> checksum_of(const PlanFile& file) {
-  const Mapping mapping(file);
-  if (!mapping.ok()) return stream_checksum(file);
+// CRC-64 of a mapped plan's bytes before the trailer, `step` bytes at a time, each step's pages
+// released once read.
+uint64_t mapped_body_crc(const Mapping& mapping, uint64_t step) {
   const std::span<const uint8_t> bytes = mapping.bytes();
-  constexpr uint64_t kStep = uint64_t{4} << 20;
   const uint64_t body = bytes.size() - kTrailerSize;
   uint64_t crc = 0;
-  for (uint64_t offset = 0; offset < body; offset += kStep) {
-    const uint64_t n = std::min(kStep, body - offset);
+  for (uint64_t offset = 0; offset < body; offset += step) {
+    const uint64_t n = std::min(step, body - offset);
     crc = crc64_extend(crc, bytes.subspan(offset, n));
     mapping.release(offset, n);
   }
   return crc;
 }
 
+// CRC-64 of the file's bytes before the trailer: through a mapping, 4 MiB at a time, each step
+// released once read (no copy, no more than a step resident); by pread if it cannot be mapped.
+Result<uint64_t> checksum_of(const PlanFile& file) {
+  const Mapping mapping(file);
+  if (!mapping.ok()) return stream_checksum(file);
+  return mapped_body_crc(mapping, uint64_t{4} << 20);
+}
+
+// serialize_checked with its failures as Status; `release`: free each weight once written.
+Result<std::vector<uint8_t>> serialize_reporting(const Plan& plan, bool release) {
+  try {
+    return serialize_checked(plan, release);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
+                      "': ", e.what(), " (tensor, node and attribute names must be valid UTF-8)");
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "out of memory writing plan of model '",
+                      plan.graph.name, "'");
+  }
+}
+
 }  // namespace
 
 Result<std::vector<uint8_t>> serialize_plan(const Plan& plan) {
-  try {
-    return serialize_checked(plan, false);
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
-                      "': ", e.what(), " (tensor, node and attribute names must be valid UTF-8)");
-  } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kInternal, "out of memory writing plan of model '",
-                      plan.graph.name, "'");
-  }
+  return serialize_reporting(plan, false);
 }
 
-Result<std::vector<uint8_t>> serialize_plan(Plan&& plan) {
-  try {
-    return serialize_checked(plan, true);
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(StatusCode::kInvalidArgument, "cannot write plan of model '", plan.graph.name,
-                      "': ", e.what(), " (tensor, node and attribute names must be valid UTF-8)");
-  } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kInternal, "out of memory writing plan of model '",
-                      plan.graph.name, "'");
-  }
-}
+Result<std::vector<uint8_t>> serialize_plan(Plan&& plan) { return serialize_reporting(plan, true); }
 
 Result<Plan> deserialize_plan(std::span<const uint8_t> bytes, const std::string& source_name) {
   try {
@@ -507,14 +507,8 @@ Result<PlanFileInfo> read_plan_file(const std::filesystem::path& path,
                                       bytes.size(), source_name));
     // The checksum in 16 MiB steps, each released after it is read, so that the file's pages
     // and the constants' copies are not resident together.
-    constexpr uint64_t kStep = uint64_t{16} << 20;
     const uint64_t body = bytes.size() - kTrailerSize;
-    uint64_t crc = 0;
-    for (uint64_t offset = 0; offset < body; offset += kStep) {
-      const uint64_t n = std::min(kStep, body - offset);
-      crc = crc64_extend(crc, bytes.subspan(offset, n));
-      mapping.release(offset, n);
-    }
+    const uint64_t crc = mapped_body_crc(mapping, uint64_t{16} << 20);
     MLPRT_RETURN_IF_ERROR(check_checksum(read_u64(bytes, body), crc, source_name));
     MLPRT_ASSIGN_OR_RETURN(auto sections, read_sections(bytes, bytes.size(), source_name));
     const uint64_t weights_offset = sections[1].offset;

@@ -2,30 +2,14 @@
 // as a residual input, which stay, and that the result computes the same (float64 evaluator).
 #include <gtest/gtest.h>
 
-#include "ir/evaluator.h"
 #include "ir/passes/passes.h"
+#include "pass_test_graphs.h"
 
 namespace mlprt::ir {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, AttributeValue> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attributes = std::move(attrs);
-  return n;
-}
-
-Constant ramp(Dims dims, float scale) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * (static_cast<float>(i % 7) - 3.0f);
-  return Constant::from_floats(std::move(dims), v);
-}
+using testing::make_node;
+using testing::ramp;
 
 // x [B, 6, 8] -> Dense(8 -> 8, `activation`) -> h; y = Add(r, h) with r = `residual` (x by
 // default; "row": a [8] constant, broadcast). `extra_reader`: h is also a graph output.
@@ -53,14 +37,7 @@ RefTensor input() {
 }
 
 void expect_same(const Graph& a, const Graph& b) {
-  auto ya = evaluate_graph(a, {{"x", input()}});
-  auto yb = evaluate_graph(b, {{"x", input()}});
-  ASSERT_TRUE(ya.is_ok()) << ya.status().message();
-  ASSERT_TRUE(yb.is_ok()) << yb.status().message();
-  const RefTensor& u = ya->at("y");
-  const RefTensor& v = yb->at("y");
-  ASSERT_EQ(u.dims, v.dims);
-  for (size_t i = 0; i < u.values.size(); ++i) EXPECT_NEAR(u.values[i], v.values[i], 1e-12);
+  testing::expect_same_output(a, b, input(), 1e-12);
 }
 
 TEST(FuseResidual, AddOfTheSameShapeFoldsIntoTheDense) {

@@ -2,38 +2,22 @@
 // which stay copies, and that the result computes the same as before (float64 evaluator).
 #include <gtest/gtest.h>
 
-#include "ir/evaluator.h"
 #include "ir/passes/passes.h"
+#include "pass_test_graphs.h"
 
 namespace mlprt::ir {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, AttributeValue> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attributes = std::move(attrs);
-  return n;
-}
-
-Constant ramp(Dims dims, float scale) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * (static_cast<float>(i % 5) - 2.0f);
-  return Constant::from_floats(std::move(dims), v);
-}
+using testing::make_node;
+using testing::ramp;
 
 // x [B, 6, 8] -> Transpose(0, 2, 1) -> Dense(6 -> 5, gelu) -> Dense(5 -> 6) -> Transpose back.
 Graph token_mixing(std::vector<int64_t> perm) {
   Graph g;
   g.inputs.push_back({"x", DataType::kFloat32, from_dims({-1, 6, 8})});
-  g.constants["w1"] = ramp({6, 5}, 0.1f);
-  g.constants["b1"] = ramp({5}, 0.2f);
-  g.constants["w2"] = ramp({5, 6}, 0.3f);
+  g.constants["w1"] = ramp({6, 5}, 0.1f, 5);
+  g.constants["b1"] = ramp({5}, 0.2f, 5);
+  g.constants["w2"] = ramp({5, 6}, 0.3f, 5);
   g.nodes.push_back(make_node("t1", "Transpose", {"x"}, {"xt"}, {{"perm", perm}}));
   g.nodes.push_back(make_node("d1", "Dense", {"xt", "w1", "b1"}, {"h"},
                               {{"activation", std::string("gelu_erf")}}));
@@ -50,14 +34,7 @@ RefTensor input() {
 }
 
 void expect_same(const Graph& a, const Graph& b) {
-  auto ya = evaluate_graph(a, {{"x", input()}});
-  auto yb = evaluate_graph(b, {{"x", input()}});
-  ASSERT_TRUE(ya.is_ok()) << ya.status().message();
-  ASSERT_TRUE(yb.is_ok()) << yb.status().message();
-  const RefTensor& u = ya->at("y");
-  const RefTensor& v = yb->at("y");
-  ASSERT_EQ(u.dims, v.dims);
-  for (size_t i = 0; i < u.values.size(); ++i) EXPECT_NEAR(u.values[i], v.values[i], 1e-12);
+  testing::expect_same_output(a, b, input(), 1e-12);
 }
 
 TEST(FuseTransposes, TokenMixingBecomesTwoStridedMatMuls) {

@@ -80,6 +80,16 @@ size_t bytes_of(const Dims& dims, DataType type) {
   return std::max<size_t>(n * element_size(type), 16);
 }
 
+// `bytes` of uniform [-1, 1) values in `type`.
+std::vector<std::byte> random_values(size_t bytes, DataType type, std::mt19937& rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(bytes / element_size(type));
+  for (float& v : values) v = uniform(rng);
+  std::vector<std::byte> packed(bytes);
+  convert_floats(values.data(), DataType::kFloat32, packed.data(), type, values.size());
+  return packed;
+}
+
 Status allocate(Binding& b, bool transfers) {
   BENCH_CUDA(cudaMalloc(&b.device, b.bytes), "device buffer of '" + b.name + "'");
   if (transfers) BENCH_CUDA(cudaMallocHost(&b.host, b.bytes), "pinned buffer of '" + b.name + "'");
@@ -99,17 +109,13 @@ Status set_up(StreamState& st, const Engine& engine, int profile,
   BENCH_CUDA(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   for (cudaEvent_t& e : st.events) BENCH_CUDA(cudaEventCreate(&e), "cudaEventCreate");
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (const auto& [name, dims] : shapes) {
     BENCH_TRY(ctx.set_input_shape(name, dims));
     const DataType type = engine.find_io_tensor(name)->dtype;
     st.inputs.push_back(Binding{name, bytes_of(dims, type)});  // owned before allocating
     Binding& b = st.inputs.back();
     BENCH_TRY(allocate(b, transfers));
-    std::vector<float> values(b.bytes / element_size(type));
-    for (float& v : values) v = uniform(rng);
-    std::vector<std::byte> packed(b.bytes);
-    convert_floats(values.data(), DataType::kFloat32, packed.data(), type, values.size());
+    const std::vector<std::byte> packed = random_values(b.bytes, type, rng);
     if (b.host) std::copy(packed.begin(), packed.end(), static_cast<std::byte*>(b.host));
     BENCH_CUDA(cudaMemcpy(b.device, packed.data(), b.bytes, cudaMemcpyHostToDevice),
                "first copy of '" + name + "'");
@@ -177,16 +183,14 @@ Status run_host_path(const Engine& engine, int profile, const std::map<std::stri
   BENCH_CUDA(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   for (cudaEvent_t& e : st.events) BENCH_CUDA(cudaEventCreate(&e), "cudaEventCreate");
   std::mt19937 rng(7);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (const auto& [name, dims] : shapes) {
     BENCH_TRY(ctx.set_input_shape(name, dims));
     const DataType type = engine.find_io_tensor(name)->dtype;
     st.inputs.push_back(Binding{name, bytes_of(dims, type)});
     Binding& b = st.inputs.back();
     BENCH_CUDA(cudaMallocHost(&b.host, b.bytes), "pinned buffer of '" + name + "'");
-    std::vector<float> values(b.bytes / element_size(type));
-    for (float& v : values) v = uniform(rng);
-    convert_floats(values.data(), DataType::kFloat32, b.host, type, values.size());
+    const std::vector<std::byte> packed = random_values(b.bytes, type, rng);
+    std::copy(packed.begin(), packed.end(), static_cast<std::byte*>(b.host));
     BENCH_TRY(ctx.set_tensor_address(name, b.host));
   }
   for (const TensorDesc& t : engine.io_tensors()) {
