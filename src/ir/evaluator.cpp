@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
+#include <type_traits>
 
 #include "common/check.h"
 #include "ir/activation.h"
@@ -352,6 +354,26 @@ Result<RefTensor> eval_flatten(const Node& node, const std::vector<RefTensor>& i
 
 }  // namespace
 
+namespace {
+
+// A double as T. Integer types saturate (NaN gives 0): a folded integer past T's range (a
+// fuzzer's shape arithmetic) must not be undefined behaviour; the shape checks refuse it later.
+template <typename T>
+T narrow_value(double value) {
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(value)) return T{0};
+    // 2^63 etc. are exact doubles: compare against them, not against max() rounded up.
+    constexpr double kTop = static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
+    if (value >= kTop) return std::numeric_limits<T>::max();
+    if (value <= static_cast<double>(std::numeric_limits<T>::min())) {
+      return std::numeric_limits<T>::min();
+    }
+  }
+  return static_cast<T>(value);
+}
+
+}  // namespace
+
 RefTensor to_ref_tensor(const Constant& constant) {
   return RefTensor{constant.dims, constant.to_doubles()};
 }
@@ -363,7 +385,7 @@ Constant to_constant(const RefTensor& tensor, DataType dtype) {
     using T = decltype(tag);
     c.data.resize(tensor.values.size() * sizeof(T));
     for (size_t i = 0; i < tensor.values.size(); ++i) {
-      const auto v = static_cast<T>(tensor.values[i]);
+      const T v = narrow_value<T>(tensor.values[i]);
       std::memcpy(c.data.data() + i * sizeof(T), &v, sizeof(T));
     }
   };

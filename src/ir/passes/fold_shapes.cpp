@@ -113,10 +113,14 @@ class ShapeFolder {
       if (op == "Mul" && known(a) && a.value == 1) return b;
       return kUnknown;
     }
-    if (op == "Add") return Dim{a.value + b.value, {}};
-    if (op == "Sub") return Dim{a.value - b.value, {}};
-    if (op == "Mul") return Dim{a.value * b.value, {}};
-    if (op == "Div" && b.value != 0) return Dim{a.value / b.value, {}};
+    // Past int64 the value is no dimension: unknown, and the shape check refuses the model.
+    int64_t v = 0;
+    if (op == "Add") return __builtin_add_overflow(a.value, b.value, &v) ? kUnknown : Dim{v, {}};
+    if (op == "Sub") return __builtin_sub_overflow(a.value, b.value, &v) ? kUnknown : Dim{v, {}};
+    if (op == "Mul") return __builtin_mul_overflow(a.value, b.value, &v) ? kUnknown : Dim{v, {}};
+    if (op == "Div" && b.value != 0 && !(b.value == -1 && a.value == INT64_MIN)) {
+      return Dim{a.value / b.value, {}};
+    }
     return kUnknown;
   }
 
