@@ -127,6 +127,14 @@ ir::Graph batched_constant_graph() {
   g.output(g.node("MatMul", {a, g.constant({1, 2, 4, 3})}));
   return g.graph();
 }
+// An activation without a bias: the epilogue is the activation kernel alone.
+ir::Graph activation_no_bias_graph() {
+  GraphMaker g;
+  const auto a = g.input("a", {-1, 2, 3, 4});
+  g.output(g.node("MatMul", {a, g.constant({1, 2, 4, 3})},
+                  Attrs{{"activation", std::string("sigmoid")}}));
+  return g.graph();
+}
 
 // Residual inputs (ir::fuse_residual_adds): a Dense with y = x W + b + r, one without bias
 // (empty bias slot), and token mixing whose transposed write takes x as residual.
@@ -217,6 +225,8 @@ const DataCase kCases[] = {
      }},
     {"batched_constant", batched_constant_graph,
      [] { return TensorMap{{"a", random_tensor({3, 2, 3, 4}, 8)}}; }},
+    {"activation_no_bias", activation_no_bias_graph,
+     [] { return TensorMap{{"a", random_tensor({3, 2, 3, 4}, 16)}}; }},
     {"reduce_tokens", reduce_tokens_graph,
      [] { return TensorMap{{"x", random_tensor({3, 70, 100}, 10)}}; }},
     {"token_mixing_odd", token_mixing_odd_graph,

@@ -89,11 +89,11 @@ __global__ void bias_activation_kernel(void* y, ElemType type, const float* __re
                                        ActParams act) {
   for (int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y; row < rows;
        row += int64_t{gridDim.x} * blockDim.y) {
-    const float row_bias = bias != nullptr && !per_col ? bias[row % n] : 0.0f;
+    const float row_bias = per_col ? 0.0f : bias[row % n];
     const int64_t at = row * cols;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       float v = load_elem(y, type, at + c);
-      if (bias != nullptr) v += per_col ? bias[c] : row_bias;
+      v += per_col ? bias[c] : row_bias;
       store_elem(y, type, at + c, activate_dynamic(act, v));
     }
   }
@@ -128,9 +128,10 @@ cudaError_t launch_bias_activation(void* y, ElemType type, const float* bias, in
                                    int64_t every, int64_t total, const ActParams& act,
                                    cudaStream_t stream) {
   if (total <= 0 || (bias == nullptr && act.kind == ActKind::kNone)) return cudaSuccess;
-  if (bias != nullptr && n <= 0) return cudaErrorInvalidValue;
+  if (bias == nullptr) return launch_activation(y, y, type, act, total, stream);
+  if (n <= 0) return cudaErrorInvalidValue;
   const bool per_col = every == 1;
-  const int64_t cols = bias == nullptr ? total : per_col ? n : every;
+  const int64_t cols = per_col ? n : every;
   const int64_t rows = total / cols;
   // 32..256 threads along a row, the rest of the 256 on further rows.
   const int x_threads = static_cast<int>(std::min<int64_t>(kThreads, (cols + 31) / 32 * 32));
