@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import cli_helpers as h
 
 
@@ -76,6 +78,8 @@ def test_inspect_reads_the_metadata_only(tmp_path):
          "--builderOptimizationLevel=0", "--minShapes=input:1x1024", "--optShapes=input:4x1024",
          "--maxShapes=input:8x1024")
     peak = peak_mib(h.mlprt_bin(), "inspect", f"--loadEngine={plan}")
+    if "asan" in str(h.mlprt_bin()):  # AddressSanitizer's shadow memory is no measure of ours
+        pytest.skip("peak memory is not measured under AddressSanitizer")
     assert peak < 0.75 * weight_mib, f"inspect peaked at {peak:.1f} MiB, weights {weight_mib:.1f} MiB"
     out = h.ok("inspect", f"--loadEngine={plan}").stdout
     assert "32.0 MiB" in out and "fp32 (any M: fp32 runtime-M" in out
