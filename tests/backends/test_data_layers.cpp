@@ -182,6 +182,15 @@ ir::Graph reduce_tokens_graph() {
                                            {"keepdims", int64_t{0}}}));
   return g.graph();
 }
+// Batch 1: one outer row, split into column blocks of whole cache lines across the team (the
+// last block partial).
+ir::Graph reduce_tokens_batch1_graph() {
+  GraphMaker g;
+  const auto x = g.input("x", {-1, 196, 120});
+  g.output(g.node("ReduceMean", {x}, Attrs{{"axes", std::vector<int64_t>{1}},
+                                           {"keepdims", int64_t{0}}}));
+  return g.graph();
+}
 ir::Graph token_mixing_odd_graph() {
   GraphMaker g;
   const auto x = g.input("x", {-1, 40, 48});
@@ -229,6 +238,8 @@ const DataCase kCases[] = {
      [] { return TensorMap{{"a", random_tensor({3, 2, 3, 4}, 16)}}; }},
     {"reduce_tokens", reduce_tokens_graph,
      [] { return TensorMap{{"x", random_tensor({3, 70, 100}, 10)}}; }},
+    {"reduce_tokens_batch1", reduce_tokens_batch1_graph,
+     [] { return TensorMap{{"x", random_tensor({1, 196, 120}, 17)}}; }},
     {"token_mixing_odd", token_mixing_odd_graph,
      [] { return TensorMap{{"x", random_tensor({5, 40, 48}, 11)}}; }},
     {"layer_norm_37", layer_norm_graph<37>,

@@ -82,11 +82,14 @@ void run_reduce_mean(const ir::ReduceLoops& loops, const float* x, float* y) {
     return;
   }
   // Reduced axis in the middle: accumulate whole inner rows (contiguous, vectorizable), in
-  // column blocks of 256 so that several threads share one outer row (batch 1).
-  constexpr int64_t kBlock = 256;
+  // column blocks (whole cache lines, at most 256 floats) so that every thread of the team has a
+  // share even of one outer row (batch 1): a team smaller than the next layer's leaves threads
+  // asleep, and waking them cost the following GEMM more than this loop takes.
+  const int pool = loop_threads(loops.outer * loops.n * loops.inner);
+  const int64_t per_thread = (loops.outer * loops.inner + pool - 1) / pool;
+  const int64_t kBlock = std::clamp<int64_t>((per_thread + 15) / 16 * 16, 16, 256);
   const int64_t blocks = (loops.inner + kBlock - 1) / kBlock;
-  const auto threads = static_cast<int>(
-      std::min<int64_t>(loop_threads(loops.outer * loops.n * loops.inner), loops.outer * blocks));
+  const auto threads = static_cast<int>(std::min<int64_t>(pool, loops.outer * blocks));
   const auto f = static_cast<float>(inv);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t ob = 0; ob < loops.outer * blocks; ++ob) {
