@@ -19,6 +19,8 @@ times it with `mlprt bench --exportTimes` (its median):
     bf16: mlprt --fp16 / --bf16, torch autocast-free .half() / .bfloat16() module and input);
   * cpu: the median host latency per call with --threads, beside ONNX Runtime (same ONNX,
     intra_op = threads, inter_op = 1) and torch eager (set_num_threads).
+With --rounds R, mlprt's bench and its peers' timings alternate R times per row, and each
+figure is the median of its R round medians (all rounds are kept in the JSON).
 Target (the issue): mlprt at or under torch's CUDA-graph time on every GPU row. Writes
 bench/results/mixer-DEVICE-HOST-DATE.json and .png with the device, date, command and every
 peer's number.
@@ -109,15 +111,20 @@ def mlprt_row(args, onnx, batch, x, ref, work):
         bench += ["--useCudaGraph", "--noDataTransfers"]
     else:
         bench.append(f"--threads={args.threads}")
+    return {"rel_l2_vs_float64": error, "tolerance": TOLERANCE[args.precision],
+            "build_s": build_s, "calls": 0,
+            "layers": [line.strip() for line in inspect_text.splitlines()
+                       if "MatMul" in line or "Dense" in line],
+            "commands": [shlex.join(build), shlex.join(bench)]}, bench, times
+
+
+def mlprt_time(args, bench, times):
+    """One `mlprt bench` run: its median (GPU compute time on cuda, host latency on cpu), calls."""
     run_cli(bench)
     summary = json.loads(times.read_text())["summary"]
     times.unlink()
     us = summary["compute_us"]["median"] if args.device == "cuda" else summary["latency_us"]["median"]
-    return {"us": us, "rel_l2_vs_float64": error, "tolerance": TOLERANCE[args.precision],
-            "build_s": build_s, "calls": summary["iterations"],
-            "layers": [line.strip() for line in inspect_text.splitlines()
-                       if "MatMul" in line or "Dense" in line],
-            "commands": [shlex.join(build), shlex.join(bench)]}
+    return us, summary["iterations"]
 
 
 def median_events(fn, args):
@@ -249,6 +256,8 @@ def main():
     parser.add_argument("--mlprt", default=str(ROOT / "build/ci/tools/mlprt/mlprt"))
     parser.add_argument("--duration", type=float, default=2.0, help="seconds timed per row/peer")
     parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating rounds of mlprt and the peers per row (medians of rounds)")
     parser.add_argument("--out-dir", default=str(HERE / "results"))
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -266,20 +275,34 @@ def main():
                 ref = model.double()(torch.from_numpy(x.astype(np.float64))).numpy()
             model.float()
             row = {"batch": batch}
-            mine = mlprt_row(args, onnx, batch, x, ref, work)
-            row["mlprt_us"] = mine.pop("us")
+            mine, bench, times = mlprt_row(args, onnx, batch, x, ref, work)
+            # Rounds alternate mlprt and its peers, so that a slow spell of a shared machine
+            # falls on both; each figure is the median of its rounds' medians.
+            rounds = {"mlprt": [], "a": [], "b": []}
+            for _ in range(args.rounds):
+                us, calls = mlprt_time(args, bench, times)
+                rounds["mlprt"].append(us)
+                mine["calls"] += calls
+                if args.device == "cuda":
+                    graph, eager, y = torch_cuda_rows(make_model(), x, args)
+                else:
+                    graph, eager = cpu_peer_rows(model, onnx, x, args)
+                rounds["a"].append(graph.pop("us"))
+                rounds["b"].append(eager.pop("us"))
+            mine["rounds_us"] = rounds["mlprt"]
+            graph["rounds_us"], eager["rounds_us"] = rounds["a"], rounds["b"]
+            row["mlprt_us"] = statistics.median(rounds["mlprt"])
             if args.device == "cuda":
-                graph, eager, y = torch_cuda_rows(make_model(), x, args)
-                row["torch_cuda_graph_us"] = graph.pop("us")
-                row["torch_eager_us"] = eager.pop("us")
+                row["torch_cuda_graph_us"] = statistics.median(rounds["a"])
+                row["torch_eager_us"] = statistics.median(rounds["b"])
                 row["mlprt_over_torch_graph"] = row["mlprt_us"] / row["torch_cuda_graph_us"]
                 row["at_or_under_torch_graph"] = row["mlprt_us"] <= row["torch_cuda_graph_us"]
                 row["torch_rel_l2_vs_float64"] = rel_l2(y, ref)
                 row["peers"] = {"torch_cuda_graph": graph, "torch_eager": eager}
             else:
-                ort_row, torch_row = cpu_peer_rows(model, onnx, x, args)
-                row["ort_us"] = ort_row.pop("us")
-                row["torch_eager_us"] = torch_row.pop("us")
+                ort_row, torch_row = graph, eager
+                row["ort_us"] = statistics.median(rounds["a"])
+                row["torch_eager_us"] = statistics.median(rounds["b"])
                 row["mlprt_over_ort"] = row["mlprt_us"] / row["ort_us"]
                 row["peers"] = {"onnxruntime": ort_row, "torch_eager": torch_row}
             row["mlprt"] = mine
