@@ -197,6 +197,9 @@ void bind_engine(nb::module_& m) {
       .def_prop_ro(
           "hardware", [](const PyEngine& e) { return e.engine->info().hardware; },
           "What the plan was built for, e.g. 'x86_64 avx512_core' or the GPU's name.")
+      .def_prop_ro(
+          "weight_bytes", [](const PyEngine& e) { return e.engine->info().weight_bytes; },
+          "Bytes of the plan's weights (fp32), as `mlprt bench` reports them.")
       .def(
           "to_json", [](const PyEngine& e) { return e.engine->to_json(); },
           "Everything `mlprt inspect --json` prints: versions, I/O, profiles, layers.")
@@ -295,6 +298,17 @@ void bind_engine(nb::module_& m) {
       "set_device", [](int index) { throw_if_error(set_device(index)); }, nb::arg("index"),
       "Makes GPU `index` current on the calling thread: engines loaded afterwards live there "
       "(as cudaSetDevice). Index 0 is accepted without a cuda backend.");
+  m.def(
+      "device_memory_usage",
+      [] {
+        const DeviceMemoryUsage usage = device_memory_usage();
+        nb::dict out;
+        out["current_bytes"] = usage.current_bytes;
+        out["peak_bytes"] = usage.peak_bytes;
+        return out;
+      },
+      "Device memory mlprt holds in this process (weights, activations and workspaces of every "
+      "live engine and context): {'current_bytes', 'peak_bytes'}; zeros without a cuda backend.");
 
   nb::enum_<HardwareMismatchPolicy>(
       m, "HardwareMismatchPolicy",

@@ -83,4 +83,12 @@ Status set_device(int index) {
 #endif
 }
 
+DeviceMemoryUsage device_memory_usage() {
+#ifdef MLPRT_WITH_CUDA
+  return backend::cuda_device_memory();
+#else
+  return {};
+#endif
+}
+
 }  // namespace mlprt

@@ -157,3 +157,22 @@ def test_cuda_bench_with_transfers_reports_the_library_host_path(models, tmp_pat
     h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--noDataTransfers",
          f"--exportTimes={times}", *FAST)
     assert "host_path_us" not in json.loads(times.read_text())["summary"]
+
+
+def test_cuda_bench_reports_host_and_device_memory(models, tmp_path):
+    """Issue 17: cuda plans report host peak RSS and the device memory mlprt holds, beside the
+    weight bytes; the device figure covers at least the weights."""
+    plan = tmp_path / "c.plan"
+    build = h.run("build", "--backend=cuda", f"--onnx={models['dir'] / 'dynamic.onnx'}",
+                  "--shapes=input:4x6", f"--saveEngine={plan}")
+    if build.returncode != 0:
+        pytest.skip(f"no cuda backend here: {build.stderr.strip().splitlines()[-1]}")
+    times = tmp_path / "t.json"
+    proc = h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--iterations=5",
+                f"--exportTimes={times}", *FAST)
+    assert "device memory held by mlprt" in proc.stdout
+    summary = json.loads(times.read_text())["summary"]
+    assert summary["weight_bytes"] > 0
+    assert summary["device_bytes"] >= summary["weight_bytes"]
+    assert summary["device_peak_bytes"] >= summary["device_bytes"]
+    assert summary["peak_rss_mib"] > 0

@@ -461,3 +461,13 @@ def test_infer_recovers_after_a_refused_shape(cpu_engine, reference):
         context.infer({"input": np.zeros((300, IN), np.float32)})
     for x in (small, large, small):  # both profiles, after the refusal
         assert rel_l2(context.infer({"input": x})["output"], reference(x)) <= FP32_TOL
+
+
+def test_weight_bytes_and_no_device_memory_for_cpu_engines(onnx_dynamic):
+    before = mlprt.device_memory_usage()
+    assert set(before) == {"current_bytes", "peak_bytes"}
+    engine = mlprt.Engine.load(build_plan(onnx_dynamic))
+    # The fixture's MLP: IN x 32 + 32 + 32 x OUT + OUT fp32 weights.
+    assert engine.weight_bytes == 4 * (IN * 32 + 32 + 32 * OUT + OUT)
+    engine.infer({"input": np.ones((2, IN), np.float32)})
+    assert mlprt.device_memory_usage()["current_bytes"] == before["current_bytes"]

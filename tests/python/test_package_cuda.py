@@ -178,3 +178,19 @@ def test_cuda_array_interface_input(cuda_engine, reference):
     assert isinstance(y, torch.Tensor) and y.is_cuda  # a GPU output needs a library: torch here
     torch.cuda.synchronize()
     assert rel_l2(y.cpu().numpy(), reference(x.cpu().numpy())) <= FP32_TOL
+
+
+def test_device_memory_usage_counts_engine_and_context(onnx_dynamic):
+    before = mlprt.device_memory_usage()["current_bytes"]
+    engine = mlprt.Engine.load(build_plan(onnx_dynamic, backend="cuda"))
+    loaded = mlprt.device_memory_usage()
+    assert loaded["current_bytes"] >= before + engine.weight_bytes
+    context = engine.create_execution_context()
+    context.infer({"input": np.ones((4, IN), np.float32)})
+    running = mlprt.device_memory_usage()
+    assert running["current_bytes"] > loaded["current_bytes"]  # activations, workspace
+    assert running["peak_bytes"] >= running["current_bytes"]
+    del context, engine
+    import gc
+    gc.collect()
+    assert mlprt.device_memory_usage()["current_bytes"] == before

@@ -19,6 +19,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mlprt/builder.h"
+#include "mlprt/device.h"
 #include "mlprt/engine.h"
 #include "mlprt/float16.h"
 #include "mlprt/host_cpu.h"
@@ -205,6 +206,18 @@ int bench_gpu(const Engine& engine, const std::string& source, const BenchOption
   print_stats(out, "Enqueue Time (host)", enqueue);
   out << std::setprecision(6) << "Total host walltime: " << result->walltime_s
       << " s, iterations: " << its.size() << '\n';
+  // Memory against the weights: the process's peak RSS (host), and the device memory mlprt
+  // holds (the engine's weights plus every bench context's buffers and workspaces).
+  const double rss_mib = peak_rss_mib();
+  const DeviceMemoryUsage device = device_memory_usage();
+  constexpr double kMiB = 1024.0 * 1024.0;
+  out << std::setprecision(3) << "Memory: peak RSS " << rss_mib << " MiB"
+      << (options.load_engine.empty() ? " (the build included; --loadEngine for the run alone)"
+                                      : "")
+      << ", device memory held by mlprt " << static_cast<double>(device.current_bytes) / kMiB
+      << " MiB (peak " << static_cast<double>(device.peak_bytes) / kMiB << " MiB, "
+      << options.inf_streams << " context(s)), weights "
+      << static_cast<double>(engine.info().weight_bytes) / kMiB << " MiB\n";
   std::optional<Summary> host_path, host_wall;
   if (transfers) {
     const double host_s = [&] {
@@ -247,7 +260,11 @@ int bench_gpu(const Engine& engine, const std::string& source, const BenchOption
           {"h2d_us", stats_json(h2d)},
           {"compute_us", stats_json(compute)},
           {"d2h_us", stats_json(d2h)},
-          {"enqueue_us", stats_json(enqueue)}}},
+          {"enqueue_us", stats_json(enqueue)},
+          {"peak_rss_mib", rss_mib},
+          {"device_bytes", device.current_bytes},
+          {"device_peak_bytes", device.peak_bytes},
+          {"weight_bytes", engine.info().weight_bytes}}},
         {"times", times}};
     if (host_path) {
       json["summary"]["host_path_us"] = stats_json(*host_path);

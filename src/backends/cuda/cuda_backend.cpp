@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/cuda/cublaslt_loader.h"
+#include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_executable.h"
 #include "backends/cuda/cuda_precisions.h"
 #include "backends/cuda/fused_tc_plan.h"
@@ -736,5 +737,7 @@ Status select_cuda_device(int index) {
   MLPRT_CUDA_TRY(cudaSetDevice(index), "cudaSetDevice(" + std::to_string(index) + ")");
   return Status::ok();
 }
+
+DeviceMemoryUsage cuda_device_memory() { return cuda::device_memory_held(); }
 
 }  // namespace mlprt::backend

@@ -1,8 +1,25 @@
 #include "backends/cuda/cuda_common.h"
 
+#include <atomic>
+
 #include "common/check.h"
 
 namespace mlprt::backend::cuda {
+namespace {
+
+std::atomic<size_t> g_device_bytes{0};
+std::atomic<size_t> g_device_peak{0};
+
+void count_allocation(size_t bytes) {
+  const size_t now = g_device_bytes.fetch_add(bytes) + bytes;
+  size_t peak = g_device_peak.load();
+  while (now > peak && !g_device_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
+}  // namespace
+
+DeviceMemoryUsage device_memory_held() { return {g_device_bytes.load(), g_device_peak.load()}; }
 
 const char* to_string(Precision precision) {
   switch (precision) {
@@ -50,11 +67,15 @@ Status DeviceBuffer::reserve(size_t bytes, const std::string& what) {
   MLPRT_CUDA_TRY(cudaMalloc(&p, bytes), "cudaMalloc of " + std::to_string(bytes) + " bytes for " + what);
   m_ptr = p;
   m_bytes = bytes;
+  count_allocation(bytes);
   return Status::ok();
 }
 
 void DeviceBuffer::release() noexcept {
-  if (m_ptr != nullptr) cudaFree(m_ptr);
+  if (m_ptr != nullptr) {
+    cudaFree(m_ptr);
+    g_device_bytes.fetch_sub(m_bytes);
+  }
   m_ptr = nullptr;
   m_bytes = 0;
 }

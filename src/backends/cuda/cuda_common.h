@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include "backends/cuda/cuda_kernels.h"
+#include "mlprt/device.h"
 #include "mlprt/status.h"
 #include "mlprt/tensor.h"
 
@@ -46,7 +47,10 @@ Status cublas_status(cublasStatus_t status, const std::string& what);
     }                                                                    \
   } while (0)
 
-/// cudaMalloc'd memory that only grows.
+/// Bytes every DeviceBuffer of the process holds now, and the most at once (mlprt::device_memory_usage).
+DeviceMemoryUsage device_memory_held();
+
+/// cudaMalloc'd memory that only grows (counted in device_memory_held).
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
