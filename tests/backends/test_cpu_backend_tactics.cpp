@@ -197,3 +197,82 @@ TEST(CpuTactics, CompileRecordsRowSplitAndChainChoices) {
 
 }  // namespace
 }  // namespace mlprt::testing
+
+namespace mlprt::testing {
+namespace {
+
+// X [B, 24] -> Dense 24x16 relu -> Dense 16x16 (no bias) -> Dense 16x16 relu -> Dense 16x5:
+// every inner edge is read only by the next Dense.
+ir::Graph dense_chain_graph() {
+  GraphMaker g(11);
+  auto h = g.dense(g.input("x", {-1, 24}), 24, 16, true, true);
+  h = g.dense(h, 16, 16, false);
+  h = g.dense(h, 16, 16, true, true);
+  g.output(g.dense(h, 16, 5));
+  return g.graph();
+}
+
+TEST(CpuTactics, Bf16HandoffBetweenBf16DenseLayers) {
+  if (!backend::cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has neither AVX-512 BF16 nor AMX";
+  const ir::Graph graph = dense_chain_graph();
+  for (int64_t batch : {1, 7, 64}) {
+    for (int threads : {1, 3}) {
+      for (const DenseTactic& tactic :
+           {DenseTactic{batch, DensePrecision::kBf16, WeightLayout::kPacked, 0},
+            DenseTactic{batch, DensePrecision::kBf16, WeightLayout::kPlain, 1},
+            DenseTactic{batch, DensePrecision::kBf16, WeightLayout::kPacked, threads, true}}) {
+        for (bool chain : {false, true}) {
+          auto exe = CpuExecutable::create(graph, tactics_for(graph, tactic), threads,
+                                           chain ? std::vector<int64_t>{batch} : std::vector<int64_t>{});
+          ASSERT_TRUE(exe.is_ok()) << exe.status().message();
+          const std::vector<std::string> layers = (*exe)->layer_precisions();
+          ASSERT_EQ(layers.size(), 4u);
+          EXPECT_FALSE(contains(layers[0], "reads bf16"));  // the graph input is fp32
+          EXPECT_TRUE(contains(layers[0], "writes bf16")) << layers[0];
+          EXPECT_TRUE(contains(layers[1], "reads bf16") && contains(layers[1], "writes bf16"));
+          EXPECT_TRUE(contains(layers[3], "reads bf16")) << layers[3];
+          EXPECT_FALSE(contains(layers[3], "writes bf16"));  // the graph output stays fp32
+          const std::string what = backend::cpu::describe(tactic) + " batch " +
+                                   std::to_string(batch) + " threads " + std::to_string(threads) +
+                                   (chain ? " chain" : "");
+          for (int64_t rows : {batch, batch + 2}) {  // + 2: the runtime-M primitives
+            auto context = (*exe)->create_context();
+            ASSERT_TRUE(context.is_ok()) << context.status().message();
+            ASSERT_TRUE((*context)->set_num_threads(threads).is_ok());
+            const TensorMap inputs = {{"x", random_tensor({rows, 24}, 5)}};
+            TensorMap outputs;
+            const Status status = run_context(**context, graph, inputs, outputs);
+            ASSERT_TRUE(status.is_ok()) << status.message();
+            const auto expected = reference(graph, inputs);
+            EXPECT_LE(rel_l2(outputs.at(graph.outputs[0].name).data,
+                             expected.at(graph.outputs[0].name)),
+                      2e-2)
+                << what << " rows " << rows;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuTactics, NoBf16HandoffWhereALayerMayRunInFp32) {
+  if (!backend::cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has neither AVX-512 BF16 nor AMX";
+  const ir::Graph graph = dense_chain_graph();
+  auto tactics = tactics_for(graph, DenseTactic{8, DensePrecision::kBf16});
+  // The third layer's runtime-M primitive in fp32: neither of its edges travels in bf16; an
+  // unfused activation (the first layer's) likewise keeps its output fp32.
+  tactics[graph.nodes[2].name][0].precision = DensePrecision::kFp32;
+  tactics[graph.nodes[0].name][1].fused = false;
+  auto exe = CpuExecutable::create(graph, tactics, 2);
+  ASSERT_TRUE(exe.is_ok()) << exe.status().message();
+  const std::vector<std::string> layers = (*exe)->layer_precisions();
+  EXPECT_FALSE(contains(layers[0], "writes bf16")) << layers[0];
+  EXPECT_FALSE(contains(layers[1], "reads bf16") ||
+               contains(layers[1], "writes bf16"))
+      << layers[1];
+  EXPECT_FALSE(contains(layers[2], "reads bf16") || contains(layers[2], "writes bf16"));
+  EXPECT_FALSE(contains(layers[3], "reads bf16")) << layers[3];
+}
+
+}  // namespace
+}  // namespace mlprt::testing

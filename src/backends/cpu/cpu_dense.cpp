@@ -90,8 +90,18 @@ memory::desc dense_src_desc(const DenseSpec& spec, int64_t m) {
   return memory::desc({m, spec.k}, memory::data_type::f32, strides);
 }
 
-memory::desc dense_dst_desc(const DenseSpec& spec, int64_t m) {
-  return memory::desc({m, spec.n}, memory::data_type::f32, memory::dims{spec.n, 1});
+memory::desc dense_dst_desc(const DenseSpec& spec, int64_t m, bool bf16) {
+  return memory::desc({m, spec.n}, bf16 ? memory::data_type::bf16 : memory::data_type::f32,
+                      memory::dims{spec.n, 1});
+}
+
+bool tactics_allow_handoff(const DenseSpec& spec, const std::vector<DenseTactic>& tactics) {
+  if (tactics.empty()) return false;
+  for (const DenseTactic& t : tactics) {
+    if (t.precision != DensePrecision::kBf16) return false;
+    if (!t.fused && spec.activation.kind != ir::ActivationKind::kNone) return false;
+  }
+  return true;
 }
 
 namespace {
@@ -155,7 +165,7 @@ std::vector<RowRange> split_rows(int64_t rows, int threads) {
 
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
                                                    const ir::Node& node, const DenseSpec& spec,
-                                                   const DenseTactic& tactic) {
+                                                   const DenseTactic& tactic, bool dst_bf16) {
   const int64_t m = tactic.m < 0 ? DNNL_RUNTIME_DIM_VAL : tactic.m;
   const bool bf16 = tactic.precision == DensePrecision::kBf16;
   const memory::data_type low = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -182,7 +192,7 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
     // bf16 src is the converted copy, always plain [M, K].
     const memory::desc src = bf16 ? memory::desc({m, spec.k}, low, memory::dims{spec.k, 1})
                                   : dense_src_desc(spec, m);
-    const dnnl::matmul::desc desc(src, weights, bias, dense_dst_desc(spec, m));
+    const dnnl::matmul::desc desc(src, weights, bias, dense_dst_desc(spec, m, dst_bf16));
     return dnnl::matmul::primitive_desc(desc, attr, engine);
   } catch (const dnnl::error& e) {
     const std::string doing = "create a " + describe(tactic) + " matmul primitive descriptor";
@@ -273,7 +283,7 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     const ir::Node& node, const DenseSpec& spec,
                                                     const DenseTactic& tactic,
                                                     const std::vector<DenseVariant>* shared,
-                                                    bool describe_only);
+                                                    bool describe_only, bool dst_bf16);
 
 static const std::vector<DenseVariant>& variants_or_none(const std::vector<DenseVariant>* list) {
   static const std::vector<DenseVariant> kNone;
@@ -319,7 +329,7 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic,
                                         const std::vector<DenseVariant>* shared,
-                                        bool describe_only) {
+                                        bool describe_only, bool dst_bf16) {
   // oneDNN (OpenMP build) plans a fixed-shape primitive's parallel work for the creating
   // thread's OpenMP count, and its primitive cache keys on that count: descriptor and
   // primitive are both made under the tactic's count, or the cache may hand back a primitive
@@ -327,8 +337,8 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
   const int threads = tactic.m >= 0 ? tactic.threads : 0;
   const int caller_threads = omp_get_max_threads();
   if (threads > 0) omp_set_num_threads(threads);
-  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic, shared,
-                                                               describe_only);
+  Result<DenseVariant> variant = make_dense_variant_impl(engine, stream, graph, node, spec, tactic,
+                                                         shared, describe_only, dst_bf16);
   if (threads > 0) omp_set_num_threads(caller_threads);
   return variant;
 }
@@ -338,11 +348,12 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     const ir::Node& node, const DenseSpec& spec,
                                                     const DenseTactic& tactic,
                                                     const std::vector<DenseVariant>* shared,
-                                                    bool describe_only) {
+                                                    bool describe_only, bool dst_bf16) {
   if (tactic.precision == DensePrecision::kFp16) {
     return make_fp16_variant(graph, node, spec, tactic, shared, describe_only);
   }
-  MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, make_dense_pd(engine, node, spec, tactic));
+  MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd,
+                         make_dense_pd(engine, node, spec, tactic, dst_bf16));
   if (describe_only) {
     DenseVariant variant;
     variant.fixed_m = tactic.m;
@@ -393,14 +404,22 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
 
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
-                                    bool require_runtime, bool describe_only) {
+                                    bool require_runtime, bool describe_only,
+                                    DenseHandoff handoff) {
   MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node, !describe_only));
+  if ((handoff.src_bf16 || handoff.dst_bf16) &&
+      (!tactics_allow_handoff(spec, tactics) || (handoff.src_bf16 && spec.transpose_x))) {
+    return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
+                      ": a bf16 handoff needs bf16 tactics with fused activations and a "
+                      "row-major X");
+  }
   if (tactics.empty() || (require_runtime && tactics.front().m >= 0)) {
     return make_error(StatusCode::kInvalidArgument, "cpu backend: ", describe(node),
                       ": the first tactic must be the runtime-M one");
   }
   DenseLayer layer;
   layer.spec = spec;
+  layer.handoff = handoff;
   try {
     dnnl::stream stream(engine);
     std::vector<int64_t> seen;
@@ -412,7 +431,8 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
       if (!tactic.row_split) {
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
                                make_dense_variant(engine, stream, graph, node, spec, tactic,
-                                                  &layer.variants, describe_only));
+                                                  &layer.variants, describe_only,
+                                                  handoff.dst_bf16));
         layer.variants.push_back(std::move(variant));
         continue;
       }
@@ -434,7 +454,8 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
         block.row_split = false;
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
                                make_dense_variant(engine, stream, graph, node, spec, block,
-                                                  &layer.variants, describe_only));
+                                                  &layer.variants, describe_only,
+                                                  handoff.dst_bf16));
         variant.block = true;
         layer.variants.push_back(std::move(variant));
       }

@@ -84,12 +84,23 @@ std::string describe(const DenseTactic& tactic);
 /// X as oneDNN sees it: [M, K] (row-major, or column-major for transpose_x). `m` may be
 /// DNNL_RUNTIME_DIM_VAL.
 dnnl::memory::desc dense_src_desc(const DenseSpec& spec, int64_t m);
-dnnl::memory::desc dense_dst_desc(const DenseSpec& spec, int64_t m);
+/// Y: [M, N] row-major, f32 (or bf16 for a bf16 handoff).
+dnnl::memory::desc dense_dst_desc(const DenseSpec& spec, int64_t m, bool bf16 = false);
+
+/// A bf16 handoff between two Dense layers that run in bf16 only: the producer's matmul writes
+/// its output in bf16 and the consumer's reads it as is, with no fp32 round trip in between
+/// (the values are the ones the consumer's own conversion would have made: oneDNN rounds the
+/// fp32 accumulator plus bias and activation to nearest even).
+struct DenseHandoff {
+  bool src_bf16 = false;  ///< X arrives in bf16, plain [M, K]
+  bool dst_bf16 = false;  ///< Y is written in bf16, plain [M, N]
+};
 
 /// Matmul primitive descriptor for the tactic, user scratchpad.
 Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
                                                    const ir::Node& node, const DenseSpec& spec,
-                                                   const DenseTactic& tactic);
+                                                   const DenseTactic& tactic,
+                                                   bool dst_bf16 = false);
 
 struct DenseVariant {
   int64_t fixed_m = -1;  ///< -1: runtime M, serves every M
@@ -107,6 +118,7 @@ struct DenseLayer {
   dnnl::memory bias;  ///< null when the layer has no bias
   std::vector<DenseVariant> variants;  ///< [0]: runtime M; then one per fixed M and block size
   std::vector<DenseTactic> splits;     ///< the row-split tactics, one per M at most
+  DenseHandoff handoff;                ///< bf16 in / out (every variant is bf16 then)
 
   /// Index into `variants` of the primitive used for `m` rows run whole.
   [[nodiscard]] size_t variant_for(int64_t m) const;
@@ -132,15 +144,21 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic,
                                         const std::vector<DenseVariant>* shared = nullptr,
-                                        bool describe_only = false);
+                                        bool describe_only = false, bool dst_bf16 = false);
 
 /// Creates the primitives and packs the weights: `tactics` must start with the runtime-M one
 /// (unless `require_runtime` is false: the tuner times one tactic alone); the others are
 /// fixed-M, one per distinct M. A row-split tactic adds one 1-thread variant per block size.
 /// `describe_only`: the variants' tactics and implementation names only (see
 /// make_dense_variant); the graph's constants need no data.
+/// `handoff`: bf16 input / output (every tactic must then be bf16, with a fused activation).
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
-                                    bool require_runtime = true, bool describe_only = false);
+                                    bool require_runtime = true, bool describe_only = false,
+                                    DenseHandoff handoff = {});
+
+/// Whether `tactics` (a layer's runtime-M, fixed-M and row-split ones) may take part in a bf16
+/// handoff: every one bf16, with the activation fused (an unfused activation runs in fp32 on Y).
+bool tactics_allow_handoff(const DenseSpec& spec, const std::vector<DenseTactic>& tactics);
 
 }  // namespace mlprt::backend::cpu

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -55,10 +56,18 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
   call.stream = stream.get();
   call.nargs = 0;
   call.fp16 = false;
+  const DenseHandoff& handoff = m_layer->handoff;
+  call.src_elem = handoff.src_bf16 ? 2 : 4;
+  call.dst_elem = handoff.dst_bf16 ? 2 : 4;
+  if (handoff.src_bf16) call.bf16 = false;  // X is bf16 already: nothing to convert
   if (m == 0) return Status::ok();
   try {
     // Null handles: the addresses are set per call in run().
-    call.src = memory(dense_src_desc(spec, m), engine, nullptr);
+    call.src = handoff.src_bf16
+                   ? memory(memory::desc({m, spec.k}, memory::data_type::bf16,
+                                         memory::dims{spec.k, 1}),
+                            engine, nullptr)
+                   : memory(dense_src_desc(spec, m), engine, nullptr);
     if (v.tactic.precision == DensePrecision::kFp16) {
       // Our kernel: an fp16 copy of the rows, the activation as a pass after it.
       call.fp16 = true;
@@ -78,7 +87,7 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
                             engine);
       std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
     }
-    call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
+    call.dst = memory(dense_dst_desc(spec, m, handoff.dst_bf16), engine, nullptr);
     call.scratchpad = memory(v.scratchpad_desc, engine, scratchpad);
   } catch (const dnnl::error& e) {
     return make_error(StatusCode::kInternal, "cpu backend: layer '", m_name,
@@ -152,9 +161,12 @@ Status DenseRun::run_product(Call& call, const float* x, float* y) {
   if (call.nargs == 0) return Status::ok();
   const DenseSpec& spec = m_layer->spec;
   const int64_t m = call.rows.end - call.rows.begin;
-  // Row blocks only exist for row-major X: block rows start at row * K.
-  const float* xb = x + call.rows.begin * spec.k;
-  float* yb = y + call.rows.begin * spec.n;
+  // Row blocks only exist for row-major X: block rows start at row * K (elements of the
+  // handoff's type where X or Y is bf16).
+  const float* xb = reinterpret_cast<const float*>(reinterpret_cast<const std::byte*>(x) +
+                                                   call.rows.begin * spec.k * call.src_elem);
+  float* yb = reinterpret_cast<float*>(reinterpret_cast<std::byte*>(y) +
+                                       call.rows.begin * spec.n * call.dst_elem);
   dnnl_status_t st = dnnl_memory_set_data_handle(call.src.get(), const_cast<float*>(xb));
   if (st == dnnl_success) st = dnnl_memory_set_data_handle(call.dst.get(), yb);
   if (call.fp16) {

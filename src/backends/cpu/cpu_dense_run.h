@@ -65,6 +65,8 @@ class DenseRun {
     bool fp16 = false;     ///< our kernel, not a oneDNN primitive
     int fp16_threads = 1;  ///< fp16: 1 runs on the calling thread; 0: OpenMP's count then
     bool unfused = false;  ///< the activation runs after the matmul
+    int64_t src_elem = 4;  ///< bytes per X element as the caller passes it (2: bf16 handoff)
+    int64_t dst_elem = 4;  ///< bytes per Y element written (2: bf16 handoff)
     dnnl_stream_t stream = nullptr;
     dnnl::memory src;
     dnnl::memory src_low;  ///< bf16 / fp16 copy of the block's rows

@@ -16,6 +16,45 @@
 namespace mlprt::backend::cpu {
 namespace {
 
+// The bf16 handoffs (cpu_dense.h DenseHandoff), by Dense node name: a Dense output that is no
+// graph output and is read only as the X of other Dense layers, where the producer (without a
+// residual) and every reader run in bf16 only, travels in bf16.
+std::map<std::string, DenseHandoff> plan_bf16_handoffs(
+    const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics) {
+  auto bf16_only = [&](const ir::Node& node) {
+    if (node.op != "Dense") return false;
+    auto it = tactics.find(node.name);
+    Result<DenseSpec> spec = dense_spec(graph, node, false);
+    return it != tactics.end() && spec.is_ok() && tactics_allow_handoff(*spec, it->second);
+  };
+  std::set<std::string> outputs;
+  for (const ir::TensorInfo& output : graph.outputs) outputs.insert(output.name);
+  std::map<std::string, DenseHandoff> out;
+  for (const ir::Node& producer : graph.nodes) {
+    if (!bf16_only(producer) || ir::has_residual(producer) || producer.outputs.size() != 1 ||
+        outputs.count(producer.outputs[0])) {
+      continue;
+    }
+    const std::string& tensor = producer.outputs[0];
+    std::vector<const ir::Node*> readers;
+    bool all_dense_x = true;
+    for (const ir::Node& node : graph.nodes) {
+      const auto uses = std::count(node.inputs.begin(), node.inputs.end(), tensor);
+      if (uses == 0) continue;
+      if (uses != 1 || node.inputs[0] != tensor || !bf16_only(node) ||
+          node.get_int("transpose_x", 0) != 0) {
+        all_dense_x = false;
+        break;
+      }
+      readers.push_back(&node);
+    }
+    if (!all_dense_x || readers.empty()) continue;
+    out[producer.name].dst_bf16 = true;
+    for (const ir::Node* reader : readers) out[reader->name].src_bf16 = true;
+  }
+  return out;
+}
+
 std::vector<float> floats_of(const ir::Graph& graph, const ir::Node& node, size_t i) {
   if (i >= node.inputs.size() || node.inputs[i].empty()) return {};
   const ir::Constant* c = graph.find_constant(node.inputs[i]);
@@ -167,6 +206,7 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     }
     exe->m_input_dtypes.push_back(input.dtype);
   }
+  const std::map<std::string, DenseHandoff> handoffs = plan_bf16_handoffs(graph, tactics);
   for (const ir::Node& node : graph.nodes) {
     Layer layer;
     layer.name = node.name;
@@ -174,12 +214,14 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
     if (node.op == "Dense") {
       layer.kind = LayerKind::kDense;
       auto it = tactics.find(node.name);
+      auto handoff = handoffs.find(node.name);
       MLPRT_ASSIGN_OR_RETURN(
           layer.dense,
           make_dense_layer(
               exe->m_engine, graph, node,
               it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}} : it->second,
-              true, describe_only));
+              true, describe_only,
+              handoff == handoffs.end() ? DenseHandoff{} : handoff->second));
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());
       }
@@ -280,6 +322,9 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
         }
         std::string joined;
         for (const std::string& p : precisions) joined += (joined.empty() ? "" : "+") + p;
+        const DenseHandoff& handoff = layer.dense.handoff;
+        if (handoff.src_bf16) text += "; reads bf16";
+        if (handoff.dst_bf16) text += "; writes bf16";
         out.push_back(joined + " (" + text + chain_note() + ")");
         break;
       }
