@@ -138,14 +138,20 @@ def test_timing_cache_warm_build_times_nothing(models, tmp_path):
     assert (tmp_path / "a.plan").read_bytes() == (tmp_path / "b.plan").read_bytes()
 
 
-def test_cuda_bench_with_transfers_reports_the_library_host_path(models, tmp_path):
-    """trtexec's H2D / compute / D2H split, and beside it the host path the library gives users
-    (pinned host buffers bound to the context, copies inside its CUDA graph)."""
+def cuda_plan(models, tmp_path):
+    """A cuda plan of the dynamic fixture for input 4x6, or a skip saying why there is none."""
     plan = tmp_path / "c.plan"
     build = h.run("build", "--backend=cuda", f"--onnx={models['dir'] / 'dynamic.onnx'}",
                   "--shapes=input:4x6", f"--saveEngine={plan}")
     if build.returncode != 0:
         pytest.skip(f"no cuda backend here: {build.stderr.strip().splitlines()[-1]}")
+    return plan
+
+
+def test_cuda_bench_with_transfers_reports_the_library_host_path(models, tmp_path):
+    """trtexec's H2D / compute / D2H split, and beside it the host path the library gives users
+    (pinned host buffers bound to the context, copies inside its CUDA graph)."""
+    plan = cuda_plan(models, tmp_path)
     times = tmp_path / "t.json"
     proc = h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--useCudaGraph",
                 "--iterations=20", f"--exportTimes={times}", *FAST)
@@ -162,11 +168,7 @@ def test_cuda_bench_with_transfers_reports_the_library_host_path(models, tmp_pat
 def test_cuda_bench_reports_host_and_device_memory(models, tmp_path):
     """Issue 17: cuda plans report host peak RSS and the device memory mlprt holds, beside the
     weight bytes; the device figure covers at least the weights."""
-    plan = tmp_path / "c.plan"
-    build = h.run("build", "--backend=cuda", f"--onnx={models['dir'] / 'dynamic.onnx'}",
-                  "--shapes=input:4x6", f"--saveEngine={plan}")
-    if build.returncode != 0:
-        pytest.skip(f"no cuda backend here: {build.stderr.strip().splitlines()[-1]}")
+    plan = cuda_plan(models, tmp_path)
     times = tmp_path / "t.json"
     proc = h.ok("bench", f"--loadEngine={plan}", "--shapes=input:4x6", "--iterations=5",
                 f"--exportTimes={times}", *FAST)
