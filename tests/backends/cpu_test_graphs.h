@@ -135,4 +135,19 @@ Status run_context(backend::BackendContext& context, const ir::Graph& graph,
 void expect_matches_reference(backend::BackendContext& context, const ir::Graph& graph,
                               const TensorMap& inputs);
 
+// X [B, 24] -> Dense 24x16 + relu -> Dense 16x16 (no bias) -> + row bias -> Relu ->
+// + the first Dense's output (residual) -> Dense 16x5 -> Flatten (a view): row-wise, so that
+// the cpu backend may run it as one whole-chain row split.
+inline ir::Graph row_wise_graph() {
+  GraphMaker g(7);
+  const auto x = g.input("x", {-1, 24});
+  const auto first = g.dense(x, 24, 16, true, true);
+  auto h = g.dense(first, 16, 16, false);
+  h = g.relu(g.add(h, g.constant({1, 16})));
+  h = g.add(h, first);
+  h = g.dense(h, 16, 5);
+  g.output(g.flatten(h, 1));
+  return g.graph();
+}
+
 }  // namespace mlprt::testing

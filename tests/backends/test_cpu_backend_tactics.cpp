@@ -24,20 +24,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// X [B, 24] -> Dense 24x16 + relu -> Dense 16x16 (no bias) -> + row bias -> Relu ->
-// + the first Dense's output (residual) -> Dense 16x5 -> Flatten (a view)
-ir::Graph row_wise_graph() {
-  GraphMaker g(7);
-  const auto x = g.input("x", {-1, 24});
-  const auto first = g.dense(x, 24, 16, true, true);
-  auto h = g.dense(first, 16, 16, false);
-  h = g.relu(g.add(h, g.constant({1, 16})));
-  h = g.add(h, first);
-  h = g.dense(h, 16, 5);
-  g.output(g.flatten(h, 1));
-  return g.graph();
-}
-
 std::map<std::string, std::vector<DenseTactic>> tactics_for(const ir::Graph& graph,
                                                             const DenseTactic& tactic) {
   std::map<std::string, std::vector<DenseTactic>> out;

@@ -25,15 +25,7 @@ struct Recorder final : Profiler {
 };
 
 TEST(CpuProfiler, AChainedPlanReportsEachLayerOnItsOwn) {
-  // X [B, 24] -> Dense + relu -> Dense -> + row bias -> Relu -> + residual -> Dense -> Flatten
-  GraphMaker g(7);
-  const auto x = g.input("x", {-1, 24});
-  const auto first = g.dense(x, 24, 16, true, true);
-  auto h = g.dense(first, 16, 16, false);
-  h = g.relu(g.add(h, g.constant({1, 16})));
-  h = g.add(h, first);
-  g.output(g.flatten(g.dense(h, 16, 5), 1));
-  const ir::Graph& graph = g.graph();
+  const ir::Graph graph = row_wise_graph();
 
   constexpr int64_t kBatch = 64;
   constexpr int kThreads = 2;
