@@ -207,6 +207,11 @@ void check_kernel_cases(bool large) {
                    ElemType::kF32, {1, 7, 1000, 65537}});
   cases.push_back({"tutorial 784-32-10 fp16 io", make_chain(784, {{32, "relu"}, {10, "none"}}),
                    Precision::kFp16, ElemType::kF16, {1, 7, 1000}});
+  // Narrow chains run the register-resident kernel: its input modes are T rows copied as they
+  // are (above: fp16 io), fp32 rows converted on chip (tcnn128 fp32 io) and element loads (an
+  // input width that is not a multiple of 4).
+  cases.push_back({"narrow 30-48-8 fp16 fp32 io", make_chain(30, {{48, "gelu_erf"}, {8, "none"}}),
+                   Precision::kFp16, ElemType::kF32, {1, 7, 1000, 65537}});
   cases.push_back({"odd widths 37-200-256-130-3 bf16",
                    make_chain(37, {{200, "gelu_erf"}, {256, "tanh"}, {130, "sigmoid"},
                                    {3, "leaky_relu", 0.1}}),

@@ -1,0 +1,380 @@
+#include "backends/cuda/fused_mlp_rr.h"
+
+#include <atomic>
+#include <cstdint>
+
+#include "backends/cuda/fused_tc_device.cuh"
+
+namespace mlprt::backend::cuda {
+namespace {
+
+using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' own helpers
+
+constexpr int kMmaRows = 16;  // rows of one mma.sync tile
+constexpr int kMaxDevices = 64;
+
+// Where things live in the block's shared memory, computed on the host.
+struct RrLayout {
+  int w_off[kFusedTcMaxLayers];  // layer l's weights [n_pad][k_pad + 8], in elements
+  int b_off[kFusedTcMaxLayers];  // layer l's bias [n_pad], in floats from `bias_bytes`
+  int bias_bytes = 0;            // where the biases start
+  int x_bytes = 0;               // where the warps' input buffers start
+  int raw_bytes = 0;             // per warp: the rows as they are copied in (modes 0 and 1)
+  int warp_bytes = 0;            // per warp: raw rows, then (modes 1 and 2) the rows in T
+  int total_bytes = 0;
+};
+
+// How a tile of input rows reaches the A fragments:
+//  0: x is T (16-byte aligned rows): cp.async into the warp's buffer, read by ldmatrix there;
+//  1: x is fp32 (16-byte aligned rows): cp.async of the fp32 rows, converted in shared memory;
+//  2: anything else: element loads through fp32 (not overlapped with the compute).
+enum XMode { kXDirect = 0, kXFp32 = 1, kXElements = 2 };
+
+template <int MAXW>
+constexpr int x_ld() {
+  return MAXW + 8;  // +16 bytes per row: ldmatrix rows hit distinct banks
+}
+
+// Rows a warp runs through the chain at a time (one mma tile: 32 rows, two tiles sharing each
+// weight fragment, measured slower at 1K and 64K rows and hardly faster at 1M).
+constexpr int tile_rows(int /*maxw*/) { return 16; }
+
+RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, XMode mode) {
+  RrLayout out;
+  int elems = 0;
+  for (int l = 0; l < params.num_layers; ++l) {
+    out.w_off[l] = elems;
+    elems += params.layers[l].n_pad * (params.layers[l].k_pad + 8);
+  }
+  out.bias_bytes = (elems * 2 + 15) / 16 * 16;
+  int floats = 0;
+  for (int l = 0; l < params.num_layers; ++l) {
+    out.b_off[l] = floats;
+    floats += params.layers[l].n_pad;
+  }
+  out.x_bytes = out.bias_bytes + floats * 4;
+  const int rows = tile_rows(maxw);
+  const int t_bytes = rows * (maxw + 8) * 2;
+  out.raw_bytes = mode == kXDirect ? t_bytes : mode == kXFp32 ? rows * params.layers[0].k_pad * 4 : 0;
+  out.warp_bytes = out.raw_bytes + (mode == kXDirect ? 0 : t_bytes);
+  out.total_bytes = out.x_bytes + warps * out.warp_bytes;
+  return out;
+}
+
+// Starts copying the warp's tile of input rows [row0, row0 + ROWS) into `raw` (modes 0 and 1;
+// zeros past k and past the last row): mode 0 as T rows of x_ld elements, mode 1 as fp32 rows of
+// k_pad floats.
+template <typename T, int MAXW, int ROWS>
+__device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, int k_pad,
+                                            int64_t row0, int64_t rows, unsigned char* raw,
+                                            int lane) {
+  const int esize = mode == kXDirect ? 2 : 4;
+  const int per_piece = 16 / esize;
+  const int per_row = k_pad / per_piece;
+  const int ld = mode == kXDirect ? x_ld<MAXW>() : k_pad;
+  const auto* xb = static_cast<const unsigned char*>(x);
+  for (int i = lane; i < ROWS * per_row; i += 32) {
+    const int r = i / per_row;
+    const int col = (i - r * per_row) * per_piece;
+    const bool valid = row0 + r < rows && col < k;
+    cp_async16(raw + (r * ld + col) * esize, valid ? xb + ((row0 + r) * k + col) * esize : xb,
+               valid);
+  }
+}
+
+// The copied tile into `dst` ([ROWS][x_ld] of T): mode 1 converts the fp32 rows in `raw`, mode 2
+// loads x element by element.
+template <typename T, int MAXW, int ROWS>
+__device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, XMode mode, int k,
+                                            int k_pad, int64_t row0, int64_t rows,
+                                            const unsigned char* raw, T* dst, int lane) {
+  constexpr int kLd = x_ld<MAXW>();
+  if (mode == kXFp32) {
+    const int per_row = k_pad / 4;
+    const auto* src = reinterpret_cast<const float4*>(raw);
+#pragma unroll 4
+    for (int i = lane; i < ROWS * per_row; i += 32) {
+      const int r = i / per_row;
+      const int col = (i - r * per_row) * 4;
+      const float4 v = src[i];
+      uint2 packed;
+      packed.x = pack2<T>(v.x, v.y);
+      packed.y = pack2<T>(v.z, v.w);
+      *reinterpret_cast<uint2*>(dst + r * kLd + col) = packed;
+    }
+    return;
+  }
+#pragma unroll 8
+  for (int i = lane; i < ROWS * k_pad; i += 32) {
+    const int r = i / k_pad;
+    const int col = i - r * k_pad;
+    const float v = row0 + r < rows && col < k ? load_elem(x, x_type, (row0 + r) * k + col) : 0.0f;
+    dst[r * kLd + col] = to_t<T>(v);
+  }
+}
+
+// acc (+ bias, activation) of one layer: into the next layer's A fragments (zeros in the padded
+// columns: an activation of 0 need not be 0), or, for the last layer, into y.
+template <typename T, int MAXW, int MODE>
+__device__ __forceinline__ void rr_epilogue(float (&acc)[MAXW / 8][4], uint32_t (&a)[MAXW / 16][4],
+                                            const FusedTcLayer& layer, const float* bias,
+                                            bool last, void* y, ElemType y_type, bool paired,
+                                            int64_t row0, int64_t rows, int lane) {
+  const int g = lane >> 2;
+  const int t2 = (lane & 3) * 2;
+#pragma unroll
+  for (int j = 0; j < MAXW / 8; ++j) {
+    if (j * 8 >= layer.n_pad) continue;
+    const int col = j * 8 + t2;
+    const float b0 = bias[col];
+    const float b1 = bias[col + 1];
+    float v[4];
+    v[0] = epilogue_act<MODE>(layer.act, acc[j][0] + b0);
+    v[1] = epilogue_act<MODE>(layer.act, acc[j][1] + b1);
+    v[2] = epilogue_act<MODE>(layer.act, acc[j][2] + b0);
+    v[3] = epilogue_act<MODE>(layer.act, acc[j][3] + b1);
+    if (!last) {
+      if (col >= layer.n) v[0] = v[2] = 0.0f;
+      if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
+      // C of n8 tile j: rows g / g+8, columns 8j + t2, +1. A of k16 tile j/2: a0 / a1 rows
+      // g / g+8 of its first 8 columns, a2 / a3 of its last 8.
+      a[j / 2][(j & 1) * 2] = pack2<T>(v[0], v[1]);
+      a[j / 2][(j & 1) * 2 + 1] = pack2<T>(v[2], v[3]);
+    } else if (col < layer.n) {
+      const bool both = col + 1 < layer.n;
+      if (row0 + g < rows) store_pair(y, y_type, (row0 + g) * layer.n + col, v[0], v[1], both, paired);
+      if (row0 + g + 8 < rows) {
+        store_pair(y, y_type, (row0 + g + 8) * layer.n + col, v[2], v[3], both, paired);
+      }
+    }
+  }
+}
+
+template <typename T, int MAXW, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) fused_rr_kernel(
+    const __grid_constant__ FusedTcParams params, const __grid_constant__ RrLayout layout,
+    const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
+    ElemType y_type, int64_t rows) {
+  constexpr int KT = MAXW / 16;
+  constexpr int NT = MAXW / 8;
+  constexpr int ROWS = tile_rows(MAXW);
+  constexpr int MT = ROWS / kMmaRows;
+  constexpr int kLd = x_ld<MAXW>();
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* const wsm = reinterpret_cast<T*>(smem_raw);
+  const float* const bsm = reinterpret_cast<const float*>(smem_raw + layout.bias_bytes);
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  unsigned char* const raw = smem_raw + layout.x_bytes + warp * layout.warp_bytes;
+  // The rows ldmatrix reads: the raw buffer itself in mode 0, else the converted copy after it.
+  T* const xt = reinterpret_cast<T*>(x_mode == kXDirect ? raw : raw + layout.raw_bytes);
+
+  // Every layer's weights and bias, once per block.
+  for (int l = 0; l < params.num_layers; ++l) {
+    const FusedTcLayer& layer = params.layers[l];
+    const int per_row = layer.k_pad / 8;
+    const T* w = static_cast<const T*>(layer.weights);
+    T* dst = wsm + layout.w_off[l];
+    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad * per_row; i += WARPS * 32) {
+      const int n = i / per_row;
+      const int p = i - n * per_row;
+      cp_async16(dst + n * (layer.k_pad + 8) + p * 8, w + static_cast<int64_t>(n) * layer.k_pad + p * 8,
+                 true);
+    }
+    float* b = reinterpret_cast<float*>(smem_raw + layout.bias_bytes) + layout.b_off[l];
+    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad / 4; i += WARPS * 32) {
+      cp_async16(b + i * 4, layer.bias + i * 4, true);
+    }
+  }
+  const int k_in = params.layers[0].k;
+  const int k_in_pad = params.layers[0].k_pad;
+  const int64_t tiles = (rows + ROWS - 1) / ROWS;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * WARPS;
+  int64_t tile = static_cast<int64_t>(blockIdx.x) * WARPS + warp;
+  if (tile < tiles && x_mode != kXElements) {
+    copy_x_tile<T, MAXW, ROWS>(x, x_mode, k_in, k_in_pad, tile * ROWS, rows, raw, lane);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  __syncthreads();  // the weights are in; from here on every warp is on its own
+
+  const bool paired = (params.layers[params.num_layers - 1].n % 2) == 0 &&
+                      (reinterpret_cast<uintptr_t>(y) % 8) == 0;
+  for (; tile < tiles; tile += stride) {
+    const int64_t row0 = tile * ROWS;
+    cp_async_wait<0>();  // this tile's rows (copied during the previous tile's layers)
+    __syncwarp();
+    if (x_mode != kXDirect) {
+      fill_x_tile<T, MAXW, ROWS>(x, x_type, x_mode, k_in, k_in_pad, row0, rows, raw, xt, lane);
+      __syncwarp();
+    }
+    uint32_t a[MT][KT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int kt = 0; kt < KT; ++kt) {
+        if (kt * 16 < k_in_pad) {
+          ldmatrix_x4(a[mt][kt], xt + (mt * kMmaRows + (lane & 15)) * kLd + kt * 16 + (lane >> 4) * 8);
+        }
+      }
+    }
+    __syncwarp();  // every lane has read its rows: the buffer may take the next tile's
+    const int64_t next = tile + stride;
+    if (next < tiles && x_mode != kXElements) {
+      copy_x_tile<T, MAXW, ROWS>(x, x_mode, k_in, k_in_pad, next * ROWS, rows, raw, lane);
+    }
+    cp_async_commit();
+
+    for (int l = 0; l < params.num_layers; ++l) {
+      const FusedTcLayer& layer = params.layers[l];
+      const T* w = wsm + layout.w_off[l];
+      const int wld = layer.k_pad + 8;
+      float acc[MT][NT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int j = 0; j < NT; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.0f;
+      }
+#pragma unroll
+      for (int kt = 0; kt < KT; ++kt) {
+        if (kt * 16 >= layer.k_pad) continue;
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          if (np * 16 >= layer.n_pad) continue;
+          uint32_t b[4];
+          ldmatrix_x4(b, w + (np * 16 + ((lane >> 4) << 3) + (lane & 7)) * wld + kt * 16 +
+                             ((lane >> 3) & 1) * 8);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816<T>(acc[mt][2 * np], a[mt][kt], b[0], b[1]);
+            mma16816<T>(acc[mt][2 * np + 1], a[mt][kt], b[2], b[3]);
+          }
+        }
+      }
+      const bool last = l + 1 == params.num_layers;
+      const float* bias = bsm + layout.b_off[l];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int64_t r0 = row0 + mt * kMmaRows;
+        switch (layer.act.kind) {
+          case ActKind::kNone:
+            rr_epilogue<T, MAXW, 0>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
+            break;
+          case ActKind::kRelu:
+            rr_epilogue<T, MAXW, 1>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
+            break;
+          default:
+            rr_epilogue<T, MAXW, 2>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
+            break;
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+}
+
+int device_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices], int fallback) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return fallback;
+  int value = cache[device].load();
+  if (value == 0) {
+    if (cudaDeviceGetAttribute(&value, attr, device) != cudaSuccess || value <= 0) return fallback;
+    cache[device].store(value);
+  }
+  return value;
+}
+
+int max_block_smem() {
+  static std::atomic<int> cache[kMaxDevices];
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, 48 * 1024);
+}
+int sm_smem() {
+  static std::atomic<int> cache[kMaxDevices];
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, cache, 100 * 1024);
+}
+int sm_count() {
+  static std::atomic<int> cache[kMaxDevices];
+  return device_attribute(cudaDevAttrMultiProcessorCount, cache, 132);
+}
+
+int max_width(const FusedTcParams& params) {
+  int w = 0;
+  for (int l = 0; l < params.num_layers; ++l) {
+    w = w > params.layers[l].k_pad ? w : params.layers[l].k_pad;
+    w = w > params.layers[l].n_pad ? w : params.layers[l].n_pad;
+  }
+  return w;
+}
+
+// Warps per block (12 with two 16-row tiles per warp measured slower: fewer blocks per SM).
+constexpr int warps_for(int /*maxw*/) { return 8; }
+
+XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
+  const int k = params.layers[0].k;
+  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  if (x_type == params.compute && k % 8 == 0 && aligned) return kXDirect;
+  if (x_type == ElemType::kF32 && k % 4 == 0 && aligned) return kXFp32;
+  return kXElements;
+}
+
+template <typename T, int MAXW>
+cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
+                   ElemType y_type, int64_t rows, cudaStream_t stream) {
+  static std::atomic<bool> configured[kMaxDevices];
+  constexpr int kWarps = warps_for(MAXW);
+  const XMode mode = x_mode_of(params, x, x_type);
+  const RrLayout layout = rr_layout(params, kWarps, MAXW, mode);
+  int device = 0;
+  if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
+  if (device < 0 || device >= kMaxDevices || !configured[device].load()) {
+    const cudaError_t err = cudaFuncSetAttribute(fused_rr_kernel<T, MAXW, kWarps>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 max_block_smem());
+    if (err != cudaSuccess) return err;
+    if (device >= 0 && device < kMaxDevices) configured[device].store(true);
+  }
+  // As many blocks as fit on the GPU at once (shared memory bounds them; 1 KiB per block is
+  // the runtime's), never more than the tiles need.
+  const int per_sm = sm_smem() / (layout.total_bytes + 1024);
+  const int64_t tiles = (rows + tile_rows(MAXW) - 1) / tile_rows(MAXW);
+  const int64_t wanted = (tiles + kWarps - 1) / kWarps;
+  const int64_t resident = static_cast<int64_t>(sm_count()) * (per_sm > 0 ? per_sm : 1);
+  const auto blocks = static_cast<unsigned>(wanted < resident ? wanted : resident);
+  fused_rr_kernel<T, MAXW, kWarps><<<blocks, kWarps * 32, layout.total_bytes, stream>>>(
+      params, layout, x, x_type, mode, y, y_type, rows);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
+                         ElemType y_type, int64_t rows, cudaStream_t stream) {
+  if (max_width(params) <= 64) return launch<T, 64>(params, x, x_type, y, y_type, rows, stream);
+  return launch<T, 128>(params, x, x_type, y, y_type, rows, stream);
+}
+
+}  // namespace
+
+const char* fused_rr_ineligible(const FusedTcParams& params) {
+  if (params.num_layers < 1) return "no layers";
+  const int maxw = max_width(params);
+  if (maxw > kFusedRrMaxWidth) return "a layer (or the input) is wider than 128";
+  const int tmpl = maxw <= 64 ? 64 : 128;
+  // The largest input buffers (fp32 rows): eligible whatever the input's type and address.
+  const RrLayout layout = rr_layout(params, warps_for(tmpl), tmpl, kXFp32);
+  if (layout.total_bytes > max_block_smem()) return "the weights do not fit in shared memory";
+  return nullptr;
+}
+
+cudaError_t launch_fused_rr(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
+                            ElemType y_type, int64_t rows, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (fused_rr_ineligible(params) != nullptr) return cudaErrorInvalidValue;
+  switch (params.compute) {
+    case ElemType::kF16: return launch_width<__half>(params, x, x_type, y, y_type, rows, stream);
+    case ElemType::kBF16:
+      return launch_width<__nv_bfloat16>(params, x, x_type, y, y_type, rows, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace mlprt::backend::cuda

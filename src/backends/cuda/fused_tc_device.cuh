@@ -1,0 +1,107 @@
+#pragma once
+// Device helpers of the fused tensor-core MLP kernels (fused_mlp_tc.cu, fused_mlp_rr.cu): async
+// copies, ldmatrix, mma.sync m16n8k16, the epilogue's activation and paired stores.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "backends/cuda/cuda_activate.cuh"
+#include "backends/cuda/cuda_elem_io.cuh"
+
+namespace mlprt::backend::cuda::fused {
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int size = valid ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(size));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (sizeof(T) == 2 && std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T to_t(float v);
+template <>
+__device__ __forceinline__ __half to_t<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// Every activation but none and relu, out of line: inlined at each of a thread's 64 outputs,
+// the code of all kinds would not fit the instruction cache.
+static __device__ __noinline__ float activate_call(ActParams act, float x) {
+  return activate_dynamic(act, x);
+}
+
+template <int MODE>
+__device__ __forceinline__ float epilogue_act(const ActParams& act, float x) {
+  if constexpr (MODE == 0) return x;
+  if constexpr (MODE == 1) return x > 0.0f ? x : 0.0f;
+  return activate_call(act, x);
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float a, float b) {
+  if constexpr (std::is_same_v<T, __half>) {
+    const __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// Two adjacent outputs (i even and the row length even: 4- or 8-byte aligned pairs), else one
+// by one.
+__device__ __forceinline__ void store_pair(void* y, ElemType t, int64_t i, float v0, float v1,
+                                           bool both, bool paired) {
+  if (both && paired) {
+    switch (t) {
+      case ElemType::kF16:
+        *reinterpret_cast<uint32_t*>(static_cast<__half*>(y) + i) = pack2<__half>(v0, v1);
+        return;
+      case ElemType::kBF16:
+        *reinterpret_cast<uint32_t*>(static_cast<__nv_bfloat16*>(y) + i) =
+            pack2<__nv_bfloat16>(v0, v1);
+        return;
+      default:
+        *reinterpret_cast<float2*>(static_cast<float*>(y) + i) = make_float2(v0, v1);
+        return;
+    }
+  }
+  store_elem(y, t, i, v0);
+  if (both) store_elem(y, t, i + 1, v1);
+}
+
+}  // namespace mlprt::backend::cuda::fused
