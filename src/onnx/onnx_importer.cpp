@@ -124,11 +124,12 @@ class Importer {
   Importer(std::string source, std::filesystem::path folder)
       : m_source(std::move(source)), m_folder(std::move(folder)) {}
 
-  Result<ir::Graph> run(const onnx::ModelProto& model) {
+  // Takes the initializers' bytes out of `model` as it converts them (see read_initializers).
+  Result<ir::Graph> run(onnx::ModelProto& model) {
     MLPRT_RETURN_IF_ERROR(check_utf8(model, m_source));
     MLPRT_RETURN_IF_ERROR(read_header(model));
+    MLPRT_RETURN_IF_ERROR(read_initializers(*model.mutable_graph()));
     const onnx::GraphProto& g = model.graph();
-    MLPRT_RETURN_IF_ERROR(read_initializers(g));
     MLPRT_RETURN_IF_ERROR(read_inputs(g));
     for (int i = 0; i < g.node_size(); ++i) {
       MLPRT_RETURN_IF_ERROR(read_node(g.node(i), static_cast<size_t>(i)));
@@ -190,8 +191,10 @@ class Importer {
     return Status::ok();
   }
 
-  Status read_initializers(const onnx::GraphProto& g) {
-    for (const onnx::TensorProto& t : g.initializer()) {
+  // Each initializer's bytes are released from the proto once converted, so that the proto
+  // and the graph do not both hold every weight (the import's peak was twice the weights).
+  Status read_initializers(onnx::GraphProto& g) {
+    for (onnx::TensorProto& t : *g.mutable_initializer()) {
       const std::string what = m_source + ": initializer '" + t.name() + "'";
       if (t.name().empty()) {
         return make_error(StatusCode::kCorruptData, m_source, ": an initializer has no name");
@@ -205,6 +208,8 @@ class Importer {
       }
       MLPRT_ASSIGN_OR_RETURN(ir::Constant c, convert_tensor(t, what));
       m_graph.constants.emplace(t.name(), std::move(c));
+      std::string().swap(*t.mutable_raw_data());
+      google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
     }
     if (g.sparse_initializer_size() > 0) {
       return make_error(StatusCode::kUnsupported, m_source, ": sparse initializer '",
@@ -630,18 +635,22 @@ std::string supported_ops_list() {
 
 namespace {
 
-Result<ir::Graph> import_model(std::span<const uint8_t> bytes, const std::string& source_name,
-                               const std::filesystem::path& folder) {
+Status parse_model(std::span<const uint8_t> bytes, const std::string& source_name,
+                   onnx::ModelProto& model) {
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    return make_error(StatusCode::kUnsupported, source_name, ": the model is ", bytes.size(),
+                      " bytes; protobuf reads at most 2 GiB (use external data)");
+  }
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return make_error(StatusCode::kCorruptData, source_name,
+                      ": not a valid ONNX model (protobuf parse failed)");
+  }
+  return Status::ok();
+}
+
+Result<ir::Graph> import_parsed(onnx::ModelProto& model, const std::string& source_name,
+                                const std::filesystem::path& folder) {
   try {
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-      return make_error(StatusCode::kUnsupported, source_name, ": the model is ", bytes.size(),
-                        " bytes; protobuf reads at most 2 GiB (use external data)");
-    }
-    onnx::ModelProto model;
-    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return make_error(StatusCode::kCorruptData, source_name,
-                        ": not a valid ONNX model (protobuf parse failed)");
-    }
     return Importer(source_name, folder).run(model);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, source_name, ": out of memory while importing");
@@ -654,7 +663,13 @@ Result<ir::Graph> import_model(std::span<const uint8_t> bytes, const std::string
 
 Result<ir::Graph> import_onnx_bytes(std::span<const uint8_t> bytes,
                                     const std::string& source_name) {
-  return import_model(bytes, source_name, {});
+  onnx::ModelProto model;
+  try {
+    MLPRT_RETURN_IF_ERROR(parse_model(bytes, source_name, model));
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, source_name, ": out of memory while importing");
+  }
+  return import_parsed(model, source_name, {});
 }
 
 Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
@@ -667,17 +682,30 @@ Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
     return make_error(StatusCode::kInvalidArgument, source,
                       ": is a directory, not an ONNX model file");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
-  std::vector<uint8_t> bytes;
-  try {
-    bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  } catch (const std::exception& e) {
-    return make_error(StatusCode::kIoError, source, ": cannot read the file: ", e.what());
+  onnx::ModelProto model;
+  {
+    // The file's bytes live only while they are parsed: freed before the proto's tensors are
+    // converted, so that file, proto and graph never hold the weights all at once.
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
+    std::vector<uint8_t> bytes;
+    try {
+      const std::uintmax_t size = std::filesystem::file_size(path, ec);
+      if (!ec) bytes.reserve(static_cast<size_t>(size));
+      bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    } catch (const std::exception& e) {
+      return make_error(StatusCode::kIoError, source, ": cannot read the file: ", e.what());
+    }
+    if (file.bad()) return make_error(StatusCode::kIoError, source, ": cannot read the file");
+    try {
+      MLPRT_RETURN_IF_ERROR(parse_model(bytes, source, model));
+    } catch (const std::bad_alloc&) {
+      return make_error(StatusCode::kInternal, source, ": out of memory while importing");
+    }
   }
-  if (file.bad()) return make_error(StatusCode::kIoError, source, ": cannot read the file");
   const std::filesystem::path folder = path.parent_path().empty() ? "." : path.parent_path();
-  return import_model(bytes, source, folder);
+  Result<ir::Graph> graph = import_parsed(model, source, folder);
+  return graph;
 }
 
 }  // namespace mlprt::onnx_import

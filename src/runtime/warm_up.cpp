@@ -65,7 +65,12 @@ Status run_profile_once(const Engine& engine, int profile, bool at_min) {
 }  // namespace
 
 void warm_up_engine(const Engine& engine) {
-  const int profiles = std::max(engine.num_profiles(), 1);
+  // Profile 0 only: the one a new context runs. Warming another profile would pack its
+  // tactics' weights (the cpu backend packs on first use, LazyPackedWeights) in every process
+  // that loads the plan, whether it ever selects that profile or not: on bench's wide MLP that
+  // was a second 96 MiB copy of the weights. A context that selects another profile packs and
+  // plans in set_input_shape, before its first enqueue.
+  const int profiles = 1;
   for (int p = 0; p < profiles; ++p) {
     // The opt shape (the tuned fixed-M kernels) and the min shape (the runtime-M kernels,
     // whose small-M paths oneDNN generates on first use); with a static shape both are one.

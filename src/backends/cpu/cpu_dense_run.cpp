@@ -91,7 +91,13 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
     call.args[static_cast<size_t>(call.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
   };
   add_arg(DNNL_ARG_SRC, call.bf16 ? call.src_low : call.src);
-  add_arg(DNNL_ARG_WEIGHTS, v.weights);
+  dnnl::memory weights = v.weights;
+  if (!weights) {
+    Result<dnnl::memory> packed = v.packed->get();
+    if (!packed) return packed.status().with_context("layer '" + m_name + "' (Dense)");
+    weights = *packed;
+  }
+  add_arg(DNNL_ARG_WEIGHTS, weights);
   if (spec.has_bias) add_arg(DNNL_ARG_BIAS, m_layer->bias);
   add_arg(DNNL_ARG_DST, call.dst);
   add_arg(DNNL_ARG_SCRATCHPAD, call.scratchpad);
