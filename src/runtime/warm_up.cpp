@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/warm_up_scope.h"
 
 namespace mlprt::detail {
 namespace {
@@ -65,12 +66,10 @@ Status run_profile_once(const Engine& engine, int profile, bool at_min) {
 }  // namespace
 
 void warm_up_engine(const Engine& engine) {
-  // Profile 0 only: the one a new context runs. Warming another profile would pack its
-  // tactics' weights (the cpu backend packs on first use, LazyPackedWeights) in every process
-  // that loads the plan, whether it ever selects that profile or not: on bench's wide MLP that
-  // was a second 96 MiB copy of the weights. A context that selects another profile packs and
-  // plans in set_input_shape, before its first enqueue.
-  const int profiles = 1;
+  // Weights not packed yet stay so: the cpu backend packs a tactic's weights when a context
+  // first runs its M, not for every profile in every process that loads the plan.
+  const WarmUpScope scope;
+  const int profiles = std::max(engine.num_profiles(), 1);
   for (int p = 0; p < profiles; ++p) {
     // The opt shape (the tuned fixed-M kernels) and the min shape (the runtime-M kernels,
     // whose small-M paths oneDNN generates on first use); with a static shape both are one.

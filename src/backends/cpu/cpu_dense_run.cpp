@@ -7,6 +7,7 @@
 
 #include "backends/cpu/cpu_layers.h"
 #include "common/check.h"
+#include "common/warm_up_scope.h"
 
 namespace mlprt::backend::cpu {
 
@@ -45,6 +46,10 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
 
 Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange rows,
                            const dnnl::stream& stream, void* scratchpad, Call& call) {
+  // A warm-up at load runs a variant whose weights are not packed yet on the runtime-M one
+  // (common/warm_up_scope.h): packing them is left to the first context that runs that M.
+  const DenseVariant& wanted = m_layer->variants[variant];
+  if (detail::WarmUpScope::active() && wanted.packed && !wanted.packed->packed()) variant = 0;
   const DenseSpec& spec = m_layer->spec;
   const DenseVariant& v = m_layer->variants[variant];
   const int64_t m = rows.end - rows.begin;
