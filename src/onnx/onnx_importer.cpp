@@ -1,10 +1,13 @@
 #include "onnx/onnx_importer.h"
 
+#include <fcntl.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -682,26 +685,34 @@ Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
     return make_error(StatusCode::kInvalidArgument, source,
                       ": is a directory, not an ONNX model file");
   }
+  // Parsed straight from the file (no copy of its bytes), then each initializer's bytes are
+  // released as they are converted: the import holds the weights about once, not three times.
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > static_cast<std::uintmax_t>(INT_MAX)) {
+    return make_error(StatusCode::kUnsupported, source, ": the model is ", size,
+                      " bytes; protobuf reads at most 2 GiB (use external data)");
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
   onnx::ModelProto model;
-  {
-    // The file's bytes live only while they are parsed: freed before the proto's tensors are
-    // converted, so that file, proto and graph never hold the weights all at once.
-    std::ifstream file(path, std::ios::binary);
-    if (!file) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
-    std::vector<uint8_t> bytes;
-    try {
-      const std::uintmax_t size = std::filesystem::file_size(path, ec);
-      if (!ec) bytes.reserve(static_cast<size_t>(size));
-      bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-    } catch (const std::exception& e) {
-      return make_error(StatusCode::kIoError, source, ": cannot read the file: ", e.what());
-    }
-    if (file.bad()) return make_error(StatusCode::kIoError, source, ": cannot read the file");
-    try {
-      MLPRT_RETURN_IF_ERROR(parse_model(bytes, source, model));
-    } catch (const std::bad_alloc&) {
-      return make_error(StatusCode::kInternal, source, ": out of memory while importing");
-    }
+  bool parsed = false;
+  int read_errno = 0;
+  try {
+    google::protobuf::io::FileInputStream in(fd, 1 << 20);
+    parsed = model.ParseFromZeroCopyStream(&in);
+    read_errno = in.GetErrno();
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    return make_error(StatusCode::kInternal, source, ": out of memory while importing");
+  }
+  ::close(fd);
+  if (read_errno != 0) {
+    return make_error(StatusCode::kIoError, source, ": cannot read the file: ",
+                      std::strerror(read_errno));
+  }
+  if (!parsed) {
+    return make_error(StatusCode::kCorruptData, source,
+                      ": not a valid ONNX model (protobuf parse failed)");
   }
   const std::filesystem::path folder = path.parent_path().empty() ? "." : path.parent_path();
   Result<ir::Graph> graph = import_parsed(model, source, folder);
