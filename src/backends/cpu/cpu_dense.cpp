@@ -360,12 +360,10 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
   return variant;
 }
 
-static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
-                                                    dnnl::stream& /*stream: packing is lazy*/, const ir::Graph& graph,
-                                                    const ir::Node& node, const DenseSpec& spec,
-                                                    const DenseTactic& tactic,
-                                                    const std::vector<DenseVariant>* shared,
-                                                    bool describe_only) {
+static Result<DenseVariant> make_dense_variant_impl(
+    const dnnl::engine& engine, dnnl::stream& /*stream: packing is lazy*/, const ir::Graph& graph,
+    const ir::Node& node, const DenseSpec& spec, const DenseTactic& tactic,
+    const std::vector<DenseVariant>* shared, bool describe_only) {
   if (tactic.precision == DensePrecision::kFp16) {
     return make_fp16_variant(graph, node, spec, tactic, shared, describe_only);
   }
@@ -444,9 +442,9 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
       if (repeated) continue;
       if (tactic.m >= 0) seen.push_back(tactic.m);
       if (!tactic.row_split) {
-        MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, tactic,
-                                                  &known, describe_only));
+        MLPRT_ASSIGN_OR_RETURN(
+            DenseVariant variant,
+            make_dense_variant(engine, stream, graph, node, spec, tactic, &known, describe_only));
         known.push_back(variant);
         layer.variants.push_back(std::move(variant));
         continue;
@@ -467,9 +465,9 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
         block.m = size;
         block.threads = 1;
         block.row_split = false;
-        MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
-                               make_dense_variant(engine, stream, graph, node, spec, block,
-                                                  &known, describe_only));
+        MLPRT_ASSIGN_OR_RETURN(
+            DenseVariant variant,
+            make_dense_variant(engine, stream, graph, node, spec, block, &known, describe_only));
         variant.block = true;
         known.push_back(variant);
         layer.variants.push_back(std::move(variant));
