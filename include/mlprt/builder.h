@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ struct SerializedEngine {
 
 /// Builds a plan. Stateless and thread-safe.
 [[nodiscard]] Result<SerializedEngine> build_serialized_engine(const Network& network,
+                                                               const BuilderConfig& config);
+/// The same, consuming `network`: the build takes the network's weights instead of copying
+/// them, so it does not hold them twice (the CLI builds this way). With an accuracy budget,
+/// which builds several times, the network is kept until the build ends.
+[[nodiscard]] Result<SerializedEngine> build_serialized_engine(std::unique_ptr<Network> network,
                                                                const BuilderConfig& config);
 
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename), so a

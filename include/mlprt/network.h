@@ -39,6 +39,9 @@ class Network {
 
   /// The IR; for mlprt's own stages.
   [[nodiscard]] const ir::Graph& graph() const noexcept { return *m_graph; }
+  /// Hands the IR over (for a build that consumes the network); the network is then empty
+  /// and may only be destroyed.
+  [[nodiscard]] std::unique_ptr<ir::Graph> take_graph() && noexcept;
 
  private:
   std::unique_ptr<ir::Graph> m_graph;

@@ -133,15 +133,19 @@ BuilderConfig typed_config(const ir::Graph& graph, BuilderConfig config) {
 // One build. `accuracy_json`: the plan's "accuracy" metadata (empty: none); `recorded_cache`:
 // the timing cache path the plan's build config names (the accuracy budget's search builds with
 // a temporary cache of its own).
-Result<SerializedEngine> build_engine(const Network& network, const BuilderConfig& requested,
+std::string model_name(const ir::Graph& graph) {
+  return graph.source.empty() ? graph.name : graph.source;
+}
+
+// `graph`: the network's graph, a copy or (build_serialized_engine of a unique_ptr) the
+// network's own, so that the build does not hold its weights twice.
+Result<SerializedEngine> build_engine(ir::Graph graph, const BuilderConfig& requested,
                                       const std::string& accuracy_json,
                                       const std::string& recorded_cache) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string model =
-      network.graph().source.empty() ? network.name() : network.graph().source;
+  const std::string model = model_name(graph);
   auto in_model = [&](const Status& status) { return status.with_context(model); };
 
-  ir::Graph graph = network.graph();
   // The graph before the passes, without its weights: what `mlprt refit` re-derives from.
   std::string refit_json = refit::encode_refit_record(refit::make_refit_record(graph));
   if (requested.optimization_level < 0 || requested.optimization_level > 5) {
@@ -215,7 +219,7 @@ Result<SerializedEngine> build_engine(const Network& network, const BuilderConfi
 Result<SerializedEngine> build_serialized_engine(const Network& network,
                                                  const BuilderConfig& requested) {
   if (!requested.accuracy_budget) {
-    return build_engine(network, requested, std::string(), requested.timing_cache_path);
+    return build_engine(network.graph(), requested, std::string(), requested.timing_cache_path);
   }
   // The budget's search names layers as the optimized graph does.
   ir::Graph graph = network.graph();
@@ -224,13 +228,25 @@ Result<SerializedEngine> build_serialized_engine(const Network& network,
   const auto start = std::chrono::steady_clock::now();
   Result<SerializedEngine> engine = builder::build_within_budget(
       graph, requested, [&](const BuilderConfig& config, const std::string& accuracy_json) {
-        return build_engine(network, config, accuracy_json, requested.timing_cache_path);
+        return build_engine(network.graph(), config, accuracy_json, requested.timing_cache_path);
       });
   if (engine.is_ok()) {
     engine->build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return engine;
+}
+
+Result<SerializedEngine> build_serialized_engine(std::unique_ptr<Network> network,
+                                                 const BuilderConfig& config) {
+  if (!network) {
+    return make_error(StatusCode::kInvalidArgument, "build_serialized_engine: no network");
+  }
+  // The accuracy budget's search builds several times from the network: it keeps it.
+  if (config.accuracy_budget) return build_serialized_engine(*network, config);
+  std::unique_ptr<ir::Graph> graph = std::move(*network).take_graph();
+  network.reset();
+  return build_engine(std::move(*graph), config, std::string(), config.timing_cache_path);
 }
 
 }  // namespace mlprt

@@ -77,6 +77,10 @@ std::vector<double> Constant::to_doubles() const {
   return out;
 }
 
+double Constant::value_at(size_t i) const {
+  return element_as_double(dtype, data.data() + i * element_size(dtype));
+}
+
 std::vector<int64_t> Constant::to_int64s() const {
   const size_t step = element_size(dtype);
   const size_t n = step ? data.size() / step : 0;

@@ -47,6 +47,8 @@ struct Constant {
   [[nodiscard]] int64_t num_elements() const;
   /// Values converted to double (for folding and reference evaluation).
   [[nodiscard]] std::vector<double> to_doubles() const;
+  /// Element i (row-major) converted to double, without converting the rest.
+  [[nodiscard]] double value_at(size_t i) const;
   [[nodiscard]] std::vector<int64_t> to_int64s() const;
   static Constant from_floats(Dims dims, const std::vector<float>& values);
   static Constant from_int64s(Dims dims, const std::vector<int64_t>& values);

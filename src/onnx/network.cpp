@@ -35,6 +35,8 @@ Result<std::unique_ptr<Network>> Network::from_onnx_bytes(std::span<const uint8_
 }
 
 Network::Network(std::unique_ptr<ir::Graph> graph) : m_graph(std::move(graph)) {}
+
+std::unique_ptr<ir::Graph> Network::take_graph() && noexcept { return std::move(m_graph); }
 Network::~Network() = default;
 
 const std::string& Network::name() const { return m_graph->name; }

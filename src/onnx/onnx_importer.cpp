@@ -1,10 +1,13 @@
 #include "onnx/onnx_importer.h"
 
+#include <fcntl.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -124,11 +127,12 @@ class Importer {
   Importer(std::string source, std::filesystem::path folder)
       : m_source(std::move(source)), m_folder(std::move(folder)) {}
 
-  Result<ir::Graph> run(const onnx::ModelProto& model) {
+  // Takes the initializers' bytes out of `model` as it converts them (see read_initializers).
+  Result<ir::Graph> run(onnx::ModelProto& model) {
     MLPRT_RETURN_IF_ERROR(check_utf8(model, m_source));
     MLPRT_RETURN_IF_ERROR(read_header(model));
+    MLPRT_RETURN_IF_ERROR(read_initializers(*model.mutable_graph()));
     const onnx::GraphProto& g = model.graph();
-    MLPRT_RETURN_IF_ERROR(read_initializers(g));
     MLPRT_RETURN_IF_ERROR(read_inputs(g));
     for (int i = 0; i < g.node_size(); ++i) {
       MLPRT_RETURN_IF_ERROR(read_node(g.node(i), static_cast<size_t>(i)));
@@ -190,8 +194,10 @@ class Importer {
     return Status::ok();
   }
 
-  Status read_initializers(const onnx::GraphProto& g) {
-    for (const onnx::TensorProto& t : g.initializer()) {
+  // Each initializer's bytes are released from the proto once converted, so that the proto
+  // and the graph do not both hold every weight (the import's peak was twice the weights).
+  Status read_initializers(onnx::GraphProto& g) {
+    for (onnx::TensorProto& t : *g.mutable_initializer()) {
       const std::string what = m_source + ": initializer '" + t.name() + "'";
       if (t.name().empty()) {
         return make_error(StatusCode::kCorruptData, m_source, ": an initializer has no name");
@@ -205,6 +211,8 @@ class Importer {
       }
       MLPRT_ASSIGN_OR_RETURN(ir::Constant c, convert_tensor(t, what));
       m_graph.constants.emplace(t.name(), std::move(c));
+      std::string().swap(*t.mutable_raw_data());
+      google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
     }
     if (g.sparse_initializer_size() > 0) {
       return make_error(StatusCode::kUnsupported, m_source, ": sparse initializer '",
@@ -630,18 +638,22 @@ std::string supported_ops_list() {
 
 namespace {
 
-Result<ir::Graph> import_model(std::span<const uint8_t> bytes, const std::string& source_name,
-                               const std::filesystem::path& folder) {
+Status parse_model(std::span<const uint8_t> bytes, const std::string& source_name,
+                   onnx::ModelProto& model) {
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    return make_error(StatusCode::kUnsupported, source_name, ": the model is ", bytes.size(),
+                      " bytes; protobuf reads at most 2 GiB (use external data)");
+  }
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return make_error(StatusCode::kCorruptData, source_name,
+                      ": not a valid ONNX model (protobuf parse failed)");
+  }
+  return Status::ok();
+}
+
+Result<ir::Graph> import_parsed(onnx::ModelProto& model, const std::string& source_name,
+                                const std::filesystem::path& folder) {
   try {
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-      return make_error(StatusCode::kUnsupported, source_name, ": the model is ", bytes.size(),
-                        " bytes; protobuf reads at most 2 GiB (use external data)");
-    }
-    onnx::ModelProto model;
-    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return make_error(StatusCode::kCorruptData, source_name,
-                        ": not a valid ONNX model (protobuf parse failed)");
-    }
     return Importer(source_name, folder).run(model);
   } catch (const std::bad_alloc&) {
     return make_error(StatusCode::kInternal, source_name, ": out of memory while importing");
@@ -654,7 +666,13 @@ Result<ir::Graph> import_model(std::span<const uint8_t> bytes, const std::string
 
 Result<ir::Graph> import_onnx_bytes(std::span<const uint8_t> bytes,
                                     const std::string& source_name) {
-  return import_model(bytes, source_name, {});
+  onnx::ModelProto model;
+  try {
+    MLPRT_RETURN_IF_ERROR(parse_model(bytes, source_name, model));
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, source_name, ": out of memory while importing");
+  }
+  return import_parsed(model, source_name, {});
 }
 
 Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
@@ -667,17 +685,38 @@ Result<ir::Graph> import_onnx_file(const std::filesystem::path& path) {
     return make_error(StatusCode::kInvalidArgument, source,
                       ": is a directory, not an ONNX model file");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
-  std::vector<uint8_t> bytes;
-  try {
-    bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  } catch (const std::exception& e) {
-    return make_error(StatusCode::kIoError, source, ": cannot read the file: ", e.what());
+  // Parsed straight from the file (no copy of its bytes), then each initializer's bytes are
+  // released as they are converted: the import holds the weights about once, not three times.
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > static_cast<std::uintmax_t>(INT_MAX)) {
+    return make_error(StatusCode::kUnsupported, source, ": the model is ", size,
+                      " bytes; protobuf reads at most 2 GiB (use external data)");
   }
-  if (file.bad()) return make_error(StatusCode::kIoError, source, ": cannot read the file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(StatusCode::kIoError, source, ": cannot open the file for reading");
+  onnx::ModelProto model;
+  bool parsed = false;
+  int read_errno = 0;
+  try {
+    google::protobuf::io::FileInputStream in(fd, 1 << 20);
+    parsed = model.ParseFromZeroCopyStream(&in);
+    read_errno = in.GetErrno();
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    return make_error(StatusCode::kInternal, source, ": out of memory while importing");
+  }
+  ::close(fd);
+  if (read_errno != 0) {
+    return make_error(StatusCode::kIoError, source,
+                      ": cannot read the file: ", std::strerror(read_errno));
+  }
+  if (!parsed) {
+    return make_error(StatusCode::kCorruptData, source,
+                      ": not a valid ONNX model (protobuf parse failed)");
+  }
   const std::filesystem::path folder = path.parent_path().empty() ? "." : path.parent_path();
-  return import_model(bytes, source, folder);
+  Result<ir::Graph> graph = import_parsed(model, source, folder);
+  return graph;
 }
 
 }  // namespace mlprt::onnx_import

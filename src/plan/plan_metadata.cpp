@@ -1,5 +1,6 @@
 #include "plan/plan_metadata.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -331,8 +332,18 @@ class Decoder {
     }
     if (!m_copy_weights) return c;
     c.data.resize(size);
-    if (size != 0) std::memcpy(c.data.data(), m_weights.data() + offset, size);
-    if (m_copied != nullptr && *m_copied) (*m_copied)(offset, size);
+    // In 4 MiB steps, each reported as copied once done (a mapped plan releases those pages):
+    // a 64 MiB weight copied whole was resident twice, the load's peak.
+    constexpr uint64_t kStep = uint64_t{4} << 20;
+    const bool report = m_copied != nullptr && *m_copied;
+    for (uint64_t done = 0; done < size;) {
+      const uint64_t n = std::min<uint64_t>(kStep, size - done);
+      std::memcpy(c.data.data() + done, m_weights.data() + offset + done, n);
+      if (report) (*m_copied)(offset + done, n);
+      done += n;
+    }
+    // The whole range too: pages that straddle two steps are wholly inside it.
+    if (report) (*m_copied)(offset, size);
     return c;
   }
 

@@ -28,7 +28,8 @@ struct EncodedMetadata {
 /// Expects a Plan that passed find_inconsistency.
 Result<EncodedMetadata> encode_metadata(const Plan& plan);
 
-/// Called after a constant's bytes [offset, offset + size) of the weights section were copied.
+/// Called after bytes [offset, offset + size) of the weights section were copied (a large
+/// constant in several steps, then once for its whole range).
 using WeightsCopied = std::function<void(uint64_t offset, uint64_t size)>;
 
 /// Parses `json_text` and copies constants out of `weights`, checking every type, size and

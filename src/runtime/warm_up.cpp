@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/warm_up_scope.h"
 
 namespace mlprt::detail {
 namespace {
@@ -65,6 +66,9 @@ Status run_profile_once(const Engine& engine, int profile, bool at_min) {
 }  // namespace
 
 void warm_up_engine(const Engine& engine) {
+  // Weights not packed yet stay so: the cpu backend packs a tactic's weights when a context
+  // first runs its M, not for every profile in every process that loads the plan.
+  const WarmUpScope scope;
   const int profiles = std::max(engine.num_profiles(), 1);
   for (int p = 0; p < profiles; ++p) {
     // The opt shape (the tuned fixed-M kernels) and the min shape (the runtime-M kernels,

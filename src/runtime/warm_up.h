@@ -2,7 +2,9 @@
 // Cold start: what a cpu engine's first inference would do once per process or primitive
 // (oneDNN's first execution of each primitive, the OpenMP pool of the loading thread, caches and
 // TLB for the packed weights) is done at load instead, by one inference per profile at its opt
-// and its min shape on zeros, so that the caller's first call costs about a warm one.
+// and its min shape on zeros, so that the caller's first call costs about a warm one. It runs
+// under common/warm_up_scope.h: what a backend packs lazily (the cpu backend's blocked weights)
+// is not packed by it, only by a context that runs that shape.
 
 #include "mlprt/engine.h"
 

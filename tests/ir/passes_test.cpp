@@ -131,6 +131,42 @@ TEST(Passes, SharedWeightsFuseTwice) {
   expect_same_outputs(before, g, RefTensor{{2, 4}, {1, -2, 3, -4, 5, -6, 7, -8}});
 }
 
+// fuse_dense holds each weight once: a float32 MatMul weight only that node reads is renamed,
+// not copied (same buffer), and a Gemm's transposed source is dropped as soon as its Dense
+// weight exists, without a float64 copy of the tensor. Numerics as before (float64 reference).
+TEST(Passes, FuseDenseMovesOrDropsTheSourceWeight) {
+  Graph g;
+  g.inputs.push_back(tensor("x", {2, 4}));
+  g.constants["w_mm"] = Constant::from_floats({4, 3}, ramp(12, 0.5f));
+  g.constants["w_gemm"] = Constant::from_floats({2, 3}, ramp(6, 0.75f));  // [N, K], transB
+  g.nodes.push_back(make_node("mm", "MatMul", {"x", "w_mm"}, {"h"}));
+  Node gemm = make_node("gemm", "Gemm", {"h", "w_gemm"}, {"y"});
+  gemm.attributes["transB"] = int64_t{1};
+  gemm.attributes["alpha"] = 0.5;
+  g.nodes.push_back(gemm);
+  g.outputs.push_back(tensor("y", {2, 2}));
+  const Graph before = g;
+  const std::byte* mm_buffer = g.constants.at("w_mm").data.data();
+  ASSERT_TRUE(optimize(g).is_ok());
+  ASSERT_EQ(g.nodes.size(), 2u);
+  EXPECT_EQ(g.constants.count("w_mm"), 0u);
+  EXPECT_EQ(g.constants.count("w_gemm"), 0u);
+  EXPECT_EQ(g.constants.size(), 2u);
+  const Constant& moved = g.constants.at(g.nodes[0].inputs[1]);
+  EXPECT_EQ(moved.data.data(), mm_buffer);
+  const Constant& folded = g.constants.at(g.nodes[1].inputs[1]);
+  ASSERT_EQ(folded.dims, (Dims{3, 2}));
+  // [k, n] = 0.5 * w_gemm[n, k]
+  for (size_t k = 0; k < 3; ++k) {
+    for (size_t n = 0; n < 2; ++n) {
+      EXPECT_EQ(folded.value_at(k * 2 + n),
+                static_cast<double>(
+                    static_cast<float>(0.5 * before.constants.at("w_gemm").value_at(n * 3 + k))));
+    }
+  }
+  expect_same_outputs(before, g, RefTensor{{2, 4}, {1, -2, 3, -4, 5, -6, 7, -8}});
+}
+
 TEST(Passes, CheckLayerOpsNamesTheNode) {
   Graph g;
   g.source = "model.onnx";

@@ -187,7 +187,7 @@ BuiltPlan build_from_flags(const BuildOptions& options) {
       !s) {
     return {{}, report_runtime_error(s)};
   }
-  Result<SerializedEngine> engine = build_serialized_engine(**network, config);
+  Result<SerializedEngine> engine = build_serialized_engine(std::move(*network), config);
   if (!engine) return {{}, report_runtime_error(engine.status())};
 
   if (!options.save_engine.empty()) {

@@ -278,6 +278,33 @@ memory pack(const dnnl::engine& engine, dnnl::stream& stream, const ir::Constant
 
 }  // namespace
 
+Result<dnnl::memory> LazyPackedWeights::get() const {
+  const std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_packed) return m_packed;
+  try {
+    dnnl::stream stream(m_engine);
+    const memory::desc plain({m_k, m_n}, memory::data_type::f32, memory::format_tag::ab);
+    // oneDNN's memory API takes a non-const handle; the reorder only reads from it.
+    memory user(plain, m_engine, const_cast<float*>(m_plain));
+    memory out(m_layout, m_engine);
+    dnnl::reorder(user, out).execute(stream, user, out);
+    stream.wait();
+    m_packed = out;
+    return m_packed;
+  } catch (const dnnl::error& e) {
+    return make_error(StatusCode::kInternal, "cpu backend: oneDNN failed to pack weights [", m_k,
+                      ", ", m_n, "]: ", e.what());
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "cpu backend: out of memory while packing weights [",
+                      m_k, ", ", m_n, "]");
+  }
+}
+
+bool LazyPackedWeights::packed() const noexcept {
+  const std::lock_guard<std::mutex> lock(m_mutex);
+  return static_cast<bool>(m_packed);
+}
+
 static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
                                                     dnnl::stream& stream, const ir::Graph& graph,
                                                     const ir::Node& node, const DenseSpec& spec,
@@ -343,12 +370,10 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
   return variant;
 }
 
-static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
-                                                    dnnl::stream& stream, const ir::Graph& graph,
-                                                    const ir::Node& node, const DenseSpec& spec,
-                                                    const DenseTactic& tactic,
-                                                    const std::vector<DenseVariant>* shared,
-                                                    bool describe_only, bool dst_bf16) {
+static Result<DenseVariant> make_dense_variant_impl(
+    const dnnl::engine& engine, dnnl::stream& /*stream: packing is lazy*/, const ir::Graph& graph,
+    const ir::Node& node, const DenseSpec& spec, const DenseTactic& tactic,
+    const std::vector<DenseVariant>* shared, bool describe_only, bool dst_bf16) {
   if (tactic.precision == DensePrecision::kFp16) {
     return make_fp16_variant(graph, node, spec, tactic, shared, describe_only);
   }
@@ -384,6 +409,7 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
     const memory::desc layout(*weights);
     for (const DenseVariant& other : variants_or_none(shared)) {
       if (other.weights && other.weights.get_desc() == layout) variant.weights = other.weights;
+      if (other.packed && other.packed->layout() == layout) variant.packed = other.packed;
     }
     // A primitive that reads the weights as they are stored (f32 [K, N] row-major: gemm:jit's
     // runtime-M, the plain fixed-M tactics) reads the plan graph's own copy, which the engine
@@ -392,7 +418,10 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
     if (!variant.weights && layout == as_stored) {
       variant.weights = memory(layout, engine, const_cast<std::byte*>(w.data.data()));
     }
-    if (!variant.weights) variant.weights = pack(engine, stream, w, {spec.k, spec.n}, layout);
+    if (!variant.weights && !variant.packed) {
+      variant.packed = std::make_shared<const LazyPackedWeights>(
+          engine, reinterpret_cast<const float*>(w.data.data()), spec.k, spec.n, layout);
+    }
     return variant;
   } catch (const dnnl::error& e) {
     return dnnl_failure(node, "create the matmul primitive and pack the weights", e);
@@ -405,6 +434,7 @@ static Result<DenseVariant> make_dense_variant_impl(const dnnl::engine& engine,
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
                                     bool require_runtime, bool describe_only,
+                                    const std::vector<DenseVariant>* shared,
                                     DenseHandoff handoff) {
   MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node, !describe_only));
   if ((handoff.src_bf16 || handoff.dst_bf16) &&
@@ -422,6 +452,8 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
   layer.handoff = handoff;
   try {
     dnnl::stream stream(engine);
+    // What a new variant may share weights with: `shared`, then this layer's variants.
+    std::vector<DenseVariant> known = shared != nullptr ? *shared : std::vector<DenseVariant>();
     std::vector<int64_t> seen;
     for (const DenseTactic& tactic : tactics) {
       const bool repeated =
@@ -431,8 +463,8 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
       if (!tactic.row_split) {
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
                                make_dense_variant(engine, stream, graph, node, spec, tactic,
-                                                  &layer.variants, describe_only,
-                                                  handoff.dst_bf16));
+                                                  &known, describe_only, handoff.dst_bf16));
+        known.push_back(variant);
         layer.variants.push_back(std::move(variant));
         continue;
       }
@@ -454,9 +486,9 @@ Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph&
         block.row_split = false;
         MLPRT_ASSIGN_OR_RETURN(DenseVariant variant,
                                make_dense_variant(engine, stream, graph, node, spec, block,
-                                                  &layer.variants, describe_only,
-                                                  handoff.dst_bf16));
+                                                  &known, describe_only, handoff.dst_bf16));
         variant.block = true;
+        known.push_back(variant);
         layer.variants.push_back(std::move(variant));
       }
     }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -102,12 +103,40 @@ Result<dnnl::matmul::primitive_desc> make_dense_pd(const dnnl::engine& engine,
                                                    const DenseTactic& tactic,
                                                    bool dst_bf16 = false);
 
+/// Weights in a blocked layout, packed from the plan graph's plain copy the first time a
+/// context prepares a call that reads them (ExecutionContext shape setting may allocate;
+/// enqueue never does), so that an engine holds only the packed copies its contexts use: a
+/// profile whose tactic packs costs nothing until a context runs at its opt M. Shared by the
+/// variants that want the same layout; thread-safe.
+class LazyPackedWeights {
+ public:
+  LazyPackedWeights(dnnl::engine engine, const float* plain, int64_t k, int64_t n,
+                    dnnl::memory::desc layout)
+      : m_engine(std::move(engine)), m_plain(plain), m_k(k), m_n(n), m_layout(std::move(layout)) {}
+  /// The packed memory, packing it on the first call.
+  Result<dnnl::memory> get() const;
+  [[nodiscard]] const dnnl::memory::desc& layout() const noexcept { return m_layout; }
+  [[nodiscard]] bool packed() const noexcept;
+
+ private:
+  dnnl::engine m_engine;
+  const float* m_plain;  ///< [K, N] row-major f32, owned by the plan graph (outlives this)
+  int64_t m_k;
+  int64_t m_n;
+  dnnl::memory::desc m_layout;
+  mutable std::mutex m_mutex;
+  mutable dnnl::memory m_packed;
+};
+
 struct DenseVariant {
   int64_t fixed_m = -1;  ///< -1: runtime M, serves every M
   DenseTactic tactic;    ///< a row split's blocks: the 1-thread fixed-M tactic of the block
   bool block = false;    ///< made for the row blocks of a row-split tactic only
   dnnl::matmul primitive;  ///< null for fp16 (`fp16_weights` run by our kernel)
-  dnnl::memory weights;  ///< packed once, in the layout `primitive` wants
+  /// The weights as stored (f32 [K, N] row-major: the plan graph's copy, in place), when the
+  /// primitive reads that layout; otherwise null and `packed` packs them on first use.
+  dnnl::memory weights;
+  std::shared_ptr<const LazyPackedWeights> packed;
   std::shared_ptr<const Fp16Weights> fp16_weights;  ///< fp16 tactics only
   dnnl::memory::desc scratchpad_desc;
   std::string impl;  ///< oneDNN's implementation name, e.g. "brg:avx512_core"
@@ -150,11 +179,13 @@ Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream
 /// (unless `require_runtime` is false: the tuner times one tactic alone); the others are
 /// fixed-M, one per distinct M. A row-split tactic adds one 1-thread variant per block size.
 /// `describe_only`: the variants' tactics and implementation names only (see
-/// make_dense_variant); the graph's constants need no data.
+/// make_dense_variant); the graph's constants need no data. `shared`: variants of other layers
+/// of the same node (the tuner's candidates) whose packed weights this one may share.
 /// `handoff`: bf16 input / output (every tactic must then be bf16, with a fused activation).
 Result<DenseLayer> make_dense_layer(const dnnl::engine& engine, const ir::Graph& graph,
                                     const ir::Node& node, const std::vector<DenseTactic>& tactics,
                                     bool require_runtime = true, bool describe_only = false,
+                                    const std::vector<DenseVariant>* shared = nullptr,
                                     DenseHandoff handoff = {});
 
 /// Whether `tactics` (a layer's runtime-M, fixed-M and row-split ones) may take part in a bf16

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/cpu_layers.h"
 #include "common/check.h"
+#include "common/warm_up_scope.h"
 
 namespace mlprt::backend::cpu {
 
@@ -46,6 +47,10 @@ Status ThreadPoolResources::reserve(const dnnl::engine& engine, int threads,
 
 Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange rows,
                            const dnnl::stream& stream, void* scratchpad, Call& call) {
+  // A warm-up at load runs a variant whose weights are not packed yet on the runtime-M one
+  // (common/warm_up_scope.h): packing them is left to the first context that runs that M.
+  const DenseVariant& wanted = m_layer->variants[variant];
+  if (detail::WarmUpScope::active() && wanted.packed && !wanted.packed->packed()) variant = 0;
   const DenseSpec& spec = m_layer->spec;
   const DenseVariant& v = m_layer->variants[variant];
   const int64_t m = rows.end - rows.begin;
@@ -100,7 +105,13 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
     call.args[static_cast<size_t>(call.nargs++)] = dnnl_exec_arg_t{arg, mem.get()};
   };
   add_arg(DNNL_ARG_SRC, call.bf16 ? call.src_low : call.src);
-  add_arg(DNNL_ARG_WEIGHTS, v.weights);
+  dnnl::memory weights = v.weights;
+  if (!weights) {
+    Result<dnnl::memory> packed = v.packed->get();
+    if (!packed) return packed.status().with_context("layer '" + m_name + "' (Dense)");
+    weights = *packed;
+  }
+  add_arg(DNNL_ARG_WEIGHTS, weights);
   if (spec.has_bias) add_arg(DNNL_ARG_BIAS, m_layer->bias);
   add_arg(DNNL_ARG_DST, call.dst);
   add_arg(DNNL_ARG_SCRATCHPAD, call.scratchpad);

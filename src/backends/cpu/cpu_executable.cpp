@@ -220,7 +220,7 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
           make_dense_layer(
               exe->m_engine, graph, node,
               it == tactics.end() ? std::vector<DenseTactic>{DenseTactic{}} : it->second,
-              true, describe_only,
+              true, describe_only, nullptr,
               handoff == handoffs.end() ? DenseHandoff{} : handoff->second));
       for (const DenseVariant& v : layer.dense.variants) {
         exe->m_scratchpad_bytes = std::max(exe->m_scratchpad_bytes, v.scratchpad_desc.get_size());

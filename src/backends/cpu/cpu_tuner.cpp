@@ -193,6 +193,10 @@ Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& grap
     std::vector<std::byte> scratchpad;
   };
   std::vector<std::unique_ptr<Timed>> timed;
+  // The candidates' variants so far: a candidate whose primitive wants the weights in a layout
+  // an earlier one packed shares that copy (the wide MLP's 4096x4096 layer held one 64 MiB
+  // packed copy per candidate), as the engine's variants of one layer do.
+  std::vector<DenseVariant> packed;
   try {
     dnnl::stream stream(m_engine);
     for (size_t i = 0; i < tactics.size(); ++i) {
@@ -204,11 +208,13 @@ Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& grap
       }
       auto t = std::make_unique<Timed>();
       t->index = i;
-      Result<DenseLayer> layer = make_dense_layer(m_engine, graph, node, {tactics[i]}, false);
+      Result<DenseLayer> layer =
+          make_dense_layer(m_engine, graph, node, {tactics[i]}, false, false, &packed);
       // A tactic oneDNN cannot build here is not a candidate; any other failure is an error.
       if (!layer && layer.status().code() == StatusCode::kUnsupported) continue;
       if (!layer) return layer.status();
       t->layer = std::move(layer).value();
+      packed.insert(packed.end(), t->layer.variants.begin(), t->layer.variants.end());
       size_t scratch = 64;
       for (const DenseVariant& v : t->layer.variants) scratch = std::max(scratch, v.scratchpad_desc.get_size());
       if (tactics[i].row_split) {

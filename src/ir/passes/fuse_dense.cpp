@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 
 #include "common/check.h"
 #include "ir/activation.h"
@@ -38,6 +39,39 @@ std::string add_constant(Graph& graph, const std::string& base, Constant c) {
   return name;
 }
 
+// Weights are folded one tensor at a time, element by element in double (as the float64
+// reference does) and stored as float32 straight into the new constant: no whole-tensor double
+// copy, and a source that nothing else reads is released at once (the wide MLP's 64 MiB layers
+// made whole-graph copies the build's peak).
+void store_float(Constant& c, size_t i, double v) {
+  const float f = static_cast<float>(v);
+  std::memcpy(c.data.data() + i * sizeof(float), &f, sizeof(float));
+}
+
+Constant float_constant(Dims dims) {
+  Constant c;
+  c.dtype = DataType::kFloat32;
+  int64_t count = 1;
+  for (int64_t d : dims) count *= d;
+  c.dims = std::move(dims);
+  c.data.resize(static_cast<size_t>(count) * sizeof(float));
+  return c;
+}
+
+// Erases constant `name` when no node input and no graph output reads it any more.
+void drop_if_unused(Graph& graph, const std::string& name) {
+  if (graph.is_constant(name) && graph.use_count(name) == 0) graph.constants.erase(name);
+}
+
+// Renames constant `from` (read by nothing else) to a fresh name from `base`, without copying.
+std::string rename_constant(Graph& graph, const std::string& from, const std::string& base) {
+  const std::string name = unique_tensor_name(graph, base);
+  auto handle = graph.constants.extract(from);
+  handle.key() = name;
+  graph.constants.insert(std::move(handle));
+  return name;
+}
+
 enum class Rewrite { kNone, kDense, kDenseWithAdd };
 
 // Gemm -> Dense (+ a separate Add when C is not a per-feature bias). kNone when the node
@@ -51,19 +85,24 @@ Result<Rewrite> rewrite_gemm(Graph& graph, size_t index) {
   const double beta = node.get_float("beta", 1.0);
   const int64_t k = trans_b ? b->dims[1] : b->dims[0];
   const int64_t n = trans_b ? b->dims[0] : b->dims[1];
-  const std::vector<double> bv = b->to_doubles();
-  std::vector<float> w(static_cast<size_t>(k * n));
-  for (int64_t r = 0; r < k; ++r) {
-    for (int64_t c = 0; c < n; ++c) {
-      const double v = trans_b ? bv[static_cast<size_t>(c * k + r)] : bv[static_cast<size_t>(r * n + c)];
-      w[static_cast<size_t>(r * n + c)] = static_cast<float>(alpha * v);
+  const std::string b_name = node.inputs[1];
+  std::string weight;
+  if (!trans_b && alpha == 1.0 && b->dtype == DataType::kFloat32 && graph.use_count(b_name) == 1) {
+    weight = rename_constant(graph, b_name, node.name + ".weight");
+  } else {
+    Constant w = float_constant({k, n});
+    for (int64_t r = 0; r < k; ++r) {
+      for (int64_t c = 0; c < n; ++c) {
+        const double v = b->value_at(static_cast<size_t>(trans_b ? c * k + r : r * n + c));
+        store_float(w, static_cast<size_t>(r * n + c), alpha * v);
+      }
     }
+    weight = add_constant(graph, node.name + ".weight", std::move(w));
   }
   Node dense;
   dense.name = node.name;
   dense.op = "Dense";
-  dense.inputs = {node.inputs[0], add_constant(graph, node.name + ".weight",
-                                               Constant::from_floats({k, n}, w))};
+  dense.inputs = {node.inputs[0], weight};
   dense.outputs = node.outputs;
   dense.attributes["activation"] = std::string("none");
   dense.attributes["transpose_x"] = int64_t{node.get_int("transA", 0) != 0 ? 1 : 0};
@@ -95,6 +134,7 @@ Result<Rewrite> rewrite_gemm(Graph& graph, size_t index) {
     }
   }
   graph.nodes[index] = std::move(dense);
+  drop_if_unused(graph, b_name);
   if (!add) return Rewrite::kDense;
   graph.nodes.insert(graph.nodes.begin() + static_cast<std::ptrdiff_t>(index + 1),
                      std::move(*add));
@@ -105,17 +145,25 @@ Result<Rewrite> rewrite_matmul(Graph& graph, size_t index) {
   Node& node = graph.nodes[index];
   const Constant* b = graph.find_constant(node.inputs[1]);
   if (!b || b->dims.size() != 2) return Rewrite::kNone;
-  const std::vector<double> bv = b->to_doubles();
+  const std::string b_name = node.inputs[1];
+  std::string weight;
+  if (b->dtype == DataType::kFloat32 && graph.use_count(b_name) == 1) {
+    weight = rename_constant(graph, b_name, node.name + ".weight");
+  } else {
+    Constant w = float_constant(b->dims);
+    const size_t count = static_cast<size_t>(b->num_elements());
+    for (size_t i = 0; i < count; ++i) store_float(w, i, b->value_at(i));
+    weight = add_constant(graph, node.name + ".weight", std::move(w));
+  }
   Node dense;
   dense.name = node.name;
   dense.op = "Dense";
-  dense.inputs = {node.inputs[0],
-                  add_constant(graph, node.name + ".weight",
-                               Constant::from_floats(b->dims, std::vector<float>(bv.begin(), bv.end())))};
+  dense.inputs = {node.inputs[0], weight};
   dense.outputs = node.outputs;
   dense.attributes["activation"] = std::string("none");
   dense.attributes["transpose_x"] = int64_t{0};
   graph.nodes[index] = std::move(dense);
+  drop_if_unused(graph, b_name);
   return Rewrite::kDense;
 }
 
@@ -130,25 +178,38 @@ void absorb_scale_shift(Graph& graph, size_t index, std::optional<size_t> y_rank
   }
   const Node& ss = graph.nodes[*reader];
   Node& dense = graph.nodes[index];
-  const Constant& w = *graph.find_constant(dense.inputs[1]);
+  const std::string w_name = dense.inputs[1];
+  const Constant& w = *graph.find_constant(w_name);
   const int64_t k = w.dims[0], n = w.dims[1];
   const std::vector<double> s = graph.find_constant(ss.inputs[1])->to_doubles();
   const std::vector<double> t = graph.find_constant(ss.inputs[2])->to_doubles();
   if (static_cast<int64_t>(s.size()) != n || static_cast<int64_t>(t.size()) != n) return;
-  const std::vector<double> wv = w.to_doubles();
-  std::vector<float> w2(wv.size());
-  for (size_t i = 0; i < wv.size(); ++i) {
-    w2[i] = static_cast<float>(wv[i] * s[i % static_cast<size_t>(n)]);
-  }
   std::vector<double> b(static_cast<size_t>(n), 0.0);
   if (dense.inputs.size() > 2) b = graph.find_constant(dense.inputs[2])->to_doubles();
   std::vector<float> b2(b.size());
   for (size_t j = 0; j < b.size(); ++j) b2[j] = static_cast<float>(b[j] * s[j] + t[j]);
+  // The weight is this Dense's own (rewrite_* made it): scaled in place under a new name.
+  std::string scaled = w_name;
+  if (graph.use_count(w_name) == 1 && w.dtype == DataType::kFloat32) {
+    scaled = rename_constant(graph, w_name, dense.name + ".weight");
+  } else {
+    scaled = add_constant(graph, dense.name + ".weight", float_constant({k, n}));
+    const Constant& source = *graph.find_constant(w_name);
+    Constant& target = graph.constants.at(scaled);
+    for (size_t i = 0; i < static_cast<size_t>(k * n); ++i) {
+      store_float(target, i, source.value_at(i));
+    }
+  }
+  Constant& w2 = graph.constants.at(scaled);
+  for (size_t i = 0; i < static_cast<size_t>(k * n); ++i) {
+    store_float(w2, i, w2.value_at(i) * s[i % static_cast<size_t>(n)]);
+  }
   dense.inputs.resize(2);
-  dense.inputs[1] = add_constant(graph, dense.name + ".weight", Constant::from_floats({k, n}, w2));
+  dense.inputs[1] = scaled;
   dense.inputs.push_back(add_constant(graph, dense.name + ".bias", Constant::from_floats({n}, b2)));
   dense.outputs = ss.outputs;
   graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(*reader));
+  drop_if_unused(graph, w_name);
 }
 
 // Folds a following Add of a per-feature constant into the bias, then a following Relu into
