@@ -455,9 +455,27 @@ std::string plan_hash_hex(std::span<const uint8_t> bytes) {
   return hex64(read_u64(bytes, bytes.size() - kTrailerSize));
 }
 
+namespace {
+
+// Runs a plan file reader, turning the metadata's JSON errors and allocation failures into
+// Statuses that name the file.
+template <class Read>
+Result<PlanFileInfo> reading_file(const std::string& source_name, Read&& read) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kCorruptData,
+                  detail::malformed_message(source_name, std::string("metadata: ") + e.what()));
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "out of memory reading ", prefix(source_name));
+  }
+}
+
+}  // namespace
+
 Result<PlanFileInfo> read_plan_metadata(const std::filesystem::path& path,
                                         const std::string& source_name) {
-  try {
+  return reading_file(source_name, [&]() -> Result<PlanFileInfo> {
     MLPRT_ASSIGN_OR_RETURN(auto file, PlanFile::open(path, source_name));
     MLPRT_ASSIGN_OR_RETURN(std::vector<uint8_t> header, file->read_header());
     MLPRT_RETURN_IF_ERROR(check_frame(header, file->size(), source_name));
@@ -480,17 +498,12 @@ Result<PlanFileInfo> read_plan_metadata(const std::filesystem::path& path,
     out.file_bytes = file->size();
     out.hash_hex = hex64(stored);
     return out;
-  } catch (const nlohmann::json::exception& e) {
-    return Status(StatusCode::kCorruptData,
-                  detail::malformed_message(source_name, std::string("metadata: ") + e.what()));
-  } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kInternal, "out of memory reading ", prefix(source_name));
-  }
+  });
 }
 
 Result<PlanFileInfo> read_plan_file(const std::filesystem::path& path,
                                     const std::string& source_name) {
-  try {
+  return reading_file(source_name, [&]() -> Result<PlanFileInfo> {
     MLPRT_ASSIGN_OR_RETURN(auto file, PlanFile::open(path, source_name));
     const Mapping mapping(*file);
     PlanFileInfo out;
@@ -523,12 +536,7 @@ Result<PlanFileInfo> read_plan_file(const std::filesystem::path& path,
                              source_name, &release));
     out.hash_hex = hex64(read_u64(bytes, body));
     return out;
-  } catch (const nlohmann::json::exception& e) {
-    return Status(StatusCode::kCorruptData,
-                  detail::malformed_message(source_name, std::string("metadata: ") + e.what()));
-  } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kInternal, "out of memory reading ", prefix(source_name));
-  }
+  });
 }
 
 }  // namespace mlprt::plan
