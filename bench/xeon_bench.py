@@ -188,6 +188,9 @@ def plot(rows, path, title):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rows", default=None,
+                    help="comma list of model:batch:threads (e.g. seed:1:1,seed:64:2,mnist:64:1) "
+                         "instead of the issue's rows or --quick's")
     ap.add_argument("--precisions", default="fp32,bf16,fp16")
     ap.add_argument("--min-time", type=float, default=1.0)
     ap.add_argument("--min-iters", type=int, default=5)
@@ -206,7 +209,16 @@ def main():
     cache = tmp / "timing.cache"
     rows, notes = [], []
     all_cores = sorted(os.sched_getaffinity(0))
-    for model, batch, threads in ([] if args.memory_only else QUICK_ROWS if args.quick else ROWS):
+    selected = QUICK_ROWS if args.quick else ROWS
+    if args.rows:
+        selected = []
+        for item in args.rows.split(","):
+            parts = item.split(":")
+            if len(parts) != 3 or parts[0] not in MODELS or not all(p.isdigit() for p in parts[1:]):
+                sys.exit(f"xeon_bench: --rows entry '{item}' is not model:batch:threads with a "
+                         f"model of {', '.join(MODELS)} and positive integers")
+            selected.append((parts[0], int(parts[1]), int(parts[2])))
+    for model, batch, threads in ([] if args.memory_only else selected):
         if threads > len(all_cores):
             notes.append(f"{model} b={batch} t={threads}: skipped, only {len(all_cores)} cores")
             continue

@@ -24,6 +24,9 @@ struct HostCpuInfo {
   std::string amx_note;
   bool avx512_bf16 = false;  ///< bf16 instructions (AVX-512 BF16) as oneDNN sees them
   bool avx512_fp16 = false;  ///< AVX-512 FP16: the cpu backend's fp16 kernel runs here
+  /// AVX-512 (F, BW, VL, DQ, not capped by ONEDNN_MAX_CPU_ISA): the cpu backend's own fp32
+  /// Dense kernel is a tactic here (small layers, small batches)
+  bool fp32_kernel = false;
   /// Precisions the cpu backend can run Dense layers in here, e.g. {"fp32", "bf16", "fp16"}.
   std::vector<std::string> precisions;
 };

@@ -1,5 +1,5 @@
 // Every Dense tactic of the cpu backend (whole, 1-thread, row split, unfused; fp32, bf16 and
-// fp16 where the CPU has them)
+// fp16 where the CPU has them; fp32 on our own AVX-512 kernel where the CPU has AVX-512)
 // and the whole-chain row split against the float64 reference, at several batches (1, odd,
 // fewer rows than threads) and thread counts 1..4.
 
@@ -75,6 +75,15 @@ TEST(CpuTactics, EveryTacticMatchesTheReference) {
             DenseTactic{batch, precision, WeightLayout::kPacked, threads, true},
             DenseTactic{batch, precision, WeightLayout::kPlain, threads, true, false},
         };
+        if (precision == DensePrecision::kFp32 && backend::cpu::f32_gemm_available()) {
+          // Our own fp32 kernel: on the team, on one thread, row-split.
+          for (const auto& [t, split] : {std::pair{0, false}, std::pair{1, false},
+                                          std::pair{threads, true}}) {
+            DenseTactic own{batch, precision, WeightLayout::kPacked, t, split};
+            own.kernel = backend::cpu::DenseKernel::kMlprt;
+            list.push_back(own);
+          }
+        }
         for (const DenseTactic& tactic : list) {
           // Primitives are planned for the engine's count; contexts run with `threads`.
           auto exe = CpuExecutable::create(graph, tactics_for(graph, tactic), threads);
@@ -94,26 +103,36 @@ TEST(CpuTactics, WholeChainRowSplitMatchesTheReference) {
   const ir::Graph graph = row_wise_graph();
   for (DensePrecision precision : precisions()) {
     const double limit = precision == DensePrecision::kFp32 ? 1e-5 : 2e-2;
-    for (int64_t batch : {2, 3, 7, 64}) {
-      for (int threads : {1, 2, 3, 4}) {
-        const DenseTactic split{batch, precision, WeightLayout::kPacked, threads, true};
-        auto exe = CpuExecutable::create(graph, tactics_for(graph, split), threads, {batch});
-        ASSERT_TRUE(exe.is_ok()) << exe.status().message();
-        EXPECT_TRUE(contains((*exe)->layer_precisions()[0], "whole chain row-split"));
-        const std::string what = "chain batch " + std::to_string(batch) + " threads " +
-                                 std::to_string(threads);
-        EXPECT_LE(run_rel_l2(**exe, graph, batch, threads), limit) << what;
-        // Fewer rows than threads, and a row count the chain was not planned for.
-        EXPECT_LE(run_rel_l2(**exe, graph, 1, threads), limit) << what << " at 1 row";
-        EXPECT_LE(run_rel_l2(**exe, graph, batch + 1, threads), limit) << what << " + 1";
-        // From inside an enclosing OpenMP region the chain runs on one thread, still right.
-        double inside = 0;
+    // oneDNN's 1-thread primitives in the blocks, and (fp32) our own kernel.
+    for (const bool own : {false, true}) {
+      if (own && (precision != DensePrecision::kFp32 || !backend::cpu::f32_gemm_available())) {
+        continue;
+      }
+      for (int64_t batch : {2, 3, 7, 64}) {
+        for (int threads : {1, 2, 3, 4}) {
+          DenseTactic split{batch, precision, WeightLayout::kPacked, threads, true};
+          if (own) split.kernel = backend::cpu::DenseKernel::kMlprt;
+          auto exe = CpuExecutable::create(graph, tactics_for(graph, split), threads, {batch});
+          ASSERT_TRUE(exe.is_ok()) << exe.status().message();
+          EXPECT_TRUE(contains((*exe)->layer_precisions()[0], "whole chain row-split"));
+          if (own) {
+            EXPECT_TRUE(contains((*exe)->layer_precisions()[0], "mlprt:avx512_f32"));
+          }
+          const std::string what = std::string(own ? "mlprt " : "") + "chain batch " +
+                                   std::to_string(batch) + " threads " + std::to_string(threads);
+          EXPECT_LE(run_rel_l2(**exe, graph, batch, threads), limit) << what;
+          // Fewer rows than threads, and a row count the chain was not planned for.
+          EXPECT_LE(run_rel_l2(**exe, graph, 1, threads), limit) << what << " at 1 row";
+          EXPECT_LE(run_rel_l2(**exe, graph, batch + 1, threads), limit) << what << " + 1";
+          // From inside an enclosing OpenMP region the chain runs on one thread, still right.
+          double inside = 0;
 #pragma omp parallel num_threads(2)
-        {
+          {
 #pragma omp single
-          inside = run_rel_l2(**exe, graph, batch, threads);
+            inside = run_rel_l2(**exe, graph, batch, threads);
+          }
+          EXPECT_LE(inside, limit) << what << " inside a parallel region";
         }
-        EXPECT_LE(inside, limit) << what << " inside a parallel region";
       }
     }
   }

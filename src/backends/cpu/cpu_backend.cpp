@@ -334,7 +334,8 @@ class CpuBackend final : public Backend {
     const HostCpuInfo cpu = host_cpu_info();
     const bool lost = cpu.amx_in_cpu && !cpu.amx_in_use && config.allow_bf16;
     detail::log(lost ? Severity::kWarning : Severity::kInfo, "cpu backend: ", cpu.isa, "; ",
-                cpu.amx_note, "; AVX-512 FP16 ", cpu.avx512_fp16 ? "yes" : "no");
+                cpu.amx_note, "; AVX-512 FP16 ", cpu.avx512_fp16 ? "yes" : "no",
+                "; mlprt fp32 kernel ", cpu.fp32_kernel ? "yes" : "no");
   }
 
   // Whether profile `p` runs its whole chain row-split in one region: times the engine with
@@ -457,6 +458,8 @@ class CpuBackend final : public Backend {
                           {"threads", tactic.threads},
                           {"row_split", tactic.row_split},
                           {"fused", tactic.fused}};
+    // Written only for our own fp32 kernel: plans of oneDNN tactics keep their bytes.
+    if (tactic.kernel == cpu::DenseKernel::kMlprt) out["kernel"] = cpu::kernel_name(tactic.kernel);
     if (profile >= 0) {
       out["profile"] = profile;
       out["m"] = m;
@@ -482,6 +485,25 @@ class CpuBackend final : public Backend {
       return make_error(StatusCode::kHardwareMismatch, "cpu backend: layer '", node,
                         "' runs in fp16 in this plan, but this CPU has no AVX-512 FP16; "
                         "rebuild the plan here");
+    }
+    const std::string kernel = json.value("kernel", std::string("onednn"));
+    if (kernel != "onednn" && kernel != "mlprt") {
+      return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
+                        node, "' has kernel '", kernel, "'; allowed: onednn (default), mlprt");
+    }
+    if (kernel == "mlprt") {
+      if (precision != "fp32") {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan's tactic for layer '",
+                          node, "' is ", json.dump(), "; kernel mlprt is allowed with precision "
+                          "fp32 only");
+      }
+      if (!cpu::f32_gemm_available()) {
+        return make_error(StatusCode::kHardwareMismatch, "cpu backend: layer '", node,
+                          "' runs on the mlprt fp32 kernel in this plan, which needs AVX-512 "
+                          "(F, BW, VL, DQ); this CPU (or ONEDNN_MAX_CPU_ISA) has not; rebuild "
+                          "the plan here");
+      }
+      tactic.kernel = cpu::DenseKernel::kMlprt;
     }
     tactic.layout = layout == "plain" ? cpu::WeightLayout::kPlain : cpu::WeightLayout::kPacked;
     tactic.m = kind == "fixed" ? json_integer<int64_t>(json.at("m")) : -1;

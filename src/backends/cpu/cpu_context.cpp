@@ -311,11 +311,13 @@ class CpuContext final : public BackendContext {
       return Status(StatusCode::kInvalidArgument,
                     "cpu backend: execute called before a successful prepare");
     }
-    // OpenMP's thread count is per calling thread: set it for this call and put it back.
+    // OpenMP's thread count is per calling thread: set it for this call and put it back (not
+    // when it already is the context's: the usual case, two library calls fewer per call).
     const int caller_threads = m_threads > 0 ? omp_get_max_threads() : 0;
-    if (m_threads > 0) omp_set_num_threads(m_threads);
+    const bool set = m_threads > 0 && caller_threads != m_threads;
+    if (set) omp_set_num_threads(m_threads);
     Status status = execute_impl(io);
-    if (m_threads > 0) omp_set_num_threads(caller_threads);
+    if (set) omp_set_num_threads(caller_threads);
     return status;
   }
 

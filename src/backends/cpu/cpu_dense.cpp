@@ -139,13 +139,18 @@ const char* layout_name(WeightLayout layout) {
   return layout == WeightLayout::kPlain ? "plain" : "packed";
 }
 
+const char* kernel_name(DenseKernel kernel) {
+  return kernel == DenseKernel::kMlprt ? "mlprt" : "onednn";
+}
+
 std::string describe(const DenseTactic& tactic) {
   std::string out = precision_name(tactic.precision);
   if (tactic.m < 0) {
     out += " runtime-M";
+    if (tactic.kernel == DenseKernel::kMlprt) out += " mlprt-panels";
   } else {
     out += " fixed-M ";
-    out += layout_name(tactic.layout);
+    out += tactic.kernel == DenseKernel::kMlprt ? "mlprt-panels" : layout_name(tactic.layout);
     if (tactic.row_split) {
       out += " row-split x" + std::to_string(tactic.threads);
     } else if (tactic.threads == 1) {
@@ -352,6 +357,44 @@ static Result<DenseVariant> make_fp16_variant(const ir::Graph& graph, const ir::
   }
 }
 
+// fp32 on our own kernel: weights packed into its 16-column panels; no oneDNN primitive, no
+// scratchpad.
+static Result<DenseVariant> make_f32_variant(const ir::Graph& graph, const ir::Node& node,
+                                             const DenseSpec& spec, const DenseTactic& tactic,
+                                             const std::vector<DenseVariant>* shared,
+                                             bool describe_only) {
+  if (!f32_gemm_available()) {
+    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                      ": the mlprt fp32 kernel needs AVX-512 (F, BW, VL, DQ), which this CPU "
+                      "(or ONEDNN_MAX_CPU_ISA) does not have");
+  }
+  if (spec.transpose_x || tactic.precision != DensePrecision::kFp32) {
+    return make_error(StatusCode::kUnsupported, "cpu backend: ", describe(node),
+                      ": the mlprt fp32 kernel runs fp32 tactics of a row-major X only, not ",
+                      describe(tactic), spec.transpose_x ? " of a transposed X" : "");
+  }
+  try {
+    DenseVariant variant;
+    variant.fixed_m = tactic.m;
+    variant.tactic = tactic;
+    // Every mlprt fp32 variant of a layer reads the same panels: packed once.
+    for (const DenseVariant& other : variants_or_none(shared)) {
+      if (other.f32_weights) variant.f32_weights = other.f32_weights;
+    }
+    if (!variant.f32_weights && !describe_only) {
+      const ir::Constant& w = *graph.find_constant(node.inputs[1]);
+      variant.f32_weights = std::make_shared<const F32Weights>(
+          reinterpret_cast<const float*>(w.data.data()), spec.k, spec.n);
+    }
+    variant.impl = "mlprt:avx512_f32";
+    variant.scratchpad_desc = memory::desc();
+    return variant;
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInternal, "cpu backend: ", describe(node),
+                      ": out of memory while packing fp32 weights [", spec.k, ", ", spec.n, "]");
+  }
+}
+
 Result<DenseVariant> make_dense_variant(const dnnl::engine& engine, dnnl::stream& stream,
                                         const ir::Graph& graph, const ir::Node& node,
                                         const DenseSpec& spec, const DenseTactic& tactic,
@@ -376,6 +419,9 @@ static Result<DenseVariant> make_dense_variant_impl(
     const std::vector<DenseVariant>* shared, bool describe_only, bool dst_bf16) {
   if (tactic.precision == DensePrecision::kFp16) {
     return make_fp16_variant(graph, node, spec, tactic, shared, describe_only);
+  }
+  if (tactic.kernel == DenseKernel::kMlprt) {
+    return make_f32_variant(graph, node, spec, tactic, shared, describe_only);
   }
   MLPRT_ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd,
                          make_dense_pd(engine, node, spec, tactic, dst_bf16));

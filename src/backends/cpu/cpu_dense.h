@@ -23,6 +23,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_f32_gemm.h"
 #include "backends/cpu/cpu_fp16_gemm.h"
 #include "ir/activation.h"
 #include "ir/graph.h"
@@ -51,6 +52,10 @@ Result<DenseSpec> dense_spec(const ir::Graph& graph, const ir::Node& node, bool 
 /// runs as a separate pass after it.
 enum class DensePrecision { kFp32, kBf16, kFp16 };
 enum class WeightLayout { kPacked, kPlain };
+/// Who runs an fp32 tactic: a oneDNN matmul primitive, or our own AVX-512 kernel
+/// (cpu_f32_gemm.h: any M, so also the runtime-M tactic; weights in its 16-column panels, bias
+/// and activation in its store, `layout` unused). fp16 is always our kernel, whatever this says.
+enum class DenseKernel { kOneDnn, kMlprt };
 
 /// One implementation choice of a Dense layer.
 struct DenseTactic {
@@ -65,6 +70,7 @@ struct DenseTactic {
   bool row_split = false;
   /// The activation as the matmul's post-op (true) or as a separate pass after it.
   bool fused = true;
+  DenseKernel kernel = DenseKernel::kOneDnn;
 };
 
 /// Rows [begin, end) of one block.
@@ -79,7 +85,9 @@ std::vector<RowRange> split_rows(int64_t rows, int threads);
 
 const char* precision_name(DensePrecision precision);
 const char* layout_name(WeightLayout layout);
-/// "fp32 fixed-M packed", "bf16 runtime-M", "fp32 fixed-M packed row-split x2 unfused"
+const char* kernel_name(DenseKernel kernel);
+/// "fp32 fixed-M packed", "bf16 runtime-M", "fp32 fixed-M packed row-split x2 unfused",
+/// "fp32 fixed-M mlprt-panels 1-thread"
 std::string describe(const DenseTactic& tactic);
 
 /// X as oneDNN sees it: [M, K] (row-major, or column-major for transpose_x). `m` may be
@@ -132,12 +140,13 @@ struct DenseVariant {
   int64_t fixed_m = -1;  ///< -1: runtime M, serves every M
   DenseTactic tactic;    ///< a row split's blocks: the 1-thread fixed-M tactic of the block
   bool block = false;    ///< made for the row blocks of a row-split tactic only
-  dnnl::matmul primitive;  ///< null for fp16 (`fp16_weights` run by our kernel)
+  dnnl::matmul primitive;  ///< null for our kernels (fp16, fp32 kMlprt)
   /// The weights as stored (f32 [K, N] row-major: the plan graph's copy, in place), when the
   /// primitive reads that layout; otherwise null and `packed` packs them on first use.
   dnnl::memory weights;
   std::shared_ptr<const LazyPackedWeights> packed;
   std::shared_ptr<const Fp16Weights> fp16_weights;  ///< fp16 tactics only
+  std::shared_ptr<const F32Weights> f32_weights;    ///< fp32 kMlprt tactics only
   dnnl::memory::desc scratchpad_desc;
   std::string impl;  ///< oneDNN's implementation name, e.g. "brg:avx512_core"
 };

@@ -65,7 +65,17 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
   call.src_elem = handoff.src_bf16 ? 2 : 4;
   call.dst_elem = handoff.dst_bf16 ? 2 : 4;
   if (handoff.src_bf16) call.bf16 = false;  // X is bf16 already: nothing to convert
+  call.f32 = false;
   if (m == 0) return Status::ok();
+  if (v.tactic.kernel == DenseKernel::kMlprt && v.tactic.precision == DensePrecision::kFp32) {
+    // Our fp32 kernel reads x and writes y as they are: no oneDNN memory object, no copy.
+    call.f32 = true;
+    call.unfused = false;
+    call.kernel_threads = v.tactic.threads == 1 ? 1 : 0;
+    call.bias = spec.has_bias ? static_cast<const float*>(m_layer->bias.get_data_handle()) : nullptr;
+    call.nargs = 1;  // not empty; the kernel reads no oneDNN arguments
+    return Status::ok();
+  }
   try {
     // Null handles: the addresses are set per call in run().
     call.src = handoff.src_bf16
@@ -77,7 +87,7 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
       // Our kernel: an fp16 copy of the rows, the activation as a pass after it.
       call.fp16 = true;
       call.unfused = spec.activation.kind != ir::ActivationKind::kNone;
-      call.fp16_threads = v.tactic.threads == 1 ? 1 : 0;
+      call.kernel_threads = v.tactic.threads == 1 ? 1 : 0;
       call.src_low = memory(memory::desc({m * spec.k * 2}, memory::data_type::u8,
                                          memory::format_tag::a),
                             engine);
@@ -178,6 +188,16 @@ Status DenseRun::run_product(Call& call, const float* x, float* y) {
                                                    call.rows.begin * spec.k * call.src_elem);
   float* yb = reinterpret_cast<float*>(reinterpret_cast<std::byte*>(y) +
                                        call.rows.begin * spec.n * call.dst_elem);
+  if (call.f32) {
+    const DenseVariant& v = m_layer->variants[call.variant];
+    // 0: the caller's OpenMP count, which execute() sets to the context's threads; inside a
+    // region (a row block of a split) the calling thread only.
+    const int threads = call.kernel_threads > 0 ? call.kernel_threads
+                        : omp_in_parallel()     ? 1
+                                                : omp_get_max_threads();
+    f32_gemm(xb, m, *v.f32_weights, call.bias, spec.activation, yb, threads);
+    return Status::ok();
+  }
   dnnl_status_t st = dnnl_memory_set_data_handle(call.src.get(), const_cast<float*>(xb));
   if (st == dnnl_success) st = dnnl_memory_set_data_handle(call.dst.get(), yb);
   if (call.fp16) {
@@ -192,7 +212,7 @@ Status DenseRun::run_product(Call& call, const float* x, float* y) {
     const float* bias =
         spec.has_bias ? static_cast<const float*>(m_layer->bias.get_data_handle()) : nullptr;
     // 0: the caller's OpenMP count, which execute() sets to the context's threads.
-    const int threads = call.fp16_threads > 0 ? call.fp16_threads : omp_get_max_threads();
+    const int threads = call.kernel_threads > 0 ? call.kernel_threads : omp_get_max_threads();
     fp16_gemm(xh, m, *v.fp16_weights, bias, yb, threads);
     if (call.unfused) run_activation(spec.activation, yb, yb, m * spec.n);
     return Status::ok();

@@ -62,8 +62,10 @@ class DenseRun {
     size_t variant = 0;
     RowRange rows;
     bool bf16 = false;
-    bool fp16 = false;     ///< our kernel, not a oneDNN primitive
-    int fp16_threads = 1;  ///< fp16: 1 runs on the calling thread; 0: OpenMP's count then
+    bool fp16 = false;     ///< our fp16 kernel, not a oneDNN primitive
+    bool f32 = false;      ///< our fp32 kernel (bias and activation in its store)
+    const float* bias = nullptr;  ///< our fp32 kernel: the layer's bias (null: none)
+    int kernel_threads = 1;  ///< our kernels: 1 runs on the calling thread; 0: OpenMP's count then
     bool unfused = false;  ///< the activation runs after the matmul
     int64_t src_elem = 4;  ///< bytes per X element as the caller passes it (2: bf16 handoff)
     int64_t dst_elem = 4;  ///< bytes per Y element written (2: bf16 handoff)

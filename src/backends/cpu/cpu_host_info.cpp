@@ -18,6 +18,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_f32_gemm.h"
 #include "backends/cpu/cpu_fp16_gemm.h"
 #include "backends/cpu/cpu_isa.h"
 #include "common/check.h"
@@ -59,6 +60,7 @@ HostCpuInfo detect() {
   info.amx_in_use = (isa & amx) == amx;
   info.avx512_bf16 = backend::cpu::cpu_has_bf16();
   info.avx512_fp16 = backend::cpu::fp16_gemm_available();
+  info.fp32_kernel = backend::cpu::f32_gemm_available();
   if (!info.amx_in_cpu) {
     info.amx_note = "AMX: not on this CPU";
   } else if (info.amx_in_use) {

@@ -36,7 +36,18 @@ constexpr double kMarginFraction = 0.03;
 // split, scalar bf16 conversion) are not reused.
 constexpr int kTunerVersion = 2;
 
+// Our fp32 kernel (cpu_f32_gemm.h) holds its own packed copy of a layer's weights: it is offered
+// for layers of up to this many weight bytes only. Bigger layers are bound by memory bandwidth
+// or by the FMAs, where a oneDNN call's fixed 0.5-1 us is noise, and a second copy of their
+// weights would cost the engine's memory (the 1024-4096-4096-1024 model: +100 MB).
+constexpr int64_t kOwnKernelMaxWeightBytes = int64_t{4} << 20;
+
 bool dense_transposed(const ir::Node& node) { return node.get_int("transpose_x", 0) != 0; }
+
+bool own_kernel_candidate(const DenseSpec& spec) {
+  return f32_gemm_available() && !spec.transpose_x &&
+         spec.k * spec.n * static_cast<int64_t>(sizeof(float)) <= kOwnKernelMaxWeightBytes;
+}
 
 const char* requested_precision(const ir::Node& node, const BuilderConfig& config) {
   if (config.precision_constraints == "none") return nullptr;
@@ -202,7 +213,7 @@ Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& grap
     for (size_t i = 0; i < tactics.size(); ++i) {
       keys[i] = m_hardware + " | " + signature(spec, m) + " | " + describe(tactics[i]);
       if (std::optional<double> cached = m_cache.find(keys[i])) {
-        if (!m_measured.count(keys[i])) ++m_stats.cached;
+        if (m_counted.insert(keys[i]).second) ++m_stats.cached;
         out[i] = *cached;
         continue;
       }
@@ -244,7 +255,7 @@ Result<std::vector<std::optional<double>>> Tuner::times_of(const ir::Graph& grap
       out[i] = medians[j];
       ++m_stats.timed;
       m_cache.insert(keys[i], medians[j]);
-      m_measured.insert(keys[i]);
+      m_counted.insert(keys[i]);
       detail::log(Severity::kVerbose, "cpu backend: ", describe(node), " M=", m, " ",
                   describe(tactics[i]), ": ", medians[j], " us");
     }
@@ -266,7 +277,7 @@ std::optional<std::vector<double>> Tuner::cached_engine_times(
     out.push_back(*cached);
   }
   for (const std::string& key : keys) {
-    if (!m_measured.count(m_hardware + " | " + key)) ++m_stats.cached;
+    if (m_counted.insert(m_hardware + " | " + key).second) ++m_stats.cached;
   }
   return out;
 }
@@ -278,7 +289,7 @@ Result<std::vector<double>> Tuner::time_engines(const std::vector<std::string>& 
   for (size_t i = 0; i < keys.size(); ++i) {
     const std::string key = m_hardware + " | " + keys[i];
     if (std::optional<double> cached = m_cache.find(key)) {
-      if (!m_measured.count(key)) ++m_stats.cached;
+      if (m_counted.insert(key).second) ++m_stats.cached;
       out[i] = *cached;
     } else {
       missing.push_back(i);
@@ -297,7 +308,7 @@ Result<std::vector<double>> Tuner::time_engines(const std::vector<std::string>& 
     out[missing[j]] = medians[j];
     ++m_stats.timed;
     m_cache.insert(key, medians[j]);
-    m_measured.insert(key);
+    m_counted.insert(key);
     detail::log(Severity::kVerbose, "cpu backend: ", keys[missing[j]], ": ", medians[j], " us");
   }
   return out;
@@ -335,13 +346,21 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
   out.profile_m = profile_m;
   out.runtime = DenseTactic{-1, precisions.front(), WeightLayout::kPacked};
   // The runtime-M primitive serves every M of every profile: least summed time at the opt Ms.
-  if (precisions.size() > 1) {
-    std::vector<DenseTactic> runtimes;
-    for (DensePrecision precision : precisions) {
-      runtimes.push_back(DenseTactic{-1, precision, WeightLayout::kPacked, 0, false,
-                                     precision != DensePrecision::kFp16 ||
-                                         spec.activation.kind == ir::ActivationKind::kNone});
+  // Our fp32 kernel serves every M too (no oneDNN call: a batch away from the opt M, e.g. 1 in
+  // a 1..64 profile, then skips oneDNN's runtime-M gemm, which costs 1.6 us at 784x32 where
+  // our kernel takes 0.8).
+  std::vector<DenseTactic> runtimes;
+  for (DensePrecision precision : precisions) {
+    runtimes.push_back(DenseTactic{-1, precision, WeightLayout::kPacked, 0, false,
+                                   precision != DensePrecision::kFp16 ||
+                                       spec.activation.kind == ir::ActivationKind::kNone});
+    if (precision == DensePrecision::kFp32 && own_kernel_candidate(spec)) {
+      DenseTactic own{-1, precision, WeightLayout::kPacked, 0};
+      own.kernel = DenseKernel::kMlprt;
+      runtimes.push_back(own);
     }
+  }
+  if (runtimes.size() > 1) {
     std::vector<std::optional<double>> sums(runtimes.size());
     for (int64_t m : profile_m) {
       if (m <= 0) continue;
@@ -377,6 +396,20 @@ Result<LayerTactics> Tuner::choose(const ir::Graph& graph, const ir::Node& node,
       }
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0});
       candidates.push_back(DenseTactic{m, precision, WeightLayout::kPlain, 0});
+      if (precision == DensePrecision::kFp32 && own_kernel_candidate(spec)) {
+        // Our own kernel (cpu_f32_gemm.h), no oneDNN call: on the team, on one thread, and
+        // row-split as oneDNN's tactics are.
+        const auto own = [&](int t, bool split) {
+          DenseTactic tactic{m, precision, WeightLayout::kPacked, t, split};
+          tactic.kernel = DenseKernel::kMlprt;
+          return tactic;
+        };
+        candidates.push_back(own(0, false));
+        if (threads > 1) {
+          candidates.push_back(own(1, false));
+          if (m > 1) candidates.push_back(own(threads, true));
+        }
+      }
       if (spec.activation.kind != ir::ActivationKind::kNone) {
         // Fused vs unfused, timed in the same rounds as the rest.
         candidates.push_back(DenseTactic{m, precision, WeightLayout::kPacked, 0, false, false});

@@ -6,7 +6,9 @@
 // weights, one planned for a single thread, and a row split over the engine's threads, each in
 // every precision the layer may run in (fp32; bf16 where permitted and the CPU has it), and
 // with an activation also the fixed-M packed one with the activation as a separate pass
-// (unfused). Fixed-M primitives only serve
+// (unfused). In fp32 on AVX-512 CPUs, for layers of up to 4 MiB of weights, also our own kernel
+// (cpu_f32_gemm.h): on the team, on one thread and row-split at the opt M, and as a runtime-M
+// candidate. Fixed-M primitives only serve
 // their own M, so every layer also keeps one runtime-M primitive, valid over the whole min..max
 // range: its precision is the one with the least summed time over the profiles' opt M. Per
 // profile the fastest candidate wins; a runtime-M winner adds no primitive.
@@ -95,7 +97,9 @@ class Tuner {
   detail::TimingCache& m_cache;
   std::string m_hardware;
   TuneStats m_stats;
-  std::set<std::string> m_measured;  ///< keys timed in this build (not counted as cached)
+  /// Keys counted in this build, timed or from the cache: each counts once (the runtime-M
+  /// tactic is looked up in the runtime choice and again among each profile's candidates).
+  std::set<std::string> m_counted;
 };
 
 /// Medians of calls run round-robin: `run(i)` runs candidate i once and returns its time in
