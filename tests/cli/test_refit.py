@@ -1,6 +1,7 @@
 """mlprt refit: new weights into a built plan, tactics kept. The refitted plan must be
 byte-identical to a fresh build of the new model with the same timing cache, its outputs must
 match the new model's float64 reference, and every refusal lists every problem."""
+import inspect
 import json
 import shutil
 import struct
@@ -34,10 +35,15 @@ def save_safetensors(path, tensors):
 
 
 def export(model, path, example, dynamic=True):
+    """The TorchScript exporter (torch 1.13's, and torch 2.x's with dynamo=False): these tests are
+    about its initializer names. torch 2.x's default (dynamo) export of bn_mlp keeps none of the
+    .pth's BatchNorm names; dynamo's exports are the torch2 fixtures below."""
     model.eval()
+    kwargs = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(model, example, str(path), input_names=["input"], output_names=["output"],
                       opset_version=13,
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic else None)
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic else None,
+                      **kwargs)
 
 
 def build(onnx_path, plan, cache, *extra):
