@@ -97,6 +97,14 @@ def test_batch_chunks_equal_a_single_run(models, plans, tmp_path):
     calls, mean, median, lo, hi = int(m[1]), *map(float, m.groups()[1:])
     assert calls == 14
     assert 0 < lo <= median <= hi and lo <= mean <= hi
+    # Issue 17: load time and the first call (the first of the timed ones here, no warm-up).
+    cold = re.search(r"Cold start: load ([\d.]+) ms, first call ([\d.]+) us \(([\d.]+)x the median\)",
+                     proc.stdout)
+    assert cold, proc.stdout
+    load_ms, first_us, ratio = map(float, cold.groups())
+    assert load_ms > 0 and lo - 0.01 <= first_us <= hi + 0.01  # printed to 2 and 3 decimals
+    # The median is printed to 2 decimals: the ratio against its rounding bounds.
+    assert first_us / (median + 0.005) <= ratio <= first_us / max(median - 0.005, 1e-9)
 
 
 def test_batch_across_two_profiles(models, plans, tmp_path):
