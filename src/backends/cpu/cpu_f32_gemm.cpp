@@ -14,6 +14,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_layers.h"
 
 // GCC 12's AVX-512 headers build some vectors from deliberately undefined ones, which
@@ -201,18 +202,7 @@ MLPRT_F32_TARGET void run_item(const float* x, int64_t r0, int64_t r1, const F32
 
 bool detect_avx512() {
 #if defined(__x86_64__) || defined(_M_X64)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
-  const bool avx512f = (ebx >> 16) & 1u;
-  const bool avx512dq = (ebx >> 17) & 1u;
-  const bool avx512bw = (ebx >> 30) & 1u;
-  const bool avx512vl = (ebx >> 31) & 1u;
-  if (!(avx512f && avx512dq && avx512bw && avx512vl)) return false;
-  // The OS must save the opmask and zmm state (XCR0 bits 1, 2, 5, 6, 7).
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !((ecx >> 27) & 1u)) return false;
-  unsigned lo = 0, hi = 0;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 0xe6u) != 0xe6u) return false;
+  if (!cpu_avx512_usable(true, false)) return false;
   // The plan's hardware id is oneDNN's ISA, which ONEDNN_MAX_CPU_ISA can cap (to act as an
   // older machine): a process capped below avx512_core has no kernel either.
   const auto isa = static_cast<uint32_t>(dnnl::get_effective_cpu_isa());

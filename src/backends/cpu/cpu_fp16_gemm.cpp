@@ -18,6 +18,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/cpu_isa.h"
 #include "mlprt/float16.h"
 
 // GCC 12's AVX-512 headers build the upper half of some casts and extracts from a deliberately
@@ -130,18 +131,7 @@ MLPRT_FP16_TARGET void convert_avx512(const float* x, uint16_t* out, int64_t cou
 
 bool detect_fp16() {
 #if MLPRT_CPU_FP16_KERNEL && (defined(__x86_64__) || defined(_M_X64))
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
-  const bool avx512f = (ebx >> 16) & 1u;
-  const bool avx512bw = (ebx >> 30) & 1u;
-  const bool avx512vl = (ebx >> 31) & 1u;
-  const bool fp16 = (edx >> 23) & 1u;
-  if (!(avx512f && avx512bw && avx512vl && fp16)) return false;
-  // The OS must save the opmask and zmm state (XCR0 bits 1, 2, 5, 6, 7).
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !((ecx >> 27) & 1u)) return false;
-  unsigned lo = 0, hi = 0;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 0xe6u) != 0xe6u) return false;
+  if (!cpu_avx512_usable(false, true)) return false;
   // The plan's hardware id is oneDNN's ISA, which ONEDNN_MAX_CPU_ISA can cap (to build for, or
   // act as, an older machine): fp16 counts only where that ISA is the one AVX-512 FP16 CPUs
   // have (avx512_core_amx: every AMX Xeon has AVX-512 FP16), so a capped process has no fp16

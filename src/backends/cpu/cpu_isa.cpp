@@ -105,6 +105,29 @@ bool cpu_has_fp16() {
 #endif
 }
 
+bool cpu_avx512_usable(bool need_dq, bool need_fp16) {
+#if defined(__x86_64__) || defined(_M_X64)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool avx512f = (ebx >> 16) & 1u;
+  const bool avx512dq = (ebx >> 17) & 1u;
+  const bool avx512bw = (ebx >> 30) & 1u;
+  const bool avx512vl = (ebx >> 31) & 1u;
+  const bool fp16 = (edx >> 23) & 1u;
+  if (!(avx512f && avx512bw && avx512vl) || (need_dq && !avx512dq) || (need_fp16 && !fp16)) {
+    return false;
+  }
+  // The OS must save the opmask and zmm state (XCR0 bits 1, 2, 5, 6, 7).
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !((ecx >> 27) & 1u)) return false;
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & 0xe6u) == 0xe6u;
+#else
+  (void)need_dq, (void)need_fp16;
+  return false;
+#endif
+}
+
 Status check_cpu_hardware(const std::string& plan_hardware,
                           const std::string& machine_hardware) {
   const std::optional<ParsedId> plan = parse_id(plan_hardware);

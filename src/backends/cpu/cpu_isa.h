@@ -13,6 +13,9 @@ std::string cpu_hardware_id();
 
 /// Whether oneDNN runs bf16 matmul natively here (AVX-512 BF16 or AMX), not emulated.
 bool cpu_has_bf16();
+/// Whether AVX-512 F, BW and VL (and DQ / FP16 where asked) are on the CPU and the OS saves the
+/// opmask and zmm state: what the backend's own kernels (cpu_f32_gemm, cpu_fp16_gemm) need.
+bool cpu_avx512_usable(bool need_dq, bool need_fp16);
 /// Whether the CPU has AVX-512 FP16 (the cpu backend has no fp16 kernels yet either way).
 bool cpu_has_fp16();
 
