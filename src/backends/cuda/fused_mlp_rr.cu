@@ -12,6 +12,7 @@ using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' ow
 
 constexpr int kMmaRows = 16;  // rows of one mma.sync tile
 constexpr int kMaxDevices = 64;
+constexpr int kMaxWarps = 8;  // per block
 
 // Where things live in the block's shared memory, computed on the host.
 struct RrLayout {
@@ -35,11 +36,7 @@ constexpr int x_ld() {
   return MAXW + 8;  // +16 bytes per row: ldmatrix rows hit distinct banks
 }
 
-// Rows a warp runs through the chain at a time (one mma tile: 32 rows, two tiles sharing each
-// weight fragment, measured slower at 1K and 64K rows and hardly faster at 1M).
-constexpr int tile_rows(int /*maxw*/) { return 16; }
-
-RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, XMode mode) {
+RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, XMode mode) {
   RrLayout out;
   int elems = 0;
   for (int l = 0; l < params.num_layers; ++l) {
@@ -53,7 +50,6 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, XMode mode)
     floats += params.layers[l].n_pad;
   }
   out.x_bytes = out.bias_bytes + floats * 4;
-  const int rows = tile_rows(maxw);
   const int t_bytes = rows * (maxw + 8) * 2;
   out.raw_bytes = mode == kXDirect ? t_bytes : mode == kXFp32 ? rows * params.layers[0].k_pad * 4 : 0;
   out.warp_bytes = out.raw_bytes + (mode == kXDirect ? 0 : t_bytes);
@@ -150,14 +146,16 @@ __device__ __forceinline__ void rr_epilogue(float (&acc)[MAXW / 8][4], uint32_t 
   }
 }
 
-template <typename T, int MAXW, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) fused_rr_kernel(
+// ROWS: rows a warp runs through the chain at a time (16: one mma tile; 32: two tiles sharing
+// each weight fragment read from shared memory). MIN_BLOCKS: blocks of kMaxWarps per SM the
+// register budget must allow.
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS>
+__global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     const __grid_constant__ FusedTcParams params, const __grid_constant__ RrLayout layout,
     const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
     ElemType y_type, int64_t rows) {
   constexpr int KT = MAXW / 16;
   constexpr int NT = MAXW / 8;
-  constexpr int ROWS = tile_rows(MAXW);
   constexpr int MT = ROWS / kMmaRows;
   constexpr int kLd = x_ld<MAXW>();
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -175,22 +173,23 @@ __global__ void __launch_bounds__(WARPS * 32) fused_rr_kernel(
     const int per_row = layer.k_pad / 8;
     const T* w = static_cast<const T*>(layer.weights);
     T* dst = wsm + layout.w_off[l];
-    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad * per_row; i += WARPS * 32) {
+    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad * per_row; i += static_cast<int>(blockDim.x)) {
       const int n = i / per_row;
       const int p = i - n * per_row;
       cp_async16(dst + n * (layer.k_pad + 8) + p * 8, w + static_cast<int64_t>(n) * layer.k_pad + p * 8,
                  true);
     }
     float* b = reinterpret_cast<float*>(smem_raw + layout.bias_bytes) + layout.b_off[l];
-    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad / 4; i += WARPS * 32) {
+    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad / 4; i += static_cast<int>(blockDim.x)) {
       cp_async16(b + i * 4, layer.bias + i * 4, true);
     }
   }
   const int k_in = params.layers[0].k;
   const int k_in_pad = params.layers[0].k_pad;
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * WARPS;
-  int64_t tile = static_cast<int64_t>(blockIdx.x) * WARPS + warp;
+  const int warps = static_cast<int>(blockDim.x) >> 5;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps;
+  int64_t tile = static_cast<int64_t>(blockIdx.x) * warps + warp;
   if (tile < tiles && x_mode != kXElements) {
     copy_x_tile<T, MAXW, ROWS>(x, x_mode, k_in, k_in_pad, tile * ROWS, rows, raw, lane);
   }
@@ -288,10 +287,6 @@ int max_block_smem() {
   static std::atomic<int> cache[kMaxDevices];
   return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, 48 * 1024);
 }
-int sm_smem() {
-  static std::atomic<int> cache[kMaxDevices];
-  return device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, cache, 100 * 1024);
-}
 int sm_count() {
   static std::atomic<int> cache[kMaxDevices];
   return device_attribute(cudaDevAttrMultiProcessorCount, cache, 132);
@@ -306,9 +301,6 @@ int max_width(const FusedTcParams& params) {
   return w;
 }
 
-// Warps per block (12 with two 16-row tiles per warp measured slower: fewer blocks per SM).
-constexpr int warps_for(int /*maxw*/) { return 8; }
-
 XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
   const int k = params.layers[0].k;
   const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
@@ -317,39 +309,63 @@ XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
   return kXElements;
 }
 
-template <typename T, int MAXW>
+// Blocks of `kernel` (kMaxWarps warps, `smem` bytes) resident on one SM at once: registers and
+// shared memory both bound it, and a persistent grid larger than that runs in a second wave.
+int resident_blocks(const void* kernel, int smem) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kMaxWarps * 32, smem) !=
+          cudaSuccess ||
+      blocks < 1) {
+    return 1;
+  }
+  return blocks;
+}
+
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
-  static std::atomic<bool> configured[kMaxDevices];
-  constexpr int kWarps = warps_for(MAXW);
+  static std::atomic<int> resident[kMaxDevices][3];  // per x mode (its staging buffers differ)
+  const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS>;
   const XMode mode = x_mode_of(params, x, x_type);
-  const RrLayout layout = rr_layout(params, kWarps, MAXW, mode);
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  if (device < 0 || device >= kMaxDevices || !configured[device].load()) {
-    const cudaError_t err = cudaFuncSetAttribute(fused_rr_kernel<T, MAXW, kWarps>,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 max_block_smem());
+  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+  int per_sm = resident[device][mode].load();
+  if (per_sm == 0) {
+    const cudaError_t err = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_block_smem());
     if (err != cudaSuccess) return err;
-    if (device >= 0 && device < kMaxDevices) configured[device].store(true);
+    const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
+    per_sm = resident_blocks(reinterpret_cast<const void*>(kernel), full.total_bytes);
+    resident[device][mode].store(per_sm);
   }
-  // As many blocks as fit on the GPU at once (shared memory bounds them; 1 KiB per block is
-  // the runtime's), never more than the tiles need.
-  const int per_sm = sm_smem() / (layout.total_bytes + 1024);
-  const int64_t tiles = (rows + tile_rows(MAXW) - 1) / tile_rows(MAXW);
-  const int64_t wanted = (tiles + kWarps - 1) / kWarps;
-  const int64_t resident = static_cast<int64_t>(sm_count()) * (per_sm > 0 ? per_sm : 1);
-  const auto blocks = static_cast<unsigned>(wanted < resident ? wanted : resident);
-  fused_rr_kernel<T, MAXW, kWarps><<<blocks, kWarps * 32, layout.total_bytes, stream>>>(
-      params, layout, x, x_type, mode, y, y_type, rows);
+  // Small batches: fewer warps per block, so that the tiles spread over every SM (each block
+  // copies all the weights once, which is cheap next to a layer chain run on a crowded SM).
+  const int64_t tiles = (rows + ROWS - 1) / ROWS;
+  const int64_t sms = sm_count();
+  int warps = kMaxWarps;
+  while (warps > 1 && tiles <= sms * (warps / 2)) warps /= 2;
+  const int64_t wanted = (tiles + warps - 1) / warps;
+  const int64_t most = sms * (warps == kMaxWarps ? per_sm : per_sm * (kMaxWarps / warps));
+  const auto blocks = static_cast<unsigned>(wanted < most ? wanted : most);
+  const RrLayout layout = rr_layout(params, warps, MAXW, ROWS, mode);
+  kernel<<<blocks, warps * 32, layout.total_bytes, stream>>>(params, layout, x, x_type, mode, y,
+                                                             y_type, rows);
   return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                          ElemType y_type, int64_t rows, cudaStream_t stream) {
-  if (max_width(params) <= 64) return launch<T, 64>(params, x, x_type, y, y_type, rows, stream);
-  return launch<T, 128>(params, x, x_type, y, y_type, rows, stream);
+  if (max_width(params) <= 64) {
+    // Two 16-row tiles per warp halve the weight reads from shared memory (measured on the H200
+    // at 64K and 1M rows: 24.5 vs 32.9 us and 292 vs 311 us), but double each warp's latency:
+    // used only once one-tile warps would each run more than one tile.
+    const int64_t one_round = static_cast<int64_t>(sm_count()) * 3 * kMaxWarps * 16;
+    if (rows > one_round) return launch<T, 64, 32, 2>(params, x, x_type, y, y_type, rows, stream);
+    return launch<T, 64, 16, 3>(params, x, x_type, y, y_type, rows, stream);
+  }
+  return launch<T, 128, 16, 1>(params, x, x_type, y, y_type, rows, stream);
 }
 
 }  // namespace
@@ -360,7 +376,7 @@ const char* fused_rr_ineligible(const FusedTcParams& params) {
   if (maxw > kFusedRrMaxWidth) return "a layer (or the input) is wider than 128";
   const int tmpl = maxw <= 64 ? 64 : 128;
   // The largest input buffers (fp32 rows): eligible whatever the input's type and address.
-  const RrLayout layout = rr_layout(params, warps_for(tmpl), tmpl, kXFp32);
+  const RrLayout layout = rr_layout(params, kMaxWarps, tmpl, 16, kXFp32);
   if (layout.total_bytes > max_block_smem()) return "the weights do not fit in shared memory";
   return nullptr;
 }

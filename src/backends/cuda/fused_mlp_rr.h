@@ -1,14 +1,18 @@
 #pragma once
 // The register-resident variant of the fused tensor-core MLP (fused_mlp_tc.h), for chains whose
 // every layer is at most kFusedRrMaxWidth wide, input included (tiny-cuda-nn's shapes):
-//  * persistent blocks: every layer's weights and biases are copied into shared memory once per
-//    block, and the block's warps then loop over tiles of rows;
-//  * each warp runs its rows (32, or 16 at width 128) through all the layers on its own, with
-//    no block barrier: a layer's fp32 accumulators (bias and activation applied) go straight
-//    into the next layer's A fragments, because mma.sync m16n8k16's C layout is its A layout
-//    for 16-column pairs, so activations never leave the registers between layers;
-//  * the next tile's input rows are copied (cp.async) into the warp's second staging buffer while
-//    the current tile computes; the output is written once, from the last layer's registers.
+//  * persistent blocks, as many as are resident at once (registers and shared memory both
+//    bound them): every layer's weights and biases are copied into shared memory once per
+//    block, and the block's warps then loop over tiles of rows; small batches get blocks of
+//    fewer warps, so that their tiles spread over every SM;
+//  * each warp runs its rows (one 16-row mma tile, or two at large batches of width <= 64, which
+//    share each weight fragment) through all the layers on its own, with no block barrier: a
+//    layer's fp32 accumulators (bias and activation applied) go straight into the next layer's A
+//    fragments, because mma.sync m16n8k16's C layout is its A layout for 16-column pairs, so
+//    activations never leave the registers between layers;
+//  * once a tile's rows are in registers, the next tile's are copied (cp.async) into the warp's
+//    staging buffer while the layers run; the output is written once, from the last layer's
+//    registers.
 
 #include <cstdint>
 
