@@ -147,12 +147,13 @@ class CpuBackend final : public Backend {
     std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
     int threads = 0;
     std::vector<int64_t> chain_rows;
+    std::vector<int64_t> amx_rows;
     try {
       if (!blob.empty()) {
-        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows));
+        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows, amx_rows));
       }
-      MLPRT_ASSIGN_OR_RETURN(auto exe,
-                             cpu::CpuExecutable::create(graph, tactics, threads, chain_rows));
+      MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads,
+                                                                  chain_rows, false, amx_rows));
       return std::unique_ptr<Executable>(std::move(exe));
     } catch (const nlohmann::json::exception& e) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
@@ -173,12 +174,13 @@ class CpuBackend final : public Backend {
     std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
     int threads = 0;
     std::vector<int64_t> chain_rows;
+    std::vector<int64_t> amx_rows;
     try {
       if (!blob.empty()) {
-        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows));
+        MLPRT_RETURN_IF_ERROR(parse_blob(graph, blob, tactics, threads, chain_rows, amx_rows));
       }
       MLPRT_ASSIGN_OR_RETURN(auto exe, cpu::CpuExecutable::create(graph, tactics, threads,
-                                                                  chain_rows, true));
+                                                                  chain_rows, true, amx_rows));
       return BlobDescription{exe->layer_precisions(), exe->tactic_notes()};
     } catch (const nlohmann::json::exception& e) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's cpu section for '",
@@ -296,6 +298,12 @@ class CpuBackend final : public Backend {
                                                       chosen_layers));
       if (chain) chain_rows.push_back(opt_shapes[p].at(graph.inputs.front().name).at(0));
     }
+    std::vector<int64_t> amx_rows;
+    for (size_t p = 0; p < opt_shapes.size() && config.optimization_level > 0; ++p) {
+      MLPRT_ASSIGN_OR_RETURN(bool amx, choose_amx(graph, opt_shapes[p], p, config, tuner,
+                                                  chosen_layers, chain_rows));
+      if (amx) amx_rows.push_back(opt_shapes[p].at(graph.inputs.front().name).at(0));
+    }
     nlohmann::json layers = nlohmann::json::array();
     for (const cpu::LayerTactics& chosen : chosen_layers) {
       nlohmann::json opt = nlohmann::json::array();
@@ -316,13 +324,14 @@ class CpuBackend final : public Backend {
       MLPRT_RETURN_IF_ERROR(cache.save(config.timing_cache_path));
     }
     // Only choices go into the blob, never times, so that a given cache gives the same bytes.
-    const nlohmann::json blob = {{"format", kBlobFormat},
+    nlohmann::json blob = {{"format", kBlobFormat},
                                  {"version", kBlobVersion},
                                  {"hardware", hardware_id()},
                                  {"onednn", onednn_version()},
                                  {"threads", config.num_threads},
                                  {"chain_rows", chain_rows},
                                  {"layers", layers}};
+    if (!amx_rows.empty()) blob["amx_rows"] = amx_rows;
     const std::string text =
         blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return std::vector<uint8_t>(text.begin(), text.end());
@@ -409,6 +418,82 @@ class CpuBackend final : public Backend {
     return chain;
   }
 
+  // Whether profile `p` runs on the AMX chain kernel (cpu_amx_mlp.h): where bf16 is allowed
+  // in every layer and the graph is such a chain, times the engine as chosen so far against
+  // the same engine with the kernel on at the opt rows; the kernel must win clearly.
+  Result<bool> choose_amx(const ir::Graph& graph, const ir::ShapeMap& shapes, size_t p,
+                          const BuilderConfig& config, cpu::Tuner& tuner,
+                          const std::vector<cpu::LayerTactics>& layers,
+                          const std::vector<int64_t>& chain_rows) const {
+    if (!config.allow_bf16 || layers.empty() || graph.inputs.empty()) return false;
+    const std::string why = cpu::CpuExecutable::amx_chain_ineligible(graph);
+    const std::string unavailable = cpu::amx_mlp_unavailable();
+    if (!why.empty() || !unavailable.empty()) {
+      detail::log(Severity::kVerbose, "cpu backend: profile ", p, ": no AMX chain kernel: ",
+                  why.empty() ? unavailable : why);
+      return false;
+    }
+    for (const ir::Node& node : graph.nodes) {
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(std::vector<cpu::DensePrecision> precisions,
+                             cpu::allowed_precisions(node, config));
+      if (std::find(precisions.begin(), precisions.end(), cpu::DensePrecision::kBf16) ==
+          precisions.end()) {
+        detail::log(Severity::kVerbose, "cpu backend: profile ", p, ": no AMX chain kernel: layer '",
+                    node.name, "' may not run in bf16");
+        return false;
+      }
+    }
+    const Dims& first = shapes.at(graph.inputs.front().name);
+    if (first.empty() || first[0] < 1) return false;
+    const int64_t rows = first[0];
+    std::map<std::string, std::vector<cpu::DenseTactic>> tactics;
+    std::string signature = graph.name;
+    signature += " rows=";
+    signature += std::to_string(rows);
+    for (const cpu::LayerTactics& layer : layers) {
+      tactics[layer.node] = {layer.runtime};
+      if (layer.per_profile[p].m >= 0) tactics[layer.node].push_back(layer.per_profile[p]);
+      signature += "; ";
+      signature += describe(layer.per_profile[p]);
+    }
+    for (const ir::Node& node : graph.nodes) {
+      signature += ' ';
+      signature += node.op;
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+      signature += '(';
+      signature += std::to_string(spec.k);
+      signature += 'x';
+      signature += std::to_string(spec.n);
+      signature += ',';
+      signature += node.get_string("activation", "none");
+      signature += ')';
+    }
+    const bool chained =
+        std::find(chain_rows.begin(), chain_rows.end(), rows) != chain_rows.end();
+    const std::vector<std::string> keys = {
+        "engine " + signature + (chained ? " | whole-chain row split" : " | per-layer"),
+        "engine " + signature + " | AMX chain kernel"};
+    std::optional<std::vector<double>> times = tuner.cached_engine_times(keys);
+    if (!times) {
+      MLPRT_ASSIGN_OR_RETURN(auto current, cpu::CpuExecutable::create(
+                                               graph, tactics, config.num_threads,
+                                               chained ? std::vector<int64_t>{rows}
+                                                       : std::vector<int64_t>{}));
+      MLPRT_ASSIGN_OR_RETURN(auto amx, cpu::CpuExecutable::create(graph, tactics,
+                                                                  config.num_threads, {}, false,
+                                                                  {rows}));
+      MLPRT_ASSIGN_OR_RETURN(times, time_engines(graph, shapes, tuner, keys,
+                                                 {current.get(), amx.get()}));
+    }
+    const bool amx = (*times)[1] < (*times)[0] * 0.97;
+    detail::log(Severity::kVerbose, "cpu backend: profile ", p, " rows=", rows, ": as chosen ",
+                (*times)[0], " us, AMX chain kernel ", (*times)[1], " us: chose ",
+                amx ? "the AMX chain kernel" : "the layers as chosen");
+    return amx;
+  }
+
   // Builds the per-layer and the whole-chain engine and times both; nullopt when the graph is
   // not row-wise (no chain to time).
   Result<std::optional<std::vector<double>>> time_chain_candidates(
@@ -426,8 +511,17 @@ class CpuBackend final : public Backend {
     }
     MLPRT_ASSIGN_OR_RETURN(auto chained, cpu::CpuExecutable::create(graph, split,
                                                                     config.num_threads, {rows}));
+    MLPRT_ASSIGN_OR_RETURN(std::vector<double> times,
+                           time_engines(graph, shapes, tuner, keys, {plain.get(), chained.get()}));
+    return std::optional<std::vector<double>>(std::move(times));
+  }
+
+  // Times each engine at `shapes` on the same inputs (timing cache keys `keys`, one each).
+  static Result<std::vector<double>> time_engines(
+      const ir::Graph& graph, const ir::ShapeMap& shapes, cpu::Tuner& tuner,
+      const std::vector<std::string>& keys, const std::vector<const cpu::CpuExecutable*>& exes) {
     std::vector<std::unique_ptr<BackendContext>> contexts;
-    for (const cpu::CpuExecutable* exe : {plain.get(), chained.get()}) {
+    for (const cpu::CpuExecutable* exe : exes) {
       MLPRT_ASSIGN_OR_RETURN(auto context, exe->create_context());
       MLPRT_RETURN_IF_ERROR(context->prepare(shapes));
       contexts.push_back(std::move(context));
@@ -444,10 +538,7 @@ class CpuBackend final : public Backend {
       buffers[output.name].assign(static_cast<size_t>(n), 0.0f);
       io.outputs[output.name] = buffers[output.name].data();
     }
-    MLPRT_ASSIGN_OR_RETURN(
-        std::vector<double> times,
-        tuner.time_engines(keys, [&](size_t i) { return contexts[i]->execute(io, nullptr); }));
-    return std::optional<std::vector<double>>(std::move(times));
+    return tuner.time_engines(keys, [&](size_t i) { return contexts[i]->execute(io, nullptr); });
   }
 
   static nlohmann::json tactic_to_json(const cpu::DenseTactic& tactic, int64_t profile,
@@ -529,7 +620,8 @@ class CpuBackend final : public Backend {
 
   Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
                     std::map<std::string, std::vector<cpu::DenseTactic>>& tactics,
-                    int& threads, std::vector<int64_t>& chain_rows) const {
+                    int& threads, std::vector<int64_t>& chain_rows,
+                    std::vector<int64_t>& amx_rows) const {
     const nlohmann::json json = nlohmann::json::parse(blob.begin(), blob.end());
     if (!json.is_object() || json.value("format", "") != kBlobFormat) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan's backend section for '",
@@ -550,6 +642,15 @@ class CpuBackend final : public Backend {
                           "' asks for a whole-chain row split at ", rows, " rows; allowed: 2 or more");
       }
       chain_rows.push_back(rows);
+    }
+    // Optional (absent from plans that never chose the AMX chain kernel).
+    for (const nlohmann::json& r : json.value("amx_rows", nlohmann::json::array())) {
+      const int64_t rows = json_integer<int64_t>(r);
+      if (rows < 1) {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
+                          "' asks for the AMX chain kernel at ", rows, " rows; allowed: 1 or more");
+      }
+      amx_rows.push_back(rows);
     }
     threads = json_integer<int>(json, "threads", 0);
     if (threads < 0) {

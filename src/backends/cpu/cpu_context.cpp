@@ -200,6 +200,25 @@ class CpuContext final : public BackendContext {
     }
   }
 
+  // Rows the AMX chain kernel runs at `shapes` (0: not there): a row count the plan chose it
+  // for, with the views keeping the rows (input and output hold rows x k / rows x n values).
+  int64_t amx_rows_at(const ir::ShapeMap& shapes) const {
+    const AmxMlp* amx = m_exe.amx();
+    if (amx == nullptr) return 0;
+    const std::vector<TensorSlot>& tensors = m_exe.tensors();
+    const size_t in = m_exe.input_ids()[0];
+    const size_t out = m_exe.output_ids()[0];
+    const Dims& first = shapes.at(tensors[in].name);
+    const int64_t rows = first.empty() ? 0 : first[0];
+    const std::vector<int64_t>& wanted = m_exe.amx_rows();
+    if (rows < 1 || std::find(wanted.begin(), wanted.end(), rows) == wanted.end()) return 0;
+    if (m_elements[in] != rows * amx->input_features() ||
+        m_elements[out] != rows * amx->output_features()) {
+      return 0;
+    }
+    return rows;
+  }
+
   Status init_scratchpad() {
     if (!m_scratchpad.reserve(std::max<size_t>(m_exe.scratchpad_bytes(), kAlignment))) {
       return make_error(StatusCode::kInternal, "cpu backend: out of memory for a ",
@@ -302,6 +321,8 @@ class CpuContext final : public BackendContext {
     }
     MLPRT_ASSIGN_OR_RETURN(bool chain, m_chain.prepare(m_exe, shapes, split_threads(), m_loops, m_pool));
     m_chain_active = chain;
+    m_amx_rows = amx_rows_at(shapes);
+    if (m_amx_rows > 0) m_chain_active = false;
     m_prepared = true;
     return Status::ok();
   }
@@ -351,6 +372,7 @@ class CpuContext final : public BackendContext {
     // Profiling runs layer by layer even where the plan chains them in one OpenMP region, so
     // that each layer has its own time.
     const bool chained = m_chain_active && m_profiler == nullptr;
+    const bool amx = m_amx_rows > 0 && m_profiler == nullptr;
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const auto start = m_profiler ? std::chrono::steady_clock::now()
                                     : std::chrono::steady_clock::time_point{};
@@ -368,7 +390,7 @@ class CpuContext final : public BackendContext {
       float* y = direct ? static_cast<float*>(m_caller_outputs[static_cast<size_t>(out.output_index)])
                         : m_buffers[layer.output].data();
       m_ptrs[layer.output] = y;
-      if (chained) continue;  // run below, all layers in one region
+      if (chained || amx) continue;  // run below, all layers in one pass
       const float* x = m_ptrs[layer.inputs[0]];
       switch (layer.kind) {
         case LayerKind::kDense:
@@ -400,6 +422,10 @@ class CpuContext final : public BackendContext {
       }
     }
     if (chained) MLPRT_RETURN_IF_ERROR(m_chain.run(m_ptrs));
+    if (amx) {
+      m_exe.amx()->run(m_ptrs[m_exe.input_ids()[0]], m_ptrs[m_exe.output_ids()[0]], m_amx_rows,
+                       m_threads > 0 ? m_threads : omp_get_max_threads());
+    }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
       if (m_ptrs[id] != m_caller_outputs[i] && m_elements[id] > 0) {
@@ -461,6 +487,7 @@ class CpuContext final : public BackendContext {
   ThreadPoolResources m_pool;            // row splits' per-thread streams and scratchpads
   ChainRun m_chain;
   bool m_chain_active = false;
+  int64_t m_amx_rows = 0;  ///< rows of the AMX chain kernel's run at the prepared shapes, or 0
   Profiler* m_profiler = nullptr;        // per-layer timing; nullptr: off
   std::vector<float> m_layer_ms;         // per layer, this call's time while profiling
   ir::ShapeMap m_shapes;                 // of the last prepare

@@ -16,6 +16,10 @@
 namespace mlprt::backend::cpu {
 namespace {
 
+bool is_view(const std::string& op) {
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze";
+}
+
 // The bf16 handoffs (cpu_dense.h DenseHandoff), by Dense node name: a Dense output that is no
 // graph output and is read only as the X of other Dense layers, where the producer (without a
 // residual) and every reader run in bf16 only, travels in bf16.
@@ -158,7 +162,8 @@ Status CpuExecutable::load_constant(const ir::Node& user, const std::string& nam
 
 Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
     const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-    int threads, std::vector<int64_t> chain_rows, bool describe_only) {
+    int threads, std::vector<int64_t> chain_rows, bool describe_only,
+    std::vector<int64_t> amx_rows) {
   // oneDNN sizes a fixed-shape primitive's parallel work for the creating thread's OpenMP
   // count: create them for the plan's.
   const int caller_threads = omp_get_max_threads();
@@ -169,6 +174,11 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create(
     (*exe)->m_threads = threads;
     (*exe)->m_chain_rows = std::move(chain_rows);
     (*exe)->m_describe_only = describe_only;
+    if (!amx_rows.empty()) {
+      Status status = (*exe)->make_amx(graph, describe_only);
+      if (!status) return status;
+      (*exe)->m_amx_rows = std::move(amx_rows);
+    }
     if (!describe_only) warm_up_gemm_kernels();
   }
   return exe;
@@ -227,8 +237,7 @@ Result<std::unique_ptr<CpuExecutable>> CpuExecutable::create_impl(
       }
     } else if (node.op == "Relu") {
       layer.kind = LayerKind::kRelu;
-    } else if (node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
-               node.op == "Unsqueeze") {
+    } else if (is_view(node.op)) {
       layer.kind = LayerKind::kView;
     } else {
       MLPRT_ASSIGN_OR_RETURN(layer.kind, layer_params(graph, node, layer.params));
@@ -278,14 +287,95 @@ Result<std::unique_ptr<BackendContext>> CpuExecutable::create_context() const {
   return make_cpu_context(*this);
 }
 
-std::string CpuExecutable::chain_note() const {
-  if (m_chain_rows.empty()) return "";
-  std::string rows;
-  for (int64_t r : m_chain_rows) {
-    if (!rows.empty()) rows += ",";
-    rows += std::to_string(r);
+namespace {
+
+std::string joined_rows(const std::vector<int64_t>& rows) {
+  std::string out;
+  for (int64_t r : rows) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(r);
   }
-  return "; batch " + rows + ": whole chain row-split in one OpenMP region";
+  return out;
+}
+
+// The chain's Dense nodes in order, or why the graph is no chain the AMX kernel runs.
+std::string amx_chain_nodes(const ir::Graph& graph, std::vector<const ir::Node*>& dense) {
+  if (graph.inputs.size() != 1 || graph.outputs.size() != 1) {
+    return "the graph has " + std::to_string(graph.inputs.size()) + " inputs and " +
+           std::to_string(graph.outputs.size()) + " outputs; the chain takes one of each";
+  }
+  std::string current = graph.inputs.front().name;
+  for (const ir::Node& node : graph.nodes) {
+    if (node.inputs.empty() || node.inputs[0] != current || node.outputs.size() != 1) {
+      return "node '" + node.name + "' does not read the previous layer's output";
+    }
+    if (node.op == "Dense") {
+      Result<DenseSpec> spec = dense_spec(graph, node, false);
+      if (!spec) return spec.status().message();
+      const ir::ActivationKind act = spec->activation.kind;
+      if (ir::has_residual(node)) return "layer '" + node.name + "' adds a residual";
+      if (spec->transpose_x) return "layer '" + node.name + "' reads its input transposed";
+      if (act != ir::ActivationKind::kNone && act != ir::ActivationKind::kRelu) {
+        return "layer '" + node.name + "' ends in " + node.get_string("activation", "?") +
+               "; the AMX chain applies ReLU or nothing";
+      }
+      if (spec->k > kAmxMlpMaxK || spec->n > kAmxMlpMaxN) {
+        return "layer '" + node.name + "' is " + std::to_string(spec->k) + "x" +
+               std::to_string(spec->n) + "; the AMX chain takes inputs up to " +
+               std::to_string(kAmxMlpMaxK) + " and outputs up to " + std::to_string(kAmxMlpMaxN);
+      }
+      dense.push_back(&node);
+    } else if (!is_view(node.op)) {
+      return "node '" + node.name + "' is " + node.op + "; the AMX chain runs Dense layers only";
+    }
+    current = node.outputs[0];
+  }
+  if (dense.empty()) return "the graph has no Dense layer";
+  if (current != graph.outputs.front().name) return "the graph's output is not the chain's end";
+  return {};
+}
+
+}  // namespace
+
+std::string CpuExecutable::amx_chain_ineligible(const ir::Graph& graph) {
+  std::vector<const ir::Node*> dense;
+  return amx_chain_nodes(graph, dense);
+}
+
+Status CpuExecutable::make_amx(const ir::Graph& graph, bool describe_only) {
+  std::vector<const ir::Node*> dense;
+  if (const std::string why = amx_chain_nodes(graph, dense); !why.empty()) {
+    return make_error(StatusCode::kCorruptData, "cpu backend: the plan runs the AMX chain kernel, "
+                      "but ", why);
+  }
+  if (describe_only) return Status::ok();
+  if (const std::string why = amx_mlp_unavailable(); !why.empty()) {
+    return make_error(StatusCode::kHardwareMismatch, "cpu backend: the plan runs the AMX chain "
+                      "kernel, which this machine cannot: ", why, "; rebuild the plan here");
+  }
+  std::vector<AmxMlpLayerDesc> layers;
+  for (const ir::Node* node : dense) {
+    MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, *node));
+    const ir::Constant* w = graph.find_constant(node->inputs[1]);
+    const ir::Constant* b = spec.has_bias ? graph.find_constant(node->inputs[2]) : nullptr;
+    layers.push_back({spec.k, spec.n, reinterpret_cast<const float*>(w->data.data()),
+                      b != nullptr ? reinterpret_cast<const float*>(b->data.data()) : nullptr,
+                      spec.activation.kind == ir::ActivationKind::kRelu});
+  }
+  MLPRT_ASSIGN_OR_RETURN(AmxMlp amx, AmxMlp::create(layers));
+  m_amx = std::move(amx);
+  return Status::ok();
+}
+
+std::string CpuExecutable::chain_note() const {
+  std::string out;
+  if (!m_chain_rows.empty()) {
+    out += "; batch " + joined_rows(m_chain_rows) + ": whole chain row-split in one OpenMP region";
+  }
+  if (!m_amx_rows.empty()) {
+    out += "; batch " + joined_rows(m_amx_rows) + ": bf16 AMX chain kernel, every layer in one pass";
+  }
+  return out;
 }
 
 std::vector<std::string> CpuExecutable::layer_precisions() const {
@@ -320,6 +410,7 @@ std::vector<std::string> CpuExecutable::layer_precisions() const {
           }
           text += blocks + "]";
         }
+        if (!m_amx_rows.empty()) precisions.insert("bf16");
         std::string joined;
         for (const std::string& p : precisions) joined += (joined.empty() ? "" : "+") + p;
         const DenseHandoff& handoff = layer.dense.handoff;

@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/cpu_amx_mlp.h"
 #include "backends/cpu/cpu_dense.h"
 #include "backends/cpu/cpu_layers.h"
 #include "backends/tensor_table.h"
@@ -47,9 +49,16 @@ class CpuExecutable final : public Executable {
   /// `describe_only`: an Executable for layer_precisions() only (inspect): no weights read,
   /// packed or copied (the graph may be a plan's metadata, constants without data), no
   /// primitives; it cannot create contexts.
+  /// `amx_rows`: batch row counts at which the whole chain runs on the AMX chain kernel
+  /// (cpu_amx_mlp.h); an error if the graph is no such chain or the machine has no AMX.
   static Result<std::unique_ptr<CpuExecutable>> create(
       const ir::Graph& graph, const std::map<std::string, std::vector<DenseTactic>>& tactics,
-      int threads, std::vector<int64_t> chain_rows = {}, bool describe_only = false);
+      int threads, std::vector<int64_t> chain_rows = {}, bool describe_only = false,
+      std::vector<int64_t> amx_rows = {});
+  /// Why `graph` cannot run on the AMX chain kernel (empty: it can): it must be input ->
+  /// Dense (ReLU or no activation, no residual) -> ... -> output, views between them allowed,
+  /// within the kernel's widths.
+  static std::string amx_chain_ineligible(const ir::Graph& graph);
   /// Generates oneDNN's lazily made f32 gemm kernels now (once per process), not in the first
   /// inference.
   static void warm_up_gemm_kernels();
@@ -83,6 +92,9 @@ class CpuExecutable final : public Executable {
   /// Threads the plan was built for (0: OpenMP's default).
   [[nodiscard]] int threads() const noexcept { return m_threads; }
   [[nodiscard]] const std::vector<int64_t>& chain_rows() const noexcept { return m_chain_rows; }
+  [[nodiscard]] const std::vector<int64_t>& amx_rows() const noexcept { return m_amx_rows; }
+  /// The packed AMX chain, when amx_rows() is not empty (and not describe-only).
+  [[nodiscard]] const AmxMlp* amx() const noexcept { return m_amx ? &*m_amx : nullptr; }
 
  private:
   CpuExecutable();
@@ -92,6 +104,7 @@ class CpuExecutable final : public Executable {
   Status load_constant(const ir::Node& user, const std::string& name, const ir::Constant& constant,
                        size_t id);
   [[nodiscard]] std::string chain_note() const;
+  Status make_amx(const ir::Graph& graph, bool describe_only);
 
   dnnl::engine m_engine;
   std::vector<Layer> m_layers;
@@ -102,6 +115,8 @@ class CpuExecutable final : public Executable {
   size_t m_scratchpad_bytes = 0;
   int m_threads = 0;
   std::vector<int64_t> m_chain_rows;
+  std::vector<int64_t> m_amx_rows;
+  std::optional<AmxMlp> m_amx;
   bool m_describe_only = false;
 };
 

@@ -1,0 +1,298 @@
+#include "backends/cpu/cpu_amx_mlp.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/check.h"
+
+#if defined(MLPRT_CPU_AMX_KERNEL)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace mlprt::backend::cpu {
+namespace {
+
+constexpr int64_t kTileRows = 16;   // rows of every tile
+constexpr int64_t kTileDepth = 32;  // bf16 elements of one A row / one B column pair set
+constexpr int64_t kTileCols = 16;   // fp32 columns of one accumulator tile
+constexpr int64_t kTileElems = kTileRows * kTileDepth;
+constexpr int kAccTiles = 4;        // accumulators per pass: 64 columns
+
+int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+uint16_t to_bf16(float f) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+#if defined(MLPRT_CPU_AMX_KERNEL)
+
+#define MLPRT_AMX_TARGET \
+  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Tiles 0-3: accumulators; 4: A (16 rows x 32 bf16); 5-7: B (16 k-pairs x 16 columns).
+TileConfig make_config() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  return config;
+}
+
+// Rows [row0, row0 + 16) of x (fp32, k per row) into `a` (bf16, ld per row): zeros past k and
+// past the last row.
+MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t rows,
+                                uint16_t* a, int64_t ld) {
+  for (int64_t r = 0; r < kTileRows; ++r) {
+    uint16_t* dst = a + r * ld;
+    if (row0 + r >= rows) {
+      std::memset(dst, 0, static_cast<size_t>(ld) * sizeof(uint16_t));
+      continue;
+    }
+    const float* src = x + (row0 + r) * k;
+    for (int64_t c = 0; c < ld; c += 16) {
+      const int64_t left = k - c;
+      const __mmask16 mask = left >= 16 ? 0xffff
+                             : left > 0 ? static_cast<__mmask16>((1u << left) - 1u)
+                                        : 0;
+      const __m512 v = _mm512_maskz_loadu_ps(mask, src + c);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+    }
+  }
+}
+
+// One pass of up to 4 accumulator tiles (columns [j0 * 16, (j0 + tiles) * 16)) over every k
+// step, stored to `c` (16 rows x 64 fp32).
+MLPRT_AMX_TARGET void tile_pass(const AmxMlp::Layer& layer, const uint16_t* a, int64_t lda,
+                                int64_t j0, int tiles, float* c) {
+  const int64_t n_tiles = layer.n_pad / kTileCols;
+  const int64_t steps = layer.k_pad / kTileDepth;
+  const auto stride_a = static_cast<long>(lda * sizeof(uint16_t));
+  constexpr long kStrideB = kTileDepth * sizeof(uint16_t);
+  constexpr long kStrideC = kAccTiles * kTileCols * sizeof(float);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t s = 0; s < steps; ++s) {
+    _tile_loadd(4, a + s * kTileDepth, stride_a);
+    const uint16_t* b = layer.tiles.data() + (s * n_tiles + j0) * kTileElems;
+    _tile_loadd(5, b, kStrideB);
+    _tile_dpbf16ps(0, 4, 5);
+    if (tiles > 1) {
+      _tile_loadd(6, b + kTileElems, kStrideB);
+      _tile_dpbf16ps(1, 4, 6);
+    }
+    if (tiles > 2) {
+      _tile_loadd(7, b + 2 * kTileElems, kStrideB);
+      _tile_dpbf16ps(2, 4, 7);
+    }
+    if (tiles > 3) {
+      _tile_loadd(5, b + 3 * kTileElems, kStrideB);
+      _tile_dpbf16ps(3, 4, 5);
+    }
+  }
+  _tile_stored(0, c, kStrideC);
+  if (tiles > 1) _tile_stored(1, c + kTileCols, kStrideC);
+  if (tiles > 2) _tile_stored(2, c + 2 * kTileCols, kStrideC);
+  if (tiles > 3) _tile_stored(3, c + 3 * kTileCols, kStrideC);
+}
+
+// Bias and activation on a pass's accumulators: into the next layer's bf16 rows, or (`y`) the
+// valid rows and columns of the output.
+MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64_t j0, int tiles,
+                               uint16_t* next, int64_t next_ld, float* y, int64_t row0,
+                               int64_t rows) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < kTileRows; ++r) {
+    if (y != nullptr && row0 + r >= rows) break;
+    for (int t = 0; t < tiles; ++t) {
+      const int64_t col = (j0 + t) * kTileCols;
+      __m512 v = _mm512_add_ps(_mm512_loadu_ps(c + r * kAccTiles * kTileCols + t * kTileCols),
+                               _mm512_loadu_ps(layer.bias.data() + col));
+      if (layer.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+      if (y != nullptr) {
+        const int64_t left = layer.n - col;
+        const __mmask16 mask =
+            left >= 16 ? 0xffff : static_cast<__mmask16>((1u << std::max<int64_t>(left, 0)) - 1u);
+        _mm512_mask_storeu_ps(y + (row0 + r) * layer.n + col, mask, v);
+      } else {
+        // Columns past n hold 0 (zero weights and bias, an activation of 0 that is 0).
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(next + r * next_ld + col),
+                            reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+      }
+    }
+  }
+}
+
+MLPRT_AMX_TARGET void run_tiles(const std::vector<AmxMlp::Layer>& layers, const float* x, float* y, int64_t tile_begin, int64_t tile_end,
+                                int64_t rows) {
+  alignas(64) uint16_t buffers[2][kTileRows * kAmxMlpMaxK];
+  alignas(64) float acc[kTileRows * kAccTiles * kTileCols];
+  const TileConfig config = make_config();
+  _tile_loadconfig(&config);
+  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    const int64_t row0 = tile * kTileRows;
+    int cur = 0;
+    int64_t ld = layers.front().k_pad;
+    load_rows(x, layers.front().k, row0, rows, buffers[cur], ld);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const AmxMlp::Layer& layer = layers[l];
+      const bool last = l + 1 == layers.size();
+      const int64_t next_ld = last ? 0 : layers[l + 1].k_pad;
+      uint16_t* next = buffers[1 - cur];
+      const int64_t n_tiles = layer.n_pad / kTileCols;
+      for (int64_t j0 = 0; j0 < n_tiles; j0 += kAccTiles) {
+        const int tiles = static_cast<int>(std::min<int64_t>(kAccTiles, n_tiles - j0));
+        tile_pass(layer, buffers[cur], ld, j0, tiles, acc);
+        epilogue(layer, acc, j0, tiles, next, next_ld, last ? y : nullptr, row0, rows);
+      }
+      if (!last && layer.n_pad < next_ld) {
+        // The next layer reads 32-deep steps: its last 16 columns are padding, zero them.
+        for (int64_t r = 0; r < kTileRows; ++r) {
+          std::memset(next + r * next_ld + layer.n_pad, 0,
+                      static_cast<size_t>(next_ld - layer.n_pad) * sizeof(uint16_t));
+        }
+      }
+      cur = 1 - cur;
+      ld = next_ld;
+    }
+  }
+  _tile_release();
+}
+
+bool request_amx_permission() {
+  // ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux hands out the tile state
+  // per process, on request.
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
+std::string amx_unavailable_uncached() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return "CPUID leaf 7 is missing";
+  const bool amx_bf16 = (edx >> 22) & 1u;
+  const bool amx_tile = (edx >> 24) & 1u;
+  const bool avx512_bf16 = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0 && ((a >> 5) & 1u);
+  }();
+  if (!amx_bf16 || !amx_tile) return "the CPU has no AMX-BF16 / AMX-TILE";
+  if (!avx512_bf16) return "the CPU has no AVX-512 BF16";
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !((ecx >> 27) & 1u)) {
+    return "the OS does not enable XSAVE";
+  }
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0x600e6u) != 0x600e6u) return "the OS does not enable the AMX tile state (XCR0)";
+  if (!request_amx_permission()) return "the kernel refused the AMX tile state (arch_prctl)";
+  return {};
+}
+
+#endif  // MLPRT_CPU_AMX_KERNEL
+
+}  // namespace
+
+std::string amx_mlp_unavailable() {
+#if defined(MLPRT_CPU_AMX_KERNEL)
+  static const std::string why = amx_unavailable_uncached();
+  return why;
+#else
+  return "this build's compiler has no AMX intrinsics";
+#endif
+}
+
+Result<AmxMlp> AmxMlp::create(const std::vector<AmxMlpLayerDesc>& layers) {
+  if (layers.empty()) return make_error(StatusCode::kInvalidArgument, "AMX MLP: no layers");
+  if (const std::string why = amx_mlp_unavailable(); !why.empty()) {
+    return make_error(StatusCode::kUnsupported, "AMX MLP: ", why);
+  }
+  AmxMlp out;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const AmxMlpLayerDesc& d = layers[l];
+    if (d.weights == nullptr || d.k < 1 || d.n < 1 || d.k > kAmxMlpMaxK || d.n > kAmxMlpMaxN) {
+      return make_error(StatusCode::kInvalidArgument, "AMX MLP: layer ", l, " is ", d.k, "x", d.n,
+                        "; allowed: inputs of 1 to ", kAmxMlpMaxK, " and outputs of 1 to ",
+                        kAmxMlpMaxN, " features, with weights");
+    }
+    if (l > 0 && d.k != layers[l - 1].n) {
+      return make_error(StatusCode::kInvalidArgument, "AMX MLP: layer ", l, " takes ", d.k,
+                        " features, layer ", l - 1, " gives ", layers[l - 1].n);
+    }
+    Layer layer;
+    layer.k = d.k;
+    layer.n = d.n;
+    layer.k_pad = round_up(d.k, kTileDepth);
+    layer.n_pad = round_up(d.n, kTileCols);
+    layer.relu = d.relu;
+    const int64_t n_tiles = layer.n_pad / kTileCols;
+    const int64_t steps = layer.k_pad / kTileDepth;
+    layer.tiles.assign(static_cast<size_t>(steps * n_tiles * kTileElems), 0);
+    for (int64_t s = 0; s < steps; ++s) {
+      for (int64_t j = 0; j < n_tiles; ++j) {
+        uint16_t* tile = layer.tiles.data() + (s * n_tiles + j) * kTileElems;
+        for (int64_t r = 0; r < kTileRows; ++r) {
+          for (int64_t c = 0; c < kTileCols; ++c) {
+            const int64_t col = j * kTileCols + c;
+            for (int64_t half = 0; half < 2; ++half) {
+              const int64_t kk = s * kTileDepth + 2 * r + half;
+              if (kk < d.k && col < d.n) tile[r * kTileDepth + 2 * c + half] = to_bf16(d.weights[kk * d.n + col]);
+            }
+          }
+        }
+      }
+    }
+    layer.bias.assign(static_cast<size_t>(layer.n_pad), 0.0f);
+    if (d.bias != nullptr) std::copy(d.bias, d.bias + d.n, layer.bias.begin());
+    out.m_layers.push_back(std::move(layer));
+  }
+  return out;
+}
+
+size_t AmxMlp::packed_bytes() const noexcept {
+  size_t bytes = 0;
+  for (const Layer& layer : m_layers) {
+    bytes += layer.tiles.size() * sizeof(uint16_t) + layer.bias.size() * sizeof(float);
+  }
+  return bytes;
+}
+
+void AmxMlp::run(const float* x, float* y, int64_t rows, int threads) const {
+#if defined(MLPRT_CPU_AMX_KERNEL)
+  if (rows <= 0) return;
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const int team = static_cast<int>(
+      std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), tiles));
+  if (team <= 1) {
+    run_tiles(m_layers, x, y, 0, tiles, rows);
+    return;
+  }
+#pragma omp parallel num_threads(team)
+  {
+    const int64_t t = omp_get_thread_num();
+    const int64_t n = omp_get_num_threads();
+    run_tiles(m_layers, x, y, tiles * t / n, tiles * (t + 1) / n, rows);
+  }
+#else
+  (void)x, (void)y, (void)rows, (void)threads;
+#endif
+}
+
+}  // namespace mlprt::backend::cpu
