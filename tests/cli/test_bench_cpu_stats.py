@@ -79,3 +79,31 @@ def test_fp16_on_cpu(models, tmp_path):
     err = np.linalg.norm(y - ref) / np.linalg.norm(ref)
     assert err <= 2e-2, err
     assert err > 1e-7, "fp16 plan gave the fp32 result: the fp16 kernel did not run"
+
+
+def test_bf16_build_times_the_amx_chain_kernel(models, tmp_path):
+    """A --bf16 build of a Dense chain times the AMX chain kernel at the opt rows where the CPU has
+    AMX, says so, records its choice (inspect), and the plan runs within bf16's tolerance."""
+    plan = tmp_path / "amx.plan"
+    proc = h.ok("build", "--backend=cpu", f"--onnx={models['dir'] / 'dynamic.onnx'}",
+                f"--saveEngine={plan}", "--shapes=input:4096x6", "--bf16", "--threads=2",
+                "--verbose")
+    log = proc.stderr
+    info = h.ok("inspect", f"--loadEngine={plan}").stdout
+    flags = open("/proc/cpuinfo").read().split()
+    if "amx_tile" not in flags or "amx_bf16" not in flags:
+        assert "no AMX chain kernel: the CPU has no AMX" in log, log
+        assert "AMX chain kernel" not in info, info
+        pytest.skip("this CPU has no AMX: the kernel is not timed (checked), not run")
+    timed = [l for l in log.splitlines() if "AMX chain kernel" in l and "chose" in l]
+    assert len(timed) == 1, log
+    chosen = "chose the AMX chain kernel" in timed[0]
+    assert ("batch 4096: bf16 AMX chain kernel" in info) == chosen, (timed, info)
+    x = np.random.default_rng(5).standard_normal((4096, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
+         f"--exportOutput={tmp_path / 'y.npy'}")
+    y = np.load(tmp_path / "y.npy")
+    ref = h.reference(models["weights"], x.astype(np.float64))
+    err = np.linalg.norm(y - ref) / np.linalg.norm(ref)
+    assert err <= 2e-2, err

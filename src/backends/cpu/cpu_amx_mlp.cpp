@@ -79,7 +79,8 @@ MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t
   }
 }
 
-// One pass of up to 4 accumulator tiles (columns [j0 * 16, (j0 + tiles) * 16)) over every k
+// One pass of up to 4 accumulator tiles (columns [j0 * 16, (j0 + tiles) * 16)), started from
+// the bias (every row of the bias tile holds it: the tile unit adds it for free), over every k
 // step, stored to `c` (16 rows x 64 fp32).
 MLPRT_AMX_TARGET void tile_pass(const AmxMlp::Layer& layer, const uint16_t* a, int64_t lda,
                                 int64_t j0, int tiles, float* c) {
@@ -87,11 +88,14 @@ MLPRT_AMX_TARGET void tile_pass(const AmxMlp::Layer& layer, const uint16_t* a, i
   const int64_t steps = layer.k_pad / kTileDepth;
   const auto stride_a = static_cast<long>(lda * sizeof(uint16_t));
   constexpr long kStrideB = kTileDepth * sizeof(uint16_t);
+  constexpr long kStrideBias = kTileCols * sizeof(float);
   constexpr long kStrideC = kAccTiles * kTileCols * sizeof(float);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  const float* bias = layer.bias_tiles.data() + j0 * kTileRows * kTileCols;
+  constexpr int64_t kBiasTile = kTileRows * kTileCols;
+  _tile_loadd(0, bias, kStrideBias);
+  if (tiles > 1) _tile_loadd(1, bias + kBiasTile, kStrideBias);
+  if (tiles > 2) _tile_loadd(2, bias + 2 * kBiasTile, kStrideBias);
+  if (tiles > 3) _tile_loadd(3, bias + 3 * kBiasTile, kStrideBias);
   for (int64_t s = 0; s < steps; ++s) {
     _tile_loadd(4, a + s * kTileDepth, stride_a);
     const uint16_t* b = layer.tiles.data() + (s * n_tiles + j0) * kTileElems;
@@ -116,29 +120,42 @@ MLPRT_AMX_TARGET void tile_pass(const AmxMlp::Layer& layer, const uint16_t* a, i
   if (tiles > 3) _tile_stored(3, c + 3 * kTileCols, kStrideC);
 }
 
-// Bias and activation on a pass's accumulators: into the next layer's bf16 rows, or (`y`) the
+MLPRT_AMX_TARGET inline __m512 activate(__m512 v, bool relu) {
+  // maskz: GCC's plain max_ps reads an undefined passthrough (-Wmaybe-uninitialized).
+  return relu ? _mm512_maskz_max_ps(0xffff, v, _mm512_setzero_ps()) : v;
+}
+
+// The activation on a pass's accumulators (bias included): into the next layer's bf16 rows
+// (columns past n hold 0: zero weights and bias, an activation of 0 that is 0), or (`y`) the
 // valid rows and columns of the output.
 MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64_t j0, int tiles,
                                uint16_t* next, int64_t next_ld, float* y, int64_t row0,
                                int64_t rows) {
-  const __m512 zero = _mm512_setzero_ps();
   for (int64_t r = 0; r < kTileRows; ++r) {
-    if (y != nullptr && row0 + r >= rows) break;
-    for (int t = 0; t < tiles; ++t) {
-      const int64_t col = (j0 + t) * kTileCols;
-      __m512 v = _mm512_add_ps(_mm512_loadu_ps(c + r * kAccTiles * kTileCols + t * kTileCols),
-                               _mm512_loadu_ps(layer.bias.data() + col));
-      if (layer.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-      if (y != nullptr) {
+    const float* acc = c + r * kAccTiles * kTileCols;
+    if (y != nullptr) {
+      if (row0 + r >= rows) break;
+      for (int t = 0; t < tiles; ++t) {
+        const int64_t col = (j0 + t) * kTileCols;
         const int64_t left = layer.n - col;
-        const __mmask16 mask =
-            left >= 16 ? 0xffff : static_cast<__mmask16>((1u << std::max<int64_t>(left, 0)) - 1u);
-        _mm512_mask_storeu_ps(y + (row0 + r) * layer.n + col, mask, v);
-      } else {
-        // Columns past n hold 0 (zero weights and bias, an activation of 0 that is 0).
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(next + r * next_ld + col),
-                            reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        const __mmask16 mask = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u);
+        _mm512_mask_storeu_ps(y + (row0 + r) * layer.n + col, mask,
+                              activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu));
       }
+      continue;
+    }
+    uint16_t* dst = next + r * next_ld + j0 * kTileCols;
+    int t = 0;
+    for (; t + 1 < tiles; t += 2) {  // 32 columns: one conversion, one 64-byte store
+      const __m512 lo = activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu);
+      const __m512 hi = activate(_mm512_loadu_ps(acc + (t + 1) * kTileCols), layer.relu);
+      _mm512_storeu_si512(dst + t * kTileCols,
+                          reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+    }
+    if (t < tiles) {
+      const __m512 v = activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + t * kTileCols),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
     }
   }
 }
@@ -259,8 +276,14 @@ Result<AmxMlp> AmxMlp::create(const std::vector<AmxMlpLayerDesc>& layers) {
         }
       }
     }
-    layer.bias.assign(static_cast<size_t>(layer.n_pad), 0.0f);
-    if (d.bias != nullptr) std::copy(d.bias, d.bias + d.n, layer.bias.begin());
+    layer.bias_tiles.assign(static_cast<size_t>(layer.n_pad * kTileRows), 0.0f);
+    for (int64_t col = 0; d.bias != nullptr && col < d.n; ++col) {
+      const int64_t j = col / kTileCols;
+      for (int64_t r = 0; r < kTileRows; ++r) {
+        layer.bias_tiles[static_cast<size_t>((j * kTileRows + r) * kTileCols + col % kTileCols)] =
+            d.bias[col];
+      }
+    }
     out.m_layers.push_back(std::move(layer));
   }
   return out;
@@ -269,7 +292,7 @@ Result<AmxMlp> AmxMlp::create(const std::vector<AmxMlpLayerDesc>& layers) {
 size_t AmxMlp::packed_bytes() const noexcept {
   size_t bytes = 0;
   for (const Layer& layer : m_layers) {
-    bytes += layer.tiles.size() * sizeof(uint16_t) + layer.bias.size() * sizeof(float);
+    bytes += layer.tiles.size() * sizeof(uint16_t) + layer.bias_tiles.size() * sizeof(float);
   }
   return bytes;
 }

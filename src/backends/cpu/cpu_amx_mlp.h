@@ -3,9 +3,10 @@
 // backend's fused MLP kernel): each thread takes a share of the rows and runs 16 of them at a
 // time through every layer, with the activations kept in two small bf16 buffers in L1 between
 // layers and the weights packed once, at load, in the tiles' VNNI layout. Per layer and 16 rows:
-// tile loads of the rows (A) and the weights (B), TDPBF16PS into up to 4 accumulator tiles
-// (64 columns) per pass, then bias and activation in AVX-512 on the way to the next layer's
-// bf16 rows (or to y, in fp32, for the last layer). One OpenMP region per call, no barrier.
+// accumulator tiles (up to 4: 64 columns per pass) loaded with the bias, tile loads of the rows
+// (A) and the weights (B), TDPBF16PS, then the activation in AVX-512 on the way to the next
+// layer's bf16 rows (or to y, in fp32, for the last layer). One OpenMP region per call, no
+// barrier.
 //
 // bf16 weights and activations, fp32 accumulation, bias and output: a bf16 tactic, for builds
 // that allow bf16 (`--bf16`), timed by the builder against the per-layer engine.
@@ -56,7 +57,9 @@ class AmxMlp {
     int64_t n_pad = 0;  ///< n rounded up to 16 (one tile's width)
     bool relu = false;
     std::vector<uint16_t> tiles;  ///< per (k step, 16-column tile): 16 x 32 bf16, VNNI pairs
-    std::vector<float> bias;      ///< n_pad values, zeros past n (and where there is none)
+    /// Per 16-column tile, 16 rows of its bias (zeros past n, and where there is none): the
+    /// accumulators start from it.
+    std::vector<float> bias_tiles;
   };
 
  private:

@@ -347,6 +347,26 @@ class CpuBackend final : public Backend {
                 "; mlprt fp32 kernel ", cpu.fp32_kernel ? "yes" : "no");
   }
 
+  // " Dense(784x32,relu) Dense(32x10,none) ...": the graph's part of an engine timing key.
+  static Result<std::string> nodes_signature(const ir::Graph& graph) {
+    std::string out;
+    for (const ir::Node& node : graph.nodes) {
+      out += ' ';
+      out += node.op;
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+      out += '(';
+      out += std::to_string(spec.k);
+      out += 'x';
+      out += std::to_string(spec.n);
+      out += ',';
+      out += node.get_string("activation", "none");
+      if (ir::has_residual(node)) out += ",residual";
+      out += ')';
+    }
+    return out;
+  }
+
   // Whether profile `p` runs its whole chain row-split in one region: times the engine with
   // the per-layer choices against the one with every Dense layer's row split and the chain on;
   // on a win the layers' choices for `p` become their row splits.
@@ -377,20 +397,12 @@ class CpuBackend final : public Backend {
       split_text += "; ";
       split_text += describe(row_split);
     }
+    MLPRT_ASSIGN_OR_RETURN(const std::string nodes, nodes_signature(graph));
+    signature += nodes;
     for (const ir::Node& node : graph.nodes) {
-      signature += " " + node.op;
-      if (node.op == "Dense") {
-        MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
-        signature += '(';
-        signature += std::to_string(spec.k);
-        signature += 'x';
-        signature += std::to_string(spec.n);
-        signature += ',';
-        signature += node.get_string("activation", "none");
-        if (ir::has_residual(node)) signature += ",residual";
-        signature += ')';
-        flops += 2.0 * static_cast<double>(rows) * static_cast<double>(spec.k * spec.n);
-      }
+      if (node.op != "Dense") continue;
+      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
+      flops += 2.0 * static_cast<double>(rows) * static_cast<double>(spec.k * spec.n);
     }
     if (flops > kChainMaxFlops) {
       detail::log(Severity::kVerbose, "cpu backend: profile ", p, ": whole-chain row split not "
@@ -457,19 +469,8 @@ class CpuBackend final : public Backend {
       signature += "; ";
       signature += describe(layer.per_profile[p]);
     }
-    for (const ir::Node& node : graph.nodes) {
-      signature += ' ';
-      signature += node.op;
-      if (node.op != "Dense") continue;
-      MLPRT_ASSIGN_OR_RETURN(cpu::DenseSpec spec, cpu::dense_spec(graph, node));
-      signature += '(';
-      signature += std::to_string(spec.k);
-      signature += 'x';
-      signature += std::to_string(spec.n);
-      signature += ',';
-      signature += node.get_string("activation", "none");
-      signature += ')';
-    }
+    MLPRT_ASSIGN_OR_RETURN(const std::string nodes, nodes_signature(graph));
+    signature += nodes;
     const bool chained =
         std::find(chain_rows.begin(), chain_rows.end(), rows) != chain_rows.end();
     const std::vector<std::string> keys = {
@@ -618,6 +619,21 @@ class CpuBackend final : public Backend {
     return tactic;
   }
 
+  // The blob's optional list `key` of batch row counts, each at least `least`.
+  static Status read_rows(const ir::Graph& graph, const nlohmann::json& json, const char* key,
+                          int64_t least, const char* what, std::vector<int64_t>& out) {
+    for (const nlohmann::json& r : json.value(key, nlohmann::json::array())) {
+      const int64_t rows = json_integer<int64_t>(r);
+      if (rows < least) {
+        return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
+                          "' asks for ", what, " at ", rows, " rows; allowed: ", least,
+                          " or more");
+      }
+      out.push_back(rows);
+    }
+    return Status::ok();
+  }
+
   Status parse_blob(const ir::Graph& graph, std::span<const uint8_t> blob,
                     std::map<std::string, std::vector<cpu::DenseTactic>>& tactics,
                     int& threads, std::vector<int64_t>& chain_rows,
@@ -635,23 +651,10 @@ class CpuBackend final : public Backend {
                         kBlobVersion, " (version 3 added row-split and unfused tactics); "
                         "rebuild the plan");
     }
-    for (const nlohmann::json& r : json.value("chain_rows", nlohmann::json::array())) {
-      const int64_t rows = json_integer<int64_t>(r);
-      if (rows < 2) {
-        return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
-                          "' asks for a whole-chain row split at ", rows, " rows; allowed: 2 or more");
-      }
-      chain_rows.push_back(rows);
-    }
+    MLPRT_RETURN_IF_ERROR(read_rows(graph, json, "chain_rows", 2, "a whole-chain row split",
+                                    chain_rows));
     // Optional (absent from plans that never chose the AMX chain kernel).
-    for (const nlohmann::json& r : json.value("amx_rows", nlohmann::json::array())) {
-      const int64_t rows = json_integer<int64_t>(r);
-      if (rows < 1) {
-        return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
-                          "' asks for the AMX chain kernel at ", rows, " rows; allowed: 1 or more");
-      }
-      amx_rows.push_back(rows);
-    }
+    MLPRT_RETURN_IF_ERROR(read_rows(graph, json, "amx_rows", 1, "the AMX chain kernel", amx_rows));
     threads = json_integer<int>(json, "threads", 0);
     if (threads < 0) {
       return make_error(StatusCode::kCorruptData, "cpu backend: the plan for '", graph.name,
