@@ -21,7 +21,8 @@ constexpr int64_t kTileRows = 16;   // rows of every tile
 constexpr int64_t kTileDepth = 32;  // bf16 elements of one A row / one B column pair set
 constexpr int64_t kTileCols = 16;   // fp32 columns of one accumulator tile
 constexpr int64_t kTileElems = kTileRows * kTileDepth;
-constexpr int kAccTiles = 4;        // accumulators per pass: 64 columns
+constexpr int64_t kBlockRows = 32;  // rows a pass runs: two tiles' worth
+constexpr int64_t kAccCols = 32;    // columns a pass runs: two accumulator tiles' worth
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
@@ -46,7 +47,8 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tiles 0-3: accumulators; 4: A (16 rows x 32 bf16); 5-7: B (16 k-pairs x 16 columns).
+// Tiles 0-3: accumulators, (row half, column tile) = (0, 0), (0, 1), (1, 0), (1, 1); 4-5: A,
+// the block's two 16-row halves (32 bf16 deep); 6-7: B, two 16-column tiles (16 k-pairs).
 TileConfig make_config() {
   TileConfig config;
   for (int t = 0; t < 8; ++t) {
@@ -56,18 +58,23 @@ TileConfig make_config() {
   return config;
 }
 
-// Rows [row0, row0 + 16) of x (fp32, k per row) into `a` (bf16, ld per row): zeros past k and
+// Rows [row0, row0 + 32) of x (fp32, k per row) into `a` (bf16, ld per row): zeros past k and
 // past the last row.
 MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t rows,
                                 uint16_t* a, int64_t ld) {
-  for (int64_t r = 0; r < kTileRows; ++r) {
+  for (int64_t r = 0; r < kBlockRows; ++r) {
     uint16_t* dst = a + r * ld;
     if (row0 + r >= rows) {
       std::memset(dst, 0, static_cast<size_t>(ld) * sizeof(uint16_t));
       continue;
     }
     const float* src = x + (row0 + r) * k;
-    for (int64_t c = 0; c < ld; c += 16) {
+    int64_t c = 0;
+    for (; c + 32 <= k; c += 32) {
+      _mm512_storeu_si512(dst + c, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(
+                                       _mm512_loadu_ps(src + c + 16), _mm512_loadu_ps(src + c))));
+    }
+    for (; c < ld; c += 16) {
       const int64_t left = k - c;
       const __mmask16 mask = left >= 16 ? 0xffff
                              : left > 0 ? static_cast<__mmask16>((1u << left) - 1u)
@@ -79,45 +86,46 @@ MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t
   }
 }
 
-// One pass of up to 4 accumulator tiles (columns [j0 * 16, (j0 + tiles) * 16)), started from
-// the bias (every row of the bias tile holds it: the tile unit adds it for free), over every k
-// step, stored to `c` (16 rows x 64 fp32).
+// One pass over a 32-row block and one or two 16-column tiles (columns from j0 * 16): the
+// accumulators start from the bias (every row of a bias tile holds it: the tile unit adds it for
+// free), each k step loads both row halves and both weight tiles once for four products (2x2:
+// every tile loaded feeds two), then they are stored to `c` (32 rows x 32 fp32).
 MLPRT_AMX_TARGET void tile_pass(const AmxMlp::Layer& layer, const uint16_t* a, int64_t lda,
-                                int64_t j0, int tiles, float* c) {
+                                int64_t j0, bool two, float* c) {
   const int64_t n_tiles = layer.n_pad / kTileCols;
   const int64_t steps = layer.k_pad / kTileDepth;
   const auto stride_a = static_cast<long>(lda * sizeof(uint16_t));
+  const uint16_t* a_hi = a + kTileRows * lda;
   constexpr long kStrideB = kTileDepth * sizeof(uint16_t);
   constexpr long kStrideBias = kTileCols * sizeof(float);
-  constexpr long kStrideC = kAccTiles * kTileCols * sizeof(float);
-  const float* bias = layer.bias_tiles.data() + j0 * kTileRows * kTileCols;
+  constexpr long kStrideC = kAccCols * sizeof(float);
   constexpr int64_t kBiasTile = kTileRows * kTileCols;
+  const float* bias = layer.bias_tiles.data() + j0 * kBiasTile;
   _tile_loadd(0, bias, kStrideBias);
-  if (tiles > 1) _tile_loadd(1, bias + kBiasTile, kStrideBias);
-  if (tiles > 2) _tile_loadd(2, bias + 2 * kBiasTile, kStrideBias);
-  if (tiles > 3) _tile_loadd(3, bias + 3 * kBiasTile, kStrideBias);
+  _tile_loadd(2, bias, kStrideBias);
+  if (two) {
+    _tile_loadd(1, bias + kBiasTile, kStrideBias);
+    _tile_loadd(3, bias + kBiasTile, kStrideBias);
+  }
   for (int64_t s = 0; s < steps; ++s) {
-    _tile_loadd(4, a + s * kTileDepth, stride_a);
     const uint16_t* b = layer.tiles.data() + (s * n_tiles + j0) * kTileElems;
-    _tile_loadd(5, b, kStrideB);
-    _tile_dpbf16ps(0, 4, 5);
-    if (tiles > 1) {
-      _tile_loadd(6, b + kTileElems, kStrideB);
-      _tile_dpbf16ps(1, 4, 6);
-    }
-    if (tiles > 2) {
-      _tile_loadd(7, b + 2 * kTileElems, kStrideB);
-      _tile_dpbf16ps(2, 4, 7);
-    }
-    if (tiles > 3) {
-      _tile_loadd(5, b + 3 * kTileElems, kStrideB);
-      _tile_dpbf16ps(3, 4, 5);
+    _tile_loadd(4, a + s * kTileDepth, stride_a);
+    _tile_loadd(6, b, kStrideB);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(5, a_hi + s * kTileDepth, stride_a);
+    _tile_dpbf16ps(2, 5, 6);
+    if (two) {
+      _tile_loadd(7, b + kTileElems, kStrideB);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
     }
   }
   _tile_stored(0, c, kStrideC);
-  if (tiles > 1) _tile_stored(1, c + kTileCols, kStrideC);
-  if (tiles > 2) _tile_stored(2, c + 2 * kTileCols, kStrideC);
-  if (tiles > 3) _tile_stored(3, c + 3 * kTileCols, kStrideC);
+  _tile_stored(2, c + kTileRows * kAccCols, kStrideC);
+  if (two) {
+    _tile_stored(1, c + kTileCols, kStrideC);
+    _tile_stored(3, c + kTileRows * kAccCols + kTileCols, kStrideC);
+  }
 }
 
 MLPRT_AMX_TARGET inline __m512 activate(__m512 v, bool relu) {
@@ -128,14 +136,14 @@ MLPRT_AMX_TARGET inline __m512 activate(__m512 v, bool relu) {
 // The activation on a pass's accumulators (bias included): into the next layer's bf16 rows
 // (columns past n hold 0: zero weights and bias, an activation of 0 that is 0), or (`y`) the
 // valid rows and columns of the output.
-MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64_t j0, int tiles,
+MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64_t j0, bool two,
                                uint16_t* next, int64_t next_ld, float* y, int64_t row0,
                                int64_t rows) {
-  for (int64_t r = 0; r < kTileRows; ++r) {
-    const float* acc = c + r * kAccTiles * kTileCols;
+  for (int64_t r = 0; r < kBlockRows; ++r) {
+    const float* acc = c + r * kAccCols;
     if (y != nullptr) {
       if (row0 + r >= rows) break;
-      for (int t = 0; t < tiles; ++t) {
+      for (int t = 0; t < (two ? 2 : 1); ++t) {
         const int64_t col = (j0 + t) * kTileCols;
         const int64_t left = layer.n - col;
         const __mmask16 mask = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u);
@@ -145,29 +153,26 @@ MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64
       continue;
     }
     uint16_t* dst = next + r * next_ld + j0 * kTileCols;
-    int t = 0;
-    for (; t + 1 < tiles; t += 2) {  // 32 columns: one conversion, one 64-byte store
-      const __m512 lo = activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu);
-      const __m512 hi = activate(_mm512_loadu_ps(acc + (t + 1) * kTileCols), layer.relu);
-      _mm512_storeu_si512(dst + t * kTileCols,
-                          reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
-    }
-    if (t < tiles) {
-      const __m512 v = activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + t * kTileCols),
-                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+    const __m512 lo = activate(_mm512_loadu_ps(acc), layer.relu);
+    if (two) {  // 32 columns: one conversion, one 64-byte store
+      const __m512 hi = activate(_mm512_loadu_ps(acc + kTileCols), layer.relu);
+      _mm512_storeu_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+    } else {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(lo)));
     }
   }
 }
 
-MLPRT_AMX_TARGET void run_tiles(const std::vector<AmxMlp::Layer>& layers, const float* x, float* y, int64_t tile_begin, int64_t tile_end,
-                                int64_t rows) {
-  alignas(64) uint16_t buffers[2][kTileRows * kAmxMlpMaxK];
-  alignas(64) float acc[kTileRows * kAccTiles * kTileCols];
+MLPRT_AMX_TARGET void run_blocks(const std::vector<AmxMlp::Layer>& layers, const float* x,
+                                 float* y, int64_t block_begin, int64_t block_end, int64_t rows) {
+  // 2 x 64 KiB at most: the threads' stacks hold them (OpenMP's are megabytes).
+  alignas(64) uint16_t buffers[2][kBlockRows * kAmxMlpMaxK];
+  alignas(64) float acc[kBlockRows * kAccCols];
   const TileConfig config = make_config();
   _tile_loadconfig(&config);
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const int64_t row0 = tile * kTileRows;
+  for (int64_t block = block_begin; block < block_end; ++block) {
+    const int64_t row0 = block * kBlockRows;
     int cur = 0;
     int64_t ld = layers.front().k_pad;
     load_rows(x, layers.front().k, row0, rows, buffers[cur], ld);
@@ -177,14 +182,14 @@ MLPRT_AMX_TARGET void run_tiles(const std::vector<AmxMlp::Layer>& layers, const 
       const int64_t next_ld = last ? 0 : layers[l + 1].k_pad;
       uint16_t* next = buffers[1 - cur];
       const int64_t n_tiles = layer.n_pad / kTileCols;
-      for (int64_t j0 = 0; j0 < n_tiles; j0 += kAccTiles) {
-        const int tiles = static_cast<int>(std::min<int64_t>(kAccTiles, n_tiles - j0));
-        tile_pass(layer, buffers[cur], ld, j0, tiles, acc);
-        epilogue(layer, acc, j0, tiles, next, next_ld, last ? y : nullptr, row0, rows);
+      for (int64_t j0 = 0; j0 < n_tiles; j0 += 2) {
+        const bool two = j0 + 1 < n_tiles;
+        tile_pass(layer, buffers[cur], ld, j0, two, acc);
+        epilogue(layer, acc, j0, two, next, next_ld, last ? y : nullptr, row0, rows);
       }
       if (!last && layer.n_pad < next_ld) {
         // The next layer reads 32-deep steps: its last 16 columns are padding, zero them.
-        for (int64_t r = 0; r < kTileRows; ++r) {
+        for (int64_t r = 0; r < kBlockRows; ++r) {
           std::memset(next + r * next_ld + layer.n_pad, 0,
                       static_cast<size_t>(next_ld - layer.n_pad) * sizeof(uint16_t));
         }
@@ -300,18 +305,18 @@ size_t AmxMlp::packed_bytes() const noexcept {
 void AmxMlp::run(const float* x, float* y, int64_t rows, int threads) const {
 #if defined(MLPRT_CPU_AMX_KERNEL)
   if (rows <= 0) return;
-  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
   const int team = static_cast<int>(
-      std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), tiles));
+      std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), blocks));
   if (team <= 1) {
-    run_tiles(m_layers, x, y, 0, tiles, rows);
+    run_blocks(m_layers, x, y, 0, blocks, rows);
     return;
   }
 #pragma omp parallel num_threads(team)
   {
     const int64_t t = omp_get_thread_num();
     const int64_t n = omp_get_num_threads();
-    run_tiles(m_layers, x, y, tiles * t / n, tiles * (t + 1) / n, rows);
+    run_blocks(m_layers, x, y, blocks * t / n, blocks * (t + 1) / n, rows);
   }
 #else
   (void)x, (void)y, (void)rows, (void)threads;

@@ -1,12 +1,12 @@
 #pragma once
 // A whole chain of Dense layers in one pass over the rows on AMX (the CPU's analogue of the cuda
-// backend's fused MLP kernel): each thread takes a share of the rows and runs 16 of them at a
+// backend's fused MLP kernel): each thread takes a share of the rows and runs 32 of them at a
 // time through every layer, with the activations kept in two small bf16 buffers in L1 between
-// layers and the weights packed once, at load, in the tiles' VNNI layout. Per layer and 16 rows:
-// accumulator tiles (up to 4: 64 columns per pass) loaded with the bias, tile loads of the rows
-// (A) and the weights (B), TDPBF16PS, then the activation in AVX-512 on the way to the next
-// layer's bf16 rows (or to y, in fp32, for the last layer). One OpenMP region per call, no
-// barrier.
+// layers and the weights packed once, at load, in the tiles' VNNI layout. Per layer, 32 rows and
+// 32 columns: four accumulator tiles loaded with the bias, then per 32-deep step two A tiles (the
+// row halves) and two B tiles (the weights' column halves) for four TDPBF16PS, then the
+// activation in AVX-512 on the way to the next layer's bf16 rows (or to y, in fp32, for the last
+// layer). One OpenMP region per call, no barrier.
 //
 // bf16 weights and activations, fp32 accumulation, bias and output: a bf16 tactic, for builds
 // that allow bf16 (`--bf16`), timed by the builder against the per-layer engine.
