@@ -58,6 +58,12 @@ TileConfig make_config() {
   return config;
 }
 
+// The first `left` of 16 lanes (all for 16 or more, none for 0 or less).
+__mmask16 tail_mask(int64_t left) {
+  if (left >= 16) return static_cast<__mmask16>(0xffffu);
+  return static_cast<__mmask16>(left > 0 ? (1u << left) - 1u : 0u);
+}
+
 // Rows [row0, row0 + 32) of x (fp32, k per row) into `a` (bf16, ld per row): zeros past k and
 // past the last row.
 MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t rows,
@@ -75,11 +81,7 @@ MLPRT_AMX_TARGET void load_rows(const float* x, int64_t k, int64_t row0, int64_t
                                        _mm512_loadu_ps(src + c + 16), _mm512_loadu_ps(src + c))));
     }
     for (; c < ld; c += 16) {
-      const int64_t left = k - c;
-      const __mmask16 mask = left >= 16 ? 0xffff
-                             : left > 0 ? static_cast<__mmask16>((1u << left) - 1u)
-                                        : 0;
-      const __m512 v = _mm512_maskz_loadu_ps(mask, src + c);
+      const __m512 v = _mm512_maskz_loadu_ps(tail_mask(k - c), src + c);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
                           reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
     }
@@ -145,9 +147,7 @@ MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64
       if (row0 + r >= rows) break;
       for (int t = 0; t < (two ? 2 : 1); ++t) {
         const int64_t col = (j0 + t) * kTileCols;
-        const int64_t left = layer.n - col;
-        const __mmask16 mask = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u);
-        _mm512_mask_storeu_ps(y + (row0 + r) * layer.n + col, mask,
+        _mm512_mask_storeu_ps(y + (row0 + r) * layer.n + col, tail_mask(layer.n - col),
                               activate(_mm512_loadu_ps(acc + t * kTileCols), layer.relu));
       }
       continue;
