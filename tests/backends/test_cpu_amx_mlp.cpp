@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <random>
 #include <string>
 #include <vector>
@@ -97,7 +98,8 @@ TEST(CpuAmxMlp, MatchesFloat64AtEveryTileTail) {
         for (int threads : {1, 3}) {
           // Sentinels one past the end: the kernel writes its rows and columns only.
           std::vector<float> y(want.size() + 1, -7.0f);
-          mlp->run(x.data(), y.data(), rows, threads);
+          std::vector<std::byte> scratch(mlp->scratch_bytes() * static_cast<size_t>(threads));
+          mlp->run(x.data(), y.data(), rows, threads, scratch.data());
           y.pop_back();
           EXPECT_LE(rel_l2(y, want), 2e-2)
               << "widths " << widths.front() << "->...->" << widths.back() << " rows " << rows
@@ -116,7 +118,8 @@ TEST(CpuAmxMlp, WritesNothingPastTheOutput) {
   const int64_t rows = 21;
   std::vector<float> x(static_cast<size_t>(rows * 64), 0.25f);
   std::vector<float> y(static_cast<size_t>(rows * 16 + 64), -7.0f);
-  mlp->run(x.data(), y.data(), rows, 2);
+  std::vector<std::byte> scratch(mlp->scratch_bytes() * 2);
+  mlp->run(x.data(), y.data(), rows, 2, scratch.data());
   for (size_t i = static_cast<size_t>(rows * 16); i < y.size(); ++i) EXPECT_EQ(y[i], -7.0f) << i;
 }
 

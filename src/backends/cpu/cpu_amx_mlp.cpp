@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "common/check.h"
@@ -23,6 +24,7 @@ constexpr int64_t kTileCols = 16;   // fp32 columns of one accumulator tile
 constexpr int64_t kTileElems = kTileRows * kTileDepth;
 constexpr int64_t kBlockRows = 32;  // rows a pass runs: two tiles' worth
 constexpr int64_t kAccCols = 32;    // columns a pass runs: two accumulator tiles' worth
+constexpr int64_t kSkewWords = 160;  // 320 bytes between scratch regions (see run_blocks)
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
@@ -164,18 +166,25 @@ MLPRT_AMX_TARGET void epilogue(const AmxMlp::Layer& layer, const float* c, int64
   }
 }
 
-MLPRT_AMX_TARGET void run_blocks(const std::vector<AmxMlp::Layer>& layers, const float* x,
-                                 float* y, int64_t block_begin, int64_t block_end, int64_t rows) {
-  // 2 x 64 KiB at most: the threads' stacks hold them (OpenMP's are megabytes).
-  alignas(64) uint16_t buffers[2][kBlockRows * kAmxMlpMaxK];
-  alignas(64) float acc[kBlockRows * kAccCols];
+MLPRT_AMX_TARGET void run_blocks(const std::vector<AmxMlp::Layer>& layers, int64_t max_ld,
+                                 const float* x, float* y, int64_t block_begin, int64_t block_end,
+                                 int64_t rows, std::byte* scratch) {
+  // Two blocks interleaved pass by pass (one's epilogue beside the other's tile products) was
+  // measured slower on 64-wide layers: the passes share the accumulator tiles.
+  // Cache-line aligned: a tile or vector row split over two lines costs both.
+  const auto misalign = reinterpret_cast<uintptr_t>(scratch) % 64;
+  auto* words = reinterpret_cast<uint16_t*>(scratch + (misalign ? 64 - misalign : 0));
+  // Regions a few lines apart past 4 KiB multiples: loads that alias an earlier store's address
+  // modulo 4 KiB wait for it.
+  const int64_t region = kBlockRows * max_ld + kSkewWords;
+  uint16_t* buffers[2] = {words, words + region};
+  float* acc = reinterpret_cast<float*>(words + 2 * region);
   const TileConfig config = make_config();
   _tile_loadconfig(&config);
   for (int64_t block = block_begin; block < block_end; ++block) {
     const int64_t row0 = block * kBlockRows;
     int cur = 0;
-    int64_t ld = layers.front().k_pad;
-    load_rows(x, layers.front().k, row0, rows, buffers[cur], ld);
+    load_rows(x, layers.front().k, row0, rows, buffers[cur], layers.front().k_pad);
     for (size_t l = 0; l < layers.size(); ++l) {
       const AmxMlp::Layer& layer = layers[l];
       const bool last = l + 1 == layers.size();
@@ -184,7 +193,7 @@ MLPRT_AMX_TARGET void run_blocks(const std::vector<AmxMlp::Layer>& layers, const
       const int64_t n_tiles = layer.n_pad / kTileCols;
       for (int64_t j0 = 0; j0 < n_tiles; j0 += 2) {
         const bool two = j0 + 1 < n_tiles;
-        tile_pass(layer, buffers[cur], ld, j0, two, acc);
+        tile_pass(layer, buffers[cur], layer.k_pad, j0, two, acc);
         epilogue(layer, acc, j0, two, next, next_ld, last ? y : nullptr, row0, rows);
       }
       if (!last && layer.n_pad < next_ld) {
@@ -195,7 +204,6 @@ MLPRT_AMX_TARGET void run_blocks(const std::vector<AmxMlp::Layer>& layers, const
         }
       }
       cur = 1 - cur;
-      ld = next_ld;
     }
   }
   _tile_release();
@@ -289,6 +297,7 @@ Result<AmxMlp> AmxMlp::create(const std::vector<AmxMlpLayerDesc>& layers) {
             d.bias[col];
       }
     }
+    out.m_max_ld = std::max(out.m_max_ld, layer.k_pad);
     out.m_layers.push_back(std::move(layer));
   }
   return out;
@@ -302,24 +311,32 @@ size_t AmxMlp::packed_bytes() const noexcept {
   return bytes;
 }
 
-void AmxMlp::run(const float* x, float* y, int64_t rows, int threads) const {
+size_t AmxMlp::scratch_bytes() const noexcept {
+  // Two row buffers (a layer's input and output), then a pass's accumulators; 64 bytes of
+  // slack to align them.
+  return static_cast<size_t>(2 * (kBlockRows * m_max_ld + kSkewWords)) * sizeof(uint16_t) +
+         static_cast<size_t>(kBlockRows * kAccCols) * sizeof(float) + 64;
+}
+
+void AmxMlp::run(const float* x, float* y, int64_t rows, int threads, std::byte* scratch) const {
 #if defined(MLPRT_CPU_AMX_KERNEL)
   if (rows <= 0) return;
   const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
-  const int team = static_cast<int>(
-      std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), blocks));
+  const int team = static_cast<int>(std::min<int64_t>(std::max(threads, 1), blocks));
   if (team <= 1) {
-    run_blocks(m_layers, x, y, 0, blocks, rows);
+    run_blocks(m_layers, m_max_ld, x, y, 0, blocks, rows, scratch);
     return;
   }
+  const size_t per_thread = scratch_bytes();
 #pragma omp parallel num_threads(team)
   {
     const int64_t t = omp_get_thread_num();
     const int64_t n = omp_get_num_threads();
-    run_blocks(m_layers, x, y, blocks * t / n, blocks * (t + 1) / n, rows);
+    run_blocks(m_layers, m_max_ld, x, y, blocks * t / n, blocks * (t + 1) / n, rows,
+               scratch + static_cast<size_t>(t) * per_thread);
   }
 #else
-  (void)x, (void)y, (void)rows, (void)threads;
+  (void)x, (void)y, (void)rows, (void)threads, (void)scratch;
 #endif
 }
 

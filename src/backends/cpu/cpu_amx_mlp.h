@@ -1,8 +1,8 @@
 #pragma once
 // A whole chain of Dense layers in one pass over the rows on AMX (the CPU's analogue of the cuda
 // backend's fused MLP kernel): each thread takes a share of the rows and runs 32 of them at a
-// time through every layer, with the activations kept in two small bf16 buffers in L1 between
-// layers and the weights packed once, at load, in the tiles' VNNI layout. Per layer, 32 rows and
+// time through every layer, with the activations kept in two small bf16 buffers between layers
+// and the weights packed once, at load, in the tiles' VNNI layout. Per layer, 32 rows and
 // 32 columns: four accumulator tiles loaded with the bias, then per 32-deep step two A tiles (the
 // row halves) and two B tiles (the weights' column halves) for four TDPBF16PS, then the
 // activation in AVX-512 on the way to the next layer's bf16 rows (or to y, in fp32, for the last
@@ -11,6 +11,7 @@
 // bf16 weights and activations, fp32 accumulation, bias and output: a bf16 tactic, for builds
 // that allow bf16 (`--bf16`), timed by the builder against the per-layer engine.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,9 +43,14 @@ class AmxMlp {
   /// n of layer i) and fit kAmxMlpMaxK / kAmxMlpMaxN.
   static Result<AmxMlp> create(const std::vector<AmxMlpLayerDesc>& layers);
 
-  /// y [rows, n_last] = the chain on x [rows, k_first], both fp32 row-major, on up to
-  /// `threads` OpenMP threads (0: OpenMP's current count). Allocates nothing.
-  void run(const float* x, float* y, int64_t rows, int threads) const;
+  /// Scratch each thread of run() needs: its blocks' bf16 rows between layers and their
+  /// accumulators.
+  [[nodiscard]] size_t scratch_bytes() const noexcept;
+
+  /// y [rows, n_last] = the chain on x [rows, k_first], both fp32 row-major, on up to `threads`
+  /// OpenMP threads, each using its scratch_bytes() of `scratch` (threads x that, from the
+  /// caller: run() allocates nothing).
+  void run(const float* x, float* y, int64_t rows, int threads, std::byte* scratch) const;
 
   [[nodiscard]] size_t packed_bytes() const noexcept;
   [[nodiscard]] int64_t input_features() const noexcept { return m_layers.front().k; }
@@ -64,6 +70,7 @@ class AmxMlp {
 
  private:
   std::vector<Layer> m_layers;
+  int64_t m_max_ld = 0;  ///< widest k_pad: the row buffers' stride
 };
 
 }  // namespace mlprt::backend::cpu

@@ -322,7 +322,15 @@ class CpuContext final : public BackendContext {
     MLPRT_ASSIGN_OR_RETURN(bool chain, m_chain.prepare(m_exe, shapes, split_threads(), m_loops, m_pool));
     m_chain_active = chain;
     m_amx_rows = amx_rows_at(shapes);
-    if (m_amx_rows > 0) m_chain_active = false;
+    if (m_amx_rows > 0) {
+      m_chain_active = false;
+      m_amx_threads = m_threads > 0 ? m_threads : omp_get_max_threads();
+      const size_t bytes = static_cast<size_t>(m_amx_threads) * m_exe.amx()->scratch_bytes();
+      if (!m_amx_scratch.reserve(bytes)) {
+        return make_error(StatusCode::kInternal, "cpu backend: out of memory for the AMX chain "
+                          "kernel's ", bytes, "-byte scratch");
+      }
+    }
     m_prepared = true;
     return Status::ok();
   }
@@ -424,7 +432,7 @@ class CpuContext final : public BackendContext {
     if (chained) MLPRT_RETURN_IF_ERROR(m_chain.run(m_ptrs));
     if (amx) {
       m_exe.amx()->run(m_ptrs[m_exe.input_ids()[0]], m_ptrs[m_exe.output_ids()[0]], m_amx_rows,
-                       m_threads > 0 ? m_threads : omp_get_max_threads());
+                       m_amx_threads, reinterpret_cast<std::byte*>(m_amx_scratch.data()));
     }
     for (size_t i = 0; i < m_exe.output_ids().size(); ++i) {
       const size_t id = m_exe.output_ids()[i];
@@ -488,6 +496,8 @@ class CpuContext final : public BackendContext {
   ChainRun m_chain;
   bool m_chain_active = false;
   int64_t m_amx_rows = 0;  ///< rows of the AMX chain kernel's run at the prepared shapes, or 0
+  int m_amx_threads = 1;   ///< its threads, each with its share of m_amx_scratch
+  AlignedBuffer m_amx_scratch;
   Profiler* m_profiler = nullptr;        // per-layer timing; nullptr: off
   std::vector<float> m_layer_ms;         // per layer, this call's time while profiling
   ir::ShapeMap m_shapes;                 // of the last prepare
