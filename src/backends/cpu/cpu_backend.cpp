@@ -325,12 +325,12 @@ class CpuBackend final : public Backend {
     }
     // Only choices go into the blob, never times, so that a given cache gives the same bytes.
     nlohmann::json blob = {{"format", kBlobFormat},
-                                 {"version", kBlobVersion},
-                                 {"hardware", hardware_id()},
-                                 {"onednn", onednn_version()},
-                                 {"threads", config.num_threads},
-                                 {"chain_rows", chain_rows},
-                                 {"layers", layers}};
+                           {"version", kBlobVersion},
+                           {"hardware", hardware_id()},
+                           {"onednn", onednn_version()},
+                           {"threads", config.num_threads},
+                           {"chain_rows", chain_rows},
+                           {"layers", layers}};
     if (!amx_rows.empty()) blob["amx_rows"] = amx_rows;
     const std::string text =
         blob.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
