@@ -22,6 +22,17 @@ def has_avx512_fp16():
     return "avx512_fp16" in flags and "amx_tile" in flags and not capped
 
 
+def run_error(plan, models, tmp_path, rows, seed):
+    """`mlprt run` of `plan` on `rows` random rows: its rel. L2 error against float64."""
+    x = np.random.default_rng(seed).standard_normal((rows, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
+         f"--exportOutput={tmp_path / 'y.npy'}")
+    y = np.load(tmp_path / "y.npy")
+    ref = h.reference(models["weights"], x.astype(np.float64))
+    return np.linalg.norm(y - ref) / np.linalg.norm(ref)
+
+
 def test_bench_reports_cold_start_memory_and_peak(plans, tmp_path):
     times = tmp_path / "times.json"
     proc = h.ok("bench", f"--loadEngine={plans['dynamic']}", "--shapes=input:8x6",
@@ -70,13 +81,7 @@ def test_fp16_on_cpu(models, tmp_path):
     dense = [l for l in info.splitlines() if " Dense " in l]
     assert len(dense) == 2 and all("fp16 (any M: fp16" in l for l in dense), info
     assert "mlprt:avx512_fp16" in info, info
-    x = np.random.default_rng(3).standard_normal((16, 6)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
-         f"--exportOutput={tmp_path / 'y.npy'}")
-    y = np.load(tmp_path / "y.npy")
-    ref = h.reference(models["weights"], x.astype(np.float64))
-    err = np.linalg.norm(y - ref) / np.linalg.norm(ref)
+    err = run_error(plan, models, tmp_path, rows=16, seed=3)
     assert err <= 2e-2, err
     assert err > 1e-7, "fp16 plan gave the fp32 result: the fp16 kernel did not run"
 
@@ -99,11 +104,5 @@ def test_bf16_build_times_the_amx_chain_kernel(models, tmp_path):
     assert len(timed) == 1, log
     chosen = "chose the AMX chain kernel" in timed[0]
     assert ("batch 4096: bf16 AMX chain kernel" in info) == chosen, (timed, info)
-    x = np.random.default_rng(5).standard_normal((4096, 6)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    h.ok("run", f"--loadEngine={plan}", f"--loadInputs=input:{tmp_path / 'x.npy'}",
-         f"--exportOutput={tmp_path / 'y.npy'}")
-    y = np.load(tmp_path / "y.npy")
-    ref = h.reference(models["weights"], x.astype(np.float64))
-    err = np.linalg.norm(y - ref) / np.linalg.norm(ref)
+    err = run_error(plan, models, tmp_path, rows=4096, seed=5)
     assert err <= 2e-2, err

@@ -15,6 +15,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_panels.h"
 #include "backends/cpu/cpu_layers.h"
 
 // GCC 12's AVX-512 headers build some vectors from deliberately undefined ones, which
@@ -205,9 +206,7 @@ bool detect_avx512() {
   if (!cpu_avx512_usable(true, false)) return false;
   // The plan's hardware id is oneDNN's ISA, which ONEDNN_MAX_CPU_ISA can cap (to act as an
   // older machine): a process capped below avx512_core has no kernel either.
-  const auto isa = static_cast<uint32_t>(dnnl::get_effective_cpu_isa());
-  const auto core = static_cast<uint32_t>(dnnl::cpu_isa::avx512_core);
-  return (isa & core) == core;
+  return onednn_isa_includes(dnnl::cpu_isa::avx512_core);
 #else
   return false;
 #endif
@@ -220,18 +219,8 @@ void F32Weights::Free::operator()(float* p) const noexcept { std::free(p); }
 F32Weights::F32Weights(const float* w, int64_t k, int64_t n)
     : m_k(k), m_n(n), m_panels((n + kF32Panel - 1) / kF32Panel) {
   const size_t bytes = static_cast<size_t>(m_panels * m_k * kF32Panel) * sizeof(float);
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-  if (p == nullptr) throw std::bad_alloc();
-  m_data.reset(static_cast<float*>(p));
-  std::memset(p, 0, bytes);
-  for (int64_t panel = 0; panel < m_panels; ++panel) {
-    float* out = m_data.get() + panel * m_k * kF32Panel;
-    const int64_t c0 = panel * kF32Panel;
-    const int64_t cols = std::min(kF32Panel, n - c0);
-    for (int64_t row = 0; row < k; ++row) {
-      std::memcpy(out + row * kF32Panel, w + row * n + c0, static_cast<size_t>(cols) * sizeof(float));
-    }
-  }
+  m_data.reset(static_cast<float*>(aligned_zeroed(bytes)));
+  pack_column_panels(w, k, n, kF32Panel, m_data.get(), [](float v) { return v; });
 }
 
 bool f32_gemm_available() {

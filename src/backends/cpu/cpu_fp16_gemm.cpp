@@ -19,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_panels.h"
 #include "mlprt/float16.h"
 
 // GCC 12's AVX-512 headers build the upper half of some casts and extracts from a deliberately
@@ -136,9 +137,7 @@ bool detect_fp16() {
   // act as, an older machine): fp16 counts only where that ISA is the one AVX-512 FP16 CPUs
   // have (avx512_core_amx: every AMX Xeon has AVX-512 FP16), so a capped process has no fp16
   // kernel either, as the machine it stands for.
-  const auto isa = static_cast<uint32_t>(dnnl::get_effective_cpu_isa());
-  const auto amx = static_cast<uint32_t>(dnnl::cpu_isa::avx512_core_amx);
-  return (isa & amx) == amx;
+  return onednn_isa_includes(dnnl::cpu_isa::avx512_core_amx);
 #else
   return false;
 #endif
@@ -151,18 +150,8 @@ void Fp16Weights::Free::operator()(uint16_t* p) const noexcept { std::free(p); }
 Fp16Weights::Fp16Weights(const float* w, int64_t k, int64_t n)
     : m_k(k), m_n(n), m_panels((n + kFp16Panel - 1) / kFp16Panel) {
   const size_t bytes = static_cast<size_t>(m_panels * m_k * kFp16Panel) * sizeof(uint16_t);
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-  if (p == nullptr) throw std::bad_alloc();
-  m_data.reset(static_cast<uint16_t*>(p));
-  std::memset(p, 0, bytes);
-  for (int64_t panel = 0; panel < m_panels; ++panel) {
-    uint16_t* out = m_data.get() + panel * m_k * kFp16Panel;
-    const int64_t c0 = panel * kFp16Panel;
-    const int64_t cols = std::min(kFp16Panel, n - c0);
-    for (int64_t row = 0; row < k; ++row) {
-      for (int64_t c = 0; c < cols; ++c) out[row * kFp16Panel + c] = float_to_half(w[row * n + c0 + c]);
-    }
-  }
+  m_data.reset(static_cast<uint16_t*>(aligned_zeroed(bytes)));
+  pack_column_panels(w, k, n, kFp16Panel, m_data.get(), [](float v) { return float_to_half(v); });
 }
 
 bool fp16_kernel_compiled() { return MLPRT_CPU_FP16_KERNEL != 0; }

@@ -90,9 +90,11 @@ std::string cpu_hardware_id() {
   return id;
 }
 
-bool cpu_has_bf16() {
-  const auto bf16 = static_cast<uint32_t>(dnnl::cpu_isa::avx512_core_bf16);
-  return (static_cast<uint32_t>(dnnl::get_effective_cpu_isa()) & bf16) == bf16;
+bool cpu_has_bf16() { return onednn_isa_includes(dnnl::cpu_isa::avx512_core_bf16); }
+
+bool onednn_isa_includes(dnnl::cpu_isa isa) {
+  const auto bits = static_cast<uint32_t>(isa);
+  return (static_cast<uint32_t>(dnnl::get_effective_cpu_isa()) & bits) == bits;
 }
 
 bool cpu_has_fp16() {

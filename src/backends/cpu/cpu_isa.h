@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "mlprt/status.h"
 
 namespace mlprt::backend::cpu {
@@ -16,6 +18,9 @@ bool cpu_has_bf16();
 /// Whether AVX-512 F, BW and VL (and DQ / FP16 where asked) are on the CPU and the OS saves the
 /// opmask and zmm state: what the backend's own kernels (cpu_f32_gemm, cpu_fp16_gemm) need.
 bool cpu_avx512_usable(bool need_dq, bool need_fp16);
+/// Whether oneDNN's effective ISA (the plan's hardware id; ONEDNN_MAX_CPU_ISA can cap it, so that
+/// a process acts as an older machine) includes `isa`.
+bool onednn_isa_includes(dnnl::cpu_isa isa);
 /// Whether the CPU has AVX-512 FP16 (the cpu backend has no fp16 kernels yet either way).
 bool cpu_has_fp16();
 
