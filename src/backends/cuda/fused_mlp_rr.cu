@@ -1,5 +1,6 @@
 #include "backends/cuda/fused_mlp_rr.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -287,6 +288,10 @@ int max_block_smem() {
   static std::atomic<int> cache[kMaxDevices];
   return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, 48 * 1024);
 }
+int sm_smem() {
+  static std::atomic<int> cache[kMaxDevices];
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, cache, 100 * 1024);
+}
 int sm_count() {
   static std::atomic<int> cache[kMaxDevices];
   return device_attribute(cudaDevAttrMultiProcessorCount, cache, 132);
@@ -309,11 +314,11 @@ XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
   return kXElements;
 }
 
-// Blocks of `kernel` (kMaxWarps warps, `smem` bytes) resident on one SM at once: registers and
-// shared memory both bound it, and a persistent grid larger than that runs in a second wave.
-int resident_blocks(const void* kernel, int smem) {
+// Blocks of `kernel` (kMaxWarps warps) that its registers let one SM hold at once, whatever
+// shared memory it is given.
+int register_bound_blocks(const void* kernel) {
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kMaxWarps * 32, smem) !=
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kMaxWarps * 32, 0) !=
           cudaSuccess ||
       blocks < 1) {
     return 1;
@@ -324,21 +329,25 @@ int resident_blocks(const void* kernel, int smem) {
 template <typename T, int MAXW, int ROWS, int MIN_BLOCKS>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
-  static std::atomic<int> resident[kMaxDevices][3];  // per x mode (its staging buffers differ)
+  static std::atomic<int> by_registers[kMaxDevices];
   const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS>;
   const XMode mode = x_mode_of(params, x, x_type);
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
   if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
-  int per_sm = resident[device][mode].load();
-  if (per_sm == 0) {
+  int reg_blocks = by_registers[device].load();
+  if (reg_blocks == 0) {
     const cudaError_t err = cudaFuncSetAttribute(
         kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_block_smem());
     if (err != cudaSuccess) return err;
-    const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
-    per_sm = resident_blocks(reinterpret_cast<const void*>(kernel), full.total_bytes);
-    resident[device][mode].store(per_sm);
+    reg_blocks = register_bound_blocks(reinterpret_cast<const void*>(kernel));
+    by_registers[device].store(reg_blocks);
   }
+  // Resident blocks of kMaxWarps: registers and this chain's shared memory (1 KiB per block is
+  // the runtime's) both bound them; a persistent grid larger than that runs in a second wave.
+  const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
+  const int by_smem = sm_smem() / (full.total_bytes + 1024);
+  const int per_sm = std::max(1, std::min(reg_blocks, by_smem));
   // Small batches: fewer warps per block, so that the tiles spread over every SM (each block
   // copies all the weights once, which is cheap next to a layer chain run on a crowded SM).
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
