@@ -58,6 +58,23 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, X
   return out;
 }
 
+// Walks a row-major grid of `per_row` columns from flat index `start` in steps of `step`: one
+// division at construction, none per step (step % per_row < per_row, so one wrap at most).
+struct GridWalk {
+  int r, c, dr, dc, per_row;
+  __device__ __forceinline__ GridWalk(int start, int step, int per_row_)
+      : r(start / per_row_), c(start % per_row_), dr(step / per_row_), dc(step % per_row_),
+        per_row(per_row_) {}
+  __device__ __forceinline__ void next() {
+    r += dr;
+    c += dc;
+    if (c >= per_row) {
+      c -= per_row;
+      ++r;
+    }
+  }
+};
+
 // Starts copying the warp's tile of input rows [row0, row0 + ROWS) into `raw` (modes 0 and 1;
 // zeros past k and past the last row): mode 0 as T rows of x_ld elements, mode 1 as fp32 rows of
 // k_pad floats.
@@ -66,16 +83,16 @@ __device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, in
                                             int64_t row0, int64_t rows, unsigned char* raw,
                                             int lane) {
   const int esize = mode == kXDirect ? 2 : 4;
-  const int per_piece = 16 / esize;
-  const int per_row = k_pad / per_piece;
-  const int ld = mode == kXDirect ? x_ld<MAXW>() : k_pad;
-  const auto* xb = static_cast<const unsigned char*>(x);
-  for (int i = lane; i < ROWS * per_row; i += 32) {
-    const int r = i / per_row;
-    const int col = (i - r * per_row) * per_piece;
-    const bool valid = row0 + r < rows && col < k;
-    cp_async16(raw + (r * ld + col) * esize, valid ? xb + ((row0 + r) * k + col) * esize : xb,
-               valid);
+  const int per_row = k_pad * esize / 16;
+  const int ld_bytes = (mode == kXDirect ? x_ld<MAXW>() : k_pad) * esize;
+  const int row_bytes = k * esize;
+  const int rows_left = static_cast<int>(rows - row0 < ROWS ? rows - row0 : ROWS);
+  const auto* tile = static_cast<const unsigned char*>(x) + row0 * row_bytes;
+  GridWalk at(lane, 32, per_row);
+  for (int i = lane; i < ROWS * per_row; i += 32, at.next()) {
+    const int col = at.c * 16;
+    const bool valid = at.r < rows_left && col < row_bytes;
+    cp_async16(raw + at.r * ld_bytes + col, valid ? tile + at.r * row_bytes + col : x, valid);
   }
 }
 
@@ -89,15 +106,14 @@ __device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, XMod
   if (mode == kXFp32) {
     const int per_row = k_pad / 4;
     const auto* src = reinterpret_cast<const float4*>(raw);
+    GridWalk at(lane, 32, per_row);
 #pragma unroll 4
-    for (int i = lane; i < ROWS * per_row; i += 32) {
-      const int r = i / per_row;
-      const int col = (i - r * per_row) * 4;
+    for (int i = lane; i < ROWS * per_row; i += 32, at.next()) {
       const float4 v = src[i];
       uint2 packed;
       packed.x = pack2<T>(v.x, v.y);
       packed.y = pack2<T>(v.z, v.w);
-      *reinterpret_cast<uint2*>(dst + r * kLd + col) = packed;
+      *reinterpret_cast<uint2*>(dst + at.r * kLd + at.c * 4) = packed;
     }
     return;
   }
@@ -110,40 +126,150 @@ __device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, XMod
   }
 }
 
-// acc (+ bias, activation) of one layer: into the next layer's A fragments (zeros in the padded
-// columns: an activation of 0 need not be 0), or, for the last layer, into y.
-template <typename T, int MAXW, int MODE>
-__device__ __forceinline__ void rr_epilogue(float (&acc)[MAXW / 8][4], uint32_t (&a)[MAXW / 16][4],
-                                            const FusedTcLayer& layer, const float* bias,
-                                            bool last, void* y, ElemType y_type, bool paired,
-                                            int64_t row0, int64_t rows, int lane) {
-  const int g = lane >> 2;
+// Every layer's weights ([n_pad][k_pad + 8] per layer) and biases into shared memory, by the
+// whole block (asynchronous: the caller commits and waits).
+template <typename T>
+__device__ __forceinline__ void stage_weights(const FusedTcParams& params, const RrLayout& layout,
+                                              unsigned char* smem) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int threads = static_cast<int>(blockDim.x);
+  for (int l = 0; l < params.num_layers; ++l) {
+    const FusedTcLayer& layer = params.layers[l];
+    const int per_row = layer.k_pad / 8;
+    const T* w = static_cast<const T*>(layer.weights);  // contiguous: piece i is w + 8 i
+    T* dst = reinterpret_cast<T*>(smem) + layout.w_off[l];
+    GridWalk at(tid, threads, per_row);
+    for (int i = tid; i < layer.n_pad * per_row; i += threads, at.next()) {
+      cp_async16(dst + at.r * (layer.k_pad + 8) + at.c * 8, w + i * 8, true);
+    }
+    float* b = reinterpret_cast<float*>(smem + layout.bias_bytes) + layout.b_off[l];
+    for (int i = tid; i < layer.n_pad / 4; i += threads) cp_async16(b + i * 4, layer.bias + i * 4, true);
+  }
+}
+
+// Columns [16 np, 16 np + 16) of a layer for the warp's rows: acc = bias + A x W^T (two n8 tiles
+// per 16-row tile; the bias add is free). A layer runs one such column group at a time, so only
+// its 8 accumulators per row tile and 4 weight fragments are live, whatever the width. FULL: the
+// layer is MAXW x MAXW, so every bound is known at compile time (no branch in unrolled loops).
+// `wl`: this lane's ldmatrix row of the layer's weights ([n_pad][wld] in shared memory).
+template <typename T, int MAXW, int MT, bool FULL>
+__device__ __forceinline__ void column_group(float (&acc)[MT][2][4],
+                                             const uint32_t (&a)[MT][MAXW / 16][4], const T* wl,
+                                             int wld, const float* bias, int np, int k_pad,
+                                             int lane) {
   const int t2 = (lane & 3) * 2;
+  const float2 b0 = *reinterpret_cast<const float2*>(bias + np * 16 + t2);
+  const float2 b1 = *reinterpret_cast<const float2*>(bias + np * 16 + 8 + t2);
 #pragma unroll
-  for (int j = 0; j < MAXW / 8; ++j) {
-    if (j * 8 >= layer.n_pad) continue;
-    const int col = j * 8 + t2;
-    const float b0 = bias[col];
-    const float b1 = bias[col + 1];
-    float v[4];
-    v[0] = epilogue_act<MODE>(layer.act, acc[j][0] + b0);
-    v[1] = epilogue_act<MODE>(layer.act, acc[j][1] + b1);
-    v[2] = epilogue_act<MODE>(layer.act, acc[j][2] + b0);
-    v[3] = epilogue_act<MODE>(layer.act, acc[j][3] + b1);
-    if (!last) {
-      if (col >= layer.n) v[0] = v[2] = 0.0f;
-      if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
-      // C of n8 tile j: rows g / g+8, columns 8j + t2, +1. A of k16 tile j/2: a0 / a1 rows
-      // g / g+8 of its first 8 columns, a2 / a3 of its last 8.
-      a[j / 2][(j & 1) * 2] = pack2<T>(v[0], v[1]);
-      a[j / 2][(j & 1) * 2 + 1] = pack2<T>(v[2], v[3]);
-    } else if (col < layer.n) {
-      const bool both = col + 1 < layer.n;
-      if (row0 + g < rows) store_pair(y, y_type, (row0 + g) * layer.n + col, v[0], v[1], both, paired);
-      if (row0 + g + 8 < rows) {
-        store_pair(y, y_type, (row0 + g + 8) * layer.n + col, v[2], v[3], both, paired);
+  for (int mt = 0; mt < MT; ++mt) {
+    acc[mt][0][0] = acc[mt][0][2] = b0.x;
+    acc[mt][0][1] = acc[mt][0][3] = b0.y;
+    acc[mt][1][0] = acc[mt][1][2] = b1.x;
+    acc[mt][1][1] = acc[mt][1][3] = b1.y;
+  }
+#pragma unroll
+  for (int kt = 0; kt < MAXW / 16; ++kt) {
+    if (!FULL && kt * 16 >= k_pad) break;
+    uint32_t b[4];
+    ldmatrix_x4(b, wl + np * 16 * wld + kt * 16);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      mma16816<T>(acc[mt][0], a[mt][kt], b[0], b[1]);
+      mma16816<T>(acc[mt][1], a[mt][kt], b[2], b[3]);
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ const T* lane_w_row(const T* w, int wld, int lane) {
+  return w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
+}
+
+// A hidden layer: its outputs through the activation become the next layer's A fragments (C of
+// n8 tile j: rows g / g+8, columns 8j + t2, +1; A of k16 tile j/2: a0 / a1 rows g / g+8 of its
+// first 8 columns, a2 / a3 of its last 8). Padded columns hold 0 (zero weights and bias), which
+// none and relu keep; any other activation's are zeroed (an activation of 0 need not be 0).
+template <typename T, int MAXW, int MT, int MODE, bool FULL>
+__device__ __forceinline__ void hidden_layer(uint32_t (&a)[MT][MAXW / 16][4],
+                                             const FusedTcLayer& layer, const T* w,
+                                             const float* bias, int lane) {
+  constexpr int KT = MAXW / 16;
+  const int wld = FULL ? MAXW + 8 : layer.k_pad + 8;
+  const T* wl = lane_w_row(w, wld, lane);
+  uint32_t out[MT][KT][4];
+#pragma unroll
+  for (int np = 0; np < KT; ++np) {
+    if (!FULL && np * 16 >= layer.n_pad) break;
+    float acc[MT][2][4];
+    column_group<T, MAXW, MT, FULL>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float v[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
+        if constexpr (MODE == 2) {
+          const int col = np * 16 + h * 8 + (lane & 3) * 2;
+          if (col >= layer.n) v[0] = v[2] = 0.0f;
+          if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
+        }
+        out[mt][np][h * 2] = pack2<T>(v[0], v[1]);
+        out[mt][np][h * 2 + 1] = pack2<T>(v[2], v[3]);
       }
     }
+  }
+#pragma unroll
+  for (int np = 0; np < KT; ++np) {
+    if (!FULL && np * 16 >= layer.n_pad) break;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[mt][np][i] = out[mt][np][i];
+    }
+  }
+}
+
+// The last layer: its outputs through the activation into y.
+template <typename T, int MAXW, int MT, int MODE>
+__device__ __forceinline__ void output_layer(const uint32_t (&a)[MT][MAXW / 16][4],
+                                             const FusedTcLayer& layer, const T* w,
+                                             const float* bias, void* y, ElemType y_type,
+                                             bool paired, int64_t row0, int64_t rows, int lane) {
+  const int wld = layer.k_pad + 8;
+  const T* wl = lane_w_row(w, wld, lane);
+  const int g = lane >> 2;
+#pragma unroll
+  for (int np = 0; np < MAXW / 16; ++np) {
+    if (np * 16 >= layer.n_pad) break;
+    float acc[MT][2][4];
+    column_group<T, MAXW, MT, false>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = np * 16 + h * 8 + (lane & 3) * 2;
+      if (col >= layer.n) continue;
+      const bool both = col + 1 < layer.n;
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        float v[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
+        const int64_t r = row0 + mt * kMmaRows + g;
+        if (r < rows) store_pair(y, y_type, r * layer.n + col, v[0], v[1], both, paired);
+        if (r + 8 < rows) store_pair(y, y_type, (r + 8) * layer.n + col, v[2], v[3], both, paired);
+      }
+    }
+  }
+}
+
+template <typename T, int MAXW, int MT, bool FULL>
+__device__ __forceinline__ void hidden_layer_act(uint32_t (&a)[MT][MAXW / 16][4],
+                                                 const FusedTcLayer& layer, const T* w,
+                                                 const float* bias, int lane) {
+  switch (layer.act.kind) {
+    case ActKind::kNone: hidden_layer<T, MAXW, MT, 0, FULL>(a, layer, w, bias, lane); break;
+    case ActKind::kRelu: hidden_layer<T, MAXW, MT, 1, FULL>(a, layer, w, bias, lane); break;
+    default: hidden_layer<T, MAXW, MT, 2, FULL>(a, layer, w, bias, lane); break;
   }
 }
 
@@ -156,11 +282,10 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
     ElemType y_type, int64_t rows) {
   constexpr int KT = MAXW / 16;
-  constexpr int NT = MAXW / 8;
   constexpr int MT = ROWS / kMmaRows;
   constexpr int kLd = x_ld<MAXW>();
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* const wsm = reinterpret_cast<T*>(smem_raw);
+  const T* const wsm = reinterpret_cast<const T*>(smem_raw);
   const float* const bsm = reinterpret_cast<const float*>(smem_raw + layout.bias_bytes);
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int warp = static_cast<int>(threadIdx.x) >> 5;
@@ -168,23 +293,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   // The rows ldmatrix reads: the raw buffer itself in mode 0, else the converted copy after it.
   T* const xt = reinterpret_cast<T*>(x_mode == kXDirect ? raw : raw + layout.raw_bytes);
 
-  // Every layer's weights and bias, once per block.
-  for (int l = 0; l < params.num_layers; ++l) {
-    const FusedTcLayer& layer = params.layers[l];
-    const int per_row = layer.k_pad / 8;
-    const T* w = static_cast<const T*>(layer.weights);
-    T* dst = wsm + layout.w_off[l];
-    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad * per_row; i += static_cast<int>(blockDim.x)) {
-      const int n = i / per_row;
-      const int p = i - n * per_row;
-      cp_async16(dst + n * (layer.k_pad + 8) + p * 8, w + static_cast<int64_t>(n) * layer.k_pad + p * 8,
-                 true);
-    }
-    float* b = reinterpret_cast<float*>(smem_raw + layout.bias_bytes) + layout.b_off[l];
-    for (int i = static_cast<int>(threadIdx.x); i < layer.n_pad / 4; i += static_cast<int>(blockDim.x)) {
-      cp_async16(b + i * 4, layer.bias + i * 4, true);
-    }
-  }
+  stage_weights<T>(params, layout, smem_raw);
   const int k_in = params.layers[0].k;
   const int k_in_pad = params.layers[0].k_pad;
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
@@ -198,8 +307,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   cp_async_wait<0>();
   __syncthreads();  // the weights are in; from here on every warp is on its own
 
-  const bool paired = (params.layers[params.num_layers - 1].n % 2) == 0 &&
-                      (reinterpret_cast<uintptr_t>(y) % 8) == 0;
+  const int last = params.num_layers - 1;
+  const bool paired = (params.layers[last].n % 2) == 0 && (reinterpret_cast<uintptr_t>(y) % 8) == 0;
   for (; tile < tiles; tile += stride) {
     const int64_t row0 = tile * ROWS;
     cp_async_wait<0>();  // this tile's rows (copied during the previous tile's layers)
@@ -213,9 +322,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int kt = 0; kt < KT; ++kt) {
-        if (kt * 16 < k_in_pad) {
-          ldmatrix_x4(a[mt][kt], xt + (mt * kMmaRows + (lane & 15)) * kLd + kt * 16 + (lane >> 4) * 8);
-        }
+        if (kt * 16 >= k_in_pad) break;
+        ldmatrix_x4(a[mt][kt], xt + (mt * kMmaRows + (lane & 15)) * kLd + kt * 16 + (lane >> 4) * 8);
       }
     }
     __syncwarp();  // every lane has read its rows: the buffer may take the next tile's
@@ -225,49 +333,29 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     }
     cp_async_commit();
 
-    for (int l = 0; l < params.num_layers; ++l) {
+    for (int l = 0; l < last; ++l) {
       const FusedTcLayer& layer = params.layers[l];
       const T* w = wsm + layout.w_off[l];
-      const int wld = layer.k_pad + 8;
-      float acc[MT][NT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-        for (int j = 0; j < NT; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.0f;
-      }
-#pragma unroll
-      for (int kt = 0; kt < KT; ++kt) {
-        if (kt * 16 >= layer.k_pad) continue;
-#pragma unroll
-        for (int np = 0; np < NT / 2; ++np) {
-          if (np * 16 >= layer.n_pad) continue;
-          uint32_t b[4];
-          ldmatrix_x4(b, w + (np * 16 + ((lane >> 4) << 3) + (lane & 7)) * wld + kt * 16 +
-                             ((lane >> 3) & 1) * 8);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma16816<T>(acc[mt][2 * np], a[mt][kt], b[0], b[1]);
-            mma16816<T>(acc[mt][2 * np + 1], a[mt][kt], b[2], b[3]);
-          }
-        }
-      }
-      const bool last = l + 1 == params.num_layers;
       const float* bias = bsm + layout.b_off[l];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        const int64_t r0 = row0 + mt * kMmaRows;
-        switch (layer.act.kind) {
-          case ActKind::kNone:
-            rr_epilogue<T, MAXW, 0>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
-            break;
-          case ActKind::kRelu:
-            rr_epilogue<T, MAXW, 1>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
-            break;
-          default:
-            rr_epilogue<T, MAXW, 2>(acc[mt], a[mt], layer, bias, last, y, y_type, paired, r0, rows, lane);
-            break;
-        }
+      if (layer.k_pad == MAXW && layer.n_pad == MAXW) {
+        hidden_layer_act<T, MAXW, MT, true>(a, layer, w, bias, lane);
+      } else {
+        hidden_layer_act<T, MAXW, MT, false>(a, layer, w, bias, lane);
       }
+    }
+    const FusedTcLayer& layer = params.layers[last];
+    const T* w = wsm + layout.w_off[last];
+    const float* bias = bsm + layout.b_off[last];
+    switch (layer.act.kind) {
+      case ActKind::kNone:
+        output_layer<T, MAXW, MT, 0>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        break;
+      case ActKind::kRelu:
+        output_layer<T, MAXW, MT, 1>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        break;
+      default:
+        output_layer<T, MAXW, MT, 2>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        break;
     }
   }
   cp_async_wait<0>();
@@ -348,12 +436,13 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
   const int by_smem = sm_smem() / (full.total_bytes + 1024);
   const int per_sm = std::max(1, std::min(reg_blocks, by_smem));
-  // Small batches: fewer warps per block, so that the tiles spread over every SM (each block
-  // copies all the weights once, which is cheap next to a layer chain run on a crowded SM).
+  // Small batches: fewer warps per block (down to one per scheduler), so that the tiles spread
+  // over every SM (each block copies all the weights once, which is cheap next to a layer chain
+  // run on a crowded SM).
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
   const int64_t sms = sm_count();
   int warps = kMaxWarps;
-  while (warps > 1 && tiles <= sms * (warps / 2)) warps /= 2;
+  while (warps > 4 && tiles <= sms * (warps / 2)) warps /= 2;
   const int64_t wanted = (tiles + warps - 1) / warps;
   const int64_t most = sms * (warps == kMaxWarps ? per_sm : per_sm * (kMaxWarps / warps));
   const auto blocks = static_cast<unsigned>(wanted < most ? wanted : most);
