@@ -202,6 +202,15 @@ void check_kernel_cases(bool large) {
                    make_chain(64, {{128, "relu"}, {128, "relu"}, {128, "relu"}, {128, "relu"},
                                    {16, "none"}}),
                    Precision::kBf16, ElemType::kF32, {1, 7, 1000, 65537}});
+  // fp32 rows read straight into the first layer's fragments (an input narrower than its
+  // padding), and T rows at width 128, each at one- and two-tile rows.
+  cases.push_back({"60-64x3-16 fp16 fp32 io",
+                   make_chain(60, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {16, "none"}}),
+                   Precision::kFp16, ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"tcnn128 64-128x4-16 fp16",
+                   make_chain(64, {{128, "relu"}, {128, "relu"}, {128, "relu"}, {128, "relu"},
+                                   {16, "none"}}),
+                   Precision::kFp16, ElemType::kF16, {1, 7, 1000, 65537}});
   cases.push_back({"tutorial 784-32-10 fp16 fp32 io",
                    make_chain(784, {{32, "relu"}, {10, "none"}}), Precision::kFp16,
                    ElemType::kF32, {1, 7, 1000, 65537}});

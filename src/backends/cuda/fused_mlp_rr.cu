@@ -28,9 +28,14 @@ struct RrLayout {
 
 // How a tile of input rows reaches the A fragments:
 //  0: x is T (16-byte aligned rows): cp.async into the warp's buffer, read by ldmatrix there;
-//  1: x is fp32 (16-byte aligned rows): cp.async of the fp32 rows, converted in shared memory;
+//  1: x is fp32 (16-byte aligned rows): cp.async of the fp32 rows (x_ld_f32 floats apart), read
+//     into the A fragments and converted there;
 //  2: anything else: element loads through fp32 (not overlapped with the compute).
 enum XMode { kXDirect = 0, kXFp32 = 1, kXElements = 2 };
+
+// Floats between fp32 rows in a warp's buffer: +16 bytes, so that the 8 rows of a fragment load
+// spread over the banks.
+__host__ __device__ constexpr int x_ld_f32(int k_pad) { return k_pad + 4; }
 
 template <int MAXW>
 constexpr int x_ld() {
@@ -52,8 +57,10 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, X
   }
   out.x_bytes = out.bias_bytes + floats * 4;
   const int t_bytes = rows * (maxw + 8) * 2;
-  out.raw_bytes = mode == kXDirect ? t_bytes : mode == kXFp32 ? rows * params.layers[0].k_pad * 4 : 0;
-  out.warp_bytes = out.raw_bytes + (mode == kXDirect ? 0 : t_bytes);
+  out.raw_bytes = mode == kXDirect ? t_bytes
+                  : mode == kXFp32 ? rows * x_ld_f32(params.layers[0].k_pad) * 4
+                                   : 0;
+  out.warp_bytes = out.raw_bytes + (mode == kXElements ? t_bytes : 0);
   out.total_bytes = out.x_bytes + warps * out.warp_bytes;
   return out;
 }
@@ -84,7 +91,7 @@ __device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, in
                                             int lane) {
   const int esize = mode == kXDirect ? 2 : 4;
   const int per_row = k_pad * esize / 16;
-  const int ld_bytes = (mode == kXDirect ? x_ld<MAXW>() : k_pad) * esize;
+  const int ld_bytes = (mode == kXDirect ? x_ld<MAXW>() : x_ld_f32(k_pad)) * esize;
   const int row_bytes = k * esize;
   const int rows_left = static_cast<int>(rows - row0 < ROWS ? rows - row0 : ROWS);
   const auto* tile = static_cast<const unsigned char*>(x) + row0 * row_bytes;
@@ -96,33 +103,42 @@ __device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, in
   }
 }
 
-// The copied tile into `dst` ([ROWS][x_ld] of T): mode 1 converts the fp32 rows in `raw`, mode 2
-// loads x element by element.
+// Mode 2: the tile into `dst` ([ROWS][x_ld] of T), loaded element by element.
 template <typename T, int MAXW, int ROWS>
-__device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, XMode mode, int k,
-                                            int k_pad, int64_t row0, int64_t rows,
-                                            const unsigned char* raw, T* dst, int lane) {
+__device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, int k, int k_pad,
+                                            int64_t row0, int64_t rows, T* dst, int lane) {
   constexpr int kLd = x_ld<MAXW>();
-  if (mode == kXFp32) {
-    const int per_row = k_pad / 4;
-    const auto* src = reinterpret_cast<const float4*>(raw);
-    GridWalk at(lane, 32, per_row);
-#pragma unroll 4
-    for (int i = lane; i < ROWS * per_row; i += 32, at.next()) {
-      const float4 v = src[i];
-      uint2 packed;
-      packed.x = pack2<T>(v.x, v.y);
-      packed.y = pack2<T>(v.z, v.w);
-      *reinterpret_cast<uint2*>(dst + at.r * kLd + at.c * 4) = packed;
-    }
-    return;
-  }
 #pragma unroll 8
   for (int i = lane; i < ROWS * k_pad; i += 32) {
     const int r = i / k_pad;
     const int col = i - r * k_pad;
     const float v = row0 + r < rows && col < k ? load_elem(x, x_type, (row0 + r) * k + col) : 0.0f;
     dst[r * kLd + col] = to_t<T>(v);
+  }
+}
+
+// The first layer's A fragments from the warp's fp32 rows (mode 1; rows x_ld_f32 floats apart),
+// converted to T: rows g / g+8, columns t2, t2+1 (a0 / a1) and t2+8, t2+9 (a2 / a3) of each k16.
+template <typename T, int MAXW, int MT>
+__device__ __forceinline__ void load_a_f32(uint32_t (&a)[MT][MAXW / 16][4], const float* rows_f32,
+                                           int k_pad, int lane) {
+  const int ld = x_ld_f32(k_pad);
+  const float* base = rows_f32 + (lane >> 2) * ld + (lane & 3) * 2;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int kt = 0; kt < MAXW / 16; ++kt) {
+      if (kt * 16 >= k_pad) break;
+      const float* p = base + mt * kMmaRows * ld + kt * 16;
+      const float2 v0 = *reinterpret_cast<const float2*>(p);
+      const float2 v1 = *reinterpret_cast<const float2*>(p + 8 * ld);
+      const float2 v2 = *reinterpret_cast<const float2*>(p + 8);
+      const float2 v3 = *reinterpret_cast<const float2*>(p + 8 * ld + 8);
+      a[mt][kt][0] = pack2<T>(v0.x, v0.y);
+      a[mt][kt][1] = pack2<T>(v1.x, v1.y);
+      a[mt][kt][2] = pack2<T>(v2.x, v2.y);
+      a[mt][kt][3] = pack2<T>(v3.x, v3.y);
+    }
   }
 }
 
@@ -290,7 +306,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int warp = static_cast<int>(threadIdx.x) >> 5;
   unsigned char* const raw = smem_raw + layout.x_bytes + warp * layout.warp_bytes;
-  // The rows ldmatrix reads: the raw buffer itself in mode 0, else the converted copy after it.
+  // The rows ldmatrix reads (modes 0 and 2): the raw buffer itself in mode 0, else the converted
+  // copy after it.
   T* const xt = reinterpret_cast<T*>(x_mode == kXDirect ? raw : raw + layout.raw_bytes);
 
   stage_weights<T>(params, layout, smem_raw);
@@ -313,17 +330,21 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     const int64_t row0 = tile * ROWS;
     cp_async_wait<0>();  // this tile's rows (copied during the previous tile's layers)
     __syncwarp();
-    if (x_mode != kXDirect) {
-      fill_x_tile<T, MAXW, ROWS>(x, x_type, x_mode, k_in, k_in_pad, row0, rows, raw, xt, lane);
-      __syncwarp();
-    }
     uint32_t a[MT][KT][4];
+    if (x_mode == kXFp32) {
+      load_a_f32<T, MAXW, MT>(a, reinterpret_cast<const float*>(raw), k_in_pad, lane);
+    } else {
+      if (x_mode == kXElements) {
+        fill_x_tile<T, MAXW, ROWS>(x, x_type, k_in, k_in_pad, row0, rows, xt, lane);
+        __syncwarp();
+      }
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
+      for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-      for (int kt = 0; kt < KT; ++kt) {
-        if (kt * 16 >= k_in_pad) break;
-        ldmatrix_x4(a[mt][kt], xt + (mt * kMmaRows + (lane & 15)) * kLd + kt * 16 + (lane >> 4) * 8);
+        for (int kt = 0; kt < KT; ++kt) {
+          if (kt * 16 >= k_in_pad) break;
+          ldmatrix_x4(a[mt][kt], xt + (mt * kMmaRows + (lane & 15)) * kLd + kt * 16 + (lane >> 4) * 8);
+        }
       }
     }
     __syncwarp();  // every lane has read its rows: the buffer may take the next tile's
@@ -452,16 +473,24 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   return cudaGetLastError();
 }
 
+// Two 16-row tiles per warp share each weight fragment read from shared memory but double a
+// warp's latency: used only once one-tile warps would each run more than one tile. Measured on
+// the H200 (fp16, fp32 I/O): tcnn 64-64x4-16 at 1M rows 130 us with two tiles vs 146 with one;
+// tcnn128 64-128x4-16 at 64K / 1M rows 32.6 / 378 us vs 43.1 / 529. One-tile warps at 64K rows
+// and below (16.5 us at 64K, 7.5-8 at 1024); 2 blocks per SM (117 registers, no spills) ran as
+// fast as 3 (80 registers, which spill).
 template <typename T>
 cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                          ElemType y_type, int64_t rows, cudaStream_t stream) {
+  const int64_t sms = sm_count();
   if (max_width(params) <= 64) {
-    // Two 16-row tiles per warp halve the weight reads from shared memory (measured on the H200
-    // at 64K and 1M rows: 24.5 vs 32.9 us and 292 vs 311 us), but double each warp's latency:
-    // used only once one-tile warps would each run more than one tile.
-    const int64_t one_round = static_cast<int64_t>(sm_count()) * 3 * kMaxWarps * 16;
-    if (rows > one_round) return launch<T, 64, 32, 2>(params, x, x_type, y, y_type, rows, stream);
-    return launch<T, 64, 16, 3>(params, x, x_type, y, y_type, rows, stream);
+    if (rows > sms * 3 * kMaxWarps * kMmaRows) {
+      return launch<T, 64, 32, 2>(params, x, x_type, y, y_type, rows, stream);
+    }
+    return launch<T, 64, 16, 2>(params, x, x_type, y, y_type, rows, stream);
+  }
+  if (rows > sms * kMaxWarps * kMmaRows) {
+    return launch<T, 128, 32, 1>(params, x, x_type, y, y_type, rows, stream);
   }
   return launch<T, 128, 16, 1>(params, x, x_type, y, y_type, rows, stream);
 }
@@ -473,9 +502,12 @@ const char* fused_rr_ineligible(const FusedTcParams& params) {
   const int maxw = max_width(params);
   if (maxw > kFusedRrMaxWidth) return "a layer (or the input) is wider than 128";
   const int tmpl = maxw <= 64 ? 64 : 128;
-  // The largest input buffers (fp32 rows): eligible whatever the input's type and address.
-  const RrLayout layout = rr_layout(params, kMaxWarps, tmpl, 16, kXFp32);
-  if (layout.total_bytes > max_block_smem()) return "the weights do not fit in shared memory";
+  // Eligible whatever the input's type and address: the largest input buffers of every mode.
+  int bytes = 0;
+  for (const XMode mode : {kXDirect, kXFp32, kXElements}) {
+    bytes = std::max(bytes, rr_layout(params, kMaxWarps, tmpl, 16, mode).total_bytes);
+  }
+  if (bytes > max_block_smem()) return "the weights do not fit in shared memory";
   return nullptr;
 }
 

@@ -5,14 +5,15 @@
 //    bound them): every layer's weights and biases are copied into shared memory once per
 //    block, and the block's warps then loop over tiles of rows; small batches get blocks of
 //    fewer warps, so that their tiles spread over every SM;
-//  * each warp runs its rows (one 16-row mma tile, or two at large batches of width <= 64, which
-//    share each weight fragment) through all the layers on its own, with no block barrier: a
-//    layer's fp32 accumulators (bias and activation applied) go straight into the next layer's A
-//    fragments, because mma.sync m16n8k16's C layout is its A layout for 16-column pairs, so
-//    activations never leave the registers between layers;
+//  * each warp runs its rows (one 16-row mma tile, or two at large batches, which share each
+//    weight fragment) through all the layers on its own, with no block barrier: a layer's fp32
+//    accumulators (started from the bias, activation applied) go straight into the next layer's
+//    A fragments, because mma.sync m16n8k16's C layout is its A layout for 16-column pairs, so
+//    activations never leave the registers between layers. A layer runs 16 output columns at a
+//    time, so few accumulators are live; full-width layers run with compile-time bounds;
 //  * once a tile's rows are in registers, the next tile's are copied (cp.async) into the warp's
-//    staging buffer while the layers run; the output is written once, from the last layer's
-//    registers.
+//    staging buffer while the layers run (fp32 rows are converted as they are read into the
+//    first layer's fragments); the output is written once, from the last layer's registers.
 
 #include <cstdint>
 
