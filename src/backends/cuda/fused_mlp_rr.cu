@@ -95,6 +95,20 @@ __device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, in
   const int row_bytes = k * esize;
   const int rows_left = static_cast<int>(rows - row0 < ROWS ? rows - row0 : ROWS);
   const auto* tile = static_cast<const unsigned char*>(x) + row0 * row_bytes;
+  if (32 % per_row == 0) {  // each lane copies one column of pieces: pointer steps only
+    const int dr = 32 / per_row;
+    const int r0 = lane / per_row;
+    const int col = (lane % per_row) * 16;
+    const bool col_valid = col < row_bytes;
+    const unsigned char* src = tile + r0 * row_bytes + col;
+    unsigned char* dst = raw + r0 * ld_bytes + col;
+#pragma unroll 4
+    for (int r = r0; r < ROWS; r += dr, src += dr * row_bytes, dst += dr * ld_bytes) {
+      const bool valid = col_valid && r < rows_left;
+      cp_async16(dst, valid ? src : x, valid);
+    }
+    return;
+  }
   GridWalk at(lane, 32, per_row);
   for (int i = lane; i < ROWS * per_row; i += 32, at.next()) {
     const int col = at.c * 16;
@@ -176,17 +190,16 @@ __device__ __forceinline__ void column_group(float (&acc)[MT][2][4],
   const int t2 = (lane & 3) * 2;
   const float2 b0 = *reinterpret_cast<const float2*>(bias + np * 16 + t2);
   const float2 b1 = *reinterpret_cast<const float2*>(bias + np * 16 + 8 + t2);
+  uint32_t b[4];
+  ldmatrix_x4(b, wl + np * 16 * wld);  // k_pad >= 16: the first k16 step always runs
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
-    acc[mt][0][0] = acc[mt][0][2] = b0.x;
-    acc[mt][0][1] = acc[mt][0][3] = b0.y;
-    acc[mt][1][0] = acc[mt][1][2] = b1.x;
-    acc[mt][1][1] = acc[mt][1][3] = b1.y;
+    mma16816_from<T>(acc[mt][0], a[mt][0], b[0], b[1], b0.x, b0.y);
+    mma16816_from<T>(acc[mt][1], a[mt][0], b[2], b[3], b1.x, b1.y);
   }
 #pragma unroll
-  for (int kt = 0; kt < MAXW / 16; ++kt) {
+  for (int kt = 1; kt < MAXW / 16; ++kt) {
     if (!FULL && kt * 16 >= k_pad) break;
-    uint32_t b[4];
     ldmatrix_x4(b, wl + np * 16 * wld + kt * 16);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
@@ -206,13 +219,13 @@ __device__ __forceinline__ const T* lane_w_row(const T* w, int wld, int lane) {
 // first 8 columns, a2 / a3 of its last 8). Padded columns hold 0 (zero weights and bias), which
 // none and relu keep; any other activation's are zeroed (an activation of 0 need not be 0).
 template <typename T, int MAXW, int MT, int MODE, bool FULL>
-__device__ __forceinline__ void hidden_layer(uint32_t (&a)[MT][MAXW / 16][4],
+__device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][4],
+                                             uint32_t (&out)[MT][MAXW / 16][4],
                                              const FusedTcLayer& layer, const T* w,
                                              const float* bias, int lane) {
   constexpr int KT = MAXW / 16;
   const int wld = FULL ? MAXW + 8 : layer.k_pad + 8;
   const T* wl = lane_w_row(w, wld, lane);
-  uint32_t out[MT][KT][4];
 #pragma unroll
   for (int np = 0; np < KT; ++np) {
     if (!FULL && np * 16 >= layer.n_pad) break;
@@ -222,26 +235,22 @@ __device__ __forceinline__ void hidden_layer(uint32_t (&a)[MT][MAXW / 16][4],
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float v[4];
+        if constexpr (MODE == 1) {  // relu commutes with rounding: applied to packed pairs
+          out[mt][np][h * 2] = relu2<T>(pack2<T>(acc[mt][h][0], acc[mt][h][1]));
+          out[mt][np][h * 2 + 1] = relu2<T>(pack2<T>(acc[mt][h][2], acc[mt][h][3]));
+        } else {
+          float v[4];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
-        if constexpr (MODE == 2) {
-          const int col = np * 16 + h * 8 + (lane & 3) * 2;
-          if (col >= layer.n) v[0] = v[2] = 0.0f;
-          if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
+          for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
+          if constexpr (MODE == 2) {
+            const int col = np * 16 + h * 8 + (lane & 3) * 2;
+            if (col >= layer.n) v[0] = v[2] = 0.0f;
+            if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
+          }
+          out[mt][np][h * 2] = pack2<T>(v[0], v[1]);
+          out[mt][np][h * 2 + 1] = pack2<T>(v[2], v[3]);
         }
-        out[mt][np][h * 2] = pack2<T>(v[0], v[1]);
-        out[mt][np][h * 2 + 1] = pack2<T>(v[2], v[3]);
       }
-    }
-  }
-#pragma unroll
-  for (int np = 0; np < KT; ++np) {
-    if (!FULL && np * 16 >= layer.n_pad) break;
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) a[mt][np][i] = out[mt][np][i];
     }
   }
 }
@@ -279,13 +288,30 @@ __device__ __forceinline__ void output_layer(const uint32_t (&a)[MT][MAXW / 16][
 }
 
 template <typename T, int MAXW, int MT, bool FULL>
-__device__ __forceinline__ void hidden_layer_act(uint32_t (&a)[MT][MAXW / 16][4],
+__device__ __forceinline__ void hidden_layer_act(const uint32_t (&a)[MT][MAXW / 16][4],
+                                                 uint32_t (&out)[MT][MAXW / 16][4],
                                                  const FusedTcLayer& layer, const T* w,
                                                  const float* bias, int lane) {
   switch (layer.act.kind) {
-    case ActKind::kNone: hidden_layer<T, MAXW, MT, 0, FULL>(a, layer, w, bias, lane); break;
-    case ActKind::kRelu: hidden_layer<T, MAXW, MT, 1, FULL>(a, layer, w, bias, lane); break;
-    default: hidden_layer<T, MAXW, MT, 2, FULL>(a, layer, w, bias, lane); break;
+    case ActKind::kNone: hidden_layer<T, MAXW, MT, 0, FULL>(a, out, layer, w, bias, lane); break;
+    case ActKind::kRelu: hidden_layer<T, MAXW, MT, 1, FULL>(a, out, layer, w, bias, lane); break;
+    default: hidden_layer<T, MAXW, MT, 2, FULL>(a, out, layer, w, bias, lane); break;
+  }
+}
+
+// Hidden layer l from fragments `a` into `out`.
+template <typename T, int MAXW, int MT>
+__device__ __forceinline__ void run_hidden(const FusedTcParams& params, const RrLayout& layout,
+                                           const unsigned char* smem, int l,
+                                           const uint32_t (&a)[MT][MAXW / 16][4],
+                                           uint32_t (&out)[MT][MAXW / 16][4], int lane) {
+  const FusedTcLayer& layer = params.layers[l];
+  const T* w = reinterpret_cast<const T*>(smem) + layout.w_off[l];
+  const float* bias = reinterpret_cast<const float*>(smem + layout.bias_bytes) + layout.b_off[l];
+  if (layer.k_pad == MAXW && layer.n_pad == MAXW) {
+    hidden_layer_act<T, MAXW, MT, true>(a, out, layer, w, bias, lane);
+  } else {
+    hidden_layer_act<T, MAXW, MT, false>(a, out, layer, w, bias, lane);
   }
 }
 
@@ -354,14 +380,22 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
     }
     cp_async_commit();
 
-    for (int l = 0; l < last; ++l) {
-      const FusedTcLayer& layer = params.layers[l];
-      const T* w = wsm + layout.w_off[l];
-      const float* bias = bsm + layout.b_off[l];
-      if (layer.k_pad == MAXW && layer.n_pad == MAXW) {
-        hidden_layer_act<T, MAXW, MT, true>(a, layer, w, bias, lane);
-      } else {
-        hidden_layer_act<T, MAXW, MT, false>(a, layer, w, bias, lane);
+    // Hidden layers in pairs, ping-ponging between two fragment sets (no copies between them).
+    uint32_t a2[MT][KT][4];
+    int l = 0;
+    for (; l + 2 <= last; l += 2) {
+      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l, a, a2, lane);
+      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l + 1, a2, a, lane);
+    }
+    if (l < last) {
+      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l, a, a2, lane);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) a[mt][kt][i] = a2[mt][kt][i];
+        }
       }
     }
     const FusedTcLayer& layer = params.layers[last];

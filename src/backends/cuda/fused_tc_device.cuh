@@ -49,6 +49,26 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
+// d = A x B + (c0, c1, c0, c1): an accumulator tile started from a bias pair (columns t2, t2+1
+// of rows g and g+8), with no moves into d first.
+template <typename T>
+__device__ __forceinline__ void mma16816_from(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                              uint32_t b1, float c0, float c1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%10,%11,%10,%11};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(c0), "f"(c1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%10,%11,%10,%11};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(c0), "f"(c1));
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ T to_t(float v);
 template <>
@@ -79,6 +99,19 @@ __device__ __forceinline__ uint32_t pack2(float a, float b) {
   } else {
     const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
     return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// max(v, 0) of both halves of a packed pair.
+template <typename T>
+__device__ __forceinline__ uint32_t relu2(uint32_t packed) {
+  if constexpr (std::is_same_v<T, __half>) {
+    const __half2 r = __hmax2(*reinterpret_cast<const __half2*>(&packed), __float2half2_rn(0.0f));
+    return *reinterpret_cast<const uint32_t*>(&r);
+  } else {
+    const __nv_bfloat162 r =
+        __hmax2(*reinterpret_cast<const __nv_bfloat162*>(&packed), __float2bfloat162_rn(0.0f));
+    return *reinterpret_cast<const uint32_t*>(&r);
   }
 }
 
