@@ -33,8 +33,8 @@ struct RrLayout {
 //  2: anything else: element loads through fp32 (not overlapped with the compute).
 enum XMode { kXDirect = 0, kXFp32 = 1, kXElements = 2 };
 
-// Floats between fp32 rows in a warp's buffer: +16 bytes, so that the 8 rows of a fragment load
-// spread over the banks.
+// Floats between fp32 rows in a warp's buffer: +16 bytes (whole cp.async pieces), so that the
+// rows of a fragment load start 4 banks apart instead of on the same bank.
 __host__ __device__ constexpr int x_ld_f32(int k_pad) { return k_pad + 4; }
 
 template <int MAXW>
@@ -83,8 +83,8 @@ struct GridWalk {
 };
 
 // Starts copying the warp's tile of input rows [row0, row0 + ROWS) into `raw` (modes 0 and 1;
-// zeros past k and past the last row): mode 0 as T rows of x_ld elements, mode 1 as fp32 rows of
-// k_pad floats.
+// zeros past k and past the last row): mode 0 as T rows x_ld elements apart, mode 1 as fp32 rows
+// x_ld_f32 floats apart.
 template <typename T, int MAXW, int ROWS>
 __device__ __forceinline__ void copy_x_tile(const void* x, XMode mode, int k, int k_pad,
                                             int64_t row0, int64_t rows, unsigned char* raw,
@@ -332,8 +332,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int warp = static_cast<int>(threadIdx.x) >> 5;
   unsigned char* const raw = smem_raw + layout.x_bytes + warp * layout.warp_bytes;
-  // The rows ldmatrix reads (modes 0 and 2): the raw buffer itself in mode 0, else the converted
-  // copy after it.
+  // The T rows ldmatrix reads (modes 0 and 2): the copied rows in mode 0, the element-loaded rows
+  // in mode 2 (raw_bytes is 0 there).
   T* const xt = reinterpret_cast<T*>(x_mode == kXDirect ? raw : raw + layout.raw_bytes);
 
   stage_weights<T>(params, layout, smem_raw);
