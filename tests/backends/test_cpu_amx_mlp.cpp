@@ -11,11 +11,13 @@
 #include <cstddef>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/cpu/cpu_amx_mlp.h"
 #include "backends/cpu/cpu_executable.h"
 #include "cpu_test_graphs.h"
+#include "mlprt/profiler.h"
 
 namespace mlprt::testing {
 namespace {
@@ -183,6 +185,25 @@ TEST(CpuAmxMlp, EngineRunsItAtThePlansRowsAndLayersElsewhere) {
         EXPECT_GT(rel_l2(outputs.at(out).data, want.at(out)), 1e-5);
       }
     }
+    // The kernel's rows with a profiler: layer by layer (the layers' tactics prepared only now),
+    // in fp32, each layer reported; without it, the kernel again.
+    struct Counter final : Profiler {
+      int reports = 0;
+      void report_layer_time(std::string_view, float) override { ++reports; }
+    } counter;
+    const TensorMap inputs = {{"x", random_tensor({37, 1, 40}, 5u)}};
+    const auto want = reference(graph, inputs);
+    const std::string& out = graph.outputs.front().name;
+    TensorMap outputs;
+    ASSERT_TRUE(run_context(**context, graph, inputs, outputs).is_ok());
+    EXPECT_GT(rel_l2(outputs.at(out).data, want.at(out)), 1e-5) << "the kernel";
+    ASSERT_TRUE((*context)->set_profiler(&counter).is_ok());
+    ASSERT_TRUE(run_context(**context, graph, inputs, outputs).is_ok());
+    EXPECT_LE(rel_l2(outputs.at(out).data, want.at(out)), 1e-5) << "profiled: the fp32 layers";
+    EXPECT_GT(counter.reports, 0);
+    ASSERT_TRUE((*context)->set_profiler(nullptr).is_ok());
+    ASSERT_TRUE(run_context(**context, graph, inputs, outputs).is_ok());
+    EXPECT_GT(rel_l2(outputs.at(out).data, want.at(out)), 1e-5) << "the kernel again";
   }
 }
 

@@ -241,6 +241,8 @@ class CpuContext final : public BackendContext {
 
   Status set_profiler(Profiler* profiler) override {
     m_profiler = profiler;
+    // Profiled calls run layer by layer, even at rows the AMX chain kernel runs unprofiled.
+    if (m_prepared && profiler != nullptr && !m_layers_prepared) return prepare(m_shapes);
     return Status::ok();
   }
 
@@ -280,6 +282,10 @@ class CpuContext final : public BackendContext {
                           tensors[t].name, "' of shape ", to_string(it->second));
       }
     }
+    // Where the AMX chain kernel runs every layer, the layers' own tactics (their packed
+    // weights, oneDNN primitives) are prepared only once a profiler asks for them.
+    m_amx_rows = amx_rows_at(shapes);
+    m_layers_prepared = m_amx_rows == 0 || m_profiler != nullptr;
     for (size_t l = 0; l < m_exe.layers().size(); ++l) {
       const Layer& layer = m_exe.layers()[l];
       const Dims& in = shapes.at(tensors[layer.inputs[0]].name);
@@ -291,7 +297,7 @@ class CpuContext final : public BackendContext {
                           " is not the output's shape ", to_string(out));
       }
       if (layer.kind == LayerKind::kDense) {
-        MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
+        if (m_layers_prepared) MLPRT_RETURN_IF_ERROR(prepare_dense(layer, m_dense[l], in));
       } else if (layer.kind == LayerKind::kAdd) {
         m_add[l] = plan_broadcast(in, shapes.at(tensors[layer.inputs[1]].name), out);
       } else if (layer.kind == LayerKind::kSoftmax || layer.kind == LayerKind::kLayerNorm ||
@@ -319,11 +325,13 @@ class CpuContext final : public BackendContext {
                     "layer '" << layer.name << "' changes the element count");
       }
     }
-    MLPRT_ASSIGN_OR_RETURN(bool chain, m_chain.prepare(m_exe, shapes, split_threads(), m_loops, m_pool));
-    m_chain_active = chain;
-    m_amx_rows = amx_rows_at(shapes);
+    m_chain_active = false;
+    if (m_layers_prepared) {
+      MLPRT_ASSIGN_OR_RETURN(bool chain,
+                             m_chain.prepare(m_exe, shapes, split_threads(), m_loops, m_pool));
+      m_chain_active = chain && m_amx_rows == 0;
+    }
     if (m_amx_rows > 0) {
-      m_chain_active = false;
       m_amx_threads = m_threads > 0 ? m_threads : omp_get_max_threads();
       const size_t bytes = static_cast<size_t>(m_amx_threads) * m_exe.amx()->scratch_bytes();
       if (!m_amx_scratch.reserve(bytes)) {
@@ -496,6 +504,7 @@ class CpuContext final : public BackendContext {
   ChainRun m_chain;
   bool m_chain_active = false;
   int64_t m_amx_rows = 0;  ///< rows of the AMX chain kernel's run at the prepared shapes, or 0
+  bool m_layers_prepared = false;  ///< the layers' own tactics too (no AMX run, or profiling)
   int m_amx_threads = 1;   ///< its threads, each with its share of m_amx_scratch
   AlignedBuffer m_amx_scratch;
   Profiler* m_profiler = nullptr;        // per-layer timing; nullptr: off
