@@ -178,7 +178,7 @@ __device__ __forceinline__ void stage_weights(const FusedTcParams& params, const
 }
 
 // Columns [16 np, 16 np + 16) of a layer for the warp's rows: acc = bias + A x W^T (two n8 tiles
-// per 16-row tile; the bias add is free). A layer runs one such column group at a time, so only
+// per 16-row tile; the first mma starts from the bias). A layer runs one such column group at a time, so only
 // its 8 accumulators per row tile and 4 weight fragments are live, whatever the width. FULL: the
 // layer is MAXW x MAXW, so every bound is known at compile time (no branch in unrolled loops).
 // `wl`: this lane's ldmatrix row of the layer's weights ([n_pad][wld] in shared memory).
