@@ -177,19 +177,20 @@ __device__ __forceinline__ void stage_weights(const FusedTcParams& params, const
   }
 }
 
-// Columns [16 np, 16 np + 16) of a layer for the warp's rows: acc = bias + A x W^T (two n8 tiles
-// per 16-row tile; the first mma starts from the bias). A layer runs one such column group at a time, so only
-// its 8 accumulators per row tile and 4 weight fragments are live, whatever the width. FULL: the
-// layer is MAXW x MAXW, so every bound is known at compile time (no branch in unrolled loops).
-// `wl`: this lane's ldmatrix row of the layer's weights ([n_pad][wld] in shared memory).
-template <typename T, int MAXW, int MT, bool FULL>
+// Columns [16 np, 16 np + 16) of a layer for the warp's rows: acc = A x W^T, plus the bias where
+// BIAS (two n8 tiles per 16-row tile; the first mma starts from the bias pair). A layer runs one
+// such column group at a time, so only its 8 accumulators per row tile and 4 weight fragments
+// are live, whatever the width. FULL: the layer is MAXW x MAXW, so every bound is known at
+// compile time (no branch in unrolled loops). `wl`: this lane's ldmatrix row of the layer's
+// weights ([n_pad][wld] in shared memory).
+template <typename T, int MAXW, int MT, bool FULL, bool BIAS>
 __device__ __forceinline__ void column_group(float (&acc)[MT][2][4],
                                              const uint32_t (&a)[MT][MAXW / 16][4], const T* wl,
                                              int wld, const float* bias, int np, int k_pad,
                                              int lane) {
   const int t2 = (lane & 3) * 2;
-  const float2 b0 = *reinterpret_cast<const float2*>(bias + np * 16 + t2);
-  const float2 b1 = *reinterpret_cast<const float2*>(bias + np * 16 + 8 + t2);
+  const float2 b0 = BIAS ? *reinterpret_cast<const float2*>(bias + np * 16 + t2) : float2{};
+  const float2 b1 = BIAS ? *reinterpret_cast<const float2*>(bias + np * 16 + 8 + t2) : float2{};
   uint32_t b[4];
   ldmatrix_x4(b, wl + np * 16 * wld);  // k_pad >= 16: the first k16 step always runs
 #pragma unroll
@@ -226,16 +227,34 @@ __device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][
   constexpr int KT = MAXW / 16;
   const int wld = FULL ? MAXW + 8 : layer.k_pad + 8;
   const T* wl = lane_w_row(w, wld, lane);
+  // fp16, no activation or relu: the bias is added to the packed pairs, with the relu, in one
+  // fma.relu.f16x2 per pair (the sums round to fp16 before the bias add: well within fp16's
+  // tolerance; bf16's coarser rounding keeps the fp32 add).
+  constexpr bool kPairBias = std::is_same_v<T, __half> && MODE <= 1;
 #pragma unroll
   for (int np = 0; np < KT; ++np) {
     if (!FULL && np * 16 >= layer.n_pad) break;
     float acc[MT][2][4];
-    column_group<T, MAXW, MT, FULL>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+    column_group<T, MAXW, MT, FULL, !kPairBias>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+    uint32_t pair_bias[2] = {0, 0};
+    if constexpr (kPairBias) {
+      const int t2 = (lane & 3) * 2;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float2 bh = *reinterpret_cast<const float2*>(bias + np * 16 + h * 8 + t2);
+        pair_bias[h] = pack2<T>(bh.x, bh.y);
+      }
+    }
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        if constexpr (MODE == 1) {  // relu commutes with rounding: applied to packed pairs
+        if constexpr (kPairBias) {
+          out[mt][np][h * 2] =
+              add_relu2_f16(pack2<T>(acc[mt][h][0], acc[mt][h][1]), pair_bias[h], MODE == 1);
+          out[mt][np][h * 2 + 1] =
+              add_relu2_f16(pack2<T>(acc[mt][h][2], acc[mt][h][3]), pair_bias[h], MODE == 1);
+        } else if constexpr (MODE == 1) {  // relu commutes with rounding: on packed pairs
           out[mt][np][h * 2] = relu2<T>(pack2<T>(acc[mt][h][0], acc[mt][h][1]));
           out[mt][np][h * 2 + 1] = relu2<T>(pack2<T>(acc[mt][h][2], acc[mt][h][3]));
         } else {
@@ -268,7 +287,7 @@ __device__ __forceinline__ void output_layer(const uint32_t (&a)[MT][MAXW / 16][
   for (int np = 0; np < MAXW / 16; ++np) {
     if (np * 16 >= layer.n_pad) break;
     float acc[MT][2][4];
-    column_group<T, MAXW, MT, false>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+    column_group<T, MAXW, MT, false, true>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int col = np * 16 + h * 8 + (lane & 3) * 2;

@@ -116,6 +116,18 @@ __device__ __forceinline__ uint32_t relu2(uint32_t packed) {
   }
 }
 
+// relu(p + bias) (relu: max with 0) of a packed fp16 pair, in one instruction; `bias`: packed.
+__device__ __forceinline__ uint32_t add_relu2_f16(uint32_t p, uint32_t bias, bool relu) {
+  uint32_t r;
+  const uint32_t one = 0x3C003C00u;  // (1.0, 1.0) in fp16
+  if (relu) {
+    asm("fma.rn.relu.f16x2 %0, %1, %2, %3;\n" : "=r"(r) : "r"(p), "r"(one), "r"(bias));
+  } else {
+    asm("fma.rn.f16x2 %0, %1, %2, %3;\n" : "=r"(r) : "r"(p), "r"(one), "r"(bias));
+  }
+  return r;
+}
+
 // Two adjacent outputs (i even and the row length even: 4- or 8-byte aligned pairs), else one
 // by one.
 __device__ __forceinline__ void store_pair(void* y, ElemType t, int64_t i, float v0, float v1,
