@@ -215,6 +215,20 @@ void check_kernel_cases(bool large) {
                    make_chain(784, {{32, "relu"}, {10, "none"}}), Precision::kFp16,
                    ElemType::kF32, {1, 7, 1000, 65537}});
   cases.push_back({"tutorial 784-32-10 fp16 io", make_chain(784, {{32, "relu"}, {10, "none"}}),
+                   Precision::kFp16, ElemType::kF16, {1, 7, 1000, 65537}});
+  // Inputs wider than the chain, streamed by the first layer (fused_rr_stream.cuh): fp32 rows at
+  // width 128, a width that leaves a 16-column tail of the 32-column loads, and a single layer
+  // that is also the output; an odd width (no 16-byte rows) runs the staged kernel instead.
+  cases.push_back({"odd wide input 301-64-64-5 bf16",
+                   make_chain(301, {{64, "gelu_erf"}, {64, "relu"}, {5, "none"}}),
+                   Precision::kBf16, ElemType::kBF16, {1, 7, 1000, 65537}});
+  cases.push_back({"streamed 200-128-16 fp16 fp32 io",
+                   make_chain(200, {{128, "relu"}, {16, "none"}}), Precision::kFp16,
+                   ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"streamed 520-24-24-3 fp16",
+                   make_chain(520, {{24, "none"}, {24, "tanh"}, {3, "none"}}), Precision::kFp16,
+                   ElemType::kF16, {1, 7, 1000}});
+  cases.push_back({"one streamed layer 784-10 fp16", make_chain(784, {{10, "sigmoid"}}),
                    Precision::kFp16, ElemType::kF16, {1, 7, 1000}});
   // Narrow chains run the register-resident kernel: its input modes are T rows copied as they
   // are (above: fp16 io), fp32 rows converted on chip (tcnn128 fp32 io) and element loads (an

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "backends/cuda/fused_rr_stream.cuh"
 #include "backends/cuda/fused_tc_device.cuh"
 
 namespace mlprt::backend::cuda {
@@ -17,7 +18,9 @@ constexpr int kMaxWarps = 8;  // per block
 
 // Where things live in the block's shared memory, computed on the host.
 struct RrLayout {
-  int w_off[kFusedTcMaxLayers];  // layer l's weights [n_pad][k_pad + 8], in elements
+  int w_off[kFusedTcMaxLayers];   // layer l's weights [w_rows[l]][wld[l]], in elements
+  int wld[kFusedTcMaxLayers];     // k_pad + 8 (stream_wld for a streamed first layer)
+  int w_rows[kFusedTcMaxLayers];  // n_pad (16 stream_groups(n_pad) for a streamed first layer)
   int b_off[kFusedTcMaxLayers];  // layer l's bias [n_pad], in floats from `bias_bytes`
   int bias_bytes = 0;            // where the biases start
   int x_bytes = 0;               // where the warps' input buffers start
@@ -30,8 +33,11 @@ struct RrLayout {
 //  0: x is T (16-byte aligned rows): cp.async into the warp's buffer, read by ldmatrix there;
 //  1: x is fp32 (16-byte aligned rows): cp.async of the fp32 rows (x_ld_f32 floats apart), read
 //     into the A fragments and converted there;
-//  2: anything else: element loads through fp32 (not overlapped with the compute).
-enum XMode { kXDirect = 0, kXFp32 = 1, kXElements = 2 };
+//  2: anything else: element loads through fp32 (not overlapped with the compute);
+//  3, 4: an input wider than the chain, streamed by the first layer through a ring of chunks in
+//     the warp's buffer (fused_rr_stream.cuh), as T rows or fp32 rows (16-byte aligned).
+enum XMode { kXDirect = 0, kXFp32 = 1, kXElements = 2, kXStreamT = 3, kXStreamF32 = 4 };
+constexpr bool is_stream(XMode mode) { return mode >= kXStreamT; }
 
 // Floats between fp32 rows in a warp's buffer: +16 bytes (whole cp.async pieces), so that the
 // rows of a fragment load start 4 banks apart instead of on the same bank.
@@ -46,8 +52,12 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, X
   RrLayout out;
   int elems = 0;
   for (int l = 0; l < params.num_layers; ++l) {
+    const int k_pad = params.layers[l].k_pad;
     out.w_off[l] = elems;
-    elems += params.layers[l].n_pad * (params.layers[l].k_pad + 8);
+    const bool streamed = l == 0 && is_stream(mode);
+    out.wld[l] = streamed ? stream_wld(k_pad, mode == kXStreamF32) : k_pad + 8;
+    out.w_rows[l] = streamed ? 16 * stream_groups(params.layers[l].n_pad) : params.layers[l].n_pad;
+    elems += out.w_rows[l] * out.wld[l];
   }
   out.bias_bytes = (elems * 2 + 15) / 16 * 16;
   int floats = 0;
@@ -56,10 +66,11 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, X
     floats += params.layers[l].n_pad;
   }
   out.x_bytes = out.bias_bytes + floats * 4;
-  const int t_bytes = rows * (maxw + 8) * 2;
-  out.raw_bytes = mode == kXDirect ? t_bytes
-                  : mode == kXFp32 ? rows * x_ld_f32(params.layers[0].k_pad) * 4
-                                   : 0;
+  const int t_bytes = is_stream(mode) ? 0 : rows * (maxw + 8) * 2;
+  out.raw_bytes = mode == kXDirect            ? t_bytes
+                  : mode == kXFp32            ? rows * x_ld_f32(params.layers[0].k_pad) * 4
+                  : is_stream(mode) ? stream_warp_bytes(mode == kXStreamF32)
+                                              : 0;
   out.warp_bytes = out.raw_bytes + (mode == kXElements ? t_bytes : 0);
   out.total_bytes = out.x_bytes + warps * out.warp_bytes;
   return out;
@@ -122,12 +133,11 @@ template <typename T, int MAXW, int ROWS>
 __device__ __forceinline__ void fill_x_tile(const void* x, ElemType x_type, int k, int k_pad,
                                             int64_t row0, int64_t rows, T* dst, int lane) {
   constexpr int kLd = x_ld<MAXW>();
-#pragma unroll 8
-  for (int i = lane; i < ROWS * k_pad; i += 32) {
-    const int r = i / k_pad;
-    const int col = i - r * k_pad;
-    const float v = row0 + r < rows && col < k ? load_elem(x, x_type, (row0 + r) * k + col) : 0.0f;
-    dst[r * kLd + col] = to_t<T>(v);
+  GridWalk at(lane, 32, k_pad);
+  for (int i = lane; i < ROWS * k_pad; i += 32, at.next()) {
+    const bool valid = row0 + at.r < rows && at.c < k;
+    const float v = valid ? load_elem(x, x_type, (row0 + at.r) * k + at.c) : 0.0f;
+    dst[at.r * kLd + at.c] = to_t<T>(v);
   }
 }
 
@@ -156,8 +166,8 @@ __device__ __forceinline__ void load_a_f32(uint32_t (&a)[MT][MAXW / 16][4], cons
   }
 }
 
-// Every layer's weights ([n_pad][k_pad + 8] per layer) and biases into shared memory, by the
-// whole block (asynchronous: the caller commits and waits).
+// Every layer's weights ([w_rows][wld] per layer, zeros past n_pad and k_pad) and biases into
+// shared memory, by the whole block (asynchronous: the caller commits and waits).
 template <typename T>
 __device__ __forceinline__ void stage_weights(const FusedTcParams& params, const RrLayout& layout,
                                               unsigned char* smem) {
@@ -165,12 +175,15 @@ __device__ __forceinline__ void stage_weights(const FusedTcParams& params, const
   const int threads = static_cast<int>(blockDim.x);
   for (int l = 0; l < params.num_layers; ++l) {
     const FusedTcLayer& layer = params.layers[l];
-    const int per_row = layer.k_pad / 8;
-    const T* w = static_cast<const T*>(layer.weights);  // contiguous: piece i is w + 8 i
+    const int wld = layout.wld[l];
+    const int per_row = wld / 8;
+    const int k_pieces = layer.k_pad / 8;
+    const T* w = static_cast<const T*>(layer.weights);
     T* dst = reinterpret_cast<T*>(smem) + layout.w_off[l];
     GridWalk at(tid, threads, per_row);
-    for (int i = tid; i < layer.n_pad * per_row; i += threads, at.next()) {
-      cp_async16(dst + at.r * (layer.k_pad + 8) + at.c * 8, w + i * 8, true);
+    for (int i = tid; i < layout.w_rows[l] * per_row; i += threads, at.next()) {
+      const bool valid = at.c < k_pieces && at.r < layer.n_pad;
+      cp_async16(dst + at.r * wld + at.c * 8, valid ? w + (at.r * k_pieces + at.c) * 8 : w, valid);
     }
     float* b = reinterpret_cast<float*>(smem + layout.bias_bytes) + layout.b_off[l];
     for (int i = tid; i < layer.n_pad / 4; i += threads) cp_async16(b + i * 4, layer.bias + i * 4, true);
@@ -215,10 +228,70 @@ __device__ __forceinline__ const T* lane_w_row(const T* w, int wld, int lane) {
   return w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
 }
 
-// A hidden layer: its outputs through the activation become the next layer's A fragments (C of
-// n8 tile j: rows g / g+8, columns 8j + t2, +1; A of k16 tile j/2: a0 / a1 rows g / g+8 of its
-// first 8 columns, a2 / a3 of its last 8). Padded columns hold 0 (zero weights and bias), which
-// none and relu keep; any other activation's are zeroed (an activation of 0 need not be 0).
+// Column group np's accumulators (acc[mt][h]: n8 tile 2 np + h; C of n8 tile j: rows g / g+8,
+// columns 8j + t2, +1) through the activation into the next layer's A fragments (A of k16 tile
+// np: a0 / a1 rows g / g+8 of its first 8 columns, a2 / a3 of its last 8). Padded columns hold 0
+// (zero weights and bias), which none and relu keep; any other activation's are zeroed (an
+// activation of 0 need not be 0). PAIR_BIAS (fp16, none / relu): the accumulators hold no bias
+// yet; it is added to the packed pairs, with the relu, in one fma.relu.f16x2 per pair.
+template <typename T, int MAXW, int MT, int MODE, bool PAIR_BIAS>
+__device__ __forceinline__ void group_to_fragments(const float (&acc)[MT][2][4],
+                                                   uint32_t (&out)[MT][MAXW / 16][4],
+                                                   const FusedTcLayer& layer,
+                                                   const uint32_t (&pair_bias)[2], int np,
+                                                   int lane) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (PAIR_BIAS) {
+        out[mt][np][h * 2] =
+            add_relu2_f16(pack2<T>(acc[mt][h][0], acc[mt][h][1]), pair_bias[h], MODE == 1);
+        out[mt][np][h * 2 + 1] =
+            add_relu2_f16(pack2<T>(acc[mt][h][2], acc[mt][h][3]), pair_bias[h], MODE == 1);
+      } else if constexpr (MODE == 1) {  // relu commutes with rounding: on packed pairs
+        out[mt][np][h * 2] = relu2<T>(pack2<T>(acc[mt][h][0], acc[mt][h][1]));
+        out[mt][np][h * 2 + 1] = relu2<T>(pack2<T>(acc[mt][h][2], acc[mt][h][3]));
+      } else {
+        float v[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
+        if constexpr (MODE == 2) {
+          const int col = np * 16 + h * 8 + (lane & 3) * 2;
+          if (col >= layer.n) v[0] = v[2] = 0.0f;
+          if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
+        }
+        out[mt][np][h * 2] = pack2<T>(v[0], v[1]);
+        out[mt][np][h * 2 + 1] = pack2<T>(v[2], v[3]);
+      }
+    }
+  }
+}
+
+// Column group np's accumulators of the last layer through the activation into y.
+template <typename T, int MT, int MODE>
+__device__ __forceinline__ void store_group(const float (&acc)[MT][2][4], const FusedTcLayer& layer,
+                                            void* y, ElemType y_type, bool paired, int64_t row0,
+                                            int64_t rows, int np, int lane) {
+  const int g = lane >> 2;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int col = np * 16 + h * 8 + (lane & 3) * 2;
+    if (col >= layer.n) continue;
+    const bool both = col + 1 < layer.n;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      float v[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
+      const int64_t r = row0 + mt * kMmaRows + g;
+      if (r < rows) store_pair(y, y_type, r * layer.n + col, v[0], v[1], both, paired);
+      if (r + 8 < rows) store_pair(y, y_type, (r + 8) * layer.n + col, v[2], v[3], both, paired);
+    }
+  }
+}
+
+// A hidden layer: its outputs through the activation become the next layer's A fragments.
 template <typename T, int MAXW, int MT, int MODE, bool FULL>
 __device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][4],
                                              uint32_t (&out)[MT][MAXW / 16][4],
@@ -227,9 +300,8 @@ __device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][
   constexpr int KT = MAXW / 16;
   const int wld = FULL ? MAXW + 8 : layer.k_pad + 8;
   const T* wl = lane_w_row(w, wld, lane);
-  // fp16, no activation or relu: the bias is added to the packed pairs, with the relu, in one
-  // fma.relu.f16x2 per pair (the sums round to fp16 before the bias add: well within fp16's
-  // tolerance; bf16's coarser rounding keeps the fp32 add).
+  // fp16, no activation or relu: the bias goes onto the packed pairs (the sums round to fp16
+  // before the bias add: well within fp16's tolerance; bf16's coarser rounding keeps the fp32 add).
   constexpr bool kPairBias = std::is_same_v<T, __half> && MODE <= 1;
 #pragma unroll
   for (int np = 0; np < KT; ++np) {
@@ -245,32 +317,7 @@ __device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][
         pair_bias[h] = pack2<T>(bh.x, bh.y);
       }
     }
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        if constexpr (kPairBias) {
-          out[mt][np][h * 2] =
-              add_relu2_f16(pack2<T>(acc[mt][h][0], acc[mt][h][1]), pair_bias[h], MODE == 1);
-          out[mt][np][h * 2 + 1] =
-              add_relu2_f16(pack2<T>(acc[mt][h][2], acc[mt][h][3]), pair_bias[h], MODE == 1);
-        } else if constexpr (MODE == 1) {  // relu commutes with rounding: on packed pairs
-          out[mt][np][h * 2] = relu2<T>(pack2<T>(acc[mt][h][0], acc[mt][h][1]));
-          out[mt][np][h * 2 + 1] = relu2<T>(pack2<T>(acc[mt][h][2], acc[mt][h][3]));
-        } else {
-          float v[4];
-#pragma unroll
-          for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
-          if constexpr (MODE == 2) {
-            const int col = np * 16 + h * 8 + (lane & 3) * 2;
-            if (col >= layer.n) v[0] = v[2] = 0.0f;
-            if (col + 1 >= layer.n) v[1] = v[3] = 0.0f;
-          }
-          out[mt][np][h * 2] = pack2<T>(v[0], v[1]);
-          out[mt][np][h * 2 + 1] = pack2<T>(v[2], v[3]);
-        }
-      }
-    }
+    group_to_fragments<T, MAXW, MT, MODE, kPairBias>(acc, out, layer, pair_bias, np, lane);
   }
 }
 
@@ -282,27 +329,12 @@ __device__ __forceinline__ void output_layer(const uint32_t (&a)[MT][MAXW / 16][
                                              bool paired, int64_t row0, int64_t rows, int lane) {
   const int wld = layer.k_pad + 8;
   const T* wl = lane_w_row(w, wld, lane);
-  const int g = lane >> 2;
 #pragma unroll
   for (int np = 0; np < MAXW / 16; ++np) {
     if (np * 16 >= layer.n_pad) break;
     float acc[MT][2][4];
     column_group<T, MAXW, MT, false, true>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int col = np * 16 + h * 8 + (lane & 3) * 2;
-      if (col >= layer.n) continue;
-      const bool both = col + 1 < layer.n;
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        float v[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) v[e] = epilogue_act<MODE>(layer.act, acc[mt][h][e]);
-        const int64_t r = row0 + mt * kMmaRows + g;
-        if (r < rows) store_pair(y, y_type, r * layer.n + col, v[0], v[1], both, paired);
-        if (r + 8 < rows) store_pair(y, y_type, (r + 8) * layer.n + col, v[2], v[3], both, paired);
-      }
-    }
+    store_group<T, MT, MODE>(acc, layer, y, y_type, paired, row0, rows, np, lane);
   }
 }
 
@@ -321,12 +353,12 @@ __device__ __forceinline__ void hidden_layer_act(const uint32_t (&a)[MT][MAXW / 
 // Hidden layer l from fragments `a` into `out`.
 template <typename T, int MAXW, int MT>
 __device__ __forceinline__ void run_hidden(const FusedTcParams& params, const RrLayout& layout,
-                                           const unsigned char* smem, int l,
+                                           const T* wsm, const float* bsm, int l,
                                            const uint32_t (&a)[MT][MAXW / 16][4],
                                            uint32_t (&out)[MT][MAXW / 16][4], int lane) {
   const FusedTcLayer& layer = params.layers[l];
-  const T* w = reinterpret_cast<const T*>(smem) + layout.w_off[l];
-  const float* bias = reinterpret_cast<const float*>(smem + layout.bias_bytes) + layout.b_off[l];
+  const T* w = wsm + layout.w_off[l];
+  const float* bias = bsm + layout.b_off[l];
   if (layer.k_pad == MAXW && layer.n_pad == MAXW) {
     hidden_layer_act<T, MAXW, MT, true>(a, out, layer, w, bias, lane);
   } else {
@@ -334,18 +366,61 @@ __device__ __forceinline__ void run_hidden(const FusedTcParams& params, const Rr
   }
 }
 
-// ROWS: rows a warp runs through the chain at a time (16: one mma tile; 32: two tiles sharing
-// each weight fragment read from shared memory). MIN_BLOCKS: blocks of kMaxWarps per SM the
-// register budget must allow.
-template <typename T, int MAXW, int ROWS, int MIN_BLOCKS>
-__global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
-    const __grid_constant__ FusedTcParams params, const __grid_constant__ RrLayout layout,
-    const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
-    ElemType y_type, int64_t rows) {
+// Layers [first, last] from fragments `a` (layer first's input) through the output into y:
+// hidden layers in pairs, ping-ponging between two fragment sets (no copies between them).
+template <typename T, int MAXW, int MT>
+__device__ __forceinline__ void run_chain_from(const FusedTcParams& params, const RrLayout& layout,
+                                               const T* wsm, const float* bsm, int first,
+                                               uint32_t (&a)[MT][MAXW / 16][4], void* y,
+                                               ElemType y_type, bool paired, int64_t row0,
+                                               int64_t rows, int lane) {
+  constexpr int KT = MAXW / 16;
+  const int last = params.num_layers - 1;
+  uint32_t a2[MT][KT][4];
+  int l = first;
+  for (; l + 2 <= last; l += 2) {
+    run_hidden<T, MAXW, MT>(params, layout, wsm, bsm, l, a, a2, lane);
+    run_hidden<T, MAXW, MT>(params, layout, wsm, bsm, l + 1, a2, a, lane);
+  }
+  if (l < last) {
+    run_hidden<T, MAXW, MT>(params, layout, wsm, bsm, l, a, a2, lane);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int kt = 0; kt < KT; ++kt) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a[mt][kt][i] = a2[mt][kt][i];
+      }
+    }
+  }
+  const FusedTcLayer& layer = params.layers[last];
+  const T* w = wsm + layout.w_off[last];
+  const float* bias = bsm + layout.b_off[last];
+  switch (layer.act.kind) {
+    case ActKind::kNone:
+      output_layer<T, MAXW, MT, 0>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+      break;
+    case ActKind::kRelu:
+      output_layer<T, MAXW, MT, 1>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+      break;
+    default:
+      output_layer<T, MAXW, MT, 2>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+      break;
+  }
+}
+
+// The warp's tiles of ROWS rows, staged (modes 0-2): once a tile's rows are in registers, the
+// next tile's are copied into the warp's buffer while the layers run. Waits for the block's
+// weights (stage_weights) too.
+template <typename T, int MAXW, int ROWS>
+__device__ __forceinline__ void run_staged_tiles(const FusedTcParams& params,
+                                                 const RrLayout& layout, unsigned char* smem_raw,
+                                                 const void* x, ElemType x_type, XMode x_mode,
+                                                 void* y, ElemType y_type, bool paired,
+                                                 int64_t rows) {
   constexpr int KT = MAXW / 16;
   constexpr int MT = ROWS / kMmaRows;
   constexpr int kLd = x_ld<MAXW>();
-  extern __shared__ __align__(16) unsigned char smem_raw[];
   const T* const wsm = reinterpret_cast<const T*>(smem_raw);
   const float* const bsm = reinterpret_cast<const float*>(smem_raw + layout.bias_bytes);
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -354,8 +429,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   // The T rows ldmatrix reads (modes 0 and 2): the copied rows in mode 0, the element-loaded rows
   // in mode 2 (raw_bytes is 0 there).
   T* const xt = reinterpret_cast<T*>(x_mode == kXDirect ? raw : raw + layout.raw_bytes);
-
-  stage_weights<T>(params, layout, smem_raw);
   const int k_in = params.layers[0].k;
   const int k_in_pad = params.layers[0].k_pad;
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
@@ -369,8 +442,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   cp_async_wait<0>();
   __syncthreads();  // the weights are in; from here on every warp is on its own
 
-  const int last = params.num_layers - 1;
-  const bool paired = (params.layers[last].n % 2) == 0 && (reinterpret_cast<uintptr_t>(y) % 8) == 0;
   for (; tile < tiles; tile += stride) {
     const int64_t row0 = tile * ROWS;
     cp_async_wait<0>();  // this tile's rows (copied during the previous tile's layers)
@@ -398,41 +469,134 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
       copy_x_tile<T, MAXW, ROWS>(x, x_mode, k_in, k_in_pad, next * ROWS, rows, raw, lane);
     }
     cp_async_commit();
+    run_chain_from<T, MAXW, MT>(params, layout, wsm, bsm, 0, a, y, y_type, paired, row0, rows,
+                                lane);
+  }
+  cp_async_wait<0>();
+}
 
-    // Hidden layers in pairs, ping-ponging between two fragment sets (no copies between them).
-    uint32_t a2[MT][KT][4];
-    int l = 0;
-    for (; l + 2 <= last; l += 2) {
-      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l, a, a2, lane);
-      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l + 1, a2, a, lane);
+// The streamed layer's accumulators through its activation: into y when it is the only layer,
+// else into the next layer's A fragments.
+template <typename T, int MAXW, int MODE>
+__device__ __forceinline__ void stream_epilogue(const float (&acc)[MAXW / 16][1][2][4],
+                                                uint32_t (&a)[1][MAXW / 16][4],
+                                                const FusedTcLayer& layer, bool is_output, void* y,
+                                                ElemType y_type, bool paired, int64_t row0,
+                                                int64_t rows, int lane) {
+  const uint32_t no_pair_bias[2] = {0, 0};
+#pragma unroll
+  for (int np = 0; np < MAXW / 16; ++np) {
+    if (np * 16 >= layer.n_pad) break;
+    if (is_output) {
+      store_group<T, 1, MODE>(acc[np], layer, y, y_type, paired, row0, rows, np, lane);
+    } else {
+      group_to_fragments<T, MAXW, 1, MODE, false>(acc[np], a, layer, no_pair_bias, np, lane);
     }
-    if (l < last) {
-      run_hidden<T, MAXW, MT>(params, layout, smem_raw, l, a, a2, lane);
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-        for (int kt = 0; kt < KT; ++kt) {
-#pragma unroll
-          for (int i = 0; i < 4; ++i) a[mt][kt][i] = a2[mt][kt][i];
-        }
+  }
+}
+
+// The warp's 16-row tiles with a streamed first layer (fused_rr_stream.cuh): no input staging;
+// the memory system overlaps one warp's loads with the other warps' layers.
+template <typename T, int MAXW>
+__device__ __forceinline__ void run_stream_tiles(const FusedTcParams& params,
+                                                 const RrLayout& layout, unsigned char* smem_raw,
+                                                 const void* x, bool f32, void* y,
+                                                 ElemType y_type, bool paired, int64_t rows) {
+  constexpr int KT = MAXW / 16;
+  const T* const wsm = reinterpret_cast<const T*>(smem_raw);
+  const float* const bsm = reinterpret_cast<const float*>(smem_raw + layout.bias_bytes);
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  unsigned char* const ring = smem_raw + layout.x_bytes + warp * layout.warp_bytes;
+  const int warps = static_cast<int>(blockDim.x) >> 5;
+  const int64_t tiles = (rows + kMmaRows - 1) / kMmaRows;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps;
+  const FusedTcLayer& first = params.layers[0];
+  const int k = first.k;
+  const int chunks = (first.k_pad + kStreamCols - 1) / kStreamCols;
+  const bool only = params.num_layers == 1;
+  const int64_t first_tile = static_cast<int64_t>(blockIdx.x) * warps + warp;
+  StreamCursor at{first_tile, 0, 0};
+  int use = 0;
+  if (f32) {
+    stream_start<T, true>(at, x, k, rows, tiles, stride, chunks, ring, lane);
+  } else {
+    stream_start<T, false>(at, x, k, rows, tiles, stride, chunks, ring, lane);
+  }
+  cp_async_wait<kStreamStages - 1>();  // the oldest group: this thread's weight copies
+  __syncthreads();                      // everyone's: the weights are in
+  for (int64_t tile = first_tile; tile < tiles; tile += stride) {
+    const int64_t row0 = tile * kMmaRows;
+    float acc[KT][1][2][4];
+    const T* w0 = wsm + layout.w_off[0];
+    const float* b0 = bsm + layout.b_off[0];
+    const int wld = layout.wld[0];
+    if (f32) {
+      stream_layer_f32<T, MAXW>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
+                                first.n_pad, w0, wld, b0, lane);
+    } else {
+      switch (stream_groups(first.n_pad)) {
+        case 1:
+          stream_layer_t<T, MAXW, 1>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
+                                     first.n_pad, w0, wld, b0, lane);
+          break;
+        case 2:
+          stream_layer_t<T, MAXW, 2>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
+                                     first.n_pad, w0, wld, b0, lane);
+          break;
+        case 4:
+          stream_layer_t<T, MAXW, 4>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
+                                     first.n_pad, w0, wld, b0, lane);
+          break;
+        default:
+          if constexpr (MAXW >= 128) {
+            stream_layer_t<T, MAXW, 8>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
+                                       first.n_pad, w0, wld, b0, lane);
+          }
+          break;
       }
     }
-    const FusedTcLayer& layer = params.layers[last];
-    const T* w = wsm + layout.w_off[last];
-    const float* bias = bsm + layout.b_off[last];
-    switch (layer.act.kind) {
+    uint32_t a[1][KT][4];
+    switch (first.act.kind) {
       case ActKind::kNone:
-        output_layer<T, MAXW, MT, 0>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        stream_epilogue<T, MAXW, 0>(acc, a, first, only, y, y_type, paired, row0, rows, lane);
         break;
       case ActKind::kRelu:
-        output_layer<T, MAXW, MT, 1>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        stream_epilogue<T, MAXW, 1>(acc, a, first, only, y, y_type, paired, row0, rows, lane);
         break;
       default:
-        output_layer<T, MAXW, MT, 2>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+        stream_epilogue<T, MAXW, 2>(acc, a, first, only, y, y_type, paired, row0, rows, lane);
         break;
+    }
+    if (!only) {
+      run_chain_from<T, MAXW, 1>(params, layout, wsm, bsm, 1, a, y, y_type, paired, row0, rows,
+                                 lane);
     }
   }
   cp_async_wait<0>();
+}
+
+// ROWS: rows a warp runs through the chain at a time (16: one mma tile; 32: two tiles sharing
+// each weight fragment read from shared memory). MIN_BLOCKS: blocks of kMaxWarps per SM the
+// register budget must allow. STREAM: the first layer streams its input (16-row tiles only).
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM>
+__global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
+    const __grid_constant__ FusedTcParams params, const __grid_constant__ RrLayout layout,
+    const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
+    ElemType y_type, int64_t rows) {
+  static_assert(!STREAM || ROWS == kMmaRows, "a streamed first layer runs 16-row tiles");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  stage_weights<T>(params, layout, smem_raw);
+  const int last = params.num_layers - 1;
+  const bool paired = (params.layers[last].n % 2) == 0 && (reinterpret_cast<uintptr_t>(y) % 8) == 0;
+  if constexpr (STREAM) {
+    cp_async_commit();
+    run_stream_tiles<T, MAXW>(params, layout, smem_raw, x, x_mode == kXStreamF32, y, y_type,
+                              paired, rows);
+  } else {
+    run_staged_tiles<T, MAXW, ROWS>(params, layout, smem_raw, x, x_type, x_mode, y, y_type,
+                                    paired, rows);
+  }
 }
 
 int device_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices], int fallback) {
@@ -459,21 +623,45 @@ int sm_count() {
   return device_attribute(cudaDevAttrMultiProcessorCount, cache, 132);
 }
 
-int max_width(const FusedTcParams& params) {
+// The widest layer the registers hold: every layer's input and output, but an input wider than
+// kFusedRrMaxWidth, which the first layer streams.
+int chain_width(const FusedTcParams& params) {
   int w = 0;
   for (int l = 0; l < params.num_layers; ++l) {
-    w = w > params.layers[l].k_pad ? w : params.layers[l].k_pad;
-    w = w > params.layers[l].n_pad ? w : params.layers[l].n_pad;
+    const FusedTcLayer& layer = params.layers[l];
+    if (l > 0 || layer.k_pad <= kFusedRrMaxWidth) w = std::max(w, layer.k_pad);
+    w = std::max(w, layer.n_pad);
   }
   return w;
+}
+
+int template_width(const FusedTcParams& params) { return chain_width(params) <= 64 ? 64 : 128; }
+
+bool streams_input(const FusedTcParams& params) {
+  return params.layers[0].k_pad > template_width(params);
 }
 
 XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
   const int k = params.layers[0].k;
   const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  if (x_type == params.compute && k % 8 == 0 && aligned) return kXDirect;
-  if (x_type == ElemType::kF32 && k % 4 == 0 && aligned) return kXFp32;
-  return kXElements;
+  const bool rows_of_t = x_type == params.compute && k % 8 == 0 && aligned;
+  const bool rows_of_f32 = x_type == ElemType::kF32 && k % 4 == 0 && aligned;
+  if (streams_input(params)) return rows_of_t ? kXStreamT : kXStreamF32;  // see fused_rr_takes
+  return rows_of_t ? kXDirect : rows_of_f32 ? kXFp32 : kXElements;
+}
+
+// Shared memory of a block of kMaxWarps warps of ROWS-row tiles, the largest over the input
+// modes the chain can take (eligibility must not depend on the input's type or address).
+int block_smem(const FusedTcParams& params, int rows) {
+  if (streams_input(params)) {
+    return rr_layout(params, kMaxWarps, template_width(params), rows, kXStreamF32).total_bytes;
+  }
+  int bytes = 0;
+  for (const XMode mode : {kXDirect, kXFp32, kXElements}) {
+    bytes = std::max(bytes,
+                     rr_layout(params, kMaxWarps, template_width(params), rows, mode).total_bytes);
+  }
+  return bytes;
 }
 
 // Blocks of `kernel` (kMaxWarps warps) that its registers let one SM hold at once, whatever
@@ -488,11 +676,11 @@ int register_bound_blocks(const void* kernel) {
   return blocks;
 }
 
-template <typename T, int MAXW, int ROWS, int MIN_BLOCKS>
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM = false>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
   static std::atomic<int> by_registers[kMaxDevices];
-  const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS>;
+  const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS, STREAM>;
   const XMode mode = x_mode_of(params, x, x_type);
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
@@ -531,18 +719,26 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
 // the H200 (fp16, fp32 I/O): tcnn 64-64x4-16 at 1M rows 130 us with two tiles vs 146 with one;
 // tcnn128 64-128x4-16 at 64K / 1M rows 32.6 / 378 us vs 43.1 / 529. One-tile warps at 64K rows
 // and below (16.5 us at 64K, 7.5-8 at 1024); 2 blocks per SM (117 registers, no spills) ran as
-// fast as 3 (80 registers, which spill).
+// fast as 3 (80 registers, which spill). A streamed first layer runs one-tile warps: it holds
+// the accumulators of all its columns.
 template <typename T>
 cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                          ElemType y_type, int64_t rows, cudaStream_t stream) {
   const int64_t sms = sm_count();
-  if (max_width(params) <= 64) {
-    if (rows > sms * 3 * kMaxWarps * kMmaRows) {
+  const bool two_tiles_fit = block_smem(params, 2 * kMmaRows) <= max_block_smem();
+  if (template_width(params) == 64) {
+    if (streams_input(params)) {
+      return launch<T, 64, 16, 2, true>(params, x, x_type, y, y_type, rows, stream);
+    }
+    if (rows > sms * 3 * kMaxWarps * kMmaRows && two_tiles_fit) {
       return launch<T, 64, 32, 2>(params, x, x_type, y, y_type, rows, stream);
     }
     return launch<T, 64, 16, 2>(params, x, x_type, y, y_type, rows, stream);
   }
-  if (rows > sms * kMaxWarps * kMmaRows) {
+  if (streams_input(params)) {
+    return launch<T, 128, 16, 1, true>(params, x, x_type, y, y_type, rows, stream);
+  }
+  if (rows > sms * kMaxWarps * kMmaRows && two_tiles_fit) {
     return launch<T, 128, 32, 1>(params, x, x_type, y, y_type, rows, stream);
   }
   return launch<T, 128, 16, 1>(params, x, x_type, y, y_type, rows, stream);
@@ -552,22 +748,27 @@ cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_
 
 const char* fused_rr_ineligible(const FusedTcParams& params) {
   if (params.num_layers < 1) return "no layers";
-  const int maxw = max_width(params);
-  if (maxw > kFusedRrMaxWidth) return "a layer (or the input) is wider than 128";
-  const int tmpl = maxw <= 64 ? 64 : 128;
-  // Eligible whatever the input's type and address: the largest input buffers of every mode.
-  int bytes = 0;
-  for (const XMode mode : {kXDirect, kXFp32, kXElements}) {
-    bytes = std::max(bytes, rr_layout(params, kMaxWarps, tmpl, 16, mode).total_bytes);
+  if (chain_width(params) > kFusedRrMaxWidth) return "a layer is wider than 128";
+  if (block_smem(params, kMmaRows) > max_block_smem()) {
+    return "the weights do not fit in shared memory";
   }
-  if (bytes > max_block_smem()) return "the weights do not fit in shared memory";
   return nullptr;
+}
+
+bool fused_rr_takes(const FusedTcParams& params, const void* x, ElemType x_type) {
+  if (!streams_input(params)) return true;
+  const int k = params.layers[0].k;
+  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  return aligned && ((x_type == params.compute && k % 8 == 0) ||
+                     (x_type == ElemType::kF32 && k % 4 == 0));
 }
 
 cudaError_t launch_fused_rr(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                             ElemType y_type, int64_t rows, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  if (fused_rr_ineligible(params) != nullptr) return cudaErrorInvalidValue;
+  if (fused_rr_ineligible(params) != nullptr || !fused_rr_takes(params, x, x_type)) {
+    return cudaErrorInvalidValue;
+  }
   switch (params.compute) {
     case ElemType::kF16: return launch_width<__half>(params, x, x_type, y, y_type, rows, stream);
     case ElemType::kBF16:

@@ -1,6 +1,7 @@
 #pragma once
 // The register-resident variant of the fused tensor-core MLP (fused_mlp_tc.h), for chains whose
-// every layer is at most kFusedRrMaxWidth wide, input included (tiny-cuda-nn's shapes):
+// every layer is at most kFusedRrMaxWidth wide (tiny-cuda-nn's shapes; the input may be wider,
+// as the tutorial's 784, and then the first layer streams it, see below):
 //  * persistent blocks, as many as are resident at once (registers and shared memory both
 //    bound them): every layer's weights and biases are copied into shared memory once per
 //    block, and the block's warps then loop over tiles of rows; small batches get blocks of
@@ -13,7 +14,10 @@
 //    time, so few accumulators are live; full-width layers run with compile-time bounds;
 //  * once a tile's rows are in registers, the next tile's are copied (cp.async) into the warp's
 //    staging buffer while the layers run (fp32 rows are converted as they are read into the
-//    first layer's fragments); the output is written once, from the last layer's registers.
+//    first layer's fragments); the output is written once, from the last layer's registers;
+//  * an input wider than the chain is not staged: the first layer loads each lane's input
+//    columns from global memory straight into its A fragments (fused_rr_stream.cuh), its
+//    weights held in shared memory like the others'.
 
 #include <cstdint>
 
@@ -28,7 +32,13 @@ inline constexpr int kFusedRrMaxWidth = 128;
 /// Whether launch_fused_rr can run `params` on this GPU (widths, shared memory), and if not, why.
 const char* fused_rr_ineligible(const FusedTcParams& params);
 
-/// Runs the chain as launch_fused_tc does; requires fused_rr_ineligible(params) == nullptr.
+/// Whether it can read this input: any, except that an input wider than the chain (streamed by
+/// the first layer) must be 16-byte aligned rows of the compute type (k % 8 == 0) or of fp32
+/// (k % 4 == 0); launch_fused_tc runs other such inputs with the staged kernel.
+bool fused_rr_takes(const FusedTcParams& params, const void* x, ElemType x_type);
+
+/// Runs the chain as launch_fused_tc does; requires fused_rr_ineligible(params) == nullptr and
+/// fused_rr_takes(params, x, x_type).
 cudaError_t launch_fused_rr(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                             ElemType y_type, int64_t rows, cudaStream_t stream);
 

@@ -302,7 +302,7 @@ cudaError_t launch_fused_tc(const FusedTcParams& params, const void* x, ElemType
     }
   }
   // Chains no wider than 128 keep their activations in registers (fused_mlp_rr.h).
-  if (fused_rr_ineligible(params) == nullptr) {
+  if (fused_rr_ineligible(params) == nullptr && fused_rr_takes(params, x, x_type)) {
     return launch_fused_rr(params, x, x_type, y, y_type, rows, stream);
   }
   switch (params.compute) {

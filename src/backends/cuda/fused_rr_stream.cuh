@@ -1,0 +1,218 @@
+#pragma once
+// The register-resident kernel's first layer when the input is wider than the chain (the
+// tutorial's 784 -> 32). Each warp streams its rows through a ring of kStreamStages chunks of
+// 16 rows x 32 columns in shared memory: cp.async keeps kStreamStages - 1 chunks in flight
+// while the tensor cores work on the oldest, and the stream runs on from one tile's last
+// chunk into the warp's next tile, so no tile starts with an empty pipe.
+
+#include <cstdint>
+
+#include "backends/cuda/fused_tc_device.cuh"
+
+namespace mlprt::backend::cuda::fused {
+
+inline constexpr int kStreamStages = 6;
+inline constexpr int kStreamRows = 16;
+inline constexpr int kStreamCols = 32;  // a chunk's columns
+
+// Row stride (elements) of a streamed layer's weights in shared memory, k rounded up to whole
+// chunks (the padding is zero): for T rows, read by ldmatrix, + 8 (8 rows of 16 bytes fall on
+// distinct banks); for fp32 rows, read by 16-byte loads of rows g and g+1 together, an odd
+// multiple of 32.
+__host__ __device__ constexpr int stream_wld(int k_pad, bool f32) {
+  const int k_chunks = (k_pad + kStreamCols - 1) / kStreamCols * kStreamCols;
+  if (!f32) return k_chunks + 8;
+  return k_chunks % 64 == 32 ? k_chunks : k_chunks + 32;
+}
+
+// Bytes of one chunk row in the ring, padded so that reads do not collide on banks: T rows
+// (64 bytes, ldmatrix) 80 apart, fp32 rows (128 bytes, 32-byte reads of rows g and g+1) 144.
+__host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 144 : 80; }
+__host__ __device__ constexpr int stream_warp_bytes(bool f32) {
+  return kStreamStages * kStreamRows * stream_row_bytes(f32);
+}
+
+// 16-column groups a streamed layer of n_pad columns computes: 1, 2, 4 or 8 (a compile-time
+// count; its weights are staged with zero rows up to it).
+__host__ __device__ constexpr int stream_groups(int n_pad) {
+  const int g = (n_pad + 15) / 16;
+  return g <= 1 ? 1 : g <= 2 ? 2 : g <= 4 ? 4 : 8;
+}
+
+// Where the warp's copies stand: the tile and chunk the next copy takes, and its ring slot.
+struct StreamCursor {
+  int64_t tile;
+  int chunk;
+  int slot;
+};
+
+// Copies the cursor's chunk (rows of T, k % 8 == 0, or of fp32 with F32, k % 4 == 0; 16-byte
+// aligned; zeros past k and past the rows) into its slot, commits it (an empty group once the
+// warp's tiles are done, so the group count stays right) and moves the cursor on.
+template <typename T, bool F32>
+__device__ __forceinline__ void stream_issue(StreamCursor& at, const void* x, int k,
+                                             int64_t rows, int64_t tiles, int64_t tile_stride,
+                                             int chunks, unsigned char* ring, int lane) {
+  constexpr int kEsize = F32 ? 4 : 2;
+  constexpr int kPieces = kStreamCols * kEsize / 16;  // 16-byte pieces per chunk row
+  constexpr int kRowBytes = stream_row_bytes(F32);
+  if (at.tile < tiles) {
+    unsigned char* slot = ring + at.slot * (kStreamRows * kRowBytes);
+    const int64_t row0 = at.tile * kStreamRows;
+#pragma unroll
+    for (int i = 0; i < kStreamRows * kPieces / 32; ++i) {
+      const int p = lane + 32 * i;
+      const int r = p / kPieces;
+      const int col = at.chunk * kStreamCols + (p % kPieces) * (16 / kEsize);
+      const bool valid = row0 + r < rows && col < k;
+      const auto* src = static_cast<const unsigned char*>(x) + ((row0 + r) * k + col) * kEsize;
+      cp_async16(slot + r * kRowBytes + (p % kPieces) * 16, valid ? src : x, valid);
+    }
+  }
+  cp_async_commit();
+  if (++at.chunk == chunks) {
+    at.chunk = 0;
+    at.tile += tile_stride;
+  }
+  if (++at.slot == kStreamStages) at.slot = 0;
+}
+
+// The first kStreamStages - 1 chunks of the warp's first tile.
+template <typename T, bool F32>
+__device__ __forceinline__ void stream_start(StreamCursor& at, const void* x, int k, int64_t rows,
+                                             int64_t tiles, int64_t tile_stride, int chunks,
+                                             unsigned char* ring, int lane) {
+#pragma unroll
+  for (int i = 0; i < kStreamStages - 1; ++i) {
+    stream_issue<T, F32>(at, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+  }
+}
+
+// Waits for the ring's oldest chunk, issues the next copy into the slot read last (every lane
+// is past it) and returns the chunk's slot.
+template <typename T, bool F32>
+__device__ __forceinline__ const unsigned char* stream_next(StreamCursor& at, int& use,
+                                                            const void* x, int k, int64_t rows,
+                                                            int64_t tiles, int64_t tile_stride,
+                                                            int chunks, unsigned char* ring,
+                                                            int lane) {
+  cp_async_wait<kStreamStages - 2>();  // this lane's copies of the oldest chunk are in
+  __syncwarp();                        // ... and every lane's
+  stream_issue<T, F32>(at, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+  const unsigned char* slot = ring + use * (kStreamRows * stream_row_bytes(F32));
+  if (++use == kStreamStages) use = 0;
+  return slot;
+}
+
+// The streamed layer on T rows for the warp's current tile: acc[np][0][h] (n8 tile 2 np + h,
+// the layout of column_group's accumulators) = bias + x W^T for NP 16-column groups, taking the
+// tile's `chunks` chunks from the ring (ldmatrix A fragments, as the staged kernel reads its
+// rows) and issuing as many further ones.
+template <typename T, int MAXW, int NP>
+__device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4], StreamCursor& at,
+                                               int& use, const void* x, int k, int64_t rows,
+                                               int64_t tiles, int64_t tile_stride, int chunks,
+                                               unsigned char* ring, int n_pad, const T* w,
+                                               int wld, const float* bias, int lane) {
+  static_assert(NP * 16 <= MAXW, "more column groups than the chain's width");
+  const int t2 = (lane & 3) * 2;
+  float part[NP][2][4];
+#pragma unroll
+  for (int np = 0; np < NP; ++np) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = np * 16 + h * 8;
+      const float2 b = col < n_pad ? *reinterpret_cast<const float2*>(bias + col + t2)
+                                   : make_float2(0.0f, 0.0f);
+      part[np][h][0] = part[np][h][2] = b.x;
+      part[np][h][1] = part[np][h][3] = b.y;
+    }
+  }
+  // ldmatrix rows: A from the chunk (rows lane % 16, columns 8 (lane / 16) on), B from the
+  // weights (as column_group reads them).
+  const int a_lane = (lane & 15) * stream_row_bytes(false) + (lane >> 4) * 16;
+  const T* wl = w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
+  for (int c = 0; c < chunks; ++c) {
+    const unsigned char* slot =
+        stream_next<T, false>(at, use, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+#pragma unroll
+    for (int ks = 0; ks < kStreamCols / 16; ++ks) {
+      uint32_t a[4];
+      ldmatrix_x4(a, slot + a_lane + ks * 32);
+#pragma unroll
+      for (int np = 0; np < NP; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4(b, wl + np * 16 * wld + c * kStreamCols + ks * 16);
+        mma16816<T>(part[np][0], a, b[0], b[1]);
+        mma16816<T>(part[np][1], a, b[2], b[3]);
+      }
+    }
+  }
+#pragma unroll
+  for (int np = 0; np < MAXW / 16; ++np) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[np][0][h][e] = np < NP ? part[np][h][e] : 0.0f;
+    }
+  }
+}
+
+// The same on fp32 rows, converted as they are read: a lane reads 8 consecutive columns of each
+// of its two rows, which become the A fragments of two k16 steps: step 0 takes columns
+// 8t + {0, 1, 2, 3} of lane t (t = lane % 4) where mma.sync expects 2t, 2t+1, 2t+8, 2t+9, and
+// step 1 takes 8t + {4, .., 7}. That permutes k within the chunk; the lane reads the same 8
+// columns of its weight row (one 16-byte shared load), so every product pairs the right input
+// and weight and the sum is unchanged.
+template <typename T, int MAXW>
+__device__ __forceinline__ void stream_layer_f32(float (&acc)[MAXW / 16][1][2][4],
+                                                 StreamCursor& at, int& use, const void* x, int k,
+                                                 int64_t rows, int64_t tiles, int64_t tile_stride,
+                                                 int chunks, unsigned char* ring, int n_pad,
+                                                 const T* w, int wld, const float* bias,
+                                                 int lane) {
+  constexpr int NT = MAXW / 8;
+  const int t2 = (lane & 3) * 2;
+  float part[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const float2 b = nt * 8 < n_pad ? *reinterpret_cast<const float2*>(bias + nt * 8 + t2)
+                                    : make_float2(0.0f, 0.0f);
+    part[nt][0] = part[nt][2] = b.x;
+    part[nt][1] = part[nt][3] = b.y;
+  }
+  const T* wl = w + (lane >> 2) * wld + (lane & 3) * 8;
+  const int n8 = n_pad / 8;
+  const int row_off = (lane >> 2) * stream_row_bytes(true) + (lane & 3) * 32;
+  for (int c = 0; c < chunks; ++c) {
+    const unsigned char* slot =
+        stream_next<T, true>(at, use, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+    uint32_t v[2][4];  // rows g and g+8: 8 columns each, packed in pairs
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const unsigned char* p = slot + row_off + half * 8 * stream_row_bytes(true);
+      const float4 lo = *reinterpret_cast<const float4*>(p);
+      const float4 hi = *reinterpret_cast<const float4*>(p + 16);
+      v[half][0] = pack2<T>(lo.x, lo.y);
+      v[half][1] = pack2<T>(lo.z, lo.w);
+      v[half][2] = pack2<T>(hi.x, hi.y);
+      v[half][3] = pack2<T>(hi.z, hi.w);
+    }
+    const uint32_t a0[4] = {v[0][0], v[1][0], v[0][1], v[1][1]};
+    const uint32_t a1[4] = {v[0][2], v[1][2], v[0][3], v[1][3]};
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      if (nt >= n8) break;
+      const uint4 wv = *reinterpret_cast<const uint4*>(wl + nt * 8 * wld + c * kStreamCols);
+      mma16816<T>(part[nt], a0, wv.x, wv.y);
+      mma16816<T>(part[nt], a1, wv.z, wv.w);
+    }
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[nt / 2][0][nt % 2][e] = part[nt][e];
+  }
+}
+
+}  // namespace mlprt::backend::cuda::fused
