@@ -523,8 +523,13 @@ __device__ __forceinline__ void run_stream_tiles(const FusedTcParams& params,
   } else {
     stream_start<T, false>(at, x, k, rows, tiles, stride, chunks, ring, lane);
   }
-  cp_async_wait<kStreamStages - 1>();  // the oldest group: this thread's weight copies
-  __syncthreads();                      // everyone's: the weights are in
+  // The oldest group: this thread's weight copies; then everyone's: the weights are in.
+  if (f32) {
+    cp_async_wait<stream_stages(true) - 1>();
+  } else {
+    cp_async_wait<stream_stages(false) - 1>();
+  }
+  __syncthreads();
   for (int64_t tile = first_tile; tile < tiles; tile += stride) {
     const int64_t row0 = tile * kMmaRows;
     float acc[KT][1][2][4];
