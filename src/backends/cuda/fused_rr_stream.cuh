@@ -13,7 +13,8 @@ namespace mlprt::backend::cuda::fused {
 
 // Chunks in a warp's ring: T rows, and fp32 rows (twice the bytes per chunk; the shared
 // memory of 8 warps' rings must fit beside the weights). Measured on the H200 (builder
-// timings, 784-32-10 fp16, 64K rows): 6 / 12 / 16 T stages 45.6 / 40.1 / 40.3 us.
+// timings, 784-32-10 fp16, 64K rows): 6 / 12 / 16 T stages 45.6 / 40.1 / 40.3 us with rows padded
+// to 80 bytes; 12 swizzled stages 36.8 us, 7 (two blocks per SM) 43.1.
 inline constexpr int kStreamStagesT = 12;
 inline constexpr int kStreamStagesF32 = 6;
 __host__ __device__ constexpr int stream_stages(bool f32) {
@@ -32,9 +33,13 @@ __host__ __device__ constexpr int stream_wld(int k_pad, bool f32) {
   return k_chunks % 64 == 32 ? k_chunks : k_chunks + 32;
 }
 
-// Bytes of one chunk row in the ring, padded so that reads do not collide on banks: T rows
-// (64 bytes, ldmatrix) 80 apart, fp32 rows (128 bytes, 32-byte reads of rows g and g+1) 144.
-__host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 144 : 80; }
+// Bytes of one chunk row in the ring: T rows 64 (swizzled, below), fp32 rows 128 padded to 144
+// (32-byte reads of rows g and g+1 together fall on distinct banks).
+__host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 144 : 64; }
+
+// T rows are not padded but swizzled: 16-byte piece p of chunk row r sits at piece
+// p ^ ((r / 2) % 4), so that ldmatrix's 8 rows of one piece fall on distinct banks.
+__device__ __forceinline__ int stream_piece(int r, int p) { return p ^ ((r >> 1) & 3); }
 __host__ __device__ constexpr int stream_warp_bytes(bool f32) {
   return stream_stages(f32) * kStreamRows * stream_row_bytes(f32);
 }
@@ -73,7 +78,8 @@ __device__ __forceinline__ void stream_issue(StreamCursor& at, const void* x, in
       const int col = at.chunk * kStreamCols + (p % kPieces) * (16 / kEsize);
       const bool valid = row0 + r < rows && col < k;
       const auto* src = static_cast<const unsigned char*>(x) + ((row0 + r) * k + col) * kEsize;
-      cp_async16(slot + r * kRowBytes + (p % kPieces) * 16, valid ? src : x, valid);
+      const int piece = F32 ? p % kPieces : stream_piece(r, p % kPieces);
+      cp_async16(slot + r * kRowBytes + piece * 16, valid ? src : x, valid);
     }
   }
   cp_async_commit();
@@ -137,7 +143,7 @@ __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4],
   }
   // ldmatrix rows: A from the chunk (rows lane % 16, columns 8 (lane / 16) on), B from the
   // weights (as column_group reads them).
-  const int a_lane = (lane & 15) * stream_row_bytes(false) + (lane >> 4) * 16;
+  const int a_row = (lane & 15) * stream_row_bytes(false);
   const T* wl = w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
   for (int c = 0; c < chunks; ++c) {
     const unsigned char* slot =
@@ -145,7 +151,7 @@ __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4],
 #pragma unroll
     for (int ks = 0; ks < kStreamCols / 16; ++ks) {
       uint32_t a[4];
-      ldmatrix_x4(a, slot + a_lane + ks * 32);
+      ldmatrix_x4(a, slot + a_row + stream_piece(lane & 15, (lane >> 4) + ks * 2) * 16);
 #pragma unroll
       for (int np = 0; np < NP; ++np) {
         uint32_t b[4];
