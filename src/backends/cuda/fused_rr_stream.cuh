@@ -13,8 +13,8 @@ namespace mlprt::backend::cuda::fused {
 
 // Chunks in a warp's ring: T rows, and fp32 rows (twice the bytes per chunk; the shared
 // memory of 8 warps' rings must fit beside the weights). Measured on the H200 (builder
-// timings, 784-32-10 fp16, 64K rows): 6 / 12 / 16 T stages 45.6 / 40.1 / 40.3 us with rows padded
-// to 80 bytes; 12 swizzled stages 36.8 us, 7 (two blocks per SM) 43.1.
+// timings, 784-32-10 fp16, 64K rows): 6 / 12 / 16 T stages 45.6 / 40.1 / 40.3 us with rows
+// padded to 80 bytes; 12 swizzled stages 36.8 us, 7 (two blocks per SM) 43.1.
 inline constexpr int kStreamStagesT = 12;
 inline constexpr int kStreamStagesF32 = 6;
 __host__ __device__ constexpr int stream_stages(bool f32) {
@@ -40,6 +40,7 @@ __host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 144 
 // T rows are not padded but swizzled: 16-byte piece p of chunk row r sits at piece
 // p ^ ((r / 2) % 4), so that ldmatrix's 8 rows of one piece fall on distinct banks.
 __device__ __forceinline__ int stream_piece(int r, int p) { return p ^ ((r >> 1) & 3); }
+
 __host__ __device__ constexpr int stream_warp_bytes(bool f32) {
   return stream_stages(f32) * kStreamRows * stream_row_bytes(f32);
 }
