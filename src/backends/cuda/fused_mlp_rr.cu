@@ -659,6 +659,8 @@ XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
 // modes the chain can take (eligibility must not depend on the input's type or address).
 int block_smem(const FusedTcParams& params, int rows) {
   if (streams_input(params)) {
+    static_assert(stream_warp_bytes(true) >= stream_warp_bytes(false),
+                  "the fp32 ring sizes a streamed chain's eligibility");
     return rr_layout(params, kMaxWarps, template_width(params), rows, kXStreamF32).total_bytes;
   }
   int bytes = 0;
