@@ -1,8 +1,8 @@
 // The fused tensor-core MLP (fused_mlp_tc.h): which graphs it takes and why not, its recorded
 // per-profile choice, the kernel against float64 at row counts that are no multiple of any tile
-// (1, 7, 1000, 65537), widths that are no multiple of the MMA tile, every activation, fp16 and
-// bf16, and whole engines through the builder's tactic. The GPU parts skip, saying why, where no
-// CUDA device is present (CI); the host parts run everywhere.
+// (1, 7, 1000, 65537), widths that are no multiple of the MMA tile, every activation, fp16,
+// bf16, tf32 and fp32 (3xTF32), and whole engines through the builder's tactic. The GPU parts
+// skip, saying why, where no CUDA device is present (CI); the host parts run everywhere.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -66,8 +66,14 @@ TEST(CudaFusedTc, EligibleChainsAndReasonsOtherwise) {
   const ir::Graph tutorial = make_chain(784, {{32, "relu"}, {10, "none"}});
   EXPECT_EQ(reason_for(tutorial, Precision::kFp16), "");
   EXPECT_EQ(reason_for(tutorial, Precision::kBf16), "");
-  EXPECT_NE(reason_for(tutorial, Precision::kFp32).find("fp32"), std::string::npos);
-  EXPECT_NE(reason_for(tutorial, Precision::kTf32).find("tf32"), std::string::npos);
+  EXPECT_EQ(reason_for(tutorial, Precision::kFp32), "");
+  EXPECT_EQ(reason_for(tutorial, Precision::kTf32), "");
+  // fp32 / tf32 engines: the TF32 kernel (fused_mlp_f32.h) takes widths up to 64.
+  const std::string fp32_wide =
+      reason_for(make_chain(64, {{128, "relu"}, {16, "none"}}), Precision::kFp32);
+  EXPECT_NE(fp32_wide.find("128 wide; the fused kernel takes (in fp32) widths up to 64"),
+            std::string::npos)
+      << fp32_wide;
   const ir::Graph mnist = make_chain(784, {{1024, "relu"}, {1024, "relu"}, {10, "none"}});
   const std::string wide = reason_for(mnist, Precision::kFp16);
   EXPECT_NE(wide.find("1024 wide"), std::string::npos) << wide;
@@ -185,6 +191,15 @@ double kernel_error(const ir::Graph& graph, Precision precision, ElemType io, in
   return rel_l2(y, float64_output(graph, xr));
 }
 
+// The standard's bound on rel L2 against float64 for an engine's precision.
+double tolerance(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return 1e-5;
+    case Precision::kTf32: return 1e-3;
+    default: return 2e-2;
+  }
+}
+
 // `large`: the 65537-row cases only; else the others (small enough for compute-sanitizer).
 void check_kernel_cases(bool large) {
   struct Case {
@@ -252,10 +267,31 @@ void check_kernel_cases(bool large) {
     cases.push_back({"activations fp16 " + a.act + "+" + b.act, make_chain(24, {a, b, {8, "none"}}), Precision::kFp16,
                      ElemType::kF16, {1, 7, 1000}});
   }
+  // fp32 and tf32 engines (fused_mlp_f32.h): 3xTF32 at fp32's bound and TF32 at tf32's; the
+  // first layer always streams its input (784: 25 chunks; 520: a 16-column tail; 64: two
+  // chunks), and an input width that is not a multiple of 4 is read element by element.
+  cases.push_back({"tutorial 784-32-10 fp32", make_chain(784, {{32, "relu"}, {10, "none"}}),
+                   Precision::kFp32, ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"tutorial 784-32-10 tf32", make_chain(784, {{32, "relu"}, {10, "none"}}),
+                   Precision::kTf32, ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"tcnn 64-64x4-16 fp32",
+                   make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {64, "relu"},
+                                   {16, "none"}}),
+                   Precision::kFp32, ElemType::kF32, {1, 7, 1000, 65537}});
+  cases.push_back({"520-24-24-3 fp32", make_chain(520, {{24, "none"}, {24, "tanh"}, {3, "none"}}),
+                   Precision::kFp32, ElemType::kF32, {1, 7, 1000}});
+  cases.push_back({"one layer 784-10 fp32", make_chain(784, {{10, "sigmoid"}}), Precision::kFp32,
+                   ElemType::kF32, {1, 7, 1000}});
+  cases.push_back({"element loads 37-48-20-3 fp32",
+                   make_chain(37, {{48, "gelu_erf"}, {20, "leaky_relu", 0.1}, {3, "none"}}),
+                   Precision::kFp32, ElemType::kF32, {1, 7, 1000}});
+  cases.push_back({"element loads 37-48-3 tf32", make_chain(37, {{48, "gelu_tanh"}, {3, "none"}}),
+                   Precision::kTf32, ElemType::kF32, {1, 7, 1000}});
   for (const Case& c : cases) {
     for (int64_t rows : c.rows) {
       if ((rows > 4096) != large) continue;
-      EXPECT_LE(kernel_error(c.graph, c.precision, c.io, rows), 2e-2) << c.what << " rows " << rows;
+      EXPECT_LE(kernel_error(c.graph, c.precision, c.io, rows), tolerance(c.precision))
+          << c.what << " rows " << rows;
     }
   }
 }
@@ -276,21 +312,27 @@ TEST(CudaFusedTc, EnginesRecordTheChoiceAndMatchFloat64) {
   SKIP_WITHOUT_GPU();
   struct Case {
     ir::Graph graph;
-    bool fp16;
+    Precision precision;
     const char* note;
   };
   std::vector<Case> cases;
-  cases.push_back({make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {16, "none"}}), true,
+  cases.push_back({make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {16, "none"}}),
+                   Precision::kFp16,
                    "fused tensor-core MLP: profile 0 (rows 1..65537, timed at 4096)"});
-  cases.push_back({make_chain(64, {{64, "relu"}, {16, "none"}}), false,
-                   "not eligible: the engine computes in fp32"});
-  cases.push_back({make_chain(48, {{300, "relu"}, {16, "none"}}), true, "300 wide"});
+  cases.push_back({make_chain(784, {{32, "relu"}, {10, "none"}}), Precision::kFp32,
+                   "fused tensor-core MLP: profile 0 (rows 1..65537, timed at 4096)"});
+  cases.push_back({make_chain(784, {{32, "relu"}, {10, "none"}}), Precision::kTf32,
+                   "fused tensor-core MLP: profile 0 (rows 1..65537, timed at 4096)"});
+  cases.push_back({make_chain(64, {{128, "relu"}, {16, "none"}}), Precision::kFp32,
+                   "not eligible: node"});
+  cases.push_back({make_chain(48, {{300, "relu"}, {16, "none"}}), Precision::kFp16, "300 wide"});
   for (const Case& c : cases) {
     const int64_t in = static_cast<int64_t>(c.graph.constants.at(c.graph.nodes[0].inputs[1]).dims[0]);
     Network network(std::make_unique<ir::Graph>(c.graph));
     BuilderConfig config;
     config.backend = "cuda";
-    config.allow_fp16 = c.fp16;
+    config.allow_fp16 = c.precision == Precision::kFp16;
+    config.allow_tf32 = c.precision == Precision::kTf32;
     OptimizationProfile profile;
     ASSERT_TRUE(profile.set_dimensions("x", {{1, in}, {4096, in}, {65537, in}}).is_ok());
     config.profiles = {profile};
@@ -315,7 +357,7 @@ TEST(CudaFusedTc, EnginesRecordTheChoiceAndMatchFloat64) {
       ASSERT_TRUE(out.is_ok());
       const std::span<const float> y = out->as<float>();
       EXPECT_LE(rel_l2(std::vector<float>(y.begin(), y.end()), float64_output(c.graph, x)),
-                c.fp16 ? 2e-2 : 1e-5)
+                tolerance(c.precision))
           << notes << "rows " << rows;
     }
   }

@@ -581,8 +581,14 @@ class CudaBackend final : public Backend {
     FusedTcParams tc_params;
     std::vector<DeviceBuffer> tc_buffers;
     if (fused_tc.eligible) {
-      MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, tc_chain, precisions.base, true, tc_params,
-                                          tc_buffers, stream));
+      Status made =
+          make_fused_tc(graph, tc_chain, precisions.base, true, tc_params, tc_buffers, stream);
+      if (made.code() == StatusCode::kUnsupported) {
+        fused_tc.eligible = false;
+        fused_tc.reason = made.message();
+      } else {
+        MLPRT_RETURN_IF_ERROR(made);
+      }
     }
     int64_t fused_max_rows = 0;
     for (size_t p = 0; p < profile_rows.size(); ++p) {
@@ -653,7 +659,11 @@ class CudaBackend final : public Backend {
     MLPRT_ASSIGN_OR_RETURN(const ElemType out_type,
                            io_elem_type(graph.outputs[0].dtype, "graph output"));
     std::ostringstream what;
-    what << "fused tc mlp v1 rows=" << rows << (params.compute == ElemType::kBF16 ? " bf16" : " fp16")
+    const char* math = params.compute == ElemType::kBF16 ? " bf16"
+                       : params.compute == ElemType::kF16  ? " fp16"
+                       : params.split_tf32                 ? " 3xtf32"
+                                                           : " tf32";
+    what << "fused tc mlp v1 rows=" << rows << math
          << " io=" << static_cast<int>(in_type) << '/' << static_cast<int>(out_type);
     for (int l = 0; l < params.num_layers; ++l) {
       what << ' ' << params.layers[l].k << 'x' << params.layers[l].n << "+act"

@@ -414,8 +414,13 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
                         "' chose the fused tensor-core MLP, which cannot run it: ", why);
     }
     if (!describe_only) {
-      MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, chain, blob.precision, false, exe->m_fused_tc,
-                                          exe->m_fused_tc_buffers, nullptr));
+      const Status made = make_fused_tc(graph, chain, blob.precision, false, exe->m_fused_tc,
+                                        exe->m_fused_tc_buffers, nullptr);
+      if (!made.is_ok()) {
+        return make_error(made.code(), "cuda backend: the plan for '", graph.name,
+                          "' chose the fused tensor-core MLP, which cannot run here: ",
+                          made.message());
+      }
       exe->m_fused_tc_ready = true;
     }
   }

@@ -2,12 +2,12 @@
 
 #include "backends/cuda/cuda_activate.cuh"
 #include "backends/cuda/cuda_elem_io.cuh"
+#include "backends/cuda/device_limits.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 namespace mlprt::backend::cuda {
@@ -17,8 +17,6 @@ constexpr int kThreads = 256;
 // Grid-stride kernels launch at most this many blocks per SM: 4 waves of 8 resident blocks,
 // enough to hide memory latency without paying for blocks that do nothing but exit.
 constexpr int64_t kBlocksPerSm = 32;
-constexpr int kMaxDevices = 64;
-
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
@@ -48,28 +46,10 @@ constexpr int kPackWidth =
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-int sm_count() {
-  static std::atomic<int> cache[kMaxDevices] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    cudaGetLastError();
-    return 132;
-  }
-  int count = cache[device].load(std::memory_order_relaxed);
-  if (count > 0) return count;
-  if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      count <= 0) {
-    cudaGetLastError();
-    return 132;
-  }
-  cache[device].store(count, std::memory_order_relaxed);
-  return count;
-}
-
 // Blocks for `items` work items of one thread each, capped for a grid-stride loop; at least 1.
 unsigned blocks_for(int64_t items) {
   const int64_t wanted = (items + kThreads - 1) / kThreads;
-  const int64_t cap = int64_t{sm_count()} * kBlocksPerSm;
+  const int64_t cap = int64_t{current_sm_count()} * kBlocksPerSm;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, cap)));
 }
 

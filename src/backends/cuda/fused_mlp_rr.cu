@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "backends/cuda/device_limits.h"
 #include "backends/cuda/fused_rr_stream.cuh"
 #include "backends/cuda/fused_tc_device.cuh"
 
@@ -75,23 +76,6 @@ RrLayout rr_layout(const FusedTcParams& params, int warps, int maxw, int rows, X
   out.total_bytes = out.x_bytes + warps * out.warp_bytes;
   return out;
 }
-
-// Walks a row-major grid of `per_row` columns from flat index `start` in steps of `step`: one
-// division at construction, none per step (step % per_row < per_row, so one wrap at most).
-struct GridWalk {
-  int r, c, dr, dc, per_row;
-  __device__ __forceinline__ GridWalk(int start, int step, int per_row_)
-      : r(start / per_row_), c(start % per_row_), dr(step / per_row_), dc(step % per_row_),
-        per_row(per_row_) {}
-  __device__ __forceinline__ void next() {
-    r += dr;
-    c += dc;
-    if (c >= per_row) {
-      c -= per_row;
-      ++r;
-    }
-  }
-};
 
 // Starts copying the warp's tile of input rows [row0, row0 + ROWS) into `raw` (modes 0 and 1;
 // zeros past k and past the last row): mode 0 as T rows x_ld elements apart, mode 1 as fp32 rows
@@ -221,11 +205,6 @@ __device__ __forceinline__ void column_group(float (&acc)[MT][2][4],
       mma16816<T>(acc[mt][1], a[mt][kt], b[2], b[3]);
     }
   }
-}
-
-template <typename T>
-__device__ __forceinline__ const T* lane_w_row(const T* w, int wld, int lane) {
-  return w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
 }
 
 // Column group np's accumulators (acc[mt][h]: n8 tile 2 np + h; C of n8 tile j: rows g / g+8,
@@ -512,16 +491,17 @@ __device__ __forceinline__ void run_stream_tiles(const FusedTcParams& params,
   const int64_t tiles = (rows + kMmaRows - 1) / kMmaRows;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * warps;
   const FusedTcLayer& first = params.layers[0];
-  const int k = first.k;
   const int chunks = (first.k_pad + kStreamCols - 1) / kStreamCols;
+  const StreamSource src{x, f32 ? ElemType::kF32 : params.compute, first.k, chunks, rows, tiles,
+                         stride};
   const bool only = params.num_layers == 1;
   const int64_t first_tile = static_cast<int64_t>(blockIdx.x) * warps + warp;
   StreamCursor at{first_tile, 0, 0};
   int use = 0;
   if (f32) {
-    stream_start<T, true>(at, x, k, rows, tiles, stride, chunks, ring, lane);
+    stream_start<true>(at, src, ring, lane);
   } else {
-    stream_start<T, false>(at, x, k, rows, tiles, stride, chunks, ring, lane);
+    stream_start<false>(at, src, ring, lane);
   }
   // The oldest group: this thread's weight copies; then everyone's: the weights are in.
   if (f32) {
@@ -537,26 +517,21 @@ __device__ __forceinline__ void run_stream_tiles(const FusedTcParams& params,
     const float* b0 = bsm + layout.b_off[0];
     const int wld = layout.wld[0];
     if (f32) {
-      stream_layer_f32<T, MAXW>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
-                                first.n_pad, w0, wld, b0, lane);
+      stream_layer_f32<T, MAXW>(acc, at, use, src, ring, first.n_pad, w0, wld, b0, lane);
     } else {
       switch (stream_groups(first.n_pad)) {
         case 1:
-          stream_layer_t<T, MAXW, 1>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
-                                     first.n_pad, w0, wld, b0, lane);
+          stream_layer_t<T, MAXW, 1>(acc, at, use, src, ring, first.n_pad, w0, wld, b0, lane);
           break;
         case 2:
-          stream_layer_t<T, MAXW, 2>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
-                                     first.n_pad, w0, wld, b0, lane);
+          stream_layer_t<T, MAXW, 2>(acc, at, use, src, ring, first.n_pad, w0, wld, b0, lane);
           break;
         case 4:
-          stream_layer_t<T, MAXW, 4>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
-                                     first.n_pad, w0, wld, b0, lane);
+          stream_layer_t<T, MAXW, 4>(acc, at, use, src, ring, first.n_pad, w0, wld, b0, lane);
           break;
         default:
           if constexpr (MAXW >= 128) {
-            stream_layer_t<T, MAXW, 8>(acc, at, use, x, k, rows, tiles, stride, chunks, ring,
-                                       first.n_pad, w0, wld, b0, lane);
+            stream_layer_t<T, MAXW, 8>(acc, at, use, src, ring, first.n_pad, w0, wld, b0, lane);
           }
           break;
       }
@@ -604,30 +579,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
   }
 }
 
-int device_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices], int fallback) {
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return fallback;
-  int value = cache[device].load();
-  if (value == 0) {
-    if (cudaDeviceGetAttribute(&value, attr, device) != cudaSuccess || value <= 0) return fallback;
-    cache[device].store(value);
-  }
-  return value;
-}
-
-int max_block_smem() {
-  static std::atomic<int> cache[kMaxDevices];
-  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, 48 * 1024);
-}
-int sm_smem() {
-  static std::atomic<int> cache[kMaxDevices];
-  return device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, cache, 100 * 1024);
-}
-int sm_count() {
-  static std::atomic<int> cache[kMaxDevices];
-  return device_attribute(cudaDevAttrMultiProcessorCount, cache, 132);
-}
-
 // The widest layer the registers hold: every layer's input and output, but an input wider than
 // kFusedRrMaxWidth, which the first layer streams.
 int chain_width(const FusedTcParams& params) {
@@ -646,13 +597,22 @@ bool streams_input(const FusedTcParams& params) {
   return params.layers[0].k_pad > template_width(params);
 }
 
-XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
+// Whether x is 16-byte aligned rows of the compute type or of fp32, which cp.async can copy.
+struct InputRows {
+  bool of_t;
+  bool of_f32;
+};
+InputRows input_rows(const FusedTcParams& params, const void* x, ElemType x_type) {
   const int k = params.layers[0].k;
   const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  const bool rows_of_t = x_type == params.compute && k % 8 == 0 && aligned;
-  const bool rows_of_f32 = x_type == ElemType::kF32 && k % 4 == 0 && aligned;
-  if (streams_input(params)) return rows_of_t ? kXStreamT : kXStreamF32;  // see fused_rr_takes
-  return rows_of_t ? kXDirect : rows_of_f32 ? kXFp32 : kXElements;
+  return {x_type == params.compute && k % 8 == 0 && aligned,
+          x_type == ElemType::kF32 && k % 4 == 0 && aligned};
+}
+
+XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
+  const InputRows in = input_rows(params, x, x_type);
+  if (streams_input(params)) return in.of_t ? kXStreamT : kXStreamF32;  // see fused_rr_takes
+  return in.of_t ? kXDirect : in.of_f32 ? kXFp32 : kXElements;
 }
 
 // Shared memory of a block of kMaxWarps warps of ROWS-row tiles, the largest over the input
@@ -695,7 +655,7 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   int reg_blocks = by_registers[device].load();
   if (reg_blocks == 0) {
     const cudaError_t err = cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_block_smem());
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, current_max_block_smem());
     if (err != cudaSuccess) return err;
     reg_blocks = register_bound_blocks(reinterpret_cast<const void*>(kernel));
     by_registers[device].store(reg_blocks);
@@ -703,13 +663,13 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   // Resident blocks of kMaxWarps: registers and this chain's shared memory (1 KiB per block is
   // the runtime's) both bound them; a persistent grid larger than that runs in a second wave.
   const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
-  const int by_smem = sm_smem() / (full.total_bytes + 1024);
+  const int by_smem = current_sm_smem() / (full.total_bytes + 1024);
   const int per_sm = std::max(1, std::min(reg_blocks, by_smem));
   // Small batches: fewer warps per block (down to one per scheduler), so that the tiles spread
   // over every SM (each block copies all the weights once, which is cheap next to a layer chain
   // run on a crowded SM).
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
-  const int64_t sms = sm_count();
+  const int64_t sms = current_sm_count();
   int warps = kMaxWarps;
   while (warps > 4 && tiles <= sms * (warps / 2)) warps /= 2;
   const int64_t wanted = (tiles + warps - 1) / warps;
@@ -731,8 +691,8 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
 template <typename T>
 cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                          ElemType y_type, int64_t rows, cudaStream_t stream) {
-  const int64_t sms = sm_count();
-  const bool two_tiles_fit = block_smem(params, 2 * kMmaRows) <= max_block_smem();
+  const int64_t sms = current_sm_count();
+  const bool two_tiles_fit = block_smem(params, 2 * kMmaRows) <= current_max_block_smem();
   if (template_width(params) == 64) {
     if (streams_input(params)) {
       return launch<T, 64, 16, 2, true>(params, x, x_type, y, y_type, rows, stream);
@@ -756,7 +716,7 @@ cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_
 const char* fused_rr_ineligible(const FusedTcParams& params) {
   if (params.num_layers < 1) return "no layers";
   if (chain_width(params) > kFusedRrMaxWidth) return "a layer is wider than 128";
-  if (block_smem(params, kMmaRows) > max_block_smem()) {
+  if (block_smem(params, kMmaRows) > current_max_block_smem()) {
     return "the weights do not fit in shared memory";
   }
   return nullptr;
@@ -764,10 +724,8 @@ const char* fused_rr_ineligible(const FusedTcParams& params) {
 
 bool fused_rr_takes(const FusedTcParams& params, const void* x, ElemType x_type) {
   if (!streams_input(params)) return true;
-  const int k = params.layers[0].k;
-  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  return aligned && ((x_type == params.compute && k % 8 == 0) ||
-                     (x_type == ElemType::kF32 && k % 4 == 0));
+  const InputRows in = input_rows(params, x, x_type);
+  return in.of_t || in.of_f32;
 }
 
 cudaError_t launch_fused_rr(const FusedTcParams& params, const void* x, ElemType x_type, void* y,

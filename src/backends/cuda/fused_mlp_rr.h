@@ -15,9 +15,9 @@
 //  * once a tile's rows are in registers, the next tile's are copied (cp.async) into the warp's
 //    staging buffer while the layers run (fp32 rows are converted as they are read into the
 //    first layer's fragments); the output is written once, from the last layer's registers;
-//  * an input wider than the chain is not staged: the first layer loads each lane's input
-//    columns from global memory straight into its A fragments (fused_rr_stream.cuh), its
-//    weights held in shared memory like the others'.
+//  * an input wider than the chain is not staged: the first layer streams it through a per-warp
+//    ring of cp.async chunks (fused_rr_stream.cuh), its weights held in shared memory like the
+//    others'.
 
 #include <cstdint>
 

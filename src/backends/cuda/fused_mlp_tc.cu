@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backends/cuda/device_limits.h"
+#include "backends/cuda/fused_mlp_f32.h"
 #include "backends/cuda/fused_mlp_rr.h"
 #include "backends/cuda/fused_tc_device.cuh"
 
@@ -251,26 +253,12 @@ cudaError_t launch_tc(const FusedTcParams& params, const void* x, ElemType x_typ
   return cudaGetLastError();
 }
 
-int sm_count_of_current_device() {
-  static std::atomic<int> counts[kMaxDevices];
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 132;
-  int count = counts[device].load();
-  if (count == 0) {
-    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 132;
-    }
-    counts[device].store(count);
-  }
-  return count;
-}
-
 // 128-row blocks where they fill the GPU twice over; 32-row blocks below that (more blocks in
 // flight for small batches, each re-reading the weights from L2).
 template <typename T, int CW>
 cudaError_t launch_rows(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                         ElemType y_type, int64_t rows, cudaStream_t stream) {
-  if ((rows + 127) / 128 >= 2 * int64_t{sm_count_of_current_device()}) {
+  if ((rows + 127) / 128 >= 2 * int64_t{current_sm_count()}) {
     return launch_tc<T, CW, 4>(params, x, x_type, y, y_type, rows, stream);
   }
   return launch_tc<T, CW, 1>(params, x, x_type, y, y_type, rows, stream);
@@ -300,6 +288,9 @@ cudaError_t launch_fused_tc(const FusedTcParams& params, const void* x, ElemType
         layer.n_pad > params.width_pad || (l > 0 && layer.k != params.layers[l - 1].n)) {
       return cudaErrorInvalidValue;
     }
+  }
+  if (params.compute == ElemType::kF32) {
+    return launch_fused_f32(params, x, x_type, y, y_type, rows, stream);
   }
   // Chains no wider than 128 keep their activations in registers (fused_mlp_rr.h).
   if (fused_rr_ineligible(params) == nullptr && fused_rr_takes(params, x, x_type)) {

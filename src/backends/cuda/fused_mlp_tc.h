@@ -37,7 +37,10 @@ struct FusedTcLayer {
 };
 
 struct FusedTcParams {
-  ElemType compute = ElemType::kF16;  ///< kF16 or kBF16
+  /// kF16 or kBF16; kF32: fp32 weights on TF32 tensor cores (fused_mlp_f32.h)
+  ElemType compute = ElemType::kF16;
+  /// compute kF32: each product as three TF32 ones, for fp32's accuracy (else one, TF32's)
+  bool split_tf32 = false;
   int num_layers = 0;
   int width_pad = 0;  ///< the largest n_pad (sizes the shared memory and the warps)
   FusedTcLayer layers[kFusedTcMaxLayers];

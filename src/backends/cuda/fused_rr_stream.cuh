@@ -59,63 +59,99 @@ struct StreamCursor {
   int slot;
 };
 
+// What a warp streams: `rows` rows of `k` columns of x, in `chunks` chunks per 16-row tile; the
+// warp's tiles are tile_stride apart up to `tiles`. `type`: x's element type, read only by the
+// element-wise copies (stream_issue's ELEMS).
+struct StreamSource {
+  const void* x;
+  ElemType type;
+  int k;
+  int chunks;
+  int64_t rows;
+  int64_t tiles;
+  int64_t tile_stride;
+};
+
 // Copies the cursor's chunk (rows of T, k % 8 == 0, or of fp32 with F32, k % 4 == 0; 16-byte
 // aligned; zeros past k and past the rows) into its slot, commits it (an empty group once the
-// warp's tiles are done, so the group count stays right) and moves the cursor on.
-template <typename T, bool F32>
-__device__ __forceinline__ void stream_issue(StreamCursor& at, const void* x, int k,
-                                             int64_t rows, int64_t tiles, int64_t tile_stride,
-                                             int chunks, unsigned char* ring, int lane) {
+// warp's tiles are done, so the group count stays right) and moves the cursor on. ELEMS (F32
+// only): x is of any type or alignment, loaded element by element and stored as fp32 (the
+// copy is then synchronous; stream_next's __syncwarp publishes it). STAGES: the ring's chunks.
+template <bool F32, bool ELEMS = false, int STAGES = stream_stages(F32)>
+__device__ __forceinline__ void stream_issue(StreamCursor& at, const StreamSource& src,
+                                             unsigned char* ring, int lane) {
+  static_assert(F32 || !ELEMS, "element-wise copies store fp32 rows");
   constexpr int kEsize = F32 ? 4 : 2;
   constexpr int kPieces = kStreamCols * kEsize / 16;  // 16-byte pieces per chunk row
   constexpr int kRowBytes = stream_row_bytes(F32);
-  if (at.tile < tiles) {
+  if (at.tile < src.tiles) {
     unsigned char* slot = ring + at.slot * (kStreamRows * kRowBytes);
     const int64_t row0 = at.tile * kStreamRows;
+    if constexpr (ELEMS) {
+      const int col = at.chunk * kStreamCols + lane;
+#pragma unroll 4
+      for (int r = 0; r < kStreamRows; ++r) {
+        const bool valid = row0 + r < src.rows && col < src.k;
+        reinterpret_cast<float*>(slot + r * kRowBytes)[lane] =
+            valid ? load_elem(src.x, src.type, (row0 + r) * src.k + col) : 0.0f;
+      }
+    } else {
 #pragma unroll
-    for (int i = 0; i < kStreamRows * kPieces / 32; ++i) {
-      const int p = lane + 32 * i;
-      const int r = p / kPieces;
-      const int col = at.chunk * kStreamCols + (p % kPieces) * (16 / kEsize);
-      const bool valid = row0 + r < rows && col < k;
-      const auto* src = static_cast<const unsigned char*>(x) + ((row0 + r) * k + col) * kEsize;
-      const int piece = F32 ? p % kPieces : stream_piece(r, p % kPieces);
-      cp_async16(slot + r * kRowBytes + piece * 16, valid ? src : x, valid);
+      for (int i = 0; i < kStreamRows * kPieces / 32; ++i) {
+        const int p = lane + 32 * i;
+        const int r = p / kPieces;
+        const int col = at.chunk * kStreamCols + (p % kPieces) * (16 / kEsize);
+        const bool valid = row0 + r < src.rows && col < src.k;
+        const auto* from =
+            static_cast<const unsigned char*>(src.x) + ((row0 + r) * src.k + col) * kEsize;
+        const int piece = F32 ? p % kPieces : stream_piece(r, p % kPieces);
+        cp_async16(slot + r * kRowBytes + piece * 16, valid ? from : src.x, valid);
+      }
     }
   }
   cp_async_commit();
-  if (++at.chunk == chunks) {
+  if (++at.chunk == src.chunks) {
     at.chunk = 0;
-    at.tile += tile_stride;
+    at.tile += src.tile_stride;
   }
-  if (++at.slot == stream_stages(F32)) at.slot = 0;
+  if (++at.slot == STAGES) at.slot = 0;
 }
 
-// The first stream_stages - 1 chunks of the warp's first tile.
-template <typename T, bool F32>
-__device__ __forceinline__ void stream_start(StreamCursor& at, const void* x, int k, int64_t rows,
-                                             int64_t tiles, int64_t tile_stride, int chunks,
+// The first STAGES - 1 chunks of the warp's first tile.
+template <bool F32, bool ELEMS = false, int STAGES = stream_stages(F32)>
+__device__ __forceinline__ void stream_start(StreamCursor& at, const StreamSource& src,
                                              unsigned char* ring, int lane) {
 #pragma unroll
-  for (int i = 0; i < stream_stages(F32) - 1; ++i) {
-    stream_issue<T, F32>(at, x, k, rows, tiles, tile_stride, chunks, ring, lane);
-  }
+  for (int i = 0; i < STAGES - 1; ++i) stream_issue<F32, ELEMS, STAGES>(at, src, ring, lane);
 }
 
 // Waits for the ring's oldest chunk, issues the next copy into the slot read last (every lane
 // is past it) and returns the chunk's slot.
-template <typename T, bool F32>
+template <bool F32, bool ELEMS = false, int STAGES = stream_stages(F32)>
 __device__ __forceinline__ const unsigned char* stream_next(StreamCursor& at, int& use,
-                                                            const void* x, int k, int64_t rows,
-                                                            int64_t tiles, int64_t tile_stride,
-                                                            int chunks, unsigned char* ring,
-                                                            int lane) {
-  cp_async_wait<stream_stages(F32) - 2>();  // this lane's copies of the oldest chunk are in
-  __syncwarp();                        // ... and every lane's
-  stream_issue<T, F32>(at, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+                                                            const StreamSource& src,
+                                                            unsigned char* ring, int lane) {
+  cp_async_wait<STAGES - 2>();  // this lane's copies of the oldest chunk are in
+  __syncwarp();                 // ... and every lane's
+  stream_issue<F32, ELEMS, STAGES>(at, src, ring, lane);
   const unsigned char* slot = ring + use * (kStreamRows * stream_row_bytes(F32));
-  if (++use == stream_stages(F32)) use = 0;
+  if (++use == STAGES) use = 0;
   return slot;
+}
+
+// acc[nt] (n8 tile nt: rows g / g+8, columns 8 nt + t2, +1) = the bias pair of its columns, or
+// zeros from column n_pad on.
+template <int NT>
+__device__ __forceinline__ void bias_tiles(float (&acc)[NT][4], const float* bias, int n_pad,
+                                           int lane) {
+  const int t2 = (lane & 3) * 2;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const float2 b = nt * 8 < n_pad ? *reinterpret_cast<const float2*>(bias + nt * 8 + t2)
+                                    : make_float2(0.0f, 0.0f);
+    acc[nt][0] = acc[nt][2] = b.x;
+    acc[nt][1] = acc[nt][3] = b.y;
+  }
 }
 
 // The streamed layer on T rows for the warp's current tile: acc[np][0][h] (n8 tile 2 np + h,
@@ -124,31 +160,18 @@ __device__ __forceinline__ const unsigned char* stream_next(StreamCursor& at, in
 // rows) and issuing as many further ones.
 template <typename T, int MAXW, int NP>
 __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4], StreamCursor& at,
-                                               int& use, const void* x, int k, int64_t rows,
-                                               int64_t tiles, int64_t tile_stride, int chunks,
+                                               int& use, const StreamSource& src,
                                                unsigned char* ring, int n_pad, const T* w,
                                                int wld, const float* bias, int lane) {
   static_assert(NP * 16 <= MAXW, "more column groups than the chain's width");
-  const int t2 = (lane & 3) * 2;
-  float part[NP][2][4];
-#pragma unroll
-  for (int np = 0; np < NP; ++np) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int col = np * 16 + h * 8;
-      const float2 b = col < n_pad ? *reinterpret_cast<const float2*>(bias + col + t2)
-                                   : make_float2(0.0f, 0.0f);
-      part[np][h][0] = part[np][h][2] = b.x;
-      part[np][h][1] = part[np][h][3] = b.y;
-    }
-  }
+  float part[2 * NP][4];  // n8 tiles
+  bias_tiles(part, bias, n_pad, lane);
   // ldmatrix rows: A from the chunk (rows lane % 16, columns 8 (lane / 16) on), B from the
   // weights (as column_group reads them).
   const int a_row = (lane & 15) * stream_row_bytes(false);
-  const T* wl = w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
-  for (int c = 0; c < chunks; ++c) {
-    const unsigned char* slot =
-        stream_next<T, false>(at, use, x, k, rows, tiles, tile_stride, chunks, ring, lane);
+  const T* wl = lane_w_row(w, wld, lane);
+  for (int c = 0; c < src.chunks; ++c) {
+    const unsigned char* slot = stream_next<false>(at, use, src, ring, lane);
 #pragma unroll
     for (int ks = 0; ks < kStreamCols / 16; ++ks) {
       uint32_t a[4];
@@ -157,18 +180,27 @@ __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4],
       for (int np = 0; np < NP; ++np) {
         uint32_t b[4];
         ldmatrix_x4(b, wl + np * 16 * wld + c * kStreamCols + ks * 16);
-        mma16816<T>(part[np][0], a, b[0], b[1]);
-        mma16816<T>(part[np][1], a, b[2], b[3]);
+        mma16816<T>(part[2 * np], a, b[0], b[1]);
+        mma16816<T>(part[2 * np + 1], a, b[2], b[3]);
       }
     }
   }
 #pragma unroll
-  for (int np = 0; np < MAXW / 16; ++np) {
+  for (int nt = 0; nt < MAXW / 8; ++nt) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int e = 0; e < 4; ++e) acc[nt / 2][0][nt % 2][e] = nt < 2 * NP ? part[nt][e] : 0.0f;
+  }
+}
+
+// A lane's 8 consecutive columns 8t.. (t = lane % 4) of rows g and g+8 (g = lane / 4) of an fp32
+// chunk in the ring: v[0] row g, v[1] row g+8, each as two float4.
+__device__ __forceinline__ void chunk_rows_f32(float4 (&v)[2][2], const unsigned char* slot,
+                                               int lane) {
+  const unsigned char* p = slot + (lane >> 2) * stream_row_bytes(true) + (lane & 3) * 32;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[np][0][h][e] = np < NP ? part[np][h][e] : 0.0f;
-    }
+  for (int half = 0; half < 2; ++half) {
+    v[half][0] = *reinterpret_cast<const float4*>(p + half * 8 * stream_row_bytes(true));
+    v[half][1] = *reinterpret_cast<const float4*>(p + half * 8 * stream_row_bytes(true) + 16);
   }
 }
 
@@ -180,40 +212,22 @@ __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4],
 // and weight and the sum is unchanged.
 template <typename T, int MAXW>
 __device__ __forceinline__ void stream_layer_f32(float (&acc)[MAXW / 16][1][2][4],
-                                                 StreamCursor& at, int& use, const void* x, int k,
-                                                 int64_t rows, int64_t tiles, int64_t tile_stride,
-                                                 int chunks, unsigned char* ring, int n_pad,
-                                                 const T* w, int wld, const float* bias,
-                                                 int lane) {
+                                                 StreamCursor& at, int& use,
+                                                 const StreamSource& src, unsigned char* ring,
+                                                 int n_pad, const T* w, int wld,
+                                                 const float* bias, int lane) {
   constexpr int NT = MAXW / 8;
-  const int t2 = (lane & 3) * 2;
   float part[NT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const float2 b = nt * 8 < n_pad ? *reinterpret_cast<const float2*>(bias + nt * 8 + t2)
-                                    : make_float2(0.0f, 0.0f);
-    part[nt][0] = part[nt][2] = b.x;
-    part[nt][1] = part[nt][3] = b.y;
-  }
+  bias_tiles(part, bias, n_pad, lane);
   const T* wl = w + (lane >> 2) * wld + (lane & 3) * 8;
   const int n8 = n_pad / 8;
-  const int row_off = (lane >> 2) * stream_row_bytes(true) + (lane & 3) * 32;
-  for (int c = 0; c < chunks; ++c) {
-    const unsigned char* slot =
-        stream_next<T, true>(at, use, x, k, rows, tiles, tile_stride, chunks, ring, lane);
-    uint32_t v[2][4];  // rows g and g+8: 8 columns each, packed in pairs
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const unsigned char* p = slot + row_off + half * 8 * stream_row_bytes(true);
-      const float4 lo = *reinterpret_cast<const float4*>(p);
-      const float4 hi = *reinterpret_cast<const float4*>(p + 16);
-      v[half][0] = pack2<T>(lo.x, lo.y);
-      v[half][1] = pack2<T>(lo.z, lo.w);
-      v[half][2] = pack2<T>(hi.x, hi.y);
-      v[half][3] = pack2<T>(hi.z, hi.w);
-    }
-    const uint32_t a0[4] = {v[0][0], v[1][0], v[0][1], v[1][1]};
-    const uint32_t a1[4] = {v[0][2], v[1][2], v[0][3], v[1][3]};
+  for (int c = 0; c < src.chunks; ++c) {
+    float4 v[2][2];
+    chunk_rows_f32(v, stream_next<true>(at, use, src, ring, lane), lane);
+    const uint32_t a0[4] = {pack2<T>(v[0][0].x, v[0][0].y), pack2<T>(v[1][0].x, v[1][0].y),
+                            pack2<T>(v[0][0].z, v[0][0].w), pack2<T>(v[1][0].z, v[1][0].w)};
+    const uint32_t a1[4] = {pack2<T>(v[0][1].x, v[0][1].y), pack2<T>(v[1][1].x, v[1][1].y),
+                            pack2<T>(v[0][1].z, v[0][1].w), pack2<T>(v[1][1].z, v[1][1].w)};
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
       if (nt >= n8) break;

@@ -31,6 +31,30 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) 
                : "r"(s));
 }
 
+// Walks a row-major grid of `per_row` columns from flat index `start` in steps of `step`: one
+// division at construction, none per step (step % per_row < per_row, so one wrap at most).
+struct GridWalk {
+  int r, c, dr, dc, per_row;
+  __device__ __forceinline__ GridWalk(int start, int step, int per_row_)
+      : r(start / per_row_), c(start % per_row_), dr(step / per_row_), dc(step % per_row_),
+        per_row(per_row_) {}
+  __device__ __forceinline__ void next() {
+    r += dr;
+    c += dc;
+    if (c >= per_row) {
+      c -= per_row;
+      ++r;
+    }
+  }
+};
+
+// This lane's ldmatrix_x4 row of weights [n][wld] for a 16-column group's B fragments (n8 tile
+// pairs: rows 8 (lane / 16) + lane % 8, columns 8 (lane / 8 % 2) on).
+template <typename T>
+__device__ __forceinline__ const T* lane_w_row(const T* w, int wld, int lane) {
+  return w + (((lane >> 4) << 3) + (lane & 7)) * wld + ((lane >> 3) & 1) * 8;
+}
+
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                          uint32_t b1) {

@@ -6,6 +6,7 @@
 #include "ir/passes/passes.h"
 #include "backends/cuda/cuda_dense.h"
 #include "backends/cuda/cuda_executable.h"
+#include "backends/cuda/fused_mlp_f32.h"
 #include "common/check.h"
 #include "common/json_integer.h"
 
@@ -29,10 +30,9 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
                                 std::vector<const ir::Node*>& chain) {
   chain.clear();
   if (precisions.mixed()) return "the engine mixes precisions (the fused kernel runs one)";
-  if (precisions.base != Precision::kFp16 && precisions.base != Precision::kBf16) {
-    return std::string("the engine computes in ") + to_string(precisions.base) +
-           " (the fused tensor-core kernel runs fp16 / bf16 engines)";
-  }
+  const bool fp32_engine =
+      precisions.base == Precision::kFp32 || precisions.base == Precision::kTf32;
+  const int64_t max_width = fp32_engine ? kFusedF32MaxWidth : kFusedTcMaxWidth;
   if (graph.inputs.size() != 1 || graph.outputs.size() != 1) {
     return "the graph has " + std::to_string(graph.inputs.size()) + " inputs and " +
            std::to_string(graph.outputs.size()) + " outputs (the fused kernel takes one of each)";
@@ -52,9 +52,10 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
         return describe(node) + " takes " + std::to_string(spec->k) +
                " columns after a layer of " + std::to_string(previous_n);
       }
-      if (spec->n > kFusedTcMaxWidth) {
-        return describe(node) + " is " + std::to_string(spec->n) +
-               " wide; the fused kernel takes widths up to " + std::to_string(kFusedTcMaxWidth);
+      if (spec->n > max_width) {
+        return describe(node) + " is " + std::to_string(spec->n) + " wide; the fused kernel takes" +
+               (fp32_engine ? std::string(" (in ") + to_string(precisions.base) + ")" : "") +
+               " widths up to " + std::to_string(max_width);
       }
       if (spec->k > (int64_t{1} << 30)) return describe(node) + " has too many input columns";
       previous_n = spec->n;
@@ -84,6 +85,7 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
   }
   params = FusedTcParams{};
   params.compute = storage_type(precision);
+  params.split_tf32 = precision == Precision::kFp32;
   params.num_layers = static_cast<int>(chain.size());
   buffers.clear();
   buffers.resize(chain.size() * 2);
@@ -129,6 +131,11 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
     layer.bias = static_cast<const float*>(buffers[2 * i + 1].get());
   }
   (void)stream;
+  if (params.compute == ElemType::kF32) {
+    if (const char* why = fused_f32_ineligible(params)) {
+      return make_error(StatusCode::kUnsupported, why);
+    }
+  }
   return Status::ok();
 }
 

@@ -22,8 +22,9 @@ namespace mlprt::backend::cuda {
 std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& precisions,
                                 std::vector<const ir::Node*>& chain);
 
-/// The kernel's parameters for `chain` in `precision` (fp16 / bf16) with its weights on the
-/// device in `buffers`: the graph's weights, or (`pattern`) deterministic values for timing.
+/// The kernel's parameters for `chain` in `precision` with its weights on the device in
+/// `buffers`: the graph's weights, or (`pattern`) deterministic values for timing. kUnsupported
+/// (the reason alone as its message) when this GPU cannot run the fp32 / tf32 kernel on them.
 Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,
                      Precision precision, bool pattern, FusedTcParams& params,
                      std::vector<DeviceBuffer>& buffers, cudaStream_t stream);
