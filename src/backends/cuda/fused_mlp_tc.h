@@ -7,6 +7,8 @@
 // (mma.sync m16n8k16) work on the current one. Warps tile the block as 4 (or 1) along the rows
 // x width / 64 along the columns; a warp holds a 32 x 64 tile of fp32 accumulators.
 //
+// fp32 and tf32 engines run fused_mlp_f32.h's TF32 kernel instead (compute kF32).
+//
 // Limits: hidden and output widths up to kFusedTcMaxWidth (padded to 16 inside, never in the
 // user's data), any input width (streamed in chunks), any row count, up to kFusedTcMaxLayers
 // layers, every ActKind applied in fp32 on the accumulator plus the bias.

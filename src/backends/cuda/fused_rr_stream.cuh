@@ -33,13 +33,15 @@ __host__ __device__ constexpr int stream_wld(int k_pad, bool f32) {
   return k_chunks % 64 == 32 ? k_chunks : k_chunks + 32;
 }
 
-// Bytes of one chunk row in the ring: T rows 64 (swizzled, below), fp32 rows 128 padded to 144
-// (32-byte reads of rows g and g+1 together fall on distinct banks).
-__host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 144 : 64; }
+// Bytes of one chunk row in the ring: T rows 64, fp32 rows 128 (both swizzled, below).
+__host__ __device__ constexpr int stream_row_bytes(bool f32) { return f32 ? 128 : 64; }
 
 // T rows are not padded but swizzled: 16-byte piece p of chunk row r sits at piece
 // p ^ ((r / 2) % 4), so that ldmatrix's 8 rows of one piece fall on distinct banks.
 __device__ __forceinline__ int stream_piece(int r, int p) { return p ^ ((r >> 1) & 3); }
+// fp32 rows: piece p of row r at p ^ (r % 2), so that one quarter warp's 16-byte reads of rows
+// g and g+1 (pieces 2t or 2t+1 of each) fall on distinct banks.
+__device__ __forceinline__ int stream_piece_f32(int r, int p) { return p ^ (r & 1); }
 
 __host__ __device__ constexpr int stream_warp_bytes(bool f32) {
   return stream_stages(f32) * kStreamRows * stream_row_bytes(f32);
@@ -92,20 +94,30 @@ __device__ __forceinline__ void stream_issue(StreamCursor& at, const StreamSourc
 #pragma unroll 4
       for (int r = 0; r < kStreamRows; ++r) {
         const bool valid = row0 + r < src.rows && col < src.k;
-        reinterpret_cast<float*>(slot + r * kRowBytes)[lane] =
+        reinterpret_cast<float*>(slot + r * kRowBytes)[stream_piece_f32(r, lane >> 2) * 4 +
+                                                       (lane & 3)] =
             valid ? load_elem(src.x, src.type, (row0 + r) * src.k + col) : 0.0f;
       }
     } else {
+      // Lane: piece lane % kPieces of rows r0, r0 + kRowStep, ...: one address computed, then
+      // steps (the swizzle is the same on all of them: (r / 2) % 4 for T rows, kRowStep 8;
+      // r % 2 for fp32 rows, kRowStep 4).
+      constexpr int kRowStep = 32 / kPieces;
+      static_assert(kRowStep % (F32 ? 2 : 8) == 0, "the swizzle must not change between steps");
+      const int r0 = lane / kPieces;
+      const int col = at.chunk * kStreamCols + (lane % kPieces) * (16 / kEsize);
+      const bool col_valid = col < src.k;
+      const int64_t rows_left = src.rows - row0;
+      const auto* from =
+          static_cast<const unsigned char*>(src.x) + ((row0 + r0) * src.k + col) * kEsize;
+      const int64_t step = int64_t{kRowStep} * src.k * kEsize;
+      const int piece =
+          F32 ? stream_piece_f32(r0, lane % kPieces) : stream_piece(r0, lane % kPieces);
+      unsigned char* to = slot + r0 * kRowBytes + piece * 16;
 #pragma unroll
-      for (int i = 0; i < kStreamRows * kPieces / 32; ++i) {
-        const int p = lane + 32 * i;
-        const int r = p / kPieces;
-        const int col = at.chunk * kStreamCols + (p % kPieces) * (16 / kEsize);
-        const bool valid = row0 + r < src.rows && col < src.k;
-        const auto* from =
-            static_cast<const unsigned char*>(src.x) + ((row0 + r) * src.k + col) * kEsize;
-        const int piece = F32 ? p % kPieces : stream_piece(r, p % kPieces);
-        cp_async16(slot + r * kRowBytes + piece * 16, valid ? from : src.x, valid);
+      for (int i = 0; i < kStreamRows / kRowStep; ++i) {
+        const bool valid = col_valid && r0 + i * kRowStep < rows_left;
+        cp_async16(to + i * kRowStep * kRowBytes, valid ? from + i * step : src.x, valid);
       }
     }
   }
@@ -196,11 +208,14 @@ __device__ __forceinline__ void stream_layer_t(float (&acc)[MAXW / 16][1][2][4],
 // chunk in the ring: v[0] row g, v[1] row g+8, each as two float4.
 __device__ __forceinline__ void chunk_rows_f32(float4 (&v)[2][2], const unsigned char* slot,
                                                int lane) {
-  const unsigned char* p = slot + (lane >> 2) * stream_row_bytes(true) + (lane & 3) * 32;
+  const int g = lane >> 2;  // rows g and g+8 share their swizzle
+  const unsigned char* row = slot + g * stream_row_bytes(true);
+  const int p0 = stream_piece_f32(g, (lane & 3) * 2) * 16;
+  const int p1 = stream_piece_f32(g, (lane & 3) * 2 + 1) * 16;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    v[half][0] = *reinterpret_cast<const float4*>(p + half * 8 * stream_row_bytes(true));
-    v[half][1] = *reinterpret_cast<const float4*>(p + half * 8 * stream_row_bytes(true) + 16);
+    v[half][0] = *reinterpret_cast<const float4*>(row + half * 8 * stream_row_bytes(true) + p0);
+    v[half][1] = *reinterpret_cast<const float4*>(row + half * 8 * stream_row_bytes(true) + p1);
   }
 }
 
