@@ -5,7 +5,8 @@
 #   tests    the CudaFusedTc tests, every cuda test binary, compute-sanitizer memcheck and
 #            racecheck on the fused kernel's small cases
 #   quick    a few mlprt rows (tcnn, tcnn128, the tutorial model; fp16)
-#   bench    the rows of the issue (fp16; the tutorial model in fp32 and tf32 too) + peers + tcnn
+#   bench    the rows of the issue (fp16; the tutorial model in fp32 and tf32, tcnn in fp32 too)
+#            + peers + tcnn
 #   bench/gpu_fused.sh DIR STEP...   (DIR: pkg.tar.xz from bench/pack_gpu.sh, peers.py, and
 #                                     tcnn_bench if built; without it the tcnn column is empty)
 set -uo pipefail
@@ -47,6 +48,7 @@ for step in "$@"; do
       b mnist fp16 1,64,4096,65536
       b seed fp32 65536
       b seed tf32 65536
+      b tcnn fp32 65536
       echo "mlprt rows: $(wc -l < "$OUT/mlprt.jsonl")"
       if [ -x "$dir/tcnn_bench" ]; then
         timeout 120 "$dir/tcnn_bench" --no-cutlass > "$OUT/tcnn.jsonl" 2>> "$OUT/bench.log"
@@ -57,7 +59,7 @@ for step in "$@"; do
       timeout 300 python3 "$dir/peers.py" --no-compile --models tcnn,tcnn128,seed,mnist \
         --precisions fp16 --json "$OUT/peers.json" >> "$OUT/bench.log" 2>&1
       echo "peers rc=$?"
-      timeout 100 python3 "$dir/peers.py" --no-compile --models seed --precisions fp32 \
+      timeout 150 python3 "$dir/peers.py" --no-compile --models seed,tcnn --precisions fp32 \
         --batches 65536 --json "$OUT/peers_fp32.json" >> "$OUT/bench.log" 2>&1
       echo "peers fp32 rc=$?"
       # The merge script beside this one (a copy carried to the GPU machine) or the repo's.

@@ -31,6 +31,8 @@ TCNN_README = {("tcnn", 1024): 8.0, ("tcnn", 65536): 16.3, ("tcnn", 1048576): 19
 TARGET = {("tcnn", "fp16", 65536): 12.0, ("tcnn", "fp16", 1048576): 115.0,
           ("tcnn128", "fp16", 1048576): 450.0, ("seed", "fp16", 65536): 40.0,
           ("seed", "fp32", 65536): 83.0, ("mnist", "fp16", 65536): 400.0}
+# The fp32 figure (cuBLASLt SGEMM layers before the fused kernel took fp32 engines).
+BEFORE_FP32 = {("seed", 65536): 115.0}
 
 
 def load_lines(path):
@@ -89,6 +91,8 @@ def main():
             row["tcnn_readme_us"] = TCNN_README[(o["model"], o["batch"])]
         if (o["model"], o["batch"]) in BEFORE and o["prec"] == "fp16":
             row["mlprt_before_us"] = BEFORE[(o["model"], o["batch"])]
+        if (o["model"], o["batch"]) in BEFORE_FP32 and o["prec"] == "fp32":
+            row["mlprt_before_us"] = BEFORE_FP32[(o["model"], o["batch"])]
         if key in TARGET:
             row["target_us"] = TARGET[key]
             row["target_met"] = o["mlprt_us"] <= TARGET[key]
