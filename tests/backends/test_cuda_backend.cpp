@@ -602,6 +602,78 @@ TEST(CudaBackendBlob, OldVersionAndUnknownEpilogueAreRefused) {
   EXPECT_EQ(weights.status().code(), StatusCode::kCorruptData);
   EXPECT_NE(weights.status().message().find("allowed: kn, nk"), std::string::npos)
       << weights.status().message();
+  const std::string bad_kernel =
+      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
+          "fused_max_rows": 0, "layers": [{"node": ")" + name +
+      R"(", "epilogue": "exact", "kernel": "cutlass", "tactics": []}]})";
+  auto kernel = load(bad_kernel);
+  ASSERT_FALSE(kernel.is_ok());
+  EXPECT_EQ(kernel.status().code(), StatusCode::kCorruptData);
+  EXPECT_NE(kernel.status().message().find("allowed: cublaslt, fused_tc"), std::string::npos)
+      << kernel.status().message();
+  const std::string no_times =
+      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
+          "fused_max_rows": 0, "layers": [{"node": ")" + name +
+      R"(", "epilogue": "exact", "kernel": "fused_tc", "tactics": []}]})";
+  auto untimed = load(no_times);
+  ASSERT_FALSE(untimed.is_ok());
+  EXPECT_NE(untimed.status().message().find("fused_us"), std::string::npos)
+      << untimed.status().message();
+}
+
+// The fused kernel as one layer's own tactic (a narrow head after a wide layer), forced on the
+// head (the builder takes it only where it timed faster): float64's numbers in fp16 and bf16 at
+// row counts that are no multiple of a tile; inspect says so; an fp32 layer and a wide one are
+// refused.
+TEST(CudaBackend, FusedLayerKernelMatchesFloat64) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(73);
+  const std::string x = maker.input("x", {-1, 40});
+  std::string h = maker.dense(x, 40, 1024, true, true);
+  maker.output(maker.dense(h, 1024, 10));
+  const ir::Graph& graph = maker.graph();
+  const std::string head = graph.nodes.back().name;
+  auto load_fused = [&](bool fp16, bool bf16, int64_t n_index) {
+    BuilderConfig config;
+    config.allow_fp16 = fp16;
+    config.allow_bf16 = bf16;
+    OptimizationProfile profile;
+    EXPECT_TRUE(profile.set_dimensions("x", {{1, 40}, {4096, 40}, {65537, 40}}).is_ok());
+    auto blob = cuda->compile(graph, {profile}, config);
+    EXPECT_TRUE(blob.is_ok()) << blob.status().message();
+    nlohmann::json json = nlohmann::json::parse(blob->begin(), blob->end());
+    nlohmann::json& layer = json.at("layers").at(static_cast<size_t>(n_index));
+    layer["kernel"] = "fused_tc";
+    layer["fused_us"] = 1.0;
+    layer["cublaslt_us"] = 2.0;
+    const std::string text = json.dump();
+    return cuda->load(graph, std::vector<uint8_t>(text.begin(), text.end()));
+  };
+  for (const bool fp16 : {true, false}) {
+    auto exe = load_fused(fp16, !fp16, 1);
+    ASSERT_TRUE(exe.is_ok()) << exe.status().message();
+    EXPECT_NE((*exe)->layer_precisions()[1].find("fused tensor-core kernel for this layer"),
+              std::string::npos)
+        << (*exe)->layer_precisions()[1];
+    std::string notes;
+    for (const std::string& line : (*exe)->tactic_notes()) notes += line + "\n";
+    EXPECT_NE(notes.find("fused tensor-core layer '" + head + "': chosen"), std::string::npos)
+        << notes;
+    for (int64_t batch : {1, 7, 1000, 65537}) {
+      TensorMap inputs{{"x", random_tensor({batch, 40}, static_cast<unsigned>(batch + 9))}};
+      EXPECT_LE(rel_l2(run_on_device(**exe, graph, inputs), reference(graph, inputs).begin()->second),
+                2e-2)
+          << (fp16 ? "fp16" : "bf16") << " batch " << batch;
+    }
+  }
+  auto fp32 = load_fused(false, false, 1);
+  ASSERT_FALSE(fp32.is_ok());
+  EXPECT_NE(fp32.status().message().find("fp16 / bf16"), std::string::npos)
+      << fp32.status().message();
+  auto wide = load_fused(true, false, 0);
+  ASSERT_FALSE(wide.is_ok());
+  EXPECT_NE(wide.status().message().find("1024 outputs"), std::string::npos)
+      << wide.status().message();
 }
 
 // The [N, K] weight tactic, forced on every layer (the builder takes it only where it timed

@@ -352,6 +352,23 @@ class CudaBackend final : public Backend {
                             "' of the plan for '", graph.name, "' has weights '", weights,
                             "'; allowed: kn, nk");
         }
+        const std::string kernel = layer.value("kernel", std::string("cublaslt"));
+        if (kernel != "cublaslt" && kernel != "fused_tc") {
+          return make_error(StatusCode::kCorruptData, "cuda backend: layer '", node,
+                            "' of the plan for '", graph.name, "' has kernel '", kernel,
+                            "'; allowed: cublaslt, fused_tc");
+        }
+        if (layer.contains("fused_us")) {
+          FusedLayerChoice choice;
+          choice.chosen = kernel == "fused_tc";
+          choice.fused_us = layer.at("fused_us").get<double>();
+          choice.cublaslt_us = layer.at("cublaslt_us").get<double>();
+          info.fused_layers[node] = choice;
+        } else if (kernel == "fused_tc") {
+          return make_error(StatusCode::kCorruptData, "cuda backend: layer '", node,
+                            "' of the plan for '", graph.name,
+                            "' runs on the fused kernel but has no \"fused_us\"");
+        }
         auto& tuned = info.tuned[node];
         for (const nlohmann::json& t : layer.at("tactics")) {
           TunedAlgo algo;
@@ -572,6 +589,21 @@ class CudaBackend final : public Backend {
       layer_us[node.name] = chosen.us_by_m;
       nlohmann::json record{{"node", node.name}, {"epilogue", epilogue}, {"tactics", chosen.tactics}};
       if (weights_nk) record["weights"] = "nk";
+      // A narrow layer may run alone on the fused kernel (its cuBLASLt tactics stay recorded).
+      if (!ms.empty() && fused_layer_ineligible(graph, node, precision).empty()) {
+        MLPRT_ASSIGN_OR_RETURN(const auto fused_by_m,
+                               time_fused_layer(graph, node, precision, spec.out_f32, ms, stream,
+                                                timer));
+        double fused_total = 0.0;
+        for (const auto& [m, us] : fused_by_m) fused_total += us;
+        const bool take = fused_total < chosen.total_us;
+        detail::log(Severity::kVerbose, "cuda backend: ", describe(node), ": fused layer kernel ",
+                    fused_total, " us vs cuBLASLt ", chosen.total_us, " us");
+        record["kernel"] = take ? "fused_tc" : "cublaslt";
+        record["fused_us"] = fused_total;
+        record["cublaslt_us"] = chosen.total_us;
+        if (take) layer_us[node.name] = fused_by_m;
+      }
       layers.push_back(std::move(record));
     }
     FusedTcChoice fused_tc;
@@ -658,6 +690,30 @@ class CudaBackend final : public Backend {
                            io_elem_type(graph.inputs[0].dtype, "graph input"));
     MLPRT_ASSIGN_OR_RETURN(const ElemType out_type,
                            io_elem_type(graph.outputs[0].dtype, "graph output"));
+    return time_fused_io(params, in_type, out_type, rows, stream, timer);
+  }
+
+  // Dense `node` alone on the fused kernel at each of `ms` rows (its input in the layer's
+  // storage type, its output as the layer writes it).
+  Result<std::map<int64_t, double>> time_fused_layer(const ir::Graph& graph, const ir::Node& node,
+                                                     Precision precision, bool out_f32,
+                                                     const std::vector<int64_t>& ms,
+                                                     cudaStream_t stream,
+                                                     TacticTimer& timer) const {
+    FusedTcParams params;
+    std::vector<DeviceBuffer> buffers;
+    MLPRT_RETURN_IF_ERROR(make_fused_tc(graph, {&node}, precision, true, params, buffers, stream));
+    const ElemType type = storage_type(precision);
+    std::map<int64_t, double> us;
+    for (const int64_t m : ms) {
+      MLPRT_ASSIGN_OR_RETURN(us[m], time_fused_io(params, type, out_f32 ? ElemType::kF32 : type,
+                                                  m, stream, timer));
+    }
+    return us;
+  }
+
+  Result<double> time_fused_io(const FusedTcParams& params, ElemType in_type, ElemType out_type,
+                               int64_t rows, cudaStream_t stream, TacticTimer& timer) const {
     std::ostringstream what;
     const char* math = params.compute == ElemType::kBF16 ? " bf16"
                        : params.compute == ElemType::kF16  ? " fp16"

@@ -484,7 +484,7 @@ class CudaContext final : public BackendContext {
   Status plan_dense(const Layer& layer, size_t index, int64_t m, DensePlans& dense) {
     MatmulPlan& plan = dense.plans[index];
     if (plan.m() == m && m > 0) return Status::ok();
-    if (m == 0) {
+    if (m == 0 || layer.fused_tc) {  // the fused kernel needs no plan
       plan = MatmulPlan();
       return Status::ok();
     }
@@ -723,7 +723,11 @@ class CudaContext final : public BackendContext {
       const int64_t n = count(layer.output, span);
       switch (layer.kind) {
         case LayerKind::kDense:
-          if (dense.plans[l].m() > 0) {
+          if (layer.fused_tc) {
+            MLPRT_CUDA_TRY(launch_fused_tc(layer.fused_params, x, layer.in_type, y, act,
+                                           count(layer.inputs[0], span) / layer.spec.k, stream),
+                           "fused tensor-core kernel of layer '" + layer.name + "'");
+          } else if (dense.plans[l].m() > 0) {
             MLPRT_CUBLAS_TRY(
                 dense.plans[l].run(m_exe.lt_handle(), dense.algos[l], x, layer.weights.get(), y,
                                    m_workspace.get(), m_workspace.bytes(), stream, residual),

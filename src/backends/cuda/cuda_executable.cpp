@@ -9,6 +9,7 @@
 
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "backends/cuda/cuda_precisions.h"
 #include "backends/cuda/fused_tc_plan.h"
@@ -323,6 +324,23 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
             layer.spec.weights_nk ? transposed_weights(w, layer.spec.k, layer.spec.n) : w,
             layer.precision, layer.weights, "weights of " + describe(node)));
       }
+      if (const auto it = blob.fused_layers.find(node.name);
+          it != blob.fused_layers.end() && it->second.chosen) {
+        const std::string why = fused_layer_ineligible(graph, node, layer.precision);
+        if (!why.empty()) {
+          return make_error(StatusCode::kCorruptData, "cuda backend: the plan runs ",
+                            describe(node), " on the fused kernel, which cannot run it: ", why);
+        }
+        layer.fused_tc = true;
+        if (!describe_only) {
+          const Status made = make_fused_tc(graph, {&node}, layer.precision, false,
+                                            layer.fused_params, layer.fused_buffers, nullptr);
+          if (!made.is_ok()) {
+            return make_error(made.code(), "cuda backend: the fused kernel of ", describe(node),
+                              ": ", made.message());
+          }
+        }
+      }
       if (layer.spec.has_bias && !describe_only) {
         // cuBLASLt reads the bias in D's type.
         MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[2])),
@@ -436,7 +454,15 @@ Result<std::unique_ptr<BackendContext>> CudaExecutable::create_context() const {
 }
 
 std::vector<std::string> CudaExecutable::tactic_notes() const {
-  return m_blob.fused_tc.describe();
+  std::vector<std::string> notes = m_blob.fused_tc.describe();
+  for (const auto& [node, choice] : m_blob.fused_layers) {
+    std::ostringstream os;
+    os << "fused tensor-core layer '" << node << "': " << (choice.chosen ? "chosen, " : "not chosen, ")
+       << choice.fused_us << " us fused vs " << choice.cublaslt_us
+       << " us cuBLASLt (summed over the profiles' opt rows)";
+    notes.push_back(os.str());
+  }
+  return notes;
 }
 
 std::vector<std::string> CudaExecutable::layer_precisions() const {
@@ -453,7 +479,11 @@ std::vector<std::string> CudaExecutable::layer_precisions() const {
     }
     switch (layer.kind) {
       case LayerKind::kDense: {
-        std::string text = prec + " (" + describe_epilogue(layer.spec) +
+        std::string text = prec + " (" +
+                           (layer.fused_tc ? "fused tensor-core kernel for this layer alone; "
+                                             "cuBLASLt, not run: "
+                                           : "") +
+                           describe_epilogue(layer.spec) +
                            (layer.residual ? " + residual as C (beta 1)" : "") +
                            (layer.spec.weights_nk ? ", W stored [N, K]" : "");
         for (const TunedAlgo& t : layer.tuned) {

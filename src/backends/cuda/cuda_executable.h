@@ -44,6 +44,9 @@ struct BlobInfo {
   std::map<std::string, Precision> layer_precision;
   /// The fused tensor-core MLP's per-profile choice (blob key "fused_tc"; absent: never).
   FusedTcChoice fused_tc;
+  /// Dense layers the build timed alone on the fused kernel (layer keys "kernel", "fused_us",
+  /// "cublaslt_us"), chosen or not.
+  std::map<std::string, FusedLayerChoice> fused_layers;
 };
 
 /// A tensor converted to another type before a layer that reads it in that type (mixed
@@ -87,6 +90,10 @@ struct Layer {
   int64_t scale_count = 0;
   int64_t shift_count = 0;
   std::vector<TunedAlgo> tuned;
+  /// kDense: the build chose the fused kernel for this layer alone (BlobInfo::fused_layers).
+  bool fused_tc = false;
+  FusedTcParams fused_params;
+  std::vector<DeviceBuffer> fused_buffers;
   ir::Node node;  ///< kCopy, kReduceMean, kMatMul: attributes read at prepare
   DeviceBuffer matmul_bias;  ///< kMatMul with bias: fp32 [N] (count in shift_count)
 };

@@ -77,6 +77,25 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
   return {};
 }
 
+std::string fused_layer_ineligible(const ir::Graph& graph, const ir::Node& node,
+                                   Precision precision) {
+  if (node.op != "Dense") return describe(node) + " is not a Dense layer";
+  if (precision != Precision::kFp16 && precision != Precision::kBf16) {
+    return describe(node) + " computes in " + to_string(precision) +
+           " (the fused layer kernel runs fp16 / bf16)";
+  }
+  if (ir::has_residual(node)) return describe(node) + " adds a residual input";
+  Result<DenseSpec> spec = dense_spec(graph, node, false);
+  if (!spec.is_ok()) return spec.status().message();
+  if (spec->transpose_x) return describe(node) + " reads its input transposed";
+  if (spec->n > kFusedLayerMaxWidth) {
+    return describe(node) + " has " + std::to_string(spec->n) + " outputs (the fused layer " +
+           "kernel takes up to " + std::to_string(kFusedLayerMaxWidth) + ")";
+  }
+  if (spec->k > (int64_t{1} << 30)) return describe(node) + " has too many input columns";
+  return {};
+}
+
 Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,
                      Precision precision, bool pattern, FusedTcParams& params,
                      std::vector<DeviceBuffer>& buffers, cudaStream_t stream) {

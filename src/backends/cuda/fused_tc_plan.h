@@ -29,6 +29,24 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
                      Precision precision, bool pattern, FusedTcParams& params,
                      std::vector<DeviceBuffer>& buffers, cudaStream_t stream);
 
+/// Widest output a single Dense layer may have to run on the fused kernel as its own tactic
+/// (a narrow head after a wide layer, e.g. 1024 -> 10, where cuBLASLt's tiles are mostly idle).
+inline constexpr int64_t kFusedLayerMaxWidth = 64;
+
+/// Empty when Dense `node` can run alone on the fused kernel in `precision` (fp16 / bf16, no
+/// residual, input not transposed, at most kFusedLayerMaxWidth outputs); else why not.
+std::string fused_layer_ineligible(const ir::Graph& graph, const ir::Node& node,
+                                   Precision precision);
+
+/// The build's per-layer decision for an eligible Dense layer: the fused kernel against its
+/// cuBLASLt tactic, summed over the profiles' opt rows (layer record keys "kernel", "fused_us",
+/// "cublaslt_us").
+struct FusedLayerChoice {
+  bool chosen = false;
+  double fused_us = 0.0;
+  double cublaslt_us = 0.0;
+};
+
 /// One profile's decision: the fused kernel against the cuBLASLt layers at its opt rows.
 struct FusedTcProfile {
   int profile = 0;
