@@ -119,16 +119,20 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   }
   std::string precisions;
   for (const mlprt::LayerInfo& layer : (*engine)->info().layers) precisions += layer.precision + " | ";
-  // Whether the build chose the fused tensor-core MLP (inspect's tactic lines say it).
+  // Whether the build chose the fused tensor-core MLP for the whole network, and for how many
+  // layers alone (inspect's tactic lines say it).
   bool fused_tc = false;
+  int fused_layers = 0;
   for (const std::string& line : (*engine)->info().tactics) {
-    fused_tc |= line.find(": chosen,") != std::string::npos;
+    const bool chosen = line.find(": chosen,") != std::string::npos;
+    fused_tc |= chosen && line.rfind("fused tensor-core MLP:", 0) == 0;
+    fused_layers += chosen && line.rfind("fused tensor-core layer ", 0) == 0 ? 1 : 0;
     precisions += line + " | ";
   }
   std::printf("{\"model\": \"%s\", \"prec\": \"%s\", \"batch\": %lld, \"mlprt_us\": %.3f, "
-              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s}\n",
+              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s, \"fused_layers\": %d}\n",
               name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us, iterations,
-              fused_tc ? "true" : "false");
+              fused_tc ? "true" : "false", fused_layers);
   std::fprintf(stderr, "# %s %s %lld: %s\n", name.c_str(), prec.c_str(), static_cast<long long>(batch),
                precisions.c_str());
   std::fflush(stdout);

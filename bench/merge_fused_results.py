@@ -78,7 +78,7 @@ def main():
         t = tcnn.get((o["model"], o["batch"]), {}) if o["prec"] == "fp16" else {}
         row = {"model": o["model"], "prec": o["prec"], "batch": o["batch"],
                "mlprt_us": o["mlprt_us"], "mlprt_e2e_us": o["mlprt_e2e_us"],
-               "fused_tc": o.get("fused_tc", False)}
+               "fused_tc": o.get("fused_tc", False), "fused_layers": o.get("fused_layers", 0)}
         for k in ("torch_graph_us", "torch_graph_e2e_us", "torch_eager_us", "jax_jit_us", "floor_us"):
             if k in p:
                 row[k] = p[k]
