@@ -130,9 +130,10 @@ int run(const std::string& path, const std::string& name, const std::string& pre
     precisions += line + " | ";
   }
   std::printf("{\"model\": \"%s\", \"prec\": \"%s\", \"batch\": %lld, \"mlprt_us\": %.3f, "
-              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s, \"fused_layers\": %d}\n",
-              name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us, iterations,
-              fused_tc ? "true" : "false", fused_layers);
+              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s, "
+              "\"fused_layers\": %d}\n",
+              name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us,
+              iterations, fused_tc ? "true" : "false", fused_layers);
   std::fprintf(stderr, "# %s %s %lld: %s\n", name.c_str(), prec.c_str(), static_cast<long long>(batch),
                precisions.c_str());
   std::fflush(stdout);

@@ -584,41 +584,23 @@ TEST(CudaBackendBlob, OldVersionAndUnknownEpilogueAreRefused) {
   for (const char* part : {"cuda blob version 1", "reads version 2", "rebuild"}) {
     EXPECT_NE(old.status().message().find(part), std::string::npos) << old.status().message();
   }
-  const std::string bad_blob =
-      R"({"format": "mlprt.cuda", "version": 2, "precision": "fp16", "workspace_bytes": 0,
-          "fused_max_rows": 0, "layers": [{"node": ")" + name +
-      R"(", "epilogue": "gelu_sigmoid", "tactics": []}]})";
-  auto bad = load(bad_blob);
-  ASSERT_FALSE(bad.is_ok());
-  EXPECT_EQ(bad.status().code(), StatusCode::kCorruptData);
-  EXPECT_NE(bad.status().message().find("allowed: exact, gelu_tanh"), std::string::npos)
-      << bad.status().message();
-  const std::string bad_weights =
-      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
-          "fused_max_rows": 0, "layers": [{"node": ")" + name +
-      R"(", "epilogue": "exact", "weights": "mk", "tactics": []}]})";
-  auto weights = load(bad_weights);
-  ASSERT_FALSE(weights.is_ok());
-  EXPECT_EQ(weights.status().code(), StatusCode::kCorruptData);
-  EXPECT_NE(weights.status().message().find("allowed: kn, nk"), std::string::npos)
-      << weights.status().message();
-  const std::string bad_kernel =
-      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
-          "fused_max_rows": 0, "layers": [{"node": ")" + name +
-      R"(", "epilogue": "exact", "kernel": "cutlass", "tactics": []}]})";
-  auto kernel = load(bad_kernel);
-  ASSERT_FALSE(kernel.is_ok());
-  EXPECT_EQ(kernel.status().code(), StatusCode::kCorruptData);
-  EXPECT_NE(kernel.status().message().find("allowed: cublaslt, fused_tc"), std::string::npos)
-      << kernel.status().message();
-  const std::string no_times =
-      R"({"format": "mlprt.cuda", "version": 4, "precision": "fp16", "workspace_bytes": 0,
-          "fused_max_rows": 0, "layers": [{"node": ")" + name +
-      R"(", "epilogue": "exact", "kernel": "fused_tc", "tactics": []}]})";
-  auto untimed = load(no_times);
-  ASSERT_FALSE(untimed.is_ok());
-  EXPECT_NE(untimed.status().message().find("fused_us"), std::string::npos)
-      << untimed.status().message();
+  // A blob of `version` whose one layer record has `keys` besides its node and tactics: refused
+  // as corrupt, the message holding `part`.
+  auto expect_refused = [&](int version, const std::string& keys, const std::string& part) {
+    const std::string text =
+        R"({"format": "mlprt.cuda", "version": )" + std::to_string(version) +
+        R"(, "precision": "fp16", "workspace_bytes": 0, "fused_max_rows": 0, )" +
+        R"("layers": [{"node": ")" + name + "\", " + keys + R"(, "tactics": []}]})";
+    auto loaded = load(text);
+    ASSERT_FALSE(loaded.is_ok()) << keys;
+    EXPECT_EQ(loaded.status().code(), StatusCode::kCorruptData) << keys;
+    EXPECT_NE(loaded.status().message().find(part), std::string::npos)
+        << loaded.status().message();
+  };
+  expect_refused(2, R"("epilogue": "gelu_sigmoid")", "allowed: exact, gelu_tanh");
+  expect_refused(4, R"("epilogue": "exact", "weights": "mk")", "allowed: kn, nk");
+  expect_refused(4, R"("epilogue": "exact", "kernel": "cutlass")", "allowed: cublaslt, fused_tc");
+  expect_refused(4, R"("epilogue": "exact", "kernel": "fused_tc")", "fused_us");
 }
 
 // The fused kernel as one layer's own tactic (a narrow head after a wide layer), forced on the
@@ -661,8 +643,8 @@ TEST(CudaBackend, FusedLayerKernelMatchesFloat64) {
         << notes;
     for (int64_t batch : {1, 7, 1000, 65537}) {
       TensorMap inputs{{"x", random_tensor({batch, 40}, static_cast<unsigned>(batch + 9))}};
-      EXPECT_LE(rel_l2(run_on_device(**exe, graph, inputs), reference(graph, inputs).begin()->second),
-                2e-2)
+      const std::vector<double> ref = reference(graph, inputs).begin()->second;
+      EXPECT_LE(rel_l2(run_on_device(**exe, graph, inputs), ref), 2e-2)
           << (fp16 ? "fp16" : "bf16") << " batch " << batch;
     }
   }

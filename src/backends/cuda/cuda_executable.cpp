@@ -457,9 +457,9 @@ std::vector<std::string> CudaExecutable::tactic_notes() const {
   std::vector<std::string> notes = m_blob.fused_tc.describe();
   for (const auto& [node, choice] : m_blob.fused_layers) {
     std::ostringstream os;
-    os << "fused tensor-core layer '" << node << "': " << (choice.chosen ? "chosen, " : "not chosen, ")
-       << choice.fused_us << " us fused vs " << choice.cublaslt_us
-       << " us cuBLASLt (summed over the profiles' opt rows)";
+    os << "fused tensor-core layer '" << node << "': "
+       << (choice.chosen ? "chosen, " : "not chosen, ") << choice.fused_us << " us fused vs "
+       << choice.cublaslt_us << " us cuBLASLt (summed over the profiles' opt rows)";
     notes.push_back(os.str());
   }
   return notes;

@@ -78,7 +78,9 @@ __device__ __forceinline__ void stage_weights(const FusedTcParams& params,
                  valid);
     }
     float* b = smem + layout.b_off[l];
-    for (int i = tid; i < layer.n_pad / 4; i += threads) cp_async16(b + i * 4, layer.bias + i * 4, true);
+    for (int i = tid; i < layer.n_pad / 4; i += threads) {
+      cp_async16(b + i * 4, layer.bias + i * 4, true);
+    }
   }
 }
 
