@@ -29,15 +29,26 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
 have() { "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" 2>/dev/null; }
+# pip install, tried up to 3 times: a download cut or garbled on the way fails pip's hash check
+# (it happened in CI: grpcio's wheel, whose next download matched PyPI's hash).
+pip_install() {
+  local attempt
+  for attempt in 1 2 3; do
+    "${pip[@]}" install "$@" && return 0
+    [ "$attempt" -lt 3 ] && echo "mlprt: pip install $* failed (attempt $attempt of 3); retrying" >&2 && sleep 5
+  done
+  echo "mlprt: pip install $* failed 3 times" >&2
+  return 1
+}
 # The versions pyproject.toml's [build-system] names.
 have nanobind 2.9.2 && have scikit-build-core 0.11.6 || {
   echo "mlprt: installing nanobind and scikit-build-core (PyPI) into $venv"
-  "${pip[@]}" install nanobind==2.9.2 scikit-build-core==0.11.6
+  pip_install nanobind==2.9.2 scikit-build-core==0.11.6
 }
 if [ "$bench" -eq 1 ] && ! "$venv/bin/python" -c "import onnxruntime" 2>/dev/null; then
   echo "mlprt: installing onnxruntime (PyPI) into $venv for the benchmarks"
   # --no-deps: a PyPI protobuf would shadow Debian's, which python3-onnx needs.
-  "${pip[@]}" install --no-deps onnxruntime==1.23.2 flatbuffers
+  pip_install --no-deps onnxruntime==1.23.2 flatbuffers
 fi
 ray_version=2.60.0
 if [ "$ray" -eq 1 ] && ! have ray "$ray_version"; then
@@ -54,7 +65,7 @@ for name in ("numpy", "protobuf"):
         pass
 print("pyarrow==19.0.1")
 EOF
-  "${pip[@]}" install -c "$constraints" "ray[serve,data]==$ray_version"
+  pip_install -c "$constraints" "ray[serve,data]==$ray_version"
   rm -f "$constraints"
 fi
 if [ "$package" -eq 1 ]; then
