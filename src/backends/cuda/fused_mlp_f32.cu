@@ -17,8 +17,9 @@ using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' ow
 
 // Warps per block and chunks per warp's ring. Latency, not bandwidth, bounds the kernel: 16
 // warps hide 4 warps' latencies per scheduler. Measured on the H200 (builder timings, 784-32-10
-// at 64K rows, fp32 / tf32): 8 warps x 6 stages 133.5 / 82.7 us; 12 x 5 89.1 / 70.7; 16 x 3
-// 80.0 / 68.8 (at 128 registers a thread, ptxas spills up to 128 bytes of the 3xTF32 kernels).
+// at 64K rows, fp32 / tf32): 8 warps x 6 stages 133.5 / 82.7 us against 16 x 3's 92.0 / 75.5
+// (an earlier version of the kernel); now 12 x 5 89.1 / 70.7 and 16 x 3 80.0 / 68.8 (at 128
+// registers a thread, ptxas spills up to 128 bytes of the 3xTF32 kernels).
 constexpr int kMaxWarps = 16;
 constexpr int kStages = 3;
 constexpr int kRingBytes = kStages * kStreamRows * stream_row_bytes(true);  // per warp
