@@ -9,7 +9,6 @@
 #include "backends/cuda/fused_rr_stream.cuh"
 #include "backends/cuda/fused_tc_device.cuh"
 
-
 namespace mlprt::backend::cuda {
 namespace {
 
