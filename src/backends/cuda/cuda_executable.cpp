@@ -318,12 +318,6 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
                           ": the plan stores its W as [N, K], a tactic of tf32 / fp16 / bf16 "
                           "layers only; this one is ", to_string(layer.precision));
       }
-      if (!describe_only) {
-        const std::vector<float> w = floats_of(*graph.find_constant(node.inputs[1]));
-        MLPRT_RETURN_IF_ERROR(upload(
-            layer.spec.weights_nk ? transposed_weights(w, layer.spec.k, layer.spec.n) : w,
-            layer.precision, layer.weights, "weights of " + describe(node)));
-      }
       if (const auto it = blob.fused_layers.find(node.name);
           it != blob.fused_layers.end() && it->second.chosen) {
         const std::string why = fused_layer_ineligible(graph, node, layer.precision);
@@ -341,7 +335,14 @@ Result<std::unique_ptr<CudaExecutable>> CudaExecutable::create(const ir::Graph& 
           }
         }
       }
-      if (layer.spec.has_bias && !describe_only) {
+      // A layer on the fused kernel reads only the kernel's copy of its weights.
+      if (!describe_only && !layer.fused_tc) {
+        const std::vector<float> w = floats_of(*graph.find_constant(node.inputs[1]));
+        MLPRT_RETURN_IF_ERROR(upload(
+            layer.spec.weights_nk ? transposed_weights(w, layer.spec.k, layer.spec.n) : w,
+            layer.precision, layer.weights, "weights of " + describe(node)));
+      }
+      if (layer.spec.has_bias && !describe_only && !layer.fused_tc) {
         // cuBLASLt reads the bias in D's type.
         MLPRT_RETURN_IF_ERROR(upload(floats_of(*graph.find_constant(node.inputs[2])),
                                      layer.spec.out_f32 ? Precision::kFp32 : layer.precision,

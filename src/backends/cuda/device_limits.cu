@@ -7,8 +7,6 @@
 namespace mlprt::backend::cuda {
 namespace {
 
-constexpr int kMaxDevices = 64;
-
 int cached_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices], int fallback) {
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
@@ -40,6 +38,17 @@ int current_sm_smem() {
 int current_max_block_smem() {
   static std::atomic<int> cache[kMaxDevices];
   return cached_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, 48 * 1024);
+}
+
+cudaError_t opt_in_block_smem(const void* kernel, std::atomic<bool> (&done)[kMaxDevices]) {
+  int device = 0;
+  if (const cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
+  const bool cached = device >= 0 && device < kMaxDevices;
+  if (cached && done[device].load(std::memory_order_acquire)) return cudaSuccess;
+  const cudaError_t err = cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, current_max_block_smem());
+  if (err == cudaSuccess && cached) done[device].store(true, std::memory_order_release);
+  return err;
 }
 
 }  // namespace mlprt::backend::cuda

@@ -24,7 +24,6 @@ constexpr int kStages = 3;
 constexpr int kRingBytes = kStages * kStreamRows * stream_row_bytes(true);  // per warp
 constexpr int kTileRows = 16;
 constexpr int kNT = kFusedF32MaxWidth / 8;  // n8 tiles of the widest layer
-constexpr int kMaxDevices = 64;
 
 // Where things live in the block's shared memory, in floats (computed on the host).
 struct F32Layout {
@@ -63,24 +62,11 @@ F32Layout f32_layout(const FusedTcParams& params, int warps) {
 // whole block (asynchronous: the caller commits and waits).
 __device__ __forceinline__ void stage_weights(const FusedTcParams& params,
                                               const F32Layout& layout, float* smem) {
-  const int tid = static_cast<int>(threadIdx.x);
-  const int threads = static_cast<int>(blockDim.x);
   for (int l = 0; l < params.num_layers; ++l) {
     const FusedTcLayer& layer = params.layers[l];
-    const int wld = layout.wld[l];
-    const int k_pieces = layer.k_pad / 4;
-    const auto* w = static_cast<const float*>(layer.weights);
-    float* dst = smem + layout.w_off[l];
-    GridWalk at(tid, threads, wld / 4);
-    for (int i = tid; i < layer.n_pad * (wld / 4); i += threads, at.next()) {
-      const bool valid = at.c < k_pieces;
-      cp_async16(dst + at.r * wld + at.c * 4, valid ? w + at.r * layer.k_pad + at.c * 4 : w,
-                 valid);
-    }
-    float* b = smem + layout.b_off[l];
-    for (int i = tid; i < layer.n_pad / 4; i += threads) {
-      cp_async16(b + i * 4, layer.bias + i * 4, true);
-    }
+    stage_rows(smem + layout.w_off[l], layout.wld[l], layer.n_pad,
+               static_cast<const float*>(layer.weights), layer.n_pad, layer.k_pad);
+    stage_floats(smem + layout.b_off[l], layer.bias, layer.n_pad);
   }
 }
 
@@ -338,16 +324,11 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) fused_f32_kernel(
 template <bool SPLIT, bool ELEMS>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
-  static std::atomic<bool> configured[kMaxDevices];
+  static std::atomic<bool> opted_in[kMaxDevices];
   const auto kernel = fused_f32_kernel<SPLIT, ELEMS>;
-  int device = 0;
-  if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
-  if (!configured[device].load()) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, current_max_block_smem());
-    if (err != cudaSuccess) return err;
-    configured[device].store(true);
+  if (const cudaError_t err = opt_in_block_smem(reinterpret_cast<const void*>(kernel), opted_in);
+      err != cudaSuccess) {
+    return err;
   }
   // Small batches: fewer warps per block (down to one per scheduler), so that the tiles spread
   // over every SM; each block's shared memory bounds the resident blocks.

@@ -14,7 +14,6 @@ namespace {
 using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' own helpers
 
 constexpr int kMmaRows = 16;  // rows of one mma.sync tile
-constexpr int kMaxDevices = 64;
 constexpr int kMaxWarps = 8;  // per block
 
 // Where things live in the block's shared memory, computed on the host.
@@ -155,22 +154,12 @@ __device__ __forceinline__ void load_a_f32(uint32_t (&a)[MT][MAXW / 16][4], cons
 template <typename T>
 __device__ __forceinline__ void stage_weights(const FusedTcParams& params, const RrLayout& layout,
                                               unsigned char* smem) {
-  const int tid = static_cast<int>(threadIdx.x);
-  const int threads = static_cast<int>(blockDim.x);
   for (int l = 0; l < params.num_layers; ++l) {
     const FusedTcLayer& layer = params.layers[l];
-    const int wld = layout.wld[l];
-    const int per_row = wld / 8;
-    const int k_pieces = layer.k_pad / 8;
-    const T* w = static_cast<const T*>(layer.weights);
-    T* dst = reinterpret_cast<T*>(smem) + layout.w_off[l];
-    GridWalk at(tid, threads, per_row);
-    for (int i = tid; i < layout.w_rows[l] * per_row; i += threads, at.next()) {
-      const bool valid = at.c < k_pieces && at.r < layer.n_pad;
-      cp_async16(dst + at.r * wld + at.c * 8, valid ? w + (at.r * k_pieces + at.c) * 8 : w, valid);
-    }
-    float* b = reinterpret_cast<float*>(smem + layout.bias_bytes) + layout.b_off[l];
-    for (int i = tid; i < layer.n_pad / 4; i += threads) cp_async16(b + i * 4, layer.bias + i * 4, true);
+    stage_rows(reinterpret_cast<T*>(smem) + layout.w_off[l], layout.wld[l], layout.w_rows[l],
+               static_cast<const T*>(layer.weights), layer.n_pad, layer.k_pad);
+    stage_floats(reinterpret_cast<float*>(smem + layout.bias_bytes) + layout.b_off[l], layer.bias,
+                 layer.n_pad);
   }
 }
 
@@ -646,17 +635,19 @@ int register_bound_blocks(const void* kernel) {
 template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM = false>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
+  static std::atomic<bool> opted_in[kMaxDevices];
   static std::atomic<int> by_registers[kMaxDevices];
   const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS, STREAM>;
   const XMode mode = x_mode_of(params, x, x_type);
+  if (const cudaError_t err = opt_in_block_smem(reinterpret_cast<const void*>(kernel), opted_in);
+      err != cudaSuccess) {
+    return err;
+  }
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
   if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
   int reg_blocks = by_registers[device].load();
   if (reg_blocks == 0) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, current_max_block_smem());
-    if (err != cudaSuccess) return err;
     reg_blocks = register_bound_blocks(reinterpret_cast<const void*>(kernel));
     by_registers[device].store(reg_blocks);
   }

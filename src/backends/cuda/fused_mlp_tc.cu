@@ -19,7 +19,6 @@ using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' ow
 
 constexpr int kChunk = kFusedTcChunk;
 constexpr int kChunkLd = kChunk + 8;   // +16 bytes per row: ldmatrix rows hit distinct banks
-constexpr int kMaxDevices = 64;
 
 // CW warps along the columns (64 each), RW along the rows (32 each): a block owns RW * 32 rows.
 template <int CW, int RW>
@@ -234,16 +233,12 @@ template <typename T, int CW, int RW>
 cudaError_t launch_tc(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                       ElemType y_type, int64_t rows, cudaStream_t stream) {
   using S = Shape<CW, RW>;
-  static std::atomic<bool> configured[kMaxDevices];
+  static std::atomic<bool> opted_in[kMaxDevices];
   const size_t bytes = S::bytes(sizeof(T), params.layers[0].k_pad > kChunk);
-  int device = 0;
-  if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  if (device < 0 || device >= kMaxDevices || !configured[device].load()) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        fused_tc_kernel<T, CW, RW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(S::bytes(sizeof(T), true)));
-    if (err != cudaSuccess) return err;
-    if (device >= 0 && device < kMaxDevices) configured[device].store(true);
+  if (const cudaError_t err = opt_in_block_smem(
+          reinterpret_cast<const void*>(fused_tc_kernel<T, CW, RW>), opted_in);
+      err != cudaSuccess) {
+    return err;
   }
   const bool x_vec = x_type == params.compute && params.layers[0].k % 8 == 0 &&
                      reinterpret_cast<uintptr_t>(x) % 16 == 0;

@@ -48,6 +48,32 @@ struct GridWalk {
   }
 };
 
+// Copies a [rows][k_pad] matrix of E into shared memory as [rows_sm][ld] by the block's 16-byte
+// cp.async (k_pad and ld hold whole 16-byte pieces): columns past k_pad and rows past `rows` are
+// zero-filled.
+template <typename E>
+__device__ __forceinline__ void stage_rows(E* dst, int ld, int rows_sm, const E* src, int rows,
+                                           int k_pad) {
+  constexpr int kPiece = 16 / static_cast<int>(sizeof(E));
+  const int tid = static_cast<int>(threadIdx.x);
+  const int threads = static_cast<int>(blockDim.x);
+  const int per_row = ld / kPiece;
+  const int pieces = k_pad / kPiece;
+  GridWalk at(tid, threads, per_row);
+  for (int i = tid; i < rows_sm * per_row; i += threads, at.next()) {
+    const bool valid = at.c < pieces && at.r < rows;
+    cp_async16(dst + at.r * ld + at.c * kPiece, valid ? src + at.r * k_pad + at.c * kPiece : src,
+               valid);
+  }
+}
+
+// Copies n floats (a multiple of 4) into shared memory by the block's 16-byte cp.async.
+__device__ __forceinline__ void stage_floats(float* dst, const float* src, int n) {
+  for (int i = static_cast<int>(threadIdx.x); i < n / 4; i += static_cast<int>(blockDim.x)) {
+    cp_async16(dst + i * 4, src + i * 4, true);
+  }
+}
+
 // This lane's ldmatrix_x4 row of weights [n][wld] for a 16-column group's B fragments (n8 tile
 // pairs: rows 8 (lane / 16) + lane % 8, columns 8 (lane / 8 % 2) on).
 template <typename T>
