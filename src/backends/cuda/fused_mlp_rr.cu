@@ -15,6 +15,9 @@ using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' ow
 
 constexpr int kMmaRows = 16;  // rows of one mma.sync tile
 constexpr int kMaxWarps = 8;  // per block
+// Per block for two-tile warps in 64-wide chains: one block of 16 per SM (the same 128
+// registers a thread as two blocks of 8) stages the weights once per SM instead of twice.
+constexpr int kTwoTileWarps = 16;
 
 // Where things live in the block's shared memory, computed on the host.
 struct RrLayout {
@@ -546,10 +549,10 @@ __device__ __forceinline__ void run_stream_tiles(const FusedTcParams& params,
 }
 
 // ROWS: rows a warp runs through the chain at a time (16: one mma tile; 32: two tiles sharing
-// each weight fragment read from shared memory). MIN_BLOCKS: blocks of kMaxWarps per SM the
+// each weight fragment read from shared memory). MIN_BLOCKS: blocks of WARPS per SM the
 // register budget must allow. STREAM: the first layer streams its input (16-row tiles only).
-template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM>
-__global__ void __launch_bounds__(kMaxWarps * 32, MIN_BLOCKS) fused_rr_kernel(
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) fused_rr_kernel(
     const __grid_constant__ FusedTcParams params, const __grid_constant__ RrLayout layout,
     const void* __restrict__ x, ElemType x_type, XMode x_mode, void* __restrict__ y,
     ElemType y_type, int64_t rows) {
@@ -604,27 +607,27 @@ XMode x_mode_of(const FusedTcParams& params, const void* x, ElemType x_type) {
   return in.of_t ? kXDirect : in.of_f32 ? kXFp32 : kXElements;
 }
 
-// Shared memory of a block of kMaxWarps warps of ROWS-row tiles, the largest over the input
+// Shared memory of a block of `warps` warps of ROWS-row tiles, the largest over the input
 // modes the chain can take (eligibility must not depend on the input's type or address).
-int block_smem(const FusedTcParams& params, int rows) {
+int block_smem(const FusedTcParams& params, int rows, int warps = kMaxWarps) {
   if (streams_input(params)) {
     static_assert(stream_warp_bytes(true) >= stream_warp_bytes(false),
                   "the fp32 ring sizes a streamed chain's eligibility");
-    return rr_layout(params, kMaxWarps, template_width(params), rows, kXStreamF32).total_bytes;
+    return rr_layout(params, warps, template_width(params), rows, kXStreamF32).total_bytes;
   }
   int bytes = 0;
   for (const XMode mode : {kXDirect, kXFp32, kXElements}) {
     bytes = std::max(bytes,
-                     rr_layout(params, kMaxWarps, template_width(params), rows, mode).total_bytes);
+                     rr_layout(params, warps, template_width(params), rows, mode).total_bytes);
   }
   return bytes;
 }
 
-// Blocks of `kernel` (kMaxWarps warps) that its registers let one SM hold at once, whatever
+// Blocks of `kernel` (`warps` warps) that its registers let one SM hold at once, whatever
 // shared memory it is given.
-int register_bound_blocks(const void* kernel) {
+int register_bound_blocks(const void* kernel, int warps) {
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kMaxWarps * 32, 0) !=
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, warps * 32, 0) !=
           cudaSuccess ||
       blocks < 1) {
     return 1;
@@ -632,12 +635,13 @@ int register_bound_blocks(const void* kernel) {
   return blocks;
 }
 
-template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM = false>
+template <typename T, int MAXW, int ROWS, int MIN_BLOCKS, bool STREAM = false,
+          int WARPS = kMaxWarps>
 cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                    ElemType y_type, int64_t rows, cudaStream_t stream) {
   static std::atomic<bool> opted_in[kMaxDevices];
   static std::atomic<int> by_registers[kMaxDevices];
-  const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS, STREAM>;
+  const auto kernel = fused_rr_kernel<T, MAXW, ROWS, MIN_BLOCKS, STREAM, WARPS>;
   const XMode mode = x_mode_of(params, x, x_type);
   if (const cudaError_t err = opt_in_block_smem(reinterpret_cast<const void*>(kernel), opted_in);
       err != cudaSuccess) {
@@ -648,12 +652,12 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
   int reg_blocks = by_registers[device].load();
   if (reg_blocks == 0) {
-    reg_blocks = register_bound_blocks(reinterpret_cast<const void*>(kernel));
+    reg_blocks = register_bound_blocks(reinterpret_cast<const void*>(kernel), WARPS);
     by_registers[device].store(reg_blocks);
   }
-  // Resident blocks of kMaxWarps: registers and this chain's shared memory (1 KiB per block is
+  // Resident blocks of WARPS: registers and this chain's shared memory (1 KiB per block is
   // the runtime's) both bound them; a persistent grid larger than that runs in a second wave.
-  const RrLayout full = rr_layout(params, kMaxWarps, MAXW, ROWS, mode);
+  const RrLayout full = rr_layout(params, WARPS, MAXW, ROWS, mode);
   const int by_smem = current_sm_smem() / (full.total_bytes + 1024);
   const int per_sm = std::max(1, std::min(reg_blocks, by_smem));
   // Small batches: fewer warps per block (down to one per scheduler), so that the tiles spread
@@ -661,10 +665,10 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
   // run on a crowded SM).
   const int64_t tiles = (rows + ROWS - 1) / ROWS;
   const int64_t sms = current_sm_count();
-  int warps = kMaxWarps;
+  int warps = WARPS;
   while (warps > 4 && tiles <= sms * (warps / 2)) warps /= 2;
   const int64_t wanted = (tiles + warps - 1) / warps;
-  const int64_t most = sms * (warps == kMaxWarps ? per_sm : per_sm * (kMaxWarps / warps));
+  const int64_t most = sms * (warps == WARPS ? per_sm : per_sm * (WARPS / warps));
   const auto blocks = static_cast<unsigned>(wanted < most ? wanted : most);
   const RrLayout layout = rr_layout(params, warps, MAXW, ROWS, mode);
   kernel<<<blocks, warps * 32, layout.total_bytes, stream>>>(params, layout, x, x_type, mode, y,
@@ -675,10 +679,12 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
 // Two 16-row tiles per warp share each weight fragment read from shared memory but double a
 // warp's latency: used only once one-tile warps would each run more than one tile. Measured on
 // the H200 (fp16, fp32 I/O): tcnn 64-64x4-16 at 1M rows 130 us with two tiles vs 146 with one;
-// tcnn128 64-128x4-16 at 64K / 1M rows 32.6 / 378 us vs 43.1 / 529. One-tile warps at 64K rows
-// and below (16.5 us at 64K, 7.5-8 at 1024); 2 blocks per SM (117 registers, no spills) ran as
-// fast as 3 (80 registers, which spill). A streamed first layer runs one-tile warps: it holds
-// the accumulators of all its columns.
+// tcnn128 64-128x4-16 at 64K / 1M rows 32.6 / 378 us vs 43.1 / 529. 2 blocks per SM (117
+// registers, no spills) ran as fast as 3 (80 registers, which spill). A streamed first layer
+// runs one-tile warps: it holds the accumulators of all its columns. 64-wide two-tile warps in
+// blocks of 16 (one per SM): tcnn at 64K rows 14.2-15.0 us vs 15.1-15.9 in blocks of 8 (the
+// same call, graph medians), 1M the same (118-120); one-tile warps at 1024 rows stay in blocks
+// of 8 (7.9-8.0 us vs 8.6-8.7 in blocks of 16).
 template <typename T>
 cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
                          ElemType y_type, int64_t rows, cudaStream_t stream) {
@@ -688,8 +694,10 @@ cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_
     if (streams_input(params)) {
       return launch<T, 64, 16, 2, true>(params, x, x_type, y, y_type, rows, stream);
     }
-    if (rows > sms * 3 * kMaxWarps * kMmaRows && two_tiles_fit) {
-      return launch<T, 64, 32, 2>(params, x, x_type, y, y_type, rows, stream);
+    if (rows > sms * 3 * kMaxWarps * kMmaRows &&
+        block_smem(params, 2 * kMmaRows, kTwoTileWarps) <= current_max_block_smem()) {
+      return launch<T, 64, 32, 1, false, kTwoTileWarps>(params, x, x_type, y, y_type, rows,
+                                                        stream);
     }
     return launch<T, 64, 16, 2>(params, x, x_type, y, y_type, rows, stream);
   }
