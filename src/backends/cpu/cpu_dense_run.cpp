@@ -88,10 +88,10 @@ Status DenseRun::make_call(const dnnl::engine& engine, size_t variant, RowRange 
       call.fp16 = true;
       call.unfused = spec.activation.kind != ir::ActivationKind::kNone;
       call.kernel_threads = v.tactic.threads == 1 ? 1 : 0;
-      call.src_low = memory(memory::desc({m * spec.k * 2}, memory::data_type::u8,
-                                         memory::format_tag::a),
+      const int64_t bytes = m * fp16_row_stride(spec.k) * 2;
+      call.src_low = memory(memory::desc({bytes}, memory::data_type::u8, memory::format_tag::a),
                             engine);
-      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(m * spec.k * 2));
+      std::memset(call.src_low.get_data_handle(), 0, static_cast<size_t>(bytes));
       call.dst = memory(dense_dst_desc(spec, m), engine, nullptr);
       call.nargs = 1;  // not empty; the fp16 path reads no oneDNN arguments
       return Status::ok();
@@ -207,7 +207,7 @@ Status DenseRun::run_product(Call& call, const float* x, float* y) {
                         call.rows.end, " (dnnl status ", static_cast<int>(st), ")");
     }
     auto* xh = static_cast<uint16_t*>(call.src_low.get_data_handle());
-    convert_to_fp16(xb, xh, m * spec.k);
+    convert_rows_to_fp16(xb, m, spec.k, xh);
     const DenseVariant& v = m_layer->variants[call.variant];
     const float* bias =
         spec.has_bias ? static_cast<const float*>(m_layer->bias.get_data_handle()) : nullptr;

@@ -32,89 +32,113 @@
 namespace mlprt::backend::cpu {
 namespace {
 
-// K steps accumulated in fp16 before the tile is added into fp32: the relative rounding error
-// of a chunk's sum grows about like sqrt(kChunkK) * 2^-11 (0.4% at 64), independent of K.
-constexpr int64_t kChunkK = 64;
-constexpr int kRowTile = 8;      // rows per micro-tile
-constexpr int64_t kRowBlock = 128;  // rows per work item (X block stays in L2 across panels)
+// K pairs accumulated in fp16 before the sums go into Y in fp32: each lane sums kChunkPairs
+// products, so the relative rounding error of a chunk grows about like sqrt(kChunkPairs) *
+// 2^-11 (0.4% at 64), independent of K.
+constexpr int64_t kChunkPairs = 64;
+constexpr int kRowTile = 6;         // rows per micro-tile
+constexpr int kGroupPanels = 4;     // panels per work item: 64 columns
+constexpr int64_t kRowBlock = 96;   // rows per work item (X block stays in L2 across groups)
 
 #if MLPRT_CPU_FP16_KERNEL
 #define MLPRT_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
 
-// One tile: rows [0, MR) of x, NP panels (32 columns each) starting at panel `p0`.
+// One chunk of K pairs [kp0, kp1) for rows [0, MR) of x and NP panels from `w0`: the products
+// summed in fp16, each lane pair added, the 16 column sums added into y (or, `first`, stored
+// over y with the bias). `cols`: y's valid columns from the tile's first (the last panel may run
+// past N).
 template <int MR, int NP>
-MLPRT_FP16_TARGET void tile(const uint16_t* x, int64_t k_total, const Fp16Weights& w, int64_t p0,
-                            const float* bias, float* y, int64_t ldy) {
-  alignas(64) float acc[MR][NP * kFp16Panel] = {};
-  const uint16_t* panel[NP];
-  for (int j = 0; j < NP; ++j) panel[j] = w.panel(p0 + j);
-  for (int64_t k0 = 0; k0 < k_total; k0 += kChunkK) {
-    const int64_t k1 = std::min(k_total, k0 + kChunkK);
-    __m512h a[MR][NP];
+MLPRT_FP16_TARGET void tile_chunk(const uint16_t* x, int64_t ldx, const uint16_t* w0,
+                                  int64_t panel_stride, int64_t kp0, int64_t kp1, bool first,
+                                  const float* bias, float* y, int64_t ldy, int64_t cols) {
+  __m512h a[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j < NP; ++j) a[r][j] = _mm512_setzero_ph();
+  }
+  const uint16_t* wp = w0 + kp0 * 2 * kFp16Panel;
+  for (int64_t kp = kp0; kp < kp1; ++kp, wp += 2 * kFp16Panel) {
+    __m512h wk[NP];
+    for (int j = 0; j < NP; ++j) wk[j] = _mm512_load_ph(wp + j * panel_stride);
     for (int r = 0; r < MR; ++r) {
-      for (int j = 0; j < NP; ++j) a[r][j] = _mm512_setzero_ph();
-    }
-    for (int64_t k = k0; k < k1; ++k) {
-      __m512h wk[NP];
-      for (int j = 0; j < NP; ++j) wk[j] = _mm512_load_ph(panel[j] + k * kFp16Panel);
-      for (int r = 0; r < MR; ++r) {
-        const __m512h xb =
-            _mm512_castsi512_ph(_mm512_set1_epi16(static_cast<short>(x[r * k_total + k])));
-        for (int j = 0; j < NP; ++j) a[r][j] = _mm512_fmadd_ph(xb, wk[j], a[r][j]);
-      }
-    }
-    for (int r = 0; r < MR; ++r) {
-      for (int j = 0; j < NP; ++j) {
-        const __m512i bits = _mm512_castph_si512(a[r][j]);
-        const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(bits)));
-        const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(bits, 1)));
-        float* out = &acc[r][j * kFp16Panel];
-        _mm512_store_ps(out, _mm512_add_ps(_mm512_load_ps(out), lo));
-        _mm512_store_ps(out + 16, _mm512_add_ps(_mm512_load_ps(out + 16), hi));
-      }
+      int32_t pair;
+      std::memcpy(&pair, x + r * ldx + 2 * kp, sizeof(pair));
+      const __m512h xb = _mm512_castsi512_ph(_mm512_set1_epi32(pair));
+      for (int j = 0; j < NP; ++j) a[r][j] = _mm512_fmadd_ph(xb, wk[j], a[r][j]);
     }
   }
-  // Store the valid columns (the last panel may run past N), bias added.
-  const int64_t n0 = p0 * kFp16Panel;
-  const int64_t cols = std::min<int64_t>(NP * kFp16Panel, w.n() - n0);
-  for (int64_t c = 0; c < cols; c += 16) {
-    const int64_t left = std::min<int64_t>(16, cols - c);
+  for (int j = 0; j < NP; ++j) {
+    const int64_t c = j * kFp16Panel;
+    const int64_t left = std::min<int64_t>(kFp16Panel, cols - c);
+    if (left <= 0) break;
     const __mmask16 mask = left == 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
-    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + n0 + c)
-                                     : _mm512_setzero_ps();
+    const __m512 b = first && bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + c)
+                                              : _mm512_setzero_ps();
     for (int r = 0; r < MR; ++r) {
-      _mm512_mask_storeu_ps(y + r * ldy + n0 + c, mask,
-                            _mm512_add_ps(_mm512_load_ps(&acc[r][c]), b));
+      // Odd lanes (the odd k) onto the even ones, then the even lanes' 16 sums into fp32.
+      const __m512i bits = _mm512_castph_si512(a[r][j]);
+      const __m512h both = _mm512_add_ph(a[r][j], _mm512_castsi512_ph(_mm512_srli_epi32(bits, 16)));
+      const __m256i even = _mm512_cvtepi32_epi16(_mm512_castph_si512(both));
+      const __m512 sums = _mm512_cvtxph_ps(_mm256_castsi256_ph(even));
+      float* out = y + r * ldy + c;
+      const __m512 base = first ? b : _mm512_maskz_loadu_ps(mask, out);
+      _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(base, sums));
     }
   }
 }
 
 template <int NP>
-MLPRT_FP16_TARGET void rows_tile(int rows, const uint16_t* x, int64_t k, const Fp16Weights& w,
-                                 int64_t p0, const float* bias, float* y, int64_t ldy) {
+MLPRT_FP16_TARGET void rows_chunk(int rows, const uint16_t* x, int64_t ldx, const uint16_t* w0,
+                                  int64_t panel_stride, int64_t kp0, int64_t kp1, bool first,
+                                  const float* bias, float* y, int64_t ldy, int64_t cols) {
   switch (rows) {
-    case 8: tile<8, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 7: tile<7, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 6: tile<6, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 5: tile<5, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 4: tile<4, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 3: tile<3, NP>(x, k, w, p0, bias, y, ldy); break;
-    case 2: tile<2, NP>(x, k, w, p0, bias, y, ldy); break;
-    default: tile<1, NP>(x, k, w, p0, bias, y, ldy); break;
+#define MLPRT_FP16_ROWS(R)                                                                    \
+  case R:                                                                                      \
+    tile_chunk<R, NP>(x, ldx, w0, panel_stride, kp0, kp1, first, bias, y, ldy, cols); \
+    break;
+    MLPRT_FP16_ROWS(6)
+    MLPRT_FP16_ROWS(5)
+    MLPRT_FP16_ROWS(4)
+    MLPRT_FP16_ROWS(3)
+    MLPRT_FP16_ROWS(2)
+    default: tile_chunk<1, NP>(x, ldx, w0, panel_stride, kp0, kp1, first, bias, y, ldy, cols);
+#undef MLPRT_FP16_ROWS
   }
 }
 
-// Work item: rows [r0, r1), panels [p0, p0 + np) with np 1 or 2.
+using ChunkFn = void (*)(int, const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t,
+                         int64_t, bool, const float*, float*, int64_t, int64_t);
+constexpr ChunkFn kByPanels[kGroupPanels] = {rows_chunk<1>, rows_chunk<2>, rows_chunk<3>,
+                                             rows_chunk<4>};
+
+// Work item: rows [r0, r1) x the panels of group `g`.
 MLPRT_FP16_TARGET void run_item(const uint16_t* x, int64_t r0, int64_t r1, const Fp16Weights& w,
-                                int64_t p0, int64_t np, const float* bias, float* y) {
-  const int64_t k = w.k();
+                                int64_t g, const float* bias, float* y) {
+  const int64_t ldx = fp16_row_stride(w.k());
   const int64_t n = w.n();
-  for (int64_t r = r0; r < r1; r += kRowTile) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRowTile, r1 - r));
-    if (np == 2) {
-      rows_tile<2>(rows, x + r * k, k, w, p0, bias, y + r * n, n);
-    } else {
-      rows_tile<1>(rows, x + r * k, k, w, p0, bias, y + r * n, n);
+  const int64_t p0 = g * kGroupPanels;
+  const int np = static_cast<int>(std::min<int64_t>(kGroupPanels, w.panels() - p0));
+  const int64_t c0 = p0 * kFp16Panel;
+  const int64_t cols = std::min<int64_t>(kGroupPanels * kFp16Panel, n - c0);
+  const float* b = bias != nullptr ? bias + c0 : nullptr;
+  // One group (N <= 64): no other item reads these rows, so each row tile streams its rows
+  // once through the whole K. Several: the chunk's weights stay in L1 over the row tiles.
+  if (w.panels() <= kGroupPanels) {
+    for (int64_t r = r0; r < r1; r += kRowTile) {
+      const int rows = static_cast<int>(std::min<int64_t>(kRowTile, r1 - r));
+      for (int64_t kp0 = 0; kp0 < w.pairs(); kp0 += kChunkPairs) {
+        const int64_t kp1 = std::min(w.pairs(), kp0 + kChunkPairs);
+        kByPanels[np - 1](rows, x + r * ldx, ldx, w.panel(p0), w.panel_stride(), kp0, kp1,
+                          kp0 == 0, b, y + r * n + c0, n, cols);
+      }
+    }
+    return;
+  }
+  for (int64_t kp0 = 0; kp0 < w.pairs(); kp0 += kChunkPairs) {
+    const int64_t kp1 = std::min(w.pairs(), kp0 + kChunkPairs);
+    for (int64_t r = r0; r < r1; r += kRowTile) {
+      const int rows = static_cast<int>(std::min<int64_t>(kRowTile, r1 - r));
+      kByPanels[np - 1](rows, x + r * ldx, ldx, w.panel(p0), w.panel_stride(), kp0, kp1, kp0 == 0,
+                        b, y + r * n + c0, n, cols);
     }
   }
 }
@@ -149,9 +173,16 @@ void Fp16Weights::Free::operator()(uint16_t* p) const noexcept { std::free(p); }
 
 Fp16Weights::Fp16Weights(const float* w, int64_t k, int64_t n)
     : m_k(k), m_n(n), m_panels((n + kFp16Panel - 1) / kFp16Panel) {
-  const size_t bytes = static_cast<size_t>(m_panels * m_k * kFp16Panel) * sizeof(uint16_t);
-  m_data.reset(static_cast<uint16_t*>(aligned_zeroed(bytes)));
-  pack_column_panels(w, k, n, kFp16Panel, m_data.get(), [](float v) { return float_to_half(v); });
+  m_data.reset(static_cast<uint16_t*>(aligned_zeroed(bytes())));
+  for (int64_t p = 0; p < m_panels; ++p) {
+    uint16_t* dst = m_data.get() + p * panel_stride();
+    const int64_t cols = std::min(kFp16Panel, n - p * kFp16Panel);
+    for (int64_t row = 0; row < k; ++row) {
+      const float* src = w + row * n + p * kFp16Panel;
+      uint16_t* pair_row = dst + (row / 2) * 2 * kFp16Panel + row % 2;
+      for (int64_t c = 0; c < cols; ++c) pair_row[2 * c] = float_to_half(src[c]);
+    }
+  }
 }
 
 bool fp16_kernel_compiled() { return MLPRT_CPU_FP16_KERNEL != 0; }
@@ -161,29 +192,34 @@ bool fp16_gemm_available() {
   return kAvailable;
 }
 
-void convert_to_fp16(const float* x, uint16_t* out, int64_t count) {
+void convert_rows_to_fp16(const float* x, int64_t m, int64_t k, uint16_t* out) {
+  const int64_t ld = fp16_row_stride(k);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * k;
+    uint16_t* dst = out + r * ld;
 #if MLPRT_CPU_FP16_KERNEL
-  if (fp16_gemm_available()) {
-    convert_avx512(x, out, count);
-    return;
-  }
+    if (fp16_gemm_available()) {
+      convert_avx512(row, dst, k);
+    } else {
+      for (int64_t i = 0; i < k; ++i) dst[i] = float_to_half(row[i]);
+    }
+#else
+    for (int64_t i = 0; i < k; ++i) dst[i] = float_to_half(row[i]);
 #endif
-  for (int64_t i = 0; i < count; ++i) out[i] = float_to_half(x[i]);
+    if (ld > k) dst[k] = 0;
+  }
 }
 
 void fp16_gemm(const uint16_t* x, int64_t m, const Fp16Weights& w, const float* bias, float* y,
                int threads) {
 #if MLPRT_CPU_FP16_KERNEL
   if (m <= 0) return;
-  const int64_t pairs = (w.panels() + 1) / 2;
+  const int64_t groups = (w.panels() + kGroupPanels - 1) / kGroupPanels;
   const int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
-  const int64_t items = pairs * row_blocks;
+  const int64_t items = groups * row_blocks;
   auto item = [&](int64_t i) {
-    const int64_t rb = i / pairs;
-    const int64_t pair = i % pairs;
-    const int64_t p0 = pair * 2;
-    run_item(x, rb * kRowBlock, std::min(m, (rb + 1) * kRowBlock), w, p0,
-             std::min<int64_t>(2, w.panels() - p0), bias, y);
+    const int64_t rb = i / groups;
+    run_item(x, rb * kRowBlock, std::min(m, (rb + 1) * kRowBlock), w, i % groups, bias, y);
   };
   if (threads <= 1 || items == 1) {
     for (int64_t i = 0; i < items; ++i) item(i);

@@ -123,8 +123,8 @@ Result<double> measure_cpu_matmul_peak(const std::string& precision, int threads
     std::vector<float> a(kSize * kSize, 0.5f), b(kSize * kSize, 0.25f), c(kSize * kSize);
     if (precision == "fp16") {
       const backend::cpu::Fp16Weights w(b.data(), kSize, kSize);
-      std::vector<uint16_t> x(kSize * kSize);
-      backend::cpu::convert_to_fp16(a.data(), x.data(), kSize * kSize);
+      std::vector<uint16_t> x(kSize * backend::cpu::fp16_row_stride(kSize));
+      backend::cpu::convert_rows_to_fp16(a.data(), kSize, kSize, x.data());
       const int t = threads > 0 ? threads : omp_get_max_threads();
       us = best_us([&] { backend::cpu::fp16_gemm(x.data(), kSize, w, nullptr, c.data(), t); },
                    kBudgetS);
