@@ -10,10 +10,10 @@
 // pair of X values as one 32-bit element, which the load ports broadcast (a 16-bit broadcast
 // also takes the shuffle port, which one of the two FMA units shares). A 6-row x 64-column tile
 // lives in 24 fp16 accumulators (vfmadd231ph: 32 products an instruction, twice fp32's rate);
-// every kChunkPairs pairs of K the lane pairs are added and the sums added into Y in fp32, so
-// the fp16 rounding error grows with the chunk, not with K (and a chunk's sum stays far below
-// fp16's 65504 for normalized activations). X is converted to fp16 rows of fp16_row_stride(K)
-// by the caller (convert_rows_to_fp16).
+// every kChunkPairs pairs of K the lane pairs are added (in fp16) and the sums added into Y
+// in fp32, so the fp16 rounding error grows with the chunk, not with K (and a chunk's sum stays
+// far below fp16's 65504 for normalized activations). X is converted to fp16 rows of
+// fp16_row_stride(K) by the caller (convert_rows_to_fp16).
 //
 // Measured on the GPU machine's Xeon (pinned cores, one call, against the previous kernel's
 // 8-row x 32-column tiles with 16-bit broadcasts): 1024^3 GEMM 247 vs 124 GFLOP/s on 1 core,
