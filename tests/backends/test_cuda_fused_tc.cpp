@@ -1,7 +1,7 @@
 // The fused tensor-core MLP (fused_mlp_tc.h): which graphs it takes and why not, its recorded
 // per-profile choice, the kernel against float64 at row counts that are no multiple of any tile
-// (1, 7, 1000, 65537), widths that are no multiple of the MMA tile, every activation, fp16,
-// bf16, tf32 and fp32 (3xTF32), and whole engines through the builder's tactic. The GPU parts
+// (1, 7, 1000, 65537), widths that are no multiple of the MMA tile, every activation, residual
+// layers, fp16, bf16, tf32 and fp32 (3xTF32), and whole engines through the builder's tactic. The GPU parts
 // skip, saying why, where no CUDA device is present (CI); the host parts run everywhere.
 
 #include <cuda_bf16.h>
@@ -55,6 +55,21 @@ ir::Graph make_chain(int64_t k, const std::vector<LayerDef>& layers, unsigned se
   return maker.graph();
 }
 
+// ResMLP's block as the passes leave it: x[-1, k] -> Dense(k -> w, relu), then per block
+// Dense(w -> w, + its own input as the residual) -> `act` node, then Dense(w -> out).
+ir::Graph make_residual_chain(int64_t k, int64_t w, int blocks, const std::string& act,
+                              int64_t out, unsigned seed = 5) {
+  GraphMaker maker(seed);
+  std::string t = maker.dense(maker.input("x", {-1, k}), k, w, true, true);
+  for (int b = 0; b < blocks; ++b) {
+    const std::string h = maker.dense(t, w, w, true, false);
+    maker.graph().nodes.back().inputs.push_back(t);  // y = h W + b + h
+    t = maker.node(act, {h});
+  }
+  maker.output(maker.dense(t, w, out, true, false));
+  return maker.graph();
+}
+
 std::string reason_for(const ir::Graph& graph, Precision precision) {
   LayerPrecisions precisions;
   precisions.base = precision;
@@ -89,6 +104,41 @@ TEST(CudaFusedTc, EligibleChainsAndReasonsOtherwise) {
   maker.output(maker.add(h, x));
   const std::string branch = reason_for(maker.graph(), Precision::kFp16);
   EXPECT_NE(branch.find("Add"), std::string::npos) << branch;
+  // Residual layers that add their own input, their activation a node of its own: fp16 / bf16
+  // chains up to 128 wide whose input is no wider than their layers.
+  const ir::Graph resmlp = make_residual_chain(64, 64, 2, "Relu", 16);
+  EXPECT_EQ(reason_for(resmlp, Precision::kFp16), "");
+  EXPECT_EQ(reason_for(resmlp, Precision::kBf16), "");
+  std::vector<const ir::Node*> links;
+  LayerPrecisions fp16;
+  fp16.base = Precision::kFp16;
+  ASSERT_EQ(backend::cuda::fused_tc_ineligible(resmlp, fp16, links), "");
+  ASSERT_EQ(links.size(), 6u);  // 4 Dense, 2 Relu
+  EXPECT_EQ(links[2]->op, "Relu");
+  EXPECT_NE(reason_for(resmlp, Precision::kFp32).find("adds no residual input"),
+            std::string::npos);
+  EXPECT_NE(reason_for(make_residual_chain(64, 200, 1, "Relu", 16), Precision::kFp16)
+                .find("wider than 128"),
+            std::string::npos);
+  EXPECT_NE(reason_for(make_residual_chain(784, 64, 1, "Relu", 10), Precision::kFp16)
+                .find("784-wide input"),
+            std::string::npos);
+  // The residual of another layer's input (pre-activation blocks) is not in registers.
+  GraphMaker pre(2);
+  const std::string x0 = pre.input("x", {-1, 32});
+  const std::string h0 = pre.dense(x0, 32, 32, true, true);
+  const std::string h1 = pre.dense(h0, 32, 32, true, false);
+  pre.graph().nodes.back().inputs.push_back(x0);
+  pre.output(pre.dense(h1, 32, 8, true, false));
+  EXPECT_NE(reason_for(pre.graph(), Precision::kFp16).find("other than its own input"),
+            std::string::npos);
+  // A second activation after a Dense that has one is no link of the chain.
+  GraphMaker twice(3);
+  const std::string r = twice.relu(twice.dense(twice.input("x", {-1, 16}), 16, 16, true, true));
+  twice.output(twice.dense(r, 16, 4, true, false));
+  EXPECT_NE(reason_for(twice.graph(), Precision::kFp16).find("(Relu) is not a Dense layer"),
+            std::string::npos)
+      << reason_for(twice.graph(), Precision::kFp16);
   LayerPrecisions mixed;
   mixed.base = Precision::kFp16;
   mixed.by_node["a"] = Precision::kFp32;
@@ -263,6 +313,17 @@ void check_kernel_cases(bool large) {
       {{40, "neg"}, {40, "erf"}},
       {{40, "softplus_threshold", 2.0, 3.0}, {40, "sigmoid"}},
   };
+  // Residual layers (ResMLP blocks, the activation a node of its own), in 64- and 128-wide and
+  // padded widths, one- and two-tile rows, T rows and fp32 rows.
+  cases.push_back({"residual 64-64-(64 res relu)x2-16 fp16",
+                   make_residual_chain(64, 64, 2, "Relu", 16), Precision::kFp16, ElemType::kF16,
+                   {1, 7, 1000, 65537}});
+  cases.push_back({"residual 40-(40 res tanh)-8 bf16 fp32 io",
+                   make_residual_chain(40, 40, 1, "Tanh", 8), Precision::kBf16, ElemType::kF32,
+                   {1, 7, 1000, 65537}});
+  cases.push_back({"residual 96-128-(128 res sigmoid)x3-10 fp16 fp32 io",
+                   make_residual_chain(96, 128, 3, "Sigmoid", 10), Precision::kFp16,
+                   ElemType::kF32, {1, 7, 1000, 65537}});
   for (const auto& [a, b] : pairs) {
     cases.push_back({"activations fp16 " + a.act + "+" + b.act, make_chain(24, {a, b, {8, "none"}}), Precision::kFp16,
                      ElemType::kF16, {1, 7, 1000}});
@@ -326,6 +387,8 @@ TEST(CudaFusedTc, EnginesRecordTheChoiceAndMatchFloat64) {
   cases.push_back({make_chain(64, {{128, "relu"}, {16, "none"}}), Precision::kFp32,
                    "not eligible: node"});
   cases.push_back({make_chain(48, {{300, "relu"}, {16, "none"}}), Precision::kFp16, "300 wide"});
+  cases.push_back({make_residual_chain(64, 64, 2, "Relu", 16), Precision::kFp16,
+                   "fused tensor-core MLP: profile 0 (rows 1..65537, timed at 4096)"});
   for (const Case& c : cases) {
     const int64_t in = static_cast<int64_t>(c.graph.constants.at(c.graph.nodes[0].inputs[1]).dims[0]);
     Network network(std::make_unique<ir::Graph>(c.graph));

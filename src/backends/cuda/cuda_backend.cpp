@@ -746,7 +746,8 @@ class CudaBackend final : public Backend {
          << " io=" << static_cast<int>(in_type) << '/' << static_cast<int>(out_type);
     for (int l = 0; l < params.num_layers; ++l) {
       what << ' ' << params.layers[l].k << 'x' << params.layers[l].n << "+act"
-           << static_cast<int>(params.layers[l].act.kind);
+           << static_cast<int>(params.layers[l].act.kind)
+           << (params.layers[l].residual ? "+residual" : "");
     }
     const size_t in_es = in_type == ElemType::kF32 ? 4 : 2;
     const size_t out_es = out_type == ElemType::kF32 ? 4 : 2;

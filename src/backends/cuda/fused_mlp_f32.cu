@@ -363,6 +363,7 @@ const char* fused_f32_ineligible(const FusedTcParams& params) {
     if (params.layers[l].n_pad > kFusedF32MaxWidth) {
       return "a layer is wider than 64 (the fp32 / tf32 fused kernel's limit)";
     }
+    if (params.layers[l].residual) return "the fp32 / tf32 fused kernel adds no residual input";
   }
   if (f32_layout(params, kMaxWarps).total_bytes > current_max_block_smem()) {
     return "the fp32 weights and input buffers do not fit in shared memory";

@@ -199,6 +199,25 @@ __device__ __forceinline__ void column_group(float (&acc)[MT][2][4],
   }
 }
 
+// A residual layer's input added to column group np's accumulators: the layer's A fragments of
+// k16 tile np hold exactly those rows and columns (k == n), in the pairs the C tiles hold.
+template <typename T, int MAXW, int MT>
+__device__ __forceinline__ void add_input(float (&acc)[MT][2][4],
+                                          const uint32_t (&a)[MT][MAXW / 16][4], int np) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float2 top = unpack2<T>(a[mt][np][h * 2]);
+      const float2 bottom = unpack2<T>(a[mt][np][h * 2 + 1]);
+      acc[mt][h][0] += top.x;
+      acc[mt][h][1] += top.y;
+      acc[mt][h][2] += bottom.x;
+      acc[mt][h][3] += bottom.y;
+    }
+  }
+}
+
 // Column group np's accumulators (acc[mt][h]: n8 tile 2 np + h; C of n8 tile j: rows g / g+8,
 // columns 8j + t2, +1) through the activation into the next layer's A fragments (A of k16 tile
 // np: a0 / a1 rows g / g+8 of its first 8 columns, a2 / a3 of its last 8). Padded columns hold 0
@@ -279,6 +298,7 @@ __device__ __forceinline__ void hidden_layer(const uint32_t (&a)[MT][MAXW / 16][
     if (!FULL && np * 16 >= layer.n_pad) break;
     float acc[MT][2][4];
     column_group<T, MAXW, MT, FULL, !kPairBias>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+    if (layer.residual) add_input<T, MAXW, MT>(acc, a, np);
     uint32_t pair_bias[2] = {0, 0};
     if constexpr (kPairBias) {
       const int t2 = (lane & 3) * 2;
@@ -305,6 +325,7 @@ __device__ __forceinline__ void output_layer(const uint32_t (&a)[MT][MAXW / 16][
     if (np * 16 >= layer.n_pad) break;
     float acc[MT][2][4];
     column_group<T, MAXW, MT, false, true>(acc, a, wl, wld, bias, np, layer.k_pad, lane);
+    if (layer.residual) add_input<T, MAXW, MT>(acc, a, np);
     store_group<T, MT, MODE>(acc, layer, y, y_type, paired, row0, rows, np, lane);
   }
 }
@@ -715,6 +736,13 @@ cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_
 const char* fused_rr_ineligible(const FusedTcParams& params) {
   if (params.num_layers < 1) return "no layers";
   if (chain_width(params) > kFusedRrMaxWidth) return "a layer is wider than 128";
+  if (streams_input(params)) {
+    for (int l = 0; l < params.num_layers; ++l) {
+      if (params.layers[l].residual) {
+        return "a residual layer in a chain whose input is wider than its layers (streamed)";
+      }
+    }
+  }
   if (block_smem(params, kMmaRows) > current_max_block_smem()) {
     return "the weights do not fit in shared memory";
   }

@@ -17,7 +17,9 @@
 //    first layer's fragments); the output is written once, from the last layer's registers;
 //  * an input wider than the chain is not staged: the first layer streams it through a per-warp
 //    ring of cp.async chunks (fused_rr_stream.cuh), its weights held in shared memory like the
-//    others'.
+//    others';
+//  * a residual layer (y = act(x W + b + x)) adds its input fragments, still in registers, to its
+//    accumulators: they share the C / A layout. Its chain must not stream its input.
 
 #include <cstdint>
 
@@ -29,7 +31,8 @@ namespace mlprt::backend::cuda {
 
 inline constexpr int kFusedRrMaxWidth = 128;
 
-/// Whether launch_fused_rr can run `params` on this GPU (widths, shared memory), and if not, why.
+/// Whether launch_fused_rr can run `params` on this GPU (widths, shared memory, a residual layer
+/// in a chain that streams its input), and if not, why.
 const char* fused_rr_ineligible(const FusedTcParams& params);
 
 /// Whether it can read this input: any, except that an input wider than the chain (streamed by

@@ -280,7 +280,8 @@ cudaError_t launch_fused_tc(const FusedTcParams& params, const void* x, ElemType
     const FusedTcLayer& layer = params.layers[l];
     if (layer.weights == nullptr || layer.bias == nullptr || layer.k < 1 || layer.n < 1 ||
         layer.k_pad != fused_tc_pad(layer.k) || layer.n_pad != fused_tc_pad(layer.n) ||
-        layer.n_pad > params.width_pad || (l > 0 && layer.k != params.layers[l - 1].n)) {
+        layer.n_pad > params.width_pad || (l > 0 && layer.k != params.layers[l - 1].n) ||
+        (layer.residual && layer.k != layer.n)) {
       return cudaErrorInvalidValue;
     }
   }
@@ -290,6 +291,9 @@ cudaError_t launch_fused_tc(const FusedTcParams& params, const void* x, ElemType
   // Chains no wider than 128 keep their activations in registers (fused_mlp_rr.h).
   if (fused_rr_ineligible(params) == nullptr && fused_rr_takes(params, x, x_type)) {
     return launch_fused_rr(params, x, x_type, y, y_type, rows, stream);
+  }
+  for (int l = 0; l < params.num_layers; ++l) {
+    if (params.layers[l].residual) return cudaErrorInvalidValue;  // the staged kernel adds none
   }
   switch (params.compute) {
     case ElemType::kF16: return launch_width<__half>(params, x, x_type, y, y_type, rows, stream);

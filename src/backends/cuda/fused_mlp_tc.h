@@ -11,7 +11,8 @@
 //
 // Limits: hidden and output widths up to kFusedTcMaxWidth (padded to 16 inside, never in the
 // user's data), any input width (streamed in chunks), any row count, up to kFusedTcMaxLayers
-// layers, every ActKind applied in fp32 on the accumulator plus the bias.
+// layers, every ActKind applied in fp32 on the accumulator plus the bias. A layer that adds its
+// own input to its output (residual) runs on the register-resident kernel only (fused_mlp_rr.h).
 
 #include <cstdint>
 
@@ -36,6 +37,8 @@ struct FusedTcLayer {
   int k_pad = 0;  ///< k rounded up to 16
   int n_pad = 0;  ///< n rounded up to 16
   ActParams act;
+  /// y = act(x W + b + x): the layer adds its own input (k == n) before the activation.
+  bool residual = false;
 };
 
 struct FusedTcParams {

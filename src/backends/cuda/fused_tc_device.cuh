@@ -153,6 +153,16 @@ __device__ __forceinline__ uint32_t pack2(float a, float b) {
   }
 }
 
+// A packed pair back in fp32.
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t packed) {
+  if constexpr (std::is_same_v<T, __half>) {
+    return __half22float2(*reinterpret_cast<const __half2*>(&packed));
+  } else {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed));
+  }
+}
+
 // max(v, 0) of both halves of a packed pair.
 template <typename T>
 __device__ __forceinline__ uint32_t relu2(uint32_t packed) {

@@ -1,12 +1,16 @@
 #include "backends/cuda/fused_tc_plan.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
-#include "ir/passes/passes.h"
 #include "backends/cuda/cuda_dense.h"
 #include "backends/cuda/cuda_executable.h"
 #include "backends/cuda/fused_mlp_f32.h"
+#include "backends/cuda/fused_mlp_rr.h"
+#include "ir/activation.h"
+#include "ir/passes/passes.h"
 #include "common/check.h"
 #include "common/json_integer.h"
 
@@ -24,6 +28,23 @@ bool is_view(const std::string& op) {
   return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze";
 }
 
+// Why a chain with a residual layer is not one the register-resident kernel runs, or empty:
+// `first_k`, the chain's input width; `widest`, its widest layer.
+std::string residual_chain_ineligible(bool fp32_engine, int64_t first_k, int64_t widest) {
+  if (fp32_engine) return "a residual layer: the fp32 / tf32 fused kernel adds no residual input";
+  const int64_t width = fused_tc_pad(widest) <= 64 && fused_tc_pad(first_k) <= 64 ? 64 : 128;
+  if (fused_tc_pad(widest) > kFusedRrMaxWidth) {
+    return "a residual layer in a chain wider than " + std::to_string(kFusedRrMaxWidth) +
+           " (the register-resident kernel, which adds residual inputs, takes up to that)";
+  }
+  if (fused_tc_pad(first_k) > width) {
+    return "a residual layer in a chain whose " + std::to_string(first_k) +
+           "-wide input is wider than its layers (the register-resident kernel streams such an "
+           "input and then adds no residual input)";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& precisions,
@@ -39,12 +60,17 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
   }
   std::string current = graph.inputs[0].name;
   int64_t previous_n = -1;
+  int64_t first_k = 0;
+  int64_t widest = 0;
+  size_t dense_count = 0;
+  bool residual = false;
+  bool takes_activation = false;  // the last Dense has none, and no activation node took its place
   for (const ir::Node& node : graph.nodes) {
     if (node.inputs.empty() || node.inputs[0] != current || node.outputs.size() != 1) {
       return describe(node) + " is not the next link of a single chain from the input";
     }
+    const std::optional<ir::ActivationSpec> activation = ir::activation_of(node);
     if (node.op == "Dense") {
-      if (ir::has_residual(node)) return describe(node) + " adds a residual input";
       Result<DenseSpec> spec = dense_spec(graph, node);
       if (!spec.is_ok()) return spec.status().message();
       if (spec->transpose_x) return describe(node) + " reads its input transposed";
@@ -58,22 +84,42 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
                " widths up to " + std::to_string(max_width);
       }
       if (spec->k > (int64_t{1} << 30)) return describe(node) + " has too many input columns";
+      if (ir::has_residual(node)) {
+        if (node.inputs[3] != node.inputs[0]) {
+          return describe(node) + " adds a residual input other than its own input (the fused "
+                                  "kernel adds a layer's own input)";
+        }
+        if (spec->k != spec->n || spec->act.kind != ActKind::kNone) {
+          return describe(node) + " adds a residual input to an output of another width or "
+                                  "after an activation";
+        }
+        residual = true;
+      }
+      if (dense_count == 0) first_k = spec->k;
+      widest = std::max(widest, spec->n);
       previous_n = spec->n;
+      takes_activation = spec->act.kind == ActKind::kNone;
+      ++dense_count;
+      chain.push_back(&node);
+    } else if (activation && takes_activation) {
+      takes_activation = false;
       chain.push_back(&node);
     } else if (!is_view(node.op)) {
-      return describe(node) + " is not a Dense layer or a view (the fused kernel runs chains of "
-                              "Dense layers with their bias and activation)";
+      return describe(node) + " is not a Dense layer, a view or the activation of a Dense layer "
+                              "without one (the fused kernel runs chains of Dense layers with "
+                              "their bias and activation)";
     }
     current = node.outputs[0];
   }
   if (chain.empty()) return "the graph has no Dense layer";
-  if (current != graph.outputs[0].name || graph.nodes.back().op != "Dense") {
+  if (current != graph.outputs[0].name || &graph.nodes.back() != chain.back()) {
     return "the graph's output is not the last Dense layer's";
   }
-  if (chain.size() > static_cast<size_t>(kFusedTcMaxLayers)) {
-    return "the chain has " + std::to_string(chain.size()) + " Dense layers; the fused kernel "
+  if (dense_count > static_cast<size_t>(kFusedTcMaxLayers)) {
+    return "the chain has " + std::to_string(dense_count) + " Dense layers; the fused kernel "
            "takes up to " + std::to_string(kFusedTcMaxLayers);
   }
+  if (residual) return residual_chain_ineligible(fp32_engine, first_k, widest);
   return {};
 }
 
@@ -99,17 +145,30 @@ std::string fused_layer_ineligible(const ir::Graph& graph, const ir::Node& node,
 Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>& chain,
                      Precision precision, bool pattern, FusedTcParams& params,
                      std::vector<DeviceBuffer>& buffers, cudaStream_t stream) {
-  if (chain.empty() || chain.size() > static_cast<size_t>(kFusedTcMaxLayers)) {
-    return make_error(StatusCode::kInternal, "fused MLP: bad chain of ", chain.size(), " layers");
+  const auto dense_count = static_cast<size_t>(std::count_if(
+      chain.begin(), chain.end(), [](const ir::Node* node) { return node->op == "Dense"; }));
+  if (dense_count == 0 || dense_count > static_cast<size_t>(kFusedTcMaxLayers) ||
+      chain.front()->op != "Dense") {
+    return make_error(StatusCode::kInternal, "fused MLP: bad chain of ", chain.size(), " nodes");
   }
   params = FusedTcParams{};
   params.compute = storage_type(precision);
   params.split_tf32 = precision == Precision::kFp32;
-  params.num_layers = static_cast<int>(chain.size());
+  params.num_layers = 0;
   buffers.clear();
-  buffers.resize(chain.size() * 2);
-  for (size_t i = 0; i < chain.size(); ++i) {
-    const ir::Node& node = *chain[i];
+  buffers.resize(dense_count * 2);
+  for (const ir::Node* link : chain) {
+    if (link->op != "Dense") {  // the activation of the Dense before it (fused_tc_ineligible)
+      const std::optional<ir::ActivationSpec> activation = ir::activation_of(*link);
+      if (!activation) {
+        return make_error(StatusCode::kInternal, "fused MLP: ", describe(*link),
+                          " is neither a Dense layer nor an activation");
+      }
+      params.layers[params.num_layers - 1].act = act_params(*activation);
+      continue;
+    }
+    const ir::Node& node = *link;
+    const auto i = static_cast<size_t>(params.num_layers++);
     MLPRT_ASSIGN_OR_RETURN(DenseSpec spec, dense_spec(graph, node));
     FusedTcLayer& layer = params.layers[i];
     layer.k = static_cast<int>(spec.k);
@@ -117,6 +176,7 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
     layer.k_pad = fused_tc_pad(spec.k);
     layer.n_pad = fused_tc_pad(spec.n);
     layer.act = spec.act;
+    layer.residual = ir::has_residual(node);
     params.width_pad = std::max(params.width_pad, layer.n_pad);
     const size_t wt_count = static_cast<size_t>(layer.n_pad) * static_cast<size_t>(layer.k_pad);
     std::vector<float> wt(wt_count, 0.0f);
@@ -152,6 +212,13 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
   (void)stream;
   if (params.compute == ElemType::kF32) {
     if (const char* why = fused_f32_ineligible(params)) {
+      return make_error(StatusCode::kUnsupported, why);
+    }
+  }
+  const bool residual = std::any_of(params.layers, params.layers + params.num_layers,
+                                    [](const FusedTcLayer& layer) { return layer.residual; });
+  if (residual && params.compute != ElemType::kF32) {
+    if (const char* why = fused_rr_ineligible(params)) {
       return make_error(StatusCode::kUnsupported, why);
     }
   }

@@ -18,7 +18,11 @@ namespace mlprt::backend::cuda {
 
 /// Empty when the graph is a chain input -> Dense -> ... -> Dense -> output (views between
 /// them allowed) that the fused kernel runs in `precisions`; else why not, e.g. "layer 'fc1'
-/// is 1024 wide; the fused kernel takes widths up to 256". `chain` gets the Dense nodes.
+/// is 1024 wide; the fused kernel takes widths up to 256". `chain` gets the Dense nodes, and
+/// after a Dense with no activation the activation node that follows it (as ResMLP's
+/// relu(fc(h) + h) leaves it: a residual Dense keeps its activation apart). A residual Dense
+/// must add its own input, in fp16 / bf16, in a chain at most 128 wide that does not stream its
+/// input (the register-resident kernel's limits).
 std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& precisions,
                                 std::vector<const ir::Node*>& chain);
 
