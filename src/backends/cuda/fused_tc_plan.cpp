@@ -101,7 +101,7 @@ std::string fused_tc_ineligible(const ir::Graph& graph, const LayerPrecisions& p
       takes_activation = spec->act.kind == ActKind::kNone;
       ++dense_count;
       chain.push_back(&node);
-    } else if (activation && takes_activation) {
+    } else if (activation && takes_activation && node.inputs.size() == 1) {
       takes_activation = false;
       chain.push_back(&node);
     } else if (!is_view(node.op)) {
