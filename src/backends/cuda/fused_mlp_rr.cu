@@ -604,7 +604,18 @@ int chain_width(const FusedTcParams& params) {
   return w;
 }
 
-int template_width(const FusedTcParams& params) { return chain_width(params) <= 64 ? 64 : 128; }
+// The kernel's template width (64 or 128) for a chain whose input is `k_pad` wide and whose
+// widest layer has `widest_pad` outputs: as chain_width, the input counts unless it is streamed.
+int template_width_of(int k_pad, int widest_pad) {
+  const int width = k_pad <= kFusedRrMaxWidth ? std::max(k_pad, widest_pad) : widest_pad;
+  return width <= 64 ? 64 : 128;
+}
+
+int template_width(const FusedTcParams& params) {
+  int widest = 0;
+  for (int l = 0; l < params.num_layers; ++l) widest = std::max(widest, params.layers[l].n_pad);
+  return template_width_of(params.layers[0].k_pad, widest);
+}
 
 bool streams_input(const FusedTcParams& params) {
   return params.layers[0].k_pad > template_width(params);
@@ -747,6 +758,11 @@ const char* fused_rr_ineligible(const FusedTcParams& params) {
     return "the weights do not fit in shared memory";
   }
   return nullptr;
+}
+
+bool fused_rr_streams_input(int64_t input_k, int64_t widest) {
+  const int k_pad = fused_tc_pad(input_k);
+  return k_pad > template_width_of(k_pad, fused_tc_pad(widest));
 }
 
 bool fused_rr_takes(const FusedTcParams& params, const void* x, ElemType x_type) {

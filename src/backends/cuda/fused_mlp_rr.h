@@ -35,6 +35,10 @@ inline constexpr int kFusedRrMaxWidth = 128;
 /// in a chain that streams its input), and if not, why.
 const char* fused_rr_ineligible(const FusedTcParams& params);
 
+/// Whether it streams an input `input_k` wide through the first layer of a chain whose widest
+/// layer has `widest` outputs (an input wider than the kernel's 64- or 128-wide template).
+bool fused_rr_streams_input(int64_t input_k, int64_t widest);
+
 /// Whether it can read this input: any, except that an input wider than the chain (streamed by
 /// the first layer) must be 16-byte aligned rows of the compute type (k % 8 == 0) or of fp32
 /// (k % 4 == 0); launch_fused_tc runs other such inputs with the staged kernel.

@@ -32,12 +32,11 @@ bool is_view(const std::string& op) {
 // `first_k`, the chain's input width; `widest`, its widest layer.
 std::string residual_chain_ineligible(bool fp32_engine, int64_t first_k, int64_t widest) {
   if (fp32_engine) return "a residual layer: the fp32 / tf32 fused kernel adds no residual input";
-  const int64_t width = fused_tc_pad(widest) <= 64 && fused_tc_pad(first_k) <= 64 ? 64 : 128;
   if (fused_tc_pad(widest) > kFusedRrMaxWidth) {
     return "a residual layer in a chain wider than " + std::to_string(kFusedRrMaxWidth) +
            " (the register-resident kernel, which adds residual inputs, takes up to that)";
   }
-  if (fused_tc_pad(first_k) > width) {
+  if (fused_rr_streams_input(first_k, widest)) {
     return "a residual layer in a chain whose " + std::to_string(first_k) +
            "-wide input is wider than its layers (the register-resident kernel streams such an "
            "input and then adds no residual input)";
