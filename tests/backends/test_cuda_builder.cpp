@@ -1,10 +1,11 @@
 // The cuda builder: a second build with a warm timing cache times nothing and writes the same
-// plan bytes; per-layer precisions are honoured (a mixed engine), a single one for every layer
+// plan bytes; whole-engine timings decide the fused kernels' choice; per-layer precisions are honoured (a mixed engine), a single one for every layer
 // makes a single-precision engine. Skipped where no CUDA device is present.
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 
 #include "cpu_test_graphs.h"
 #include "cuda_skip.h"
@@ -51,6 +52,58 @@ TEST(CudaTimingCache, WarmCacheSkipsTimingAndGivesTheSamePlan) {
   EXPECT_NE(tactic_lines[1].find(" 0 timed"), std::string::npos) << tactic_lines[1];
   EXPECT_EQ(cold->bytes, warm->bytes);
   std::filesystem::remove(cache);
+}
+
+// Every profile with a fused candidate is timed as whole engines, and the plan takes the fastest:
+// the fp32 fused kernel where it won (runs below fused_max_rows), the tensor-core one where it won.
+TEST(CudaBuilder, WholeEngineTimesDecideTheFusedChoice) {
+  SKIP_WITHOUT_GPU();
+  GraphMaker maker(7);
+  const std::string x = maker.input("x", {-1, 64});
+  maker.output(maker.dense(maker.dense(x, 64, 64, true, true), 64, 16));
+  Network network(std::make_unique<ir::Graph>(maker.graph()));
+  BuilderConfig config;
+  config.backend = "cuda";
+  const std::vector<int64_t> opts = {1, 32, 4096, 262144};
+  for (const int64_t opt : opts) {
+    OptimizationProfile profile;
+    ASSERT_TRUE(profile.set_dimensions("x", {{opt, 64}, {opt, 64}, {opt, 64}}).is_ok());
+    config.profiles.push_back(profile);
+  }
+  std::vector<std::string> logs;
+  struct ResetLog {
+    ~ResetLog() { set_log_callback(nullptr); }
+  } reset_log;
+  set_log_callback([&](Severity, std::string_view message) { logs.emplace_back(message); });
+  set_log_severity(Severity::kVerbose);
+  for (const bool fp16 : {false, true}) {
+    logs.clear();
+    config.allow_fp16 = fp16;
+    auto built = build_serialized_engine(network, config);
+    ASSERT_TRUE(built.is_ok()) << built.status().message();
+    auto engine = Engine::load(built->bytes, "whole");
+    ASSERT_TRUE(engine.is_ok()) << engine.status().message();
+    std::string notes;
+    for (const std::string& line : (*engine)->info().tactics) notes += line + "\n";
+    const std::regex whole(
+        R"(profile (\d+) at M=(\d+), whole engine: cuBLASLt layers ([0-9.e+-]+) us(, fp32 fused ([0-9.e+-]+) us)?(, tensor-core fused ([0-9.e+-]+) us)?)");
+    int timed = 0;
+    for (const std::string& line : logs) {
+      std::smatch m;
+      if (!std::regex_search(line, m, whole)) continue;
+      ++timed;
+      const double layers = std::stod(m[3]);
+      const double fp32 = m[5].matched ? std::stod(m[5]) : 1e30;
+      const double tc = m[7].matched ? std::stod(m[7]) : 1e30;
+      EXPECT_GT(layers, 0.0) << line;
+      const std::string profile = "profile " + m[1].str() + " (rows " + m[2].str() + "..";
+      const size_t at = notes.find(profile);
+      ASSERT_NE(at, std::string::npos) << notes;
+      const bool tc_chosen = notes.compare(notes.find("): ", at) + 3, 7, "chosen,") == 0;
+      EXPECT_EQ(tc_chosen, tc < std::min(layers, fp32)) << line << "\n" << notes;
+    }
+    EXPECT_EQ(timed, static_cast<int>(opts.size())) << (fp16 ? "fp16" : "fp32");
+  }
 }
 
 TEST(CudaBuilder, LayerPrecisionsAreHonouredPerLayer) {

@@ -292,7 +292,7 @@ std::vector<std::string> FusedTcChoice::describe() const {
     os << "fused tensor-core MLP: profile " << p.profile << " (rows " << p.rows_min << ".."
        << p.rows_max << ", timed at " << p.rows_opt << "): "
        << (p.chosen ? "chosen, " : "not chosen, ") << p.fused_us << " us fused vs "
-       << p.layers_us << " us unfused";
+       << p.layers_us << " us unfused (whole engines)";
     lines.push_back(os.str());
   }
   return lines;

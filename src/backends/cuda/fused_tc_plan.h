@@ -57,6 +57,7 @@ struct FusedTcProfile {
   int64_t rows_min = 0;
   int64_t rows_opt = 0;
   int64_t rows_max = 0;
+  /// Whole-engine times at rows_opt, one call per graph launch (see confirm_chain_choices).
   double fused_us = 0.0;
   double layers_us = 0.0;  ///< the unfused path (cuBLASLt layers, or the fp32 fused kernel)
   bool chosen = false;
@@ -74,7 +75,7 @@ struct FusedTcChoice {
   [[nodiscard]] nlohmann::json to_json() const;
   static Result<FusedTcChoice> from_json(const nlohmann::json& json);
   /// Lines for inspect: "fused tensor-core MLP: profile 0 (rows 1..4096, opt 1024): chosen,
-  /// 8.1 us vs 20.3 us unfused" or "fused tensor-core MLP: not eligible: <reason>".
+  /// 8.1 us vs 20.3 us unfused (whole engines)" or "fused tensor-core MLP: not eligible: <reason>".
   [[nodiscard]] std::vector<std::string> describe() const;
 };
 
