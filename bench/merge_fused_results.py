@@ -5,8 +5,9 @@ bench/results/gpu-fused-DATE.json and a PNG (latency against batch per model, fp
 
     python3 bench/merge_fused_results.py PEERS.json[,PEERS2.json] MLPRT.jsonl TCNN.jsonl DATE COMMAND [BENCH.log]
 
-BENCH.log (mlprt_gpu_bench's stderr) gives each row the fused kernel's own time as the builder
-timed it (`fused_tc_us`, chosen or not). Without tcnn_bench rows, tiny-cuda-nn's reference
+BENCH.log (mlprt_gpu_bench's stderr) gives each row the engine's time with the fused kernel as
+the builder timed it (`fused_tc_us`, chosen or not; the whole engine, one call per graph launch,
+since the builder times candidate engines whole). Without tcnn_bench rows, tiny-cuda-nn's reference
 figures of ../shared/bench/tinycudann/README.md (same H200) fill `tcnn_readme_us`.
 
 tiny-cuda-nn runs batches rounded to a multiple of 256 (its granularity) and pads the tutorial
@@ -114,7 +115,7 @@ def main():
         rs = sorted((r for r in rows if r["model"] == model and r["prec"] == "fp16"), key=lambda r: r["batch"])
         for key, color, label in (("mlprt_us", "C0", "mlprt (fused tactic)"),
                                   ("mlprt_before_us", "C0", "mlprt before (issue)"),
-                                  ("fused_tc_us", "C2", "our fused kernel (as timed by the build)"),
+                                  ("fused_tc_us", "C2", "engine with our fused kernel (as the build timed it)"),
                                   ("tcnn_fused_graph_us", "C4", "tiny-cuda-nn fused"),
                                   ("tcnn_readme_us", "C4", "tiny-cuda-nn fused (its README, same H200)"),
                                   ("torch_graph_us", "C1", "torch CUDA graph"),
@@ -128,7 +129,7 @@ def main():
     fig.tight_layout()
     fig.savefig(base + ".png.tmp.png", dpi=110)
     os.replace(base + ".png.tmp.png", base + ".png")
-    print(f"{'model':>8} {'prec':>5} {'batch':>8} {'fused':>5} {'mlprt':>9} {'before':>8} {'kernel':>9} {'tcnn':>9} {'torch.g':>9} {'jax':>9} {'target':>7}")
+    print(f"{'model':>8} {'prec':>5} {'batch':>8} {'fused':>5} {'mlprt':>9} {'before':>8} {'build':>9} {'tcnn':>9} {'torch.g':>9} {'jax':>9} {'target':>7}")
     f = lambda v: f"{v:9.2f}" if isinstance(v, (int, float)) else f"{'-':>9}"
     for r in rows:
         print(f"{r['model']:>8} {r['prec']:>5} {r['batch']:>8} {str(r['fused_tc'])[0]:>5} {f(r['mlprt_us'])} "
