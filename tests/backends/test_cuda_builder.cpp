@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "backends/cuda/cuda_engine_timing.h"
 #include "cpu_test_graphs.h"
 #include "cuda_skip.h"
 #include "mlprt/mlprt.h"
@@ -104,6 +105,30 @@ TEST(CudaBuilder, WholeEngineTimesDecideTheFusedChoice) {
     }
     EXPECT_EQ(timed, static_cast<int>(opts.size())) << (fp16 ? "fp16" : "fp32");
   }
+}
+
+// The timing cache's key of a whole-engine time: the same for the same structure, choices and
+// shapes whatever the weights (a warm cache must answer the next build), different when any of
+// those three differ. Host-only: no device needed.
+TEST(CudaBuilder, EngineTimingKeysNameStructureChoicesAndShapes) {
+  auto make = [](unsigned seed, int64_t width, bool relu) {
+    GraphMaker maker(seed);
+    const std::string x = maker.input("x", {-1, 64});
+    maker.output(maker.dense(maker.dense(x, 64, width, true, relu), width, 16));
+    return maker.graph();
+  };
+  const ir::Graph graph = make(1, 64, true);
+  const ir::ShapeMap shapes = {{"x", {4096, 64}}};
+  const std::string blob = R"({"fused_max_rows":0})";
+  const std::string key = backend::cuda::engine_timing_key(graph, blob, shapes);
+  EXPECT_EQ(key.rfind("engine v1 ", 0), 0u) << key;
+  EXPECT_EQ(key, backend::cuda::engine_timing_key(graph, blob, shapes));
+  EXPECT_EQ(key, backend::cuda::engine_timing_key(make(2, 64, true), blob, shapes))
+      << "other weight values, same key";
+  EXPECT_NE(key, backend::cuda::engine_timing_key(make(1, 32, true), blob, shapes));
+  EXPECT_NE(key, backend::cuda::engine_timing_key(make(1, 64, false), blob, shapes));
+  EXPECT_NE(key, backend::cuda::engine_timing_key(graph, R"({"fused_max_rows":4096})", shapes));
+  EXPECT_NE(key, backend::cuda::engine_timing_key(graph, blob, {{"x", {4097, 64}}}));
 }
 
 TEST(CudaBuilder, LayerPrecisionsAreHonouredPerLayer) {
