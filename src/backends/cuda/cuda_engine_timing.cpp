@@ -1,10 +1,13 @@
 #include "backends/cuda/cuda_engine_timing.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <sstream>
-#include <type_traits>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "backends/cuda/cuda_kernels.h"
