@@ -15,6 +15,19 @@
 namespace mlprt::testing {
 namespace {
 
+// The log's lines down to `severity` while in scope; then the default callback and severity.
+struct LogLines {
+  explicit LogLines(Severity severity) {
+    set_log_callback([this](Severity, std::string_view message) { lines.emplace_back(message); });
+    set_log_severity(severity);
+  }
+  ~LogLines() {
+    set_log_callback(nullptr);
+    set_log_severity(Severity::kWarning);
+  }
+  std::vector<std::string> lines;
+};
+
 TEST(CudaTimingCache, WarmCacheSkipsTimingAndGivesTheSamePlan) {
   SKIP_WITHOUT_GPU();
   GraphMaker maker(5);
@@ -32,12 +45,8 @@ TEST(CudaTimingCache, WarmCacheSkipsTimingAndGivesTheSamePlan) {
   ASSERT_TRUE(large.set_dimensions("x", {{65, 128}, {512, 128}, {4096, 128}}).is_ok());
   config.profiles = {small, large};
 
-  std::vector<std::string> logs;
-  struct ResetLog {
-    ~ResetLog() { set_log_callback(nullptr); }
-  } reset_log;
-  set_log_callback([&](Severity, std::string_view message) { logs.emplace_back(message); });
-  set_log_severity(Severity::kInfo);
+  LogLines log(Severity::kInfo);
+  const std::vector<std::string>& logs = log.lines;
   auto cold = build_serialized_engine(network, config);
   ASSERT_TRUE(cold.is_ok()) << cold.status().message();
   ASSERT_TRUE(std::filesystem::exists(cache));
@@ -71,12 +80,8 @@ TEST(CudaBuilder, WholeEngineTimesDecideTheFusedChoice) {
     ASSERT_TRUE(profile.set_dimensions("x", {{opt, 64}, {opt, 64}, {opt, 64}}).is_ok());
     config.profiles.push_back(profile);
   }
-  std::vector<std::string> logs;
-  struct ResetLog {
-    ~ResetLog() { set_log_callback(nullptr); }
-  } reset_log;
-  set_log_callback([&](Severity, std::string_view message) { logs.emplace_back(message); });
-  set_log_severity(Severity::kVerbose);
+  LogLines log(Severity::kVerbose);
+  std::vector<std::string>& logs = log.lines;
   for (const bool fp16 : {false, true}) {
     logs.clear();
     config.allow_fp16 = fp16;
