@@ -105,24 +105,22 @@ Result<double> time_engine_us(const ir::Graph& graph, const BlobInfo& blob,
   MLPRT_ASSIGN_OR_RETURN(auto context, exe->create_context());
   MLPRT_RETURN_IF_ERROR(context->set_device_io(true));
   MLPRT_RETURN_IF_ERROR(context->prepare(shapes));
-  const std::vector<TensorSlot>& tensors = exe->tensors();
   std::vector<DeviceBuffer> buffers;
   IoBindings io;
   io.device_addresses = true;
-  for (size_t i = 0; i < exe->input_ids().size(); ++i) {
-    const std::string& name = tensors[exe->input_ids()[i]].name;
-    MLPRT_ASSIGN_OR_RETURN(DeviceBuffer b,
-                           tensor_buffer(name, exe->input_types()[i], shapes, stream, true));
-    io.inputs[name] = b.get();
-    buffers.push_back(std::move(b));
-  }
-  for (size_t i = 0; i < exe->output_ids().size(); ++i) {
-    const std::string& name = tensors[exe->output_ids()[i]].name;
-    MLPRT_ASSIGN_OR_RETURN(DeviceBuffer b,
-                           tensor_buffer(name, exe->output_types()[i], shapes, stream, false));
-    io.outputs[name] = b.get();
-    buffers.push_back(std::move(b));
-  }
+  // Device buffers for the inputs (filled) or the outputs, bound by name into `bound`.
+  auto bind = [&](const std::vector<size_t>& ids, const std::vector<ElemType>& types, bool fill,
+                  auto& bound) -> Status {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string& name = exe->tensors()[ids[i]].name;
+      MLPRT_ASSIGN_OR_RETURN(DeviceBuffer b, tensor_buffer(name, types[i], shapes, stream, fill));
+      bound[name] = b.get();
+      buffers.push_back(std::move(b));
+    }
+    return Status::ok();
+  };
+  MLPRT_RETURN_IF_ERROR(bind(exe->input_ids(), exe->input_types(), true, io.inputs));
+  MLPRT_RETURN_IF_ERROR(bind(exe->output_ids(), exe->output_types(), false, io.outputs));
   return time_call_us(stream, [&]() -> Status { return context->execute(io, stream); });
 }
 
