@@ -2,6 +2,10 @@
 // times PyTorch: event-timed median of one inference.
 //   mlprt_us      device-resident input and output (the context replays its CUDA graph)
 //   mlprt_e2e_us  host to host from pinned memory (H2D + graph + D2H on the caller's stream)
+//   bare_graph_us the same kernels captured into the caller's own graph, which is launched as is:
+//                 mlprt_us minus this is enqueue's own host work per call
+//   gpu_us        per call over 50 enqueues back to back between two events: the GPU's time
+//                 for one call once launches overlap (the kernels and the gaps between graphs)
 // Usage: mlprt_gpu_bench MODEL.onnx NAME PREC(fp32|tf32|fp16) BATCH[,BATCH...]  -> JSON lines
 // (tf32: fp32 I/O and activations, matmuls on TF32 tensor cores, as JAX's default fp32 runs)
 
@@ -108,6 +112,20 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   const int iterations = static_cast<int>(std::clamp<int64_t>(200000000000LL / std::max<int64_t>(work, 1), 20, 2000));
   bool failed = false;
   const double device_us = median_us(stream, iterations, [&] { failed |= !ctx.enqueue(stream).is_ok(); });
+  // In the caller's capture the context puts its kernels in directly (no graph of its own).
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  failed |= !ctx.enqueue(stream).is_ok();
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  const double bare_graph_us = median_us(stream, iterations, [&] { cudaGraphLaunch(exec, stream); });
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  constexpr int kBackToBack = 50;
+  const double gpu_us = median_us(stream, std::max(5, iterations / kBackToBack), [&] {
+                          for (int i = 0; i < kBackToBack; ++i) failed |= !ctx.enqueue(stream).is_ok();
+                        }) / kBackToBack;
   CHECK_OK(ctx.set_tensor_location(mlprt::TensorLocation::kHost));
   CHECK_OK(ctx.set_tensor_address(in.name, h_in));
   CHECK_OK(ctx.set_tensor_address(out.name, h_out));
@@ -130,10 +148,11 @@ int run(const std::string& path, const std::string& name, const std::string& pre
     precisions += line + " | ";
   }
   std::printf("{\"model\": \"%s\", \"prec\": \"%s\", \"batch\": %lld, \"mlprt_us\": %.3f, "
-              "\"mlprt_e2e_us\": %.3f, \"iterations\": %d, \"fused_tc\": %s, "
+              "\"mlprt_e2e_us\": %.3f, \"bare_graph_us\": %.3f, \"gpu_us\": %.3f, "
+              "\"iterations\": %d, \"fused_tc\": %s, "
               "\"fused_layers\": %d}\n",
               name.c_str(), prec.c_str(), static_cast<long long>(batch), device_us, e2e_us,
-              iterations, fused_tc ? "true" : "false", fused_layers);
+              bare_graph_us, gpu_us, iterations, fused_tc ? "true" : "false", fused_layers);
   std::fprintf(stderr, "# %s %s %lld: %s\n", name.c_str(), prec.c_str(), static_cast<long long>(batch),
                precisions.c_str());
   std::fflush(stdout);

@@ -709,7 +709,11 @@ cudaError_t launch(const FusedTcParams& params, const void* x, ElemType x_type, 
 }
 
 // Two 16-row tiles per warp share each weight fragment read from shared memory but double a
-// warp's latency: used only once one-tile warps would each run more than one tile. Measured on
+// warp's latency: used once one-tile warps in blocks of 8 would need more than one block per SM.
+// tcnn 64-64x4-16 fp16 on the H200 (graph medians, one call, two rounds): one- / two-tile warps
+// at 16K rows 9.3-10.0 / 10.0-10.2 us, at 24K 11.5-12.2 / 10.6, at 32K 12.4 / 11.0-11.3. Warps of
+// three or four tiles (one block of 8 or 12 per SM, 168-255 registers) were slower from 32K to
+// 1M rows (1M: 122-134 us vs 114): fewer warps hide less latency. Measured on
 // the H200 (fp16, fp32 I/O): tcnn 64-64x4-16 at 1M rows 130 us with two tiles vs 146 with one;
 // tcnn128 64-128x4-16 at 64K / 1M rows 32.6 / 378 us vs 43.1 / 529. 2 blocks per SM (117
 // registers, no spills) ran as fast as 3 (80 registers, which spill). A streamed first layer
@@ -726,7 +730,7 @@ cudaError_t launch_width(const FusedTcParams& params, const void* x, ElemType x_
     if (streams_input(params)) {
       return launch<T, 64, 16, 2, true>(params, x, x_type, y, y_type, rows, stream);
     }
-    if (rows > sms * 3 * kMaxWarps * kMmaRows &&
+    if (rows > sms * kMaxWarps * kMmaRows &&
         block_smem(params, 2 * kMmaRows, kTwoTileWarps) <= current_max_block_smem()) {
       return launch<T, 64, 32, 1, false, kTwoTileWarps>(params, x, x_type, y, y_type, rows,
                                                         stream);
