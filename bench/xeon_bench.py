@@ -6,6 +6,7 @@ and memory figures.
     python3 bench/xeon_bench.py                      # the rows, 1 and 2 cores
     python3 bench/xeon_bench.py --quick              # seed and tcnn only, short timings
     python3 bench/xeon_bench.py --mlprt=pkg/bin/mlprt --label=h200-host   # on another machine
+    python3 bench/xeon_bench.py --rows=mnist:64:1 --rounds=8  # mlprt and ORT alternated 8 times
 
 Each (threads T) configuration pins this process (and so ORT, torch and the mlprt subprocess) to
 the first T cores it may use (os.sched_setaffinity), as `taskset -c 0` / `-c 0-1` would. Rows:
@@ -196,12 +197,17 @@ def main():
     ap.add_argument("--min-iters", type=int, default=5)
     ap.add_argument("--warmup", type=float, default=0.2)
     ap.add_argument("--max-call-s", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="per row, alternate mlprt and ONNX Runtime this many times; the row "
+                         "gives the medians and each round's ratio")
     ap.add_argument("--mlprt", default=None)
     ap.add_argument("--label", default="xeon", help="machine label for the file name")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="only the wide model's memory")
     ap.add_argument("--out-dir", default=str(HERE / "results"))
     args = ap.parse_args()
+    if args.rounds < 1:
+        sys.exit(f"xeon_bench: --rounds={args.rounds}: give 1 or more")
     mlprt = cpu_bench.find_mlprt(args.mlprt)
     precisions = args.precisions.split(",")
     load_before = os.getloadavg()[0]
@@ -230,20 +236,35 @@ def main():
         for prec in precisions:
             row = {"model": model, "batch": batch, "threads": threads, "prec": prec,
                    "cores": all_cores[:threads]}
-            summary, why = bench_mlprt(mlprt, onnx_path, batch, dims[0], threads, prec, cache,
-                                       args, tmp)
+            # Rounds alternate mlprt and ONNX Runtime on the same cores, so that a change in the
+            # host's load between them shows in the per-round ratios instead of in one ratio.
+            mlprt_rounds, ort_rounds = [], []
+            for _ in range(args.rounds):
+                summary, why = bench_mlprt(mlprt, onnx_path, batch, dims[0], threads, prec,
+                                           cache, args, tmp)
+                if summary is None:
+                    break
+                mlprt_rounds.append(summary["latency_us"]["median"])
+                if prec == "fp32":
+                    ort_rounds.append(cpu_bench.bench_ort(onnx_path, batch, dims[0], dims[-1],
+                                                          threads, args))
             if summary is None:
                 notes.append(f"{model} b={batch} t={threads} {prec}: mlprt failed: {why}")
                 continue
-            row["mlprt_us"] = summary["latency_us"]["median"]
+            row["mlprt_us"] = float(np.median(mlprt_rounds))
+            if len(mlprt_rounds) > 1:
+                row["mlprt_rounds_us"] = mlprt_rounds
             row["mlprt_precision"] = summary["precision"]
             for key in ("first_call_us", "load_ms", "peak_rss_mib", "gflops", "cpu_peak_gflops",
                         "peak_precision"):
                 row[key] = summary.get(key)
             if row["cpu_peak_gflops"]:
                 row["fraction_of_peak"] = row["gflops"] / row["cpu_peak_gflops"]
-            row["ort_us"] = (cpu_bench.bench_ort(onnx_path, batch, dims[0], dims[-1], threads, args)
-                             if prec == "fp32" else None)
+            row["ort_us"] = float(np.median(ort_rounds)) if ort_rounds else None
+            if len(ort_rounds) > 1:
+                row["ort_rounds_us"] = ort_rounds
+                row["mlprt_over_ort_rounds"] = [m / o for m, o in zip(mlprt_rounds, ort_rounds)]
+                row["mlprt_over_ort_median"] = float(np.median(row["mlprt_over_ort_rounds"]))
             try:
                 row["torch_us"] = bench_torch(onnx_path, act, batch, threads, prec, args)
             except Exception as e:  # torch builds without a CPU half kernel
@@ -254,7 +275,9 @@ def main():
             print(f"{model:6s} b={batch:<5d} t={threads} {prec:5s} mlprt {fmt(row['mlprt_us'])} "
                   f"({row['mlprt_precision']}) ort {fmt(row['ort_us'])} torch {fmt(row['torch_us'])}"
                   f"  first {row['first_call_us']:.0f} us  peak {row['peak_precision']} "
-                  f"{row['cpu_peak_gflops'] or 0:.0f} GFLOP/s ({100 * row.get('fraction_of_peak', 0):.0f}%)",
+                  f"{row['cpu_peak_gflops'] or 0:.0f} GFLOP/s ({100 * row.get('fraction_of_peak', 0):.0f}%)"
+                  + (f"  mlprt/ort by round {' '.join(f'{r:.2f}' for r in row['mlprt_over_ort_rounds'])}"
+                     if "mlprt_over_ort_rounds" in row else ""),
                   flush=True)
     os.sched_setaffinity(0, all_cores[:1])
     memory = None if args.no_memory else memory_rows(mlprt, tmp)
