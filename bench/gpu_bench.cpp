@@ -119,7 +119,7 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   failed |= !ctx.enqueue(stream).is_ok();
   CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
   CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-  const double bare_graph_us = median_us(stream, iterations, [&] { cudaGraphLaunch(exec, stream); });
+  const double bare_graph_us = median_us(stream, iterations, [&] { failed |= cudaGraphLaunch(exec, stream) != cudaSuccess; });
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   constexpr int kBackToBack = 50;
