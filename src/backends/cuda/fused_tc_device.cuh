@@ -1,6 +1,6 @@
 #pragma once
-// Device helpers of the fused tensor-core MLP kernels (fused_mlp_tc.cu, fused_mlp_rr.cu): async
-// copies, ldmatrix, mma.sync m16n8k16, the epilogue's activation and paired stores.
+// Device helpers of the fused tensor-core MLP kernels (fused_mlp_tc.cu, fused_rr_kernel.cuh):
+// async copies, ldmatrix, mma.sync m16n8k16, the epilogue's activation and paired stores.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

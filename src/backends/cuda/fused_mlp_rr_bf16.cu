@@ -1,0 +1,11 @@
+// The register-resident fused MLP kernel (fused_rr_kernel.cuh) for __nv_bfloat16 weights.
+#include "backends/cuda/fused_rr_kernel.cuh"
+
+namespace mlprt::backend::cuda::rr {
+
+cudaError_t launch_bf16(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
+                        ElemType y_type, int64_t rows, cudaStream_t stream) {
+  return launch_width<__nv_bfloat16>(params, x, x_type, y, y_type, rows, stream);
+}
+
+}  // namespace mlprt::backend::cuda::rr
