@@ -274,19 +274,19 @@ void f32_gemm(const float* x, int64_t m, const F32Weights& w, const float* bias,
     run_item(x, 0, m, w, 0, panels, bias, y, epi);
     return;
   }
+  const auto first_panel = [&](int64_t g) { return g * panels / groups; };
+  const bool weights_leave_l2 = w.bytes() >= kNextPanelsMinWeights;
   auto item = [&](int64_t i) {
     const int64_t rb = i / groups;
     const int64_t g = i % groups;
-    const int64_t p0 = g * panels / groups;
-    const int64_t p1 = (g + 1) * panels / groups;
+    const int64_t p0 = first_panel(g);
+    const int64_t p1 = first_panel(g + 1);
     // Items run in order on a thread (a static schedule's chunks are contiguous): the next
     // one's panel group, or the first group again for the next row block.
     const int64_t gn = (g + 1) % groups;
-    const int64_t q0 = gn * panels / groups;
-    const int64_t q1 = (gn + 1) * panels / groups;
-    const int64_t next_bytes = (q1 - q0) * w.k() * kF32Panel * 4;
-    const bool ask = i + 1 < items && w.bytes() >= kNextPanelsMinWeights &&
-                     next_bytes <= kNextPanelsMaxGroup;
+    const int64_t q0 = first_panel(gn);
+    const int64_t next_bytes = (first_panel(gn + 1) - q0) * w.k() * kF32Panel * 4;
+    const bool ask = i + 1 < items && weights_leave_l2 && next_bytes <= kNextPanelsMaxGroup;
     const NextPanels next{reinterpret_cast<const char*>(w.panel(q0)), ask ? next_bytes / 64 : 0};
     run_item(x, rb * m / row_blocks, (rb + 1) * m / row_blocks, w, p0, p1 - p0, bias, y, epi,
              next);

@@ -288,7 +288,7 @@ __device__ __forceinline__ void store_group(const float (&acc)[MT][2][4], const 
 }
 
 // Two-tile 64-wide warps (16 per SM, 128 registers) keep the residual test at run time, a
-// branch between column groups that ptxas schedules no code across (and no residual variants):
+// branch between column groups that ptxas schedules no code across (no residual variants):
 // branch-free there, tcnn 1M rows ran 113-116 -> 119-121 us (H200, graph medians).
 template <int MAXW, int MT>
 inline constexpr bool kGroupFence = MT == 2 && MAXW == 64;
@@ -361,11 +361,14 @@ __device__ __forceinline__ void output_layer_shape(const uint32_t (&a)[MT][MAXW 
                                                    const float* bias, void* y, ElemType y_type,
                                                    bool paired, int64_t row0, int64_t rows,
                                                    int lane) {
-  if (layer.residual && !kGroupFence<MAXW, MT>) {
-    output_layer<T, MAXW, MT, MODE, true>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
-  } else {
-    output_layer<T, MAXW, MT, MODE, false>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
+  if constexpr (!kGroupFence<MAXW, MT>) {
+    if (layer.residual) {
+      output_layer<T, MAXW, MT, MODE, true>(a, layer, w, bias, y, y_type, paired, row0, rows,
+                                            lane);
+      return;
+    }
   }
+  output_layer<T, MAXW, MT, MODE, false>(a, layer, w, bias, y, y_type, paired, row0, rows, lane);
 }
 
 template <typename T, int MAXW, int MT, bool FULL, bool RES>
@@ -393,19 +396,15 @@ __device__ __forceinline__ void run_hidden(const FusedTcParams& params, const Rr
   const FusedTcLayer& layer = params.layers[l];
   const T* w = wsm + layout.w_off[l];
   const float* bias = bsm + layout.b_off[l];
-  const bool full = layer.k_pad == MAXW && layer.n_pad == MAXW;
-  if constexpr (kGroupFence<MAXW, MT>) {  // residual layers through the fenced test
-    if (full) {
-      hidden_layer_act<T, MAXW, MT, true, false>(a, out, layer, w, bias, lane);
-    } else {
-      hidden_layer_act<T, MAXW, MT, false, false>(a, out, layer, w, bias, lane);
+  // A residual layer is square: MAXW x MAXW or narrower, run by the bounded loops (with the
+  // fence, the residual test is the run-time one inside the layer).
+  if constexpr (!kGroupFence<MAXW, MT>) {
+    if (layer.residual) {
+      hidden_layer_act<T, MAXW, MT, false, true>(a, out, layer, w, bias, lane);
+      return;
     }
-    return;
   }
-  // A residual layer is square: MAXW x MAXW or narrower, run by the bounded loops.
-  if (layer.residual) {
-    hidden_layer_act<T, MAXW, MT, false, true>(a, out, layer, w, bias, lane);
-  } else if (full) {
+  if (layer.k_pad == MAXW && layer.n_pad == MAXW) {
     hidden_layer_act<T, MAXW, MT, true, false>(a, out, layer, w, bias, lane);
   } else {
     hidden_layer_act<T, MAXW, MT, false, false>(a, out, layer, w, bias, lane);
