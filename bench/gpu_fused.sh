@@ -2,8 +2,8 @@
 # On the GPU machine (issue 15, the fused tensor-core MLP): its GPU tests, then mlprt_gpu_bench,
 # ../shared/bench/peers.py and tiny-cuda-nn's bench (../shared/bench/tinycudann) in one run ->
 # bench/results/gpu-fused-DATE.{json,png} (also copied to $OUT). Steps, in order:
-#   tests    the CudaFusedTc tests, every cuda test binary, compute-sanitizer memcheck and
-#            racecheck on the fused kernel's small cases
+#   tests    the CudaFusedTc tests, every cuda test binary, compute-sanitizer memcheck,
+#            racecheck and synccheck on the fused kernel's small cases
 #   quick    a few mlprt rows (tcnn, tcnn128, the tutorial model; fp16)
 #   bench    the rows of the issue (fp16; the tutorial model in fp32 and tf32, tcnn in fp32 too)
 #            + peers + tcnn
@@ -33,7 +33,7 @@ for step in "$@"; do
         echo "$t rc=$? $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/tests_$t.log" | tr '\n' ' ')"
         grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/tests_$t.log" | head -5
       done
-      for tool in memcheck racecheck; do
+      for tool in memcheck racecheck synccheck; do
         timeout 150 compute-sanitizer --tool $tool "$pk/bin/test_cuda_backend" \
           --gtest_filter='CudaFusedTc.KernelMatchesFloat64AtOddRowCounts' > "$OUT/san_$tool.log" 2>&1
         echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | tr '\n' ' ')"
