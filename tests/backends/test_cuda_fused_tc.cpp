@@ -295,6 +295,14 @@ void check_kernel_cases(bool large) {
                    ElemType::kF16, {1, 7, 1000}});
   cases.push_back({"one streamed layer 784-10 fp16", make_chain(784, {{10, "sigmoid"}}),
                    Precision::kFp16, ElemType::kF16, {1, 7, 1000}});
+  // 64-wide chains with padded outputs (40 -> 48, 20 -> 32) and activations other than relu,
+  // fp16 and bf16, at one- and two-tile rows.
+  cases.push_back({"64-64-64-40 fp16 gelu / tanh",
+                   make_chain(64, {{64, "gelu_erf"}, {64, "tanh"}, {40, "none"}}),
+                   Precision::kFp16, ElemType::kF16, {1, 7, 1000, 65537}});
+  cases.push_back({"64-64-64-20 bf16 relu / sigmoid",
+                   make_chain(64, {{64, "relu"}, {64, "sigmoid"}, {20, "none"}}),
+                   Precision::kBf16, ElemType::kBF16, {1, 7, 1000, 65537}});
   // Narrow chains run the register-resident kernel: its input modes are T rows copied as they
   // are (above: fp16 io), fp32 rows converted on chip (tcnn128 fp32 io) and element loads (an
   // input width that is not a multiple of 4).
