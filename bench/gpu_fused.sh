@@ -3,7 +3,7 @@
 # ../shared/bench/peers.py and tiny-cuda-nn's bench (../shared/bench/tinycudann) in one run ->
 # bench/results/gpu-fused-DATE.{json,png} (also copied to $OUT). Steps, in order:
 #   tests    the CudaFusedTc tests, every cuda test binary, compute-sanitizer memcheck,
-#            racecheck and synccheck on the fused kernel's small cases
+#            racecheck and synccheck on the fused kernels' small cases and the 64-wide chains
 #   quick    a few mlprt rows (tcnn, tcnn128, the tutorial model; fp16)
 #   bench    the rows of the issue (fp16; the tutorial model in fp32 and tf32, tcnn in fp32 too)
 #            + peers + tcnn
@@ -35,7 +35,8 @@ for step in "$@"; do
       done
       for tool in memcheck racecheck synccheck; do
         timeout 150 compute-sanitizer --tool $tool "$pk/bin/test_cuda_backend" \
-          --gtest_filter='CudaFusedTc.KernelMatchesFloat64AtOddRowCounts' > "$OUT/san_$tool.log" 2>&1
+          --gtest_filter='CudaFusedTc.KernelMatchesFloat64AtOddRowCounts:CudaFusedTc.SixtyFour*' \
+          > "$OUT/san_$tool.log" 2>&1
         echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | tr '\n' ' ')"
       done ;;
     bench)

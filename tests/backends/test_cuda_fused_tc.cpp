@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/fused_mlp_rr.h"
+#include "backends/cuda/fused_mlp_wg.h"
 #include "backends/cuda/fused_tc_plan.h"
 #include "cpu_test_graphs.h"
 #include "ir/evaluator.h"
@@ -200,9 +202,13 @@ float from_bits(uint16_t bits, ElemType type) {
   return __bfloat162float(__nv_bfloat16(raw));
 }
 
-// Runs the kernel on `rows` random rows (input and output in `io`) and returns rel L2 against
-// the float64 evaluation of the graph.
-double kernel_error(const ir::Graph& graph, Precision precision, ElemType io, int64_t rows) {
+using Launcher = cudaError_t (*)(const FusedTcParams&, const void*, ElemType, void*, ElemType,
+                                 int64_t, cudaStream_t);
+
+// Runs the kernel (`launch`: launch_fused_tc's choice, or one kernel) on `rows` random rows
+// (input and output in `io`) and returns rel L2 against the float64 evaluation of the graph.
+double kernel_error(const ir::Graph& graph, Precision precision, ElemType io, int64_t rows,
+                    Launcher launch = backend::cuda::launch_fused_tc) {
   LayerPrecisions precisions;
   precisions.base = precision;
   std::vector<const ir::Node*> chain;
@@ -225,7 +231,7 @@ double kernel_error(const ir::Graph& graph, Precision precision, ElemType io, in
   EXPECT_EQ(cudaMemcpy(dx, es == 4 ? static_cast<const void*>(x.data.data()) : x16.data(),
                        x.data.size() * es, cudaMemcpyHostToDevice),
             cudaSuccess);
-  EXPECT_EQ(backend::cuda::launch_fused_tc(params, dx, io, dy, io, rows, nullptr), cudaSuccess);
+  EXPECT_EQ(launch(params, dx, io, dy, io, rows, nullptr), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<float> y(static_cast<size_t>(rows * n));
   std::vector<uint16_t> y16(y.size());
@@ -373,6 +379,54 @@ TEST(CudaFusedTc, KernelMatchesFloat64AtOddRowCounts) {
 TEST(CudaFusedTc, KernelMatchesFloat64At65537Rows) {
   SKIP_WITHOUT_GPU();
   check_kernel_cases(true);
+}
+
+// 64-wide chains on each kernel that runs them, whatever launch_fused_tc picks at these rows:
+// the register-resident one and, on a compute capability 9.0 GPU, the warpgroup one (T rows
+// only). 65537 rows give its warpgroups two tiles each and a partial last tile.
+TEST(CudaFusedTc, SixtyFourWideChainsOnEachKernel) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    std::string what;
+    ir::Graph graph;
+    Precision precision;
+  };
+  const std::vector<Case> cases = {
+      {"tcnn 64-64x4-16 fp16",
+       make_chain(64, {{64, "relu"}, {64, "relu"}, {64, "relu"}, {64, "relu"}, {16, "none"}}),
+       Precision::kFp16},
+      {"56-64-64-40 fp16 gelu / tanh",
+       make_chain(56, {{64, "gelu_erf"}, {64, "tanh"}, {40, "none"}}), Precision::kFp16},
+      {"64-60-64-20 bf16 relu / sigmoid",
+       make_chain(64, {{60, "relu"}, {64, "sigmoid"}, {20, "none"}}), Precision::kBf16},
+      {"residual 64-64-(64 res relu)x2-16 fp16", make_residual_chain(64, 64, 2, "Relu", 16),
+       Precision::kFp16},
+      {"64-64-64 bf16 tanh output 64 wide", make_chain(64, {{64, "relu"}, {64, "tanh"}}),
+       Precision::kBf16},
+      {"one layer 64-32 fp16", make_chain(64, {{32, "sigmoid"}}), Precision::kFp16},
+  };
+  int device = 0;
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, device), cudaSuccess);
+  const bool hopper = prop.major == 9 && prop.minor == 0;
+  for (const Case& c : cases) {
+    const ElemType io = c.precision == Precision::kFp16 ? ElemType::kF16 : ElemType::kBF16;
+    for (const int64_t rows : {1, 7, 1000, 65537}) {
+      EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_rr),
+                tolerance(c.precision))
+          << c.what << " rows " << rows << " (register-resident kernel)";
+      if (hopper) {
+        EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_wg),
+                  tolerance(c.precision))
+            << c.what << " rows " << rows << " (warpgroup kernel)";
+      }
+    }
+  }
+  if (!hopper) {
+    GTEST_SKIP() << "the warpgroup kernel's cases need a compute capability 9.0 GPU (this one is "
+                 << prop.major << "." << prop.minor << "); the register-resident ones ran";
+  }
 }
 
 // Whole engines: the build times the fused kernel per profile and records it; every row count

@@ -10,6 +10,7 @@
 #include "backends/cuda/device_limits.h"
 #include "backends/cuda/fused_mlp_f32.h"
 #include "backends/cuda/fused_mlp_rr.h"
+#include "backends/cuda/fused_mlp_wg.h"
 #include "backends/cuda/fused_tc_device.cuh"
 
 namespace mlprt::backend::cuda {
@@ -287,6 +288,14 @@ cudaError_t launch_fused_tc(const FusedTcParams& params, const void* x, ElemType
   }
   if (params.compute == ElemType::kF32) {
     return launch_fused_f32(params, x, x_type, y, y_type, rows, stream);
+  }
+  // 64-wide chains on Hopper run the warpgroup kernel (fused_mlp_wg.h). tcnn 64-64x4-16 fp16
+  // on the H200 (graph medians, one call, two rounds), it / the register-resident kernel at
+  // 1 / 1024 / 16K / 32K / 64K / 128K / 1M rows: 6.0 / 6.4-6.5 / 7.5 / 9.0 / 11.8-11.9 /
+  // 18.4-18.7 / 107.3-107.5 us against 7.9-8.1 / 8.3-8.4 / 9.5-9.7 / 11.2-11.4 / 14.1 /
+  // 20.9-21.1 / 114.0-114.3.
+  if (fused_wg_ineligible(params) == nullptr && fused_wg_takes(params, x, x_type)) {
+    return launch_fused_wg(params, x, x_type, y, y_type, rows, stream);
   }
   // Chains no wider than 128 keep their activations in registers (fused_mlp_rr.h).
   if (fused_rr_ineligible(params) == nullptr && fused_rr_takes(params, x, x_type)) {

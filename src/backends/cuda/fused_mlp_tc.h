@@ -7,7 +7,9 @@
 // (mma.sync m16n8k16) work on the current one. Warps tile the block as 4 (or 1) along the rows
 // x width / 64 along the columns; a warp holds a 32 x 64 tile of fp32 accumulators.
 //
-// fp32 and tf32 engines run fused_mlp_f32.h's TF32 kernel instead (compute kF32).
+// Chains at most 128 wide run the register-resident variant (fused_mlp_rr.h) instead, and
+// 64-wide chains on Hopper its warpgroup variant (fused_mlp_wg.h); fp32 and tf32 engines run
+// fused_mlp_f32.h's TF32 kernel (compute kF32).
 //
 // Limits: hidden and output widths up to kFusedTcMaxWidth (padded to 16 inside, never in the
 // user's data), any input width (streamed in chunks), any row count, up to kFusedTcMaxLayers
@@ -49,6 +51,9 @@ struct FusedTcParams {
   int num_layers = 0;
   int width_pad = 0;  ///< the largest n_pad (sizes the shared memory and the warps)
   FusedTcLayer layers[kFusedTcMaxLayers];
+  /// The warpgroup kernel's shared-memory image of every layer's weights and biases, copied in
+  /// whole (fused_mlp_wg.h); null when the chain is not of its shape.
+  const void* wg_image = nullptr;
 };
 
 inline int fused_tc_pad(int64_t n) { return static_cast<int>((n + 15) / 16 * 16); }

@@ -9,6 +9,7 @@
 #include "backends/cuda/cuda_executable.h"
 #include "backends/cuda/fused_mlp_f32.h"
 #include "backends/cuda/fused_mlp_rr.h"
+#include "backends/cuda/fused_mlp_wg.h"
 #include "ir/activation.h"
 #include "ir/passes/passes.h"
 #include "common/check.h"
@@ -208,7 +209,14 @@ Status make_fused_tc(const ir::Graph& graph, const std::vector<const ir::Node*>&
     layer.weights = buffers[2 * i].get();
     layer.bias = static_cast<const float*>(buffers[2 * i + 1].get());
   }
-  (void)stream;
+  if (const int64_t bytes = fused_wg_image_bytes(params); bytes > 0) {
+    buffers.emplace_back();
+    MLPRT_RETURN_IF_ERROR(buffers.back().reserve(static_cast<size_t>(bytes),
+                                                 "fused warpgroup kernel's weight image"));
+    MLPRT_CUDA_TRY(fused_wg_make_image(params, buffers.back().get(), stream),
+                   "fused warpgroup kernel's weight image");
+    params.wg_image = buffers.back().get();
+  }
   if (params.compute == ElemType::kF32) {
     if (const char* why = fused_f32_ineligible(params)) {
       return make_error(StatusCode::kUnsupported, why);
