@@ -95,6 +95,12 @@ def reference(w, x, mask=None):
     return r @ w["w2"].astype(np.float64).T + w["b2"].astype(np.float64)
 
 
+def cpu_has_bf16():
+    """Whether this CPU has the cpu backend's bf16 kernels (AVX-512 BF16 or AMX)."""
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def rel_l2(actual, expected):
     expected = np.asarray(expected, dtype=np.float64)
     diff = np.linalg.norm(np.asarray(actual, dtype=np.float64) - expected)

@@ -249,16 +249,11 @@ def test_retune_command_falls_back_only_when_asked(cuda_plans, tmp_path):
     assert '"retuned_from":{"backend":"cuda"' in meta["build_config_json"]
 
 
-def bf16_here():
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
 @pytest.mark.parametrize("constraints", ["prefer", "obey"])
 def test_bf16_plan_on_a_cpu_without_bf16(models, tmp_path, constraints):
     """A bf16 plan built with native bf16 loaded with oneDNN limited to AVX-512 without BF16:
     'prefer' degrades each layer to fp32 (said per layer); 'obey' fails naming the layer."""
-    if not bf16_here():
+    if not h.cpu_has_bf16():
         pytest.skip("this CPU has no bf16 to build a bf16 plan with")
     plan = build(models, tmp_path / f"bf16_{constraints}.plan", "--bf16",
                  f"--precisionConstraints={constraints}", "--layerPrecisions=*:bf16")
