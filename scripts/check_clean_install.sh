@@ -84,9 +84,11 @@ packages > /tmp/packages.after
 echo "packages added by install_deps.sh (\$(comm -13 /tmp/packages.before /tmp/packages.after | wc -l)):"
 comm -13 /tmp/packages.before /tmp/packages.after | tr '\n' ' '; echo
 
-step "release build"
+step "release build of the command-line tool (its tests build and run in scripts/test.sh)"
+# One ccache for this build and the package's below, which then reuses the library's objects.
+source scripts/ccache_env.sh
 timed cmake --preset release
-timed cmake --build --preset release -j "\$(nproc)"
+timed cmake --build --preset release -j "\$(nproc)" --target mlprt_cli
 
 step "smoke run: mlprt build, run, run --check"
 m=build/release/tools/mlprt/mlprt

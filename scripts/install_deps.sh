@@ -14,7 +14,7 @@ for arg in "$@"; do
 done
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
   # Only because Debian's oneDNN is built with its OpenCL GPU runtime: dnnl-config.cmake calls
   # find_package(OpenCL), which needs these headers and libOpenCL.so (a Recommends of libdnnl-dev).
