@@ -6,8 +6,10 @@
 //                 mlprt_us minus this is enqueue's own host work per call
 //   gpu_us        per call over 50 enqueues back to back between two events: the GPU's time
 //                 for one call once launches overlap (the kernels and the gaps between graphs)
-// Usage: mlprt_gpu_bench MODEL.onnx NAME PREC(fp32|tf32|fp16) BATCH[,BATCH...]  -> JSON lines
-// (tf32: fp32 I/O and activations, matmuls on TF32 tensor cores, as JAX's default fp32 runs)
+// Usage: mlprt_gpu_bench MODEL.onnx NAME PREC(fp32|tf32|fp16|fp16-f32io) BATCH[,BATCH...]
+//   -> JSON lines
+// (tf32: fp32 I/O and activations, matmuls on TF32 tensor cores, as JAX's default fp32 runs;
+// fp16-f32io: fp16 layers with fp32 I/O, what `mlprt build --fp16` gives without I/O formats)
 
 #include <cuda_runtime.h>
 
@@ -70,7 +72,7 @@ int run(const std::string& path, const std::string& name, const std::string& pre
   const int64_t features = in.dims.at(1);
   mlprt::BuilderConfig config;
   config.backend = "cuda";
-  config.allow_fp16 = prec == "fp16";
+  config.allow_fp16 = prec == "fp16" || prec == "fp16-f32io";
   config.allow_tf32 = prec == "tf32";
   // As peers.py feeds its fp16 models: fp16 tensors in and out (trtexec --inputIOFormats=fp16).
   const mlprt::DataType io_type = prec == "fp16" ? mlprt::DataType::kFloat16 : mlprt::DataType::kFloat32;
@@ -168,8 +170,9 @@ int run(const std::string& path, const std::string& name, const std::string& pre
 
 int main(int argc, char** argv) {
   const std::string prec = argc == 5 ? argv[3] : "";
-  if (prec != "fp32" && prec != "tf32" && prec != "fp16") {
-    std::fprintf(stderr, "usage: %s MODEL.onnx NAME fp32|tf32|fp16 BATCH[,BATCH...]\n", argv[0]);
+  if (prec != "fp32" && prec != "tf32" && prec != "fp16" && prec != "fp16-f32io") {
+    std::fprintf(stderr, "usage: %s MODEL.onnx NAME fp32|tf32|fp16|fp16-f32io BATCH[,BATCH...]\n",
+                 argv[0]);
     return 2;
   }
   std::stringstream batches(argv[4]);

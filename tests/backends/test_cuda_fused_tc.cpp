@@ -382,8 +382,9 @@ TEST(CudaFusedTc, KernelMatchesFloat64At65537Rows) {
 }
 
 // 64-wide chains on each kernel that runs them, whatever launch_fused_tc picks at these rows:
-// the register-resident one and, on a compute capability 9.0 GPU, the warpgroup one (T rows
-// only). 65537 rows give its warpgroups two tiles each and a partial last tile.
+// the register-resident one and, on a compute capability 9.0 GPU, the warpgroup one, with rows
+// of the compute type and fp32 rows. 65537 rows give the warpgroups two tiles each and a
+// partial last tile.
 TEST(CudaFusedTc, SixtyFourWideChainsOnEachKernel) {
   SKIP_WITHOUT_GPU();
   struct Case {
@@ -411,15 +412,18 @@ TEST(CudaFusedTc, SixtyFourWideChainsOnEachKernel) {
   ASSERT_EQ(cudaGetDeviceProperties(&prop, device), cudaSuccess);
   const bool hopper = prop.major == 9 && prop.minor == 0;
   for (const Case& c : cases) {
-    const ElemType io = c.precision == Precision::kFp16 ? ElemType::kF16 : ElemType::kBF16;
-    for (const int64_t rows : {1, 7, 1000, 65537}) {
-      EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_rr),
-                tolerance(c.precision))
-          << c.what << " rows " << rows << " (register-resident kernel)";
-      if (hopper) {
-        EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_wg),
+    const ElemType t = c.precision == Precision::kFp16 ? ElemType::kF16 : ElemType::kBF16;
+    for (const ElemType io : {t, ElemType::kF32}) {  // rows of the compute type, fp32 rows
+      const char* rows_of = io == ElemType::kF32 ? " fp32 io" : " T io";
+      for (const int64_t rows : {1, 7, 1000, 65537}) {
+        EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_rr),
                   tolerance(c.precision))
-            << c.what << " rows " << rows << " (warpgroup kernel)";
+            << c.what << rows_of << " rows " << rows << " (register-resident kernel)";
+        if (hopper) {
+          EXPECT_LE(kernel_error(c.graph, c.precision, io, rows, backend::cuda::launch_fused_wg),
+                    tolerance(c.precision))
+              << c.what << rows_of << " rows " << rows << " (warpgroup kernel)";
+        }
       }
     }
   }

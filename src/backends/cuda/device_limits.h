@@ -18,6 +18,8 @@ int current_sm_count();
 int current_sm_smem();
 /// Shared memory one block may opt in to, in bytes (48 KiB if unknown).
 int current_max_block_smem();
+/// Compute capability as major * 10 + minor (90 for Hopper; 0 if unknown).
+int current_compute_capability();
 
 /// Lets `kernel` take current_max_block_smem() bytes of dynamic shared memory, once per device:
 /// `done` is the caller's flag per device for this kernel. The attribute is a ceiling only; each

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/cuda/device_limits.h"
 #include "backends/cuda/fused_tc_device.cuh"
@@ -21,8 +22,15 @@ constexpr int kWidth = 64;         // every layer's k_pad
 constexpr int kTileRows = 64;      // a warpgroup's tile (wgmma's M)
 constexpr int kWarpRows = 16;      // a warp's share of it
 constexpr int kXld = kWidth + 8;   // elements between staged rows: ldmatrix rows on distinct banks
+// Floats between staged fp32 rows: a half-warp's 8-byte reads of a fragment (rows g = 0..3,
+// columns 2t) then start on banks 8g + 2t, all distinct (68 gave two-way conflicts).
+constexpr int kXldF32 = kWidth + 8;
 constexpr int kCoreBytes = 128;    // an 8 x 8 core matrix of 16-bit values
-constexpr int kWarpXBytes = kWarpRows * kXld * 2;
+
+// A warp's row buffer: 16 rows of T, or of fp32.
+constexpr int warp_x_bytes(bool f32_in) {
+  return f32_in ? kWarpRows * kXldF32 * 4 : kWarpRows * kXld * 2;
+}
 
 // Where things live in the block's shared memory, computed on the host.
 struct WgLayout {
@@ -30,11 +38,12 @@ struct WgLayout {
   int b_off[kFusedTcMaxLayers];  // layer l's bias [n_pad], in floats from `bias_bytes`
   int bias_bytes = 0;
   int x_bytes = 0;     // where the warps' row buffers start (the image ends there)
+  int warp_x_bytes = 0;  // one warp's buffer
   int mbar_bytes = 0;  // where the weight copy's mbarrier is
   int total_bytes = 0;
 };
 
-WgLayout wg_layout(const FusedTcParams& params, int warpgroups) {
+WgLayout wg_layout(const FusedTcParams& params, int warpgroups, bool f32_in) {
   WgLayout out;
   int bytes = 0;
   int floats = 0;
@@ -46,7 +55,8 @@ WgLayout wg_layout(const FusedTcParams& params, int warpgroups) {
   }
   out.bias_bytes = bytes;
   out.x_bytes = bytes + floats * 4;
-  out.mbar_bytes = out.x_bytes + warpgroups * 4 * kWarpXBytes;
+  out.warp_x_bytes = warp_x_bytes(f32_in);
+  out.mbar_bytes = out.x_bytes + warpgroups * 4 * out.warp_x_bytes;
   out.total_bytes = out.mbar_bytes + 16;
   return out;
 }
@@ -184,25 +194,61 @@ __device__ __forceinline__ void last_layer(const uint32_t (&a)[4][4], const unsi
   }
 }
 
-// Copies the warp's 16 rows of tile `tile` into its buffer `xs` (zeros past k and past the last
-// row): 8 pieces of 16 bytes a row, 4 per lane.
-template <typename T>
-__device__ __forceinline__ void copy_rows(T* xs, const T* x, int k, int64_t row0, int64_t rows,
-                                          int lane) {
+// Copies the warp's 16 rows from row `row0` into its buffer (zeros past k and past the last
+// row): T rows kXld elements apart (8 pieces of 16 bytes a row, 4 per lane), or (F32) fp32 rows
+// kXldF32 floats apart (16 pieces a row, 8 per lane).
+template <typename T, bool F32>
+__device__ __forceinline__ void copy_rows(unsigned char* buf, const void* x, int k, int64_t row0,
+                                          int64_t rows, int lane) {
+  constexpr int kPieces = F32 ? 16 : 8;  // a row's 16-byte pieces
+  constexpr int kPerPiece = F32 ? 4 : 8;  // elements a piece
+  constexpr int kLd = F32 ? kXldF32 : kXld;
+  using E = std::conditional_t<F32, float, T>;
+  const E* const src = static_cast<const E*>(x);
+  E* const dst = reinterpret_cast<E*>(buf);
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kWarpRows * kPieces / 32; ++i) {
     const int piece = lane + 32 * i;
-    const int r = piece >> 3;
-    const int c = (piece & 7) * 8;
+    const int r = piece / kPieces;
+    const int c = (piece % kPieces) * kPerPiece;
     const bool valid = row0 + r < rows && c < k;
-    cp_async16(xs + r * kXld + c, valid ? x + (row0 + r) * k + c : x, valid);
+    cp_async16(dst + r * kLd + c, valid ? src + (row0 + r) * k + c : src, valid);
   }
 }
 
-template <typename T, int WARPGROUPS>
+// The first layer's A fragments from the warp's buffer: ldmatrix of T rows, or fp32 rows read in
+// the fragments' pairs (rows g / g + 8, columns 2t, 2t + 1 and 2t + 8, 2t + 9 of each k16 step)
+// and rounded to T.
+template <typename T, bool F32>
+__device__ __forceinline__ void load_a(uint32_t (&a)[4][4], const unsigned char* buf, int lane) {
+  if constexpr (F32) {
+    const float* base =
+        reinterpret_cast<const float*>(buf) + (lane >> 2) * kXldF32 + (lane & 3) * 2;
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      const float* p = base + s * 16;
+      const float2 v0 = *reinterpret_cast<const float2*>(p);
+      const float2 v1 = *reinterpret_cast<const float2*>(p + 8 * kXldF32);
+      const float2 v2 = *reinterpret_cast<const float2*>(p + 8);
+      const float2 v3 = *reinterpret_cast<const float2*>(p + 8 * kXldF32 + 8);
+      a[s][0] = pack2<T>(v0.x, v0.y);
+      a[s][1] = pack2<T>(v1.x, v1.y);
+      a[s][2] = pack2<T>(v2.x, v2.y);
+      a[s][3] = pack2<T>(v3.x, v3.y);
+    }
+  } else {
+    const T* xs = reinterpret_cast<const T*>(buf);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      ldmatrix_x4(a[s], xs + (lane & 15) * kXld + s * 16 + (lane >> 4) * 8);
+    }
+  }
+}
+
+template <typename T, int WARPGROUPS, bool F32_IN>
 __global__ void __launch_bounds__(WARPGROUPS * 128, 1)
     fused_wg_kernel(const __grid_constant__ FusedTcParams params,
-                    const __grid_constant__ WgLayout layout, const T* __restrict__ x,
+                    const __grid_constant__ WgLayout layout, const void* __restrict__ x,
                     void* __restrict__ y, ElemType y_type, int64_t rows) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
@@ -225,12 +271,12 @@ __global__ void __launch_bounds__(WARPGROUPS * 128, 1)
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int t2 = (lane & 3) * 2;
   const int k = params.layers[0].k;
-  T* const xs = reinterpret_cast<T*>(smem + layout.x_bytes + warp * kWarpXBytes);
+  unsigned char* const xs = smem + layout.x_bytes + warp * layout.warp_x_bytes;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * WARPGROUPS;
   const int64_t warp_row = (warp & 3) * kWarpRows;  // this warp's rows of a tile
   int64_t tile = static_cast<int64_t>(blockIdx.x) * WARPGROUPS + (warp >> 2);
-  if (tile < tiles) copy_rows(xs, x, k, tile * kTileRows + warp_row, rows, lane);
+  if (tile < tiles) copy_rows<T, F32_IN>(xs, x, k, tile * kTileRows + warp_row, rows, lane);
   cp_async_commit();
   __syncthreads();  // the mbarrier is initialized before anyone waits on it
   asm volatile(
@@ -247,13 +293,10 @@ __global__ void __launch_bounds__(WARPGROUPS * 128, 1)
     cp_async_wait<0>();
     __syncwarp();
     uint32_t a[4][4];
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      ldmatrix_x4(a[s], xs + (lane & 15) * kXld + s * 16 + (lane >> 4) * 8);
-    }
+    load_a<T, F32_IN>(a, xs, lane);
     __syncwarp();  // every lane has read its rows: the buffer may take the next tile's
     if (tile + stride < tiles) {
-      copy_rows(xs, x, k, (tile + stride) * kTileRows + warp_row, rows, lane);
+      copy_rows<T, F32_IN>(xs, x, k, (tile + stride) * kTileRows + warp_row, rows, lane);
     }
     cp_async_commit();
     for (int l = 0; l < last; ++l) {
@@ -281,56 +324,34 @@ __global__ void __launch_bounds__(WARPGROUPS * 128, 1)
 #endif
 }
 
-bool on_hopper() {
-  static std::atomic<int> cache[kMaxDevices];  // 0: not asked yet, 1: 9.0, 2: other
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    cudaGetLastError();
-    return false;
-  }
-  int known = cache[device].load(std::memory_order_relaxed);
-  if (known == 0) {
-    int major = 0;
-    int minor = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    known = major == 9 && minor == 0 ? 1 : 2;
-    cache[device].store(known, std::memory_order_relaxed);
-  }
-  return known == 1;
-}
-
-template <typename T, int WARPGROUPS>
+template <typename T, int WARPGROUPS, bool F32_IN>
 cudaError_t launch(const FusedTcParams& params, const void* x, void* y, ElemType y_type,
                    int64_t rows, int64_t tiles, cudaStream_t stream) {
   static std::atomic<bool> opted_in[kMaxDevices];
-  const auto kernel = fused_wg_kernel<T, WARPGROUPS>;
+  const auto kernel = fused_wg_kernel<T, WARPGROUPS, F32_IN>;
   if (const cudaError_t err = opt_in_block_smem(reinterpret_cast<const void*>(kernel), opted_in);
       err != cudaSuccess) {
     return err;
   }
-  const WgLayout layout = wg_layout(params, WARPGROUPS);
+  const WgLayout layout = wg_layout(params, WARPGROUPS, F32_IN);
   const int64_t wanted = (tiles + WARPGROUPS - 1) / WARPGROUPS;
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(wanted, current_sm_count()));
   kernel<<<blocks, WARPGROUPS * 128, layout.total_bytes, stream>>>(
-      params, layout, static_cast<const T*>(x), y, y_type, rows);
+      params, layout, x, y, y_type, rows);
   return cudaGetLastError();
 }
 
 // Four warpgroups a block once two would run more than one tile each: the SM's tensor cores
 // then have a warpgroup's wgmmas to run while another one runs its epilogue.
-template <typename T>
+template <typename T, bool F32_IN>
 cudaError_t launch_type(const FusedTcParams& params, const void* x, void* y, ElemType y_type,
                         int64_t rows, cudaStream_t stream) {
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   if (tiles > 2 * static_cast<int64_t>(current_sm_count()) &&
-      wg_layout(params, 4).total_bytes <= current_max_block_smem()) {
-    return launch<T, 4>(params, x, y, y_type, rows, tiles, stream);
+      wg_layout(params, 4, F32_IN).total_bytes <= current_max_block_smem()) {
+    return launch<T, 4, F32_IN>(params, x, y, y_type, rows, tiles, stream);
   }
-  return launch<T, 2>(params, x, y, y_type, rows, tiles, stream);
+  return launch<T, 2, F32_IN>(params, x, y, y_type, rows, tiles, stream);
 }
 
 }  // namespace
@@ -341,20 +362,24 @@ const char* fused_wg_ineligible(const FusedTcParams& params) {
     return "the warpgroup kernel runs fp16 and bf16 chains of 64-wide layers";
   }
   if (params.wg_image == nullptr) return "no weight image for the warpgroup kernel";
-  if (!wg::on_hopper()) return "the warpgroup kernel needs a compute capability 9.0 GPU";
-  if (wg::wg_layout(params, 2).total_bytes > current_max_block_smem()) {
+  if (current_compute_capability() != 90) {
+    return "the warpgroup kernel needs a compute capability 9.0 GPU";
+  }
+  // The larger buffers, those of fp32 rows: then either input fits.
+  if (wg::wg_layout(params, 2, true).total_bytes > current_max_block_smem()) {
     return "the weights do not fit in shared memory";
   }
   return nullptr;
 }
 
 int64_t fused_wg_image_bytes(const FusedTcParams& params) {
-  return wg::wg_shape(params) ? wg::wg_layout(params, 0).x_bytes : 0;
+  if (!wg::wg_shape(params) || current_compute_capability() != 90) return 0;
+  return wg::wg_layout(params, 0, false).x_bytes;
 }
 
 cudaError_t fused_wg_make_image(const FusedTcParams& params, void* image, cudaStream_t stream) {
   if (!wg::wg_shape(params)) return cudaErrorInvalidValue;
-  const wg::WgLayout layout = wg::wg_layout(params, 0);
+  const wg::WgLayout layout = wg::wg_layout(params, 0, false);
   wg::make_image_kernel<<<static_cast<unsigned>(params.num_layers), 256, 0, stream>>>(
       params, layout, static_cast<unsigned char*>(image));
   if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
@@ -362,8 +387,9 @@ cudaError_t fused_wg_make_image(const FusedTcParams& params, void* image, cudaSt
 }
 
 bool fused_wg_takes(const FusedTcParams& params, const void* x, ElemType x_type) {
-  return x_type == params.compute && params.layers[0].k % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return false;
+  const int k = params.layers[0].k;
+  return (x_type == params.compute && k % 8 == 0) || (x_type == ElemType::kF32 && k % 4 == 0);
 }
 
 cudaError_t launch_fused_wg(const FusedTcParams& params, const void* x, ElemType x_type, void* y,
@@ -372,10 +398,13 @@ cudaError_t launch_fused_wg(const FusedTcParams& params, const void* x, ElemType
   if (fused_wg_ineligible(params) != nullptr || !fused_wg_takes(params, x, x_type)) {
     return cudaErrorInvalidValue;
   }
+  const bool f32 = x_type == ElemType::kF32;
   if (params.compute == ElemType::kF16) {
-    return wg::launch_type<__half>(params, x, y, y_type, rows, stream);
+    return f32 ? wg::launch_type<__half, true>(params, x, y, y_type, rows, stream)
+               : wg::launch_type<__half, false>(params, x, y, y_type, rows, stream);
   }
-  return wg::launch_type<__nv_bfloat16>(params, x, y, y_type, rows, stream);
+  return f32 ? wg::launch_type<__nv_bfloat16, true>(params, x, y, y_type, rows, stream)
+             : wg::launch_type<__nv_bfloat16, false>(params, x, y, y_type, rows, stream);
 }
 
 }  // namespace mlprt::backend::cuda

@@ -11,8 +11,9 @@
 //    the fp32 accumulators, with the bias, the residual input and the activation, are packed
 //    straight into the next layer's A registers (each warp's accumulators hold its 16 rows in
 //    the same layout as its A fragments), so activations never leave the registers;
-//  * each warp copies its 16 rows of the next tile (cp.async) while the layers run; the output
-//    is written once, from the last layer's registers.
+//  * each warp copies its 16 rows of the next tile (cp.async) while the layers run: rows of the
+//    compute type, or fp32 rows (an fp16 engine with fp32 I/O), rounded as the first layer
+//    reads them; the output is written once, from the last layer's registers.
 // Against the register-resident kernel (fused_mlp_rr.h), which runs 16-row mma.sync tiles, it
 // was faster at every row count measured (launch_fused_tc prefers it where it is eligible).
 
@@ -29,13 +30,15 @@ namespace mlprt::backend::cuda {
 const char* fused_wg_ineligible(const FusedTcParams& params);
 
 /// Bytes of the kernel's shared-memory image of the weights and biases (FusedTcParams::
-/// wg_image); 0 when the chain is not of its shape (fp16 / bf16, every layer 64 wide, padded).
+/// wg_image); 0 when the chain is not of its shape (fp16 / bf16, every layer 64 wide, padded)
+/// or the current GPU is not of compute capability 9.0 (nothing would read it).
 int64_t fused_wg_image_bytes(const FusedTcParams& params);
 
 /// Writes that image into `image` from the layers' weights and biases, and waits for it.
 cudaError_t fused_wg_make_image(const FusedTcParams& params, void* image, cudaStream_t stream);
 
-/// Whether it can read this input: rows of the compute type, 16-byte aligned (k % 8 == 0).
+/// Whether it can read this input: 16-byte aligned rows of the compute type (k % 8 == 0) or of
+/// fp32 (k % 4 == 0; rounded to the compute type as the first layer reads them).
 bool fused_wg_takes(const FusedTcParams& params, const void* x, ElemType x_type);
 
 /// Runs the chain as launch_fused_tc does; requires fused_wg_ineligible(params) == nullptr and
