@@ -7,6 +7,9 @@ if command -v ccache > /dev/null; then
   mlprt_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   export CCACHE_DIR="${CCACHE_DIR:-$mlprt_root/build/ccache}"
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$mlprt_root}"
+  # One name for each compiler in every build: scikit-build-core otherwise gives the package's
+  # build Python's (x86_64-linux-gnu-g++), and ccache keys a compiler's name apart from c++.
+  export CC="${CC:-cc}" CXX="${CXX:-c++}"
   for lang in C CXX CUDA; do
     var="CMAKE_${lang}_COMPILER_LAUNCHER"
     [ -n "${!var:-}" ] || export "$var=ccache"
