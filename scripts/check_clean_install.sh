@@ -9,7 +9,7 @@
 #      benchmarks import and a short run of bench/python_overhead.py.
 # Any missing package fails a step, and the script exits non-zero. It prints the packages each
 # install added and the time of every step. Needs root (mmdebstrap's root mode) and Debian's
-# mirror; about 6.5 minutes on 2 cores (7 with --bench).
+# mirror; about 8 minutes on 2 cores.
 #   scripts/check_clean_install.sh [--bench] [--keep] [--mirror URL]
 set -euo pipefail
 
